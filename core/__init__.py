@@ -1,0 +1,1 @@
+"""The ComfyUI-free engine: projects, datasets, images, models and every flywheel stage."""

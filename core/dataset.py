@@ -1,0 +1,364 @@
+"""Versioned datasets: ``data/<stage>/vN/`` folders with records, a metadata file and a manifest.
+
+A version folder is the hand-off between stages. Its metadata file lists one record per image
+(``records.ImageRecord``); its ``manifest.json`` lists the sha256 of every file in the folder, so
+``flenwheel verify`` can tell when anything was changed, lost or added outside FLENwheel.
+
+All changes go through ``DatasetVersion.edit()``: it takes a cross-process file lock, and on
+success writes the metadata file and then the manifest, each atomically. A crash at any point
+leaves whole files; the worst case is a manifest one change behind, which ``verify`` reports.
+A finished version refuses new images; review placement (moving files between ``good/``,
+``corrections/`` ...) and record updates (labels, scores) may still touch it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+from PIL import Image
+from pydantic import ValidationError
+
+from .atomic import atomic_copy, atomic_write_json, sha256_file
+from .errors import DatasetError
+from .images import pixel_hash, png_bytes
+from .records import METADATA_FILES, ImageRecord, utc_now
+
+if TYPE_CHECKING:
+    from .project import Project
+
+MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".lock"
+SCHEMA_VERSION = 1
+_SAFE_STEM = re.compile(r"[^A-Za-z0-9_\-]+")
+
+
+class DuplicateImageError(DatasetError):
+    """The same pixels are already in this version."""
+
+    def __init__(self, new: str, existing: ImageRecord, version: str) -> None:
+        self.existing = existing
+        super().__init__(
+            f"{new} is a duplicate: the same image is already in {version} as {existing.filename} "
+            f"(id {existing.id[:12]})"
+        )
+
+
+@dataclass
+class VerifyReport:
+    """Differences between a version folder and its manifest."""
+
+    dataset: str
+    changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    no_manifest: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not (self.changed or self.missing or self.extra or self.no_manifest)
+
+
+@dataclass
+class Metadata:
+    """The parsed metadata file of one version."""
+
+    stage: str
+    dataset_version: str
+    status: str = "open"
+    created: str = field(default_factory=utc_now)
+    finished: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    images: list[ImageRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "dataset_version": self.dataset_version,
+            "stage": self.stage,
+            "status": self.status,
+            "created": self.created,
+            "finished": self.finished,
+            "info": self.info,
+            "images": [record.to_json() for record in self.images],
+        }
+
+    def by_id(self, image_id: str) -> ImageRecord | None:
+        return next((record for record in self.images if record.id == image_id), None)
+
+
+class Edit:
+    """One locked change to a version; files written here are hashed into the manifest on commit."""
+
+    def __init__(self, dataset: DatasetVersion, metadata: Metadata, manifest: dict[str, str]) -> None:
+        self.dataset = dataset
+        self.metadata = metadata
+        self._manifest = manifest
+
+    @property
+    def records(self) -> list[ImageRecord]:
+        return self.metadata.images
+
+    def unique_filename(self, stem: str, image_id: str, folder: str = "") -> str:
+        """A readable, collision-free file name: the original stem, plus the id prefix when taken."""
+        safe = _SAFE_STEM.sub("_", stem).strip("_") or "image"
+        prefix = f"{folder.strip('/')}/" if folder else ""
+        taken = {record.filename for record in self.metadata.images}
+        for candidate in (f"{prefix}{safe}.png", f"{prefix}{safe}_{image_id[:8]}.png"):
+            if candidate not in taken and not (self.dataset.path / candidate).exists():
+                return candidate
+        raise DatasetError(f"cannot find a free file name for {stem} in {self.dataset.label}")
+
+    def add_image(self, image: Image.Image, record: ImageRecord | None = None, stem: str = "image",
+                  **fields: Any) -> ImageRecord:
+        """Save ``image`` as a PNG and append its record; refuses duplicates and finished versions.
+
+        ``record`` fields (or keyword fields) describe the image; ``id``, ``filename``, ``stage``,
+        ``width`` and ``height`` are filled in here so they are always right.
+        """
+        if self.metadata.status == "finished":
+            raise self.dataset.finished_error()
+        image_id = pixel_hash(image)
+        existing = self.metadata.by_id(image_id)
+        if existing is not None:
+            raise DuplicateImageError(stem, existing, self.dataset.label)
+        data = record.model_dump() if record is not None else {}
+        data.update(fields)
+        data.update(id=image_id, stage=self.dataset.stage, width=image.width, height=image.height)
+        data["filename"] = data.get("filename") or self.unique_filename(stem, image_id)
+        try:
+            final = ImageRecord.model_validate(data)
+        except ValidationError as exc:
+            raise DatasetError(f"invalid record for {stem}: {exc}") from None
+        target = self.dataset.path / final.filename
+        if target.exists():
+            raise DatasetError(f"{target} already exists and is not in the metadata; refusing to overwrite it")
+        self.write_file(final.filename, png_bytes(image, final.to_json()))
+        self.metadata.images.append(final)
+        return final
+
+    def write_file(self, relative: str, data: bytes) -> Path:
+        """Write any file (a sheet, a caption .txt) into the version; it joins the manifest."""
+        from .atomic import atomic_write_bytes
+
+        path = self.dataset.resolve(relative)
+        atomic_write_bytes(path, data)
+        self._manifest[relative] = sha256_file(path)
+        return path
+
+    def copy_file(self, source: str | Path, relative: str) -> Path:
+        path = self.dataset.resolve(relative)
+        atomic_copy(source, path)
+        self._manifest[relative] = sha256_file(path)
+        return path
+
+    def move_file(self, old: str, new: str) -> None:
+        """Move a file inside the version (review placement); copy-then-delete keeps a crash repairable."""
+        source = self.dataset.resolve(old)
+        target = self.dataset.resolve(new)
+        if old == new:
+            return
+        if target.exists() and sha256_file(target) != sha256_file(source):
+            raise DatasetError(f"cannot move {old} to {new}: a different file is already there")
+        if not target.exists():
+            atomic_copy(source, target)
+        self._manifest[new] = sha256_file(target)
+        source.unlink()
+        self._manifest.pop(old, None)
+
+    def remove_file(self, relative: str) -> None:
+        path = self.dataset.resolve(relative)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self._manifest.pop(relative, None)
+
+    def rehash(self, relative: str) -> None:
+        """Refresh one file's manifest entry after it was written by other means."""
+        path = self.dataset.resolve(relative)
+        if path.exists():
+            self._manifest[relative] = sha256_file(path)
+        else:
+            self._manifest.pop(relative, None)
+
+
+class DatasetVersion:
+    """One version folder of one stage, e.g. ``data/source/v1``."""
+
+    def __init__(self, project: Project, stage: str, version: str) -> None:
+        self.project = project
+        self.stage = stage
+        self.version = version
+        self.path = project.stage_dir(stage) / version
+
+    # Identity -----------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return f"{self.stage}/{self.version}"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.path / METADATA_FILES[self.stage]
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST_FILE
+
+    def exists(self) -> bool:
+        return self.metadata_path.is_file()
+
+    def __repr__(self) -> str:
+        return f"DatasetVersion({self.project.root}, {self.label})"
+
+    # Creation ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, project: Project, stage: str, version: str, info: dict[str, Any]) -> DatasetVersion:
+        dataset = cls(project, stage, version)
+        if dataset.path.exists() and any(dataset.path.iterdir()):
+            raise DatasetError(f"{dataset.path} already exists; pick a new version ({project.next_version(stage)})")
+        dataset.path.mkdir(parents=True, exist_ok=True)
+        with dataset._lock():
+            metadata = Metadata(stage=stage, dataset_version=version, info=dict(info))
+            dataset._commit(metadata, {})
+        return dataset
+
+    # Reading ----------------------------------------------------------------------------
+    def load(self) -> Metadata:
+        """Parse the metadata file, with a message naming the file when it is malformed."""
+        try:
+            raw = json.loads(self.metadata_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DatasetError(f"{self.label} has no {self.metadata_path.name}; is {self.path} a dataset?") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"{self.metadata_path} is not valid JSON ({exc})") from None
+        schema = raw.get("schema_version", SCHEMA_VERSION) if isinstance(raw, dict) else None
+        if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+            raise DatasetError(
+                f"{self.metadata_path} has schema_version {schema}, newer than this FLENwheel understands; upgrade it"
+            )
+        try:
+            images = [ImageRecord.model_validate(item) for item in raw.get("images", [])]
+        except ValidationError as exc:
+            raise DatasetError(f"{self.metadata_path} has a malformed record: {exc}") from None
+        return Metadata(
+            stage=raw.get("stage", self.stage),
+            dataset_version=raw.get("dataset_version", self.version),
+            status=raw.get("status", "open"),
+            created=raw.get("created") or utc_now(),
+            finished=raw.get("finished"),
+            info=raw.get("info") or {},
+            images=images,
+        )
+
+    @property
+    def records(self) -> list[ImageRecord]:
+        return self.load().images
+
+    @property
+    def finished(self) -> bool:
+        return self.load().status == "finished"
+
+    def record(self, image_id: str) -> ImageRecord:
+        found = self.load().by_id(image_id)
+        if found is None:
+            raise DatasetError(f"no image with id {image_id} in {self.label}")
+        return found
+
+    def image_path(self, record: ImageRecord) -> Path:
+        return self.resolve(record.filename)
+
+    def resolve(self, relative: str) -> Path:
+        """Resolve a path inside the version folder, refusing anything that would leave it."""
+        candidate = Path(relative)
+        if candidate.is_absolute() or ".." in candidate.parts or not relative:
+            raise DatasetError(f"'{relative}' is not a path inside {self.label}")
+        resolved = (self.path / candidate).resolve()
+        if not resolved.is_relative_to(self.path.resolve()):
+            raise DatasetError(f"'{relative}' leads outside {self.label}")
+        return resolved
+
+    def finished_error(self) -> DatasetError:
+        return DatasetError(
+            f"{self.label} is finished and takes no new images; start {self.project.next_version(self.stage)} instead"
+        )
+
+    # Writing ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[Edit]:
+        """Lock, load, let the caller change records and files, then commit metadata + manifest."""
+        with self._lock():
+            metadata = self.load()
+            manifest = self._read_manifest()
+            change = Edit(self, metadata, manifest)
+            yield change
+            self._commit(metadata, manifest)
+
+    def add_image(self, image: Image.Image, stem: str = "image", **fields: Any) -> ImageRecord:
+        """Add one image in its own transaction (what resumable engines want)."""
+        with self.edit() as change:
+            return change.add_image(image, stem=stem, **fields)
+
+    def update_info(self, **info: Any) -> None:
+        with self.edit() as change:
+            change.metadata.info.update(info)
+
+    def finish(self) -> None:
+        """Seal the version: no more images, and the manifest is rebuilt from the files on disk."""
+        with self._lock():
+            metadata = self.load()
+            metadata.status = "finished"
+            metadata.finished = metadata.finished or utc_now()
+            self._commit(metadata, {name: sha256_file(self.path / name) for name in self._files_on_disk()})
+
+    def verify(self) -> VerifyReport:
+        """Compare the files on disk with the manifest."""
+        report = VerifyReport(dataset=self.label)
+        if not self.manifest_path.is_file():
+            report.no_manifest = True
+            return report
+        expected = self._read_manifest()
+        present = set(self._files_on_disk())
+        for name, digest in sorted(expected.items()):
+            if name not in present:
+                report.missing.append(name)
+            elif sha256_file(self.path / name) != digest:
+                report.changed.append(name)
+        report.extra = sorted(present - set(expected))
+        return report
+
+    # Internals --------------------------------------------------------------------------
+    def _lock(self) -> FileLock:
+        self.path.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.path / LOCK_FILE), timeout=120)
+
+    def _read_manifest(self) -> dict[str, str]:
+        if not self.manifest_path.is_file():
+            return {}
+        try:
+            return dict(json.loads(self.manifest_path.read_text(encoding="utf-8")).get("files", {}))
+        except (OSError, json.JSONDecodeError, AttributeError) as exc:
+            raise DatasetError(f"{self.manifest_path} is malformed ({exc}); run flenwheel verify") from None
+
+    def _commit(self, metadata: Metadata, manifest: dict[str, str]) -> None:
+        atomic_write_json(self.metadata_path, metadata.to_json())
+        manifest[self.metadata_path.name] = sha256_file(self.metadata_path)
+        atomic_write_json(
+            self.manifest_path,
+            {"schema_version": SCHEMA_VERSION, "algorithm": "sha256", "dataset": self.label,
+             "files": dict(sorted(manifest.items()))},
+        )
+
+    def _files_on_disk(self) -> Iterable[str]:
+        """Every file of the version except the manifest, lock and hidden temp/cache files."""
+        for root, dirs, files in os.walk(self.path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith(".") or name == MANIFEST_FILE:
+                    continue
+                yield Path(root, name).relative_to(self.path).as_posix()

@@ -1,0 +1,87 @@
+"""The only place nodes touch ComfyUI internals, each import lazy and optional.
+
+Outside ComfyUI (tests, scripts) every helper degrades to a no-op, so nodes stay testable without
+ComfyUI installed. Progress updates double as interrupt points: ComfyUI's ProgressBar hook raises
+its interrupt exception when the user presses Cancel, so engines commit each finished item before
+reporting it and an interrupt never loses finished work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PIL import Image
+
+PREVIEW_SIZE = 512
+
+ProgressFn = Callable[[int, int, "Image.Image | None"], None]
+
+
+def comfy_progress(total: int) -> ProgressFn:
+    """A progress callback mirrored to ComfyUI's ProgressBar (with previews), or a no-op outside it."""
+    try:
+        from comfy.utils import ProgressBar
+    except ImportError:
+        return lambda done, total_, preview=None: None
+    bar = ProgressBar(total)
+
+    def update(done: int, total_: int, preview: Image.Image | None = None) -> None:
+        bar.update_absolute(done, total_, ("JPEG", preview, PREVIEW_SIZE) if preview is not None else None)
+
+    return update
+
+
+def check_interrupt() -> None:
+    """Raise ComfyUI's interrupt exception if the user cancelled (no-op outside ComfyUI)."""
+    try:
+        import comfy.model_management as model_management
+    except ImportError:
+        return
+    model_management.throw_exception_if_processing_interrupted()
+
+
+def interrupt_requested() -> bool:
+    """Poll ComfyUI's interrupt flag without raising (for loops that must clean up first)."""
+    try:
+        import comfy.model_management as model_management
+    except ImportError:
+        return False
+    return bool(model_management.processing_interrupted())
+
+
+def prompt_server() -> Any | None:
+    """ComfyUI's PromptServer instance, or None outside ComfyUI."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return None
+    return getattr(PromptServer, "instance", None)
+
+
+def send_event(event: str, data: dict[str, Any]) -> None:
+    """Push a JSON event to the browser (no-op outside ComfyUI)."""
+    server = prompt_server()
+    if server is not None:
+        server.send_sync(event, data)
+
+
+def model_folder_files(folder: str) -> list[str]:
+    """File names ComfyUI knows in a model folder (``loras``, ``diffusion_models``...), [] outside it."""
+    try:
+        import folder_paths
+    except ImportError:
+        return []
+    try:
+        return sorted(folder_paths.get_filename_list(folder))
+    except KeyError:
+        return []
+
+
+def model_folder_path(folder: str, name: str) -> str:
+    """Full path of a file in a ComfyUI model folder; outside ComfyUI the name is taken as a path."""
+    try:
+        import folder_paths
+    except ImportError:
+        return name
+    return folder_paths.get_full_path_or_raise(folder, name)
