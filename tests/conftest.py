@@ -1,0 +1,114 @@
+"""Shared fixtures: offline guard, tiny model cache, projects and the shared face photos.
+
+Nothing in the suite may touch the network. HF_HUB_OFFLINE is set before any Hugging Face import,
+and every socket connection to a non-loopback address fails loudly (loopback stays open for the
+aiohttp servers the review and ComfyUI-runner tests start).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "DIFFUSERS_OFFLINE"):
+    os.environ[_name] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import ipaddress  # noqa: E402
+import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("FLENWHEEL_SHARED", ROOT.parent / "shared"))
+
+
+class NetworkBlocked(RuntimeError):
+    """Raised when a test tries to reach anything but loopback."""
+
+
+def _is_loopback(address: object) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+    else:
+        return True  # unix sockets
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _block_network():
+    original = socket.socket.connect
+
+    def guarded(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            raise NetworkBlocked(f"test tried to reach {address}; the suite must run offline")
+        return original(self, address)
+
+    socket.socket.connect = guarded
+    yield
+    socket.socket.connect = original
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(request) -> Path:
+    """Folder holding the tiny models, kept between sessions in pytest's cache (rebuilt on format change)."""
+    return Path(request.config.cache.mkdir("flenwheel-tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_flux(tiny_cache) -> Path:
+    from flenwheel.core import tiny
+
+    return tiny.ensure("flux", tiny_cache)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_edit(tiny_cache) -> Path:
+    from flenwheel.core import tiny
+
+    return tiny.ensure("qwen-edit", tiny_cache)
+
+
+@pytest.fixture
+def project(tmp_path):
+    from flenwheel.core.project import Project
+
+    return Project.init(tmp_path / "project", name="Test Character")
+
+
+@pytest.fixture(scope="session")
+def faces() -> Path:
+    """The shared real face photos (see their README for who is who)."""
+    folder = SHARED / "faces"
+    if not folder.is_dir():
+        pytest.skip(f"shared face photos not found at {folder} (set FLENWHEEL_SHARED)")
+    return folder
+
+
+@pytest.fixture
+def solid_image():
+    """A plain-colour picture (never a stand-in for a face)."""
+    from PIL import Image
+
+    def make(size=(640, 640), color=(120, 130, 140)):
+        return Image.new("RGB", size, color)
+
+    return make
+
+
+@pytest.fixture
+def noise_image():
+    """Uniform noise with a fixed seed: sharp, well exposed, and face-less."""
+    import numpy as np
+    from PIL import Image
+
+    def make(size=(640, 640), seed=0):
+        rng = np.random.default_rng(seed)
+        return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8), "RGB")
+
+    return make
