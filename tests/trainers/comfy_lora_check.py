@@ -1,0 +1,125 @@
+"""Load one of our LoRA files with ComfyUI's own code and report what it did.
+
+Run it with the working directory set to a ComfyUI checkout.
+
+Usage: python comfy_lora_check.py MODEL_FOLDER LORA_FILE
+Builds ComfyUI's own model for MODEL_FOLDER/transformer/config.json (random weights: only names and
+shapes matter), builds ComfyUI's LoRA key map for it, loads the LoRA through comfy.lora.load_lora,
+patches the model and prints a JSON
+report: LoRA keys ComfyUI did not load, patches whose target weight is missing, and weights changed.
+"""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, ".")
+import comfy.options  # noqa: E402
+
+comfy.options.enable_args_parsing(False)
+import comfy.cli_args  # noqa: E402
+
+comfy.cli_args.args.cpu = True
+import comfy.lora  # noqa: E402
+import comfy.sd  # noqa: E402
+import comfy.utils  # noqa: E402
+import torch  # noqa: E402
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def comfy_unet_config(config: dict) -> dict:
+    """ComfyUI's model config for a diffusers transformer config (ComfyUI's detection assumes full sizes)."""
+    if config["_class_name"] == "FluxTransformer2DModel":
+        return {
+            "image_model": "flux",
+            "in_channels": config["in_channels"] // 4,
+            "out_channels": (config.get("out_channels") or config["in_channels"]) // 4,
+            "patch_size": 2,
+            "vec_in_dim": config["pooled_projection_dim"],
+            "context_in_dim": config["joint_attention_dim"],
+            "hidden_size": config["num_attention_heads"] * config["attention_head_dim"],
+            "mlp_ratio": 4.0,
+            "num_heads": config["num_attention_heads"],
+            "depth": config["num_layers"],
+            "depth_single_blocks": config["num_single_layers"],
+            "axes_dim": list(config["axes_dims_rope"]),
+            "theta": 10000,
+            "qkv_bias": True,
+            "guidance_embed": config["guidance_embeds"],
+        }
+    keys = (
+        "patch_size",
+        "in_channels",
+        "out_channels",
+        "num_layers",
+        "attention_head_dim",
+        "num_attention_heads",
+        "joint_attention_dim",
+        "guidance_embeds",
+        "axes_dims_rope",
+    )
+    return {"image_model": "qwen_image", **{k: config[k] for k in keys if k in config}}
+
+
+def build_model(model_folder: str):
+    import comfy.model_patcher
+    import comfy.supported_models
+
+    config = json.loads((Path(model_folder) / "transformer" / "config.json").read_text())
+    unet_config = comfy_unet_config(config)
+    cls = (
+        comfy.supported_models.Flux
+        if unet_config["image_model"] == "flux"
+        else comfy.supported_models.QwenImage
+    )
+    model_config = cls(unet_config)
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model({}, device="cpu")
+    return comfy.model_patcher.ModelPatcher(model, load_device="cpu", offload_device="cpu")
+
+
+def main(model_folder: str, lora_file: str) -> None:
+    patcher = build_model(model_folder)
+    key_map = comfy.lora.model_lora_keys_unet(patcher.model, {})
+    lora = comfy.utils.load_torch_file(lora_file)
+    collector = Collect()
+    logging.getLogger().addHandler(collector)
+    patches = comfy.lora.load_lora(lora, key_map)
+    not_loaded = [
+        line.split(": ", 1)[1] for line in collector.lines if line.startswith("lora key not loaded")
+    ]
+    model_keys = set(patcher.model_state_dict().keys())
+    targets = [k[0] if isinstance(k, tuple) else k for k in patches]
+    missing = [t for t in targets if t not in model_keys]
+    before = {k: v.clone() for k, v in patcher.model_state_dict().items() if k in set(targets)}
+    patched = patcher.add_patches(patches, 1.0)
+    patcher.patch_model()
+    after = patcher.model_state_dict()
+    changed = [k for k, v in before.items() if not torch.equal(v, after[k])]
+    print(
+        json.dumps(
+            {
+                "model": type(patcher.model).__name__,
+                "lora_keys": len(lora),
+                "not_loaded": not_loaded,
+                "patches": len(patches),
+                "patched": len(patched),
+                "missing_targets": missing,
+                "changed_weights": len(changed),
+                "target_weights": len(before),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,187 @@
+"""The per-model hooks of the shared training loop, and what both models have in common.
+
+``loop.Trainer`` owns everything that must be identical across models - data order, caching,
+optimiser, checkpoints, signals, protocol. A ``ModelAdapter`` owns what differs: how the model is
+loaded, how an item becomes latents and text embeddings, the forward pass and loss, and sampling
+(the shape of musubi-tuner's NetworkTrainer). Adding a base model means one new adapter.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..core.errors import FlenwheelError, ModelLoadError
+from ..core.images import load_image
+from ..core.pipelines import check_source, dtype_kwarg
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .config import SampleSpec, TrainConfig
+    from .datasets import TrainItem
+
+Tensors = dict[str, torch.Tensor]
+
+
+@dataclass
+class Example:
+    """One item of a batch, ready for the forward pass (tensors already on the training device)."""
+
+    images: Tensors
+    text: Tensors
+    size: tuple[int, int]
+
+
+@dataclass
+class PreparedSample:
+    """A sample prompt encoded while the text encoders were still loaded."""
+
+    spec: SampleSpec
+    text: Tensors
+    controls: list[Image.Image] = field(default_factory=list)
+
+
+class ModelAdapter(ABC):
+    """Hooks the loop calls; subclasses fill them in for one base model."""
+
+    kind = ""
+    containers: tuple[str, ...] = ()
+    default_targets: tuple[str, ...] = ()
+
+    def __init__(self, config: TrainConfig, device: torch.device, weight_dtype: torch.dtype) -> None:
+        self.config = config
+        self.device = device
+        self.weight_dtype = weight_dtype
+        self.pipe: Any = None
+
+    # Loading -----------------------------------------------------------------------------
+    @abstractmethod
+    def load(self) -> torch.nn.Module:
+        """Load every component; return the transformer the LoRA is trained on."""
+
+    @property
+    def transformer(self) -> torch.nn.Module:
+        return self.pipe.transformer
+
+    @property
+    def pixel_multiple(self) -> int:
+        """Image sides must be multiples of this (VAE downscale x 2x2 latent packing)."""
+        return int(self.pipe.vae_scale_factor) * 2
+
+    @abstractmethod
+    def release_text_encoders(self) -> None:
+        """Drop the text encoders once every embedding is cached, so their memory goes to training."""
+
+    # Encoding ----------------------------------------------------------------------------
+    def bucket_key(self, item: TrainItem, size: tuple[int, int]) -> Hashable:
+        """Items that may share a batch (same image size; same number of sources for edits)."""
+        return size
+
+    @abstractmethod
+    def encode_images(self, item: TrainItem, size: tuple[int, int]) -> Tensors:
+        """Latents of the item's image (and source images), at the bucket ``size``."""
+
+    def text_key(self, item: TrainItem, caption: str) -> Hashable:
+        """Items whose text embedding is the same share one cache entry."""
+        return caption
+
+    @abstractmethod
+    def encode_text(self, item: TrainItem, caption: str) -> Tensors:
+        """Text-encoder outputs for one caption (the loop caches them)."""
+
+    # Training ----------------------------------------------------------------------------
+    @abstractmethod
+    def loss(self, model: torch.nn.Module, batch: list[Example], generator: torch.Generator) -> torch.Tensor:
+        """The flow-matching loss of one batch; all randomness comes from ``generator``."""
+
+    # Sampling ----------------------------------------------------------------------------
+    def default_samples(self, items: list[TrainItem]) -> list[SampleSpec]:
+        """Previews to make when the config names none."""
+        return []
+
+    @abstractmethod
+    def prepare_sample(self, spec: SampleSpec) -> PreparedSample:
+        """Encode a sample's prompt now, while the text encoders are loaded."""
+
+    @abstractmethod
+    def sample(self, prepared: PreparedSample, size: tuple[int, int], seed: int) -> Image.Image:
+        """Generate one preview with the LoRA as trained so far."""
+
+    # Shared helpers ----------------------------------------------------------------------
+    def sigmas(self, count: int, image_tokens: int, generator: torch.Generator) -> torch.Tensor:
+        """Flow-matching noise levels in (0, 1).
+
+        ``shift`` (default) draws logit-normal levels and applies the resolution-dependent shift the
+        pipeline uses at inference (``mu`` from the image token count), so training spends its steps
+        where sampling does; ``sigmoid`` is plain logit-normal, ``uniform`` is uniform.
+        """
+        mode = self.config.timestep_sampling
+        if mode == "uniform":
+            sigma = torch.rand(count, generator=generator)
+        else:
+            sigma = torch.sigmoid(torch.randn(count, generator=generator))
+        if mode == "shift":
+            cfg = self.pipe.scheduler.config
+            base_len, max_len = cfg.get("base_image_seq_len", 256), cfg.get("max_image_seq_len", 4096)
+            base_shift, max_shift = cfg.get("base_shift", 0.5), cfg.get("max_shift", 1.15)
+            slope = (max_shift - base_shift) / (max_len - base_len)
+            mu = image_tokens * slope + base_shift - slope * base_len
+            sigma = math.exp(mu) / (math.exp(mu) + (1.0 / sigma - 1.0))
+        return sigma.clamp(1e-4, 1.0 - 1e-4)
+
+    def load_image(self, path: Path) -> Image.Image:
+        return load_image(path)
+
+
+def load_transformer(model_class: Any, source: str, dtype: torch.dtype, quantize: str, kind: str) -> Any:
+    """The transformer alone, optionally NF4-quantised (QLoRA) through diffusers' bitsandbytes support."""
+    extra: dict[str, Any] = {}
+    if quantize == "nf4":
+        if not torch.cuda.is_available():
+            raise FlenwheelError(
+                "quantize: nf4 needs an NVIDIA GPU (bitsandbytes 4-bit); on this machine set quantize: none"
+            )
+        try:
+            from diffusers import BitsAndBytesConfig
+        except ImportError as exc:
+            raise FlenwheelError(
+                f"quantize: nf4 needs bitsandbytes: pip install bitsandbytes ({exc})"
+            ) from None
+        extra["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_compute_dtype=dtype,
+        )
+    try:
+        return model_class.from_pretrained(
+            check_source(source, kind), subfolder="transformer", **dtype_kwarg(dtype), **extra
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the {kind} transformer from {source}: {exc}") from None
+
+
+def load_pipeline_parts(
+    pipeline_class: Any, source: str, transformer: Any, dtype: torch.dtype, kind: str, **extra: Any
+) -> Any:
+    """The rest of the pipeline around an already loaded transformer."""
+    try:
+        return pipeline_class.from_pretrained(
+            check_source(source, kind), transformer=transformer, **dtype_kwarg(dtype), **extra
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load the {kind} pipeline from {source}: {exc}") from None
+
+
+def free_memory() -> None:
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

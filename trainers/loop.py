@@ -1,0 +1,440 @@
+"""The shared training loop: the same data order, caching, optimiser, checkpoints and protocol for
+every base model; model specifics come from a ``ModelAdapter`` (see ``adapter.py``).
+
+It runs as one process or data-parallel under ``torchrun`` / ``accelerate launch``: every rank
+trains on its slice of each global batch, DDP averages the gradients, and rank 0 alone writes
+checkpoints, samples, the log and the final LoRA while the others wait at a barrier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core.images import save_png
+from .adapter import Example, ModelAdapter
+from .batches import BatchPlan, step_seed
+from .buckets import make_buckets, nearest_bucket, square_size
+from .checkpoint import (
+    CHECKPOINTS_DIR,
+    Checkpoint,
+    list_checkpoints,
+    newest_valid,
+    prune,
+    remove_stale_staging,
+    verify,
+)
+from .config import ConfigError, TrainConfig
+from .datasets import TrainingData, read_training_data
+from .failures import NonFiniteLoss
+from .lora_io import export_state, resolve_targets, save_lora
+from .optim import build_optimizer, build_scheduler, check_available
+from .protocol import LOG_FILE, Reporter
+from .state import restore, save, trainable_parameters
+from .stop import StopFlag
+
+PROJECT_KEYS = {"flux": "flux_lora", "qwen-edit": "qwen_lora"}
+
+
+def make_adapter(config: TrainConfig, device: torch.device, dtype: torch.dtype) -> ModelAdapter:
+    if config.trainer == "qwen-edit":
+        from .qwen_edit_lora import QwenEditAdapter
+
+        return QwenEditAdapter(config, device, dtype)
+    from .flux_lora import FluxAdapter
+
+    return FluxAdapter(config, device, dtype)
+
+
+def make_accelerator(config: TrainConfig) -> Any:
+    """One accelerate state per process; in-process reruns (tests, the CLI) start from a clean one."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    cuda = torch.cuda.is_available()
+    if config.mixed_precision == "fp16" and not cuda:
+        raise ConfigError("mixed_precision: fp16 needs a GPU; use bf16 or no on the CPU")
+    return Accelerator(mixed_precision=config.mixed_precision, cpu=not cuda)
+
+
+@dataclass
+class RunState:
+    step: int = 0
+    last_checkpoint: Checkpoint | None = None
+    last_loss: float | None = None
+    step_times: deque = field(default_factory=lambda: deque(maxlen=20))
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, reporter: Reporter | None = None) -> None:
+        self.config = config
+        self.accelerator = make_accelerator(config)
+        self.rank = self.accelerator.process_index
+        self.world = self.accelerator.num_processes
+        self.reporter = reporter or Reporter()
+        self.reporter.rank = self.rank
+        self.out = config.output_dir
+        self.ckpt_root = self.out / CHECKPOINTS_DIR
+        self.stop = StopFlag(self.out)
+        self.run_state = RunState()
+        self.data: TrainingData | None = None
+
+    # Setup --------------------------------------------------------------------------------
+    def _weight_dtype(self) -> torch.dtype:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.config.mixed_precision, torch.float32)
+
+    def _sizes(self, adapter: ModelAdapter) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        cfg, multiple = self.config, adapter.pixel_multiple
+        if cfg.bucket_step % multiple:
+            raise ConfigError(
+                f"bucket_step must be a multiple of {multiple} for this model (got {cfg.bucket_step})"
+            )
+        if not cfg.enable_buckets:
+            size = square_size(cfg.resolution, cfg.bucket_step)
+            return [size], [size] * len(self.data.items)
+        buckets = make_buckets(cfg.resolution, cfg.bucket_step, cfg.max_aspect_ratio)
+        return buckets, [nearest_bucket(item.size, buckets) for item in self.data.items]
+
+    def _add_lora(self, adapter: ModelAdapter, transformer: torch.nn.Module) -> list[str]:
+        from peft import LoraConfig
+
+        cfg = self.config
+        targets = resolve_targets(
+            transformer, cfg.target_modules or list(adapter.default_targets), adapter.containers, adapter.kind
+        )
+        transformer.requires_grad_(False)
+        torch.manual_seed(cfg.seed)
+        transformer.add_adapter(
+            LoraConfig(
+                r=cfg.lora_rank,
+                lora_alpha=cfg.alpha,
+                lora_dropout=cfg.lora_dropout,
+                init_lora_weights="gaussian",
+                target_modules=targets,
+            )
+        )
+        for param in trainable_parameters(transformer).values():
+            param.data = param.data.float()
+        if cfg.gradient_checkpointing:
+            transformer.enable_gradient_checkpointing()
+        transformer.train()
+        return targets
+
+    def _resume_point(self) -> Checkpoint | None:
+        mode = self.config.resume
+        if mode == "none":
+            if list_checkpoints(self.ckpt_root):
+                raise ConfigError(
+                    f"{self.ckpt_root} already holds checkpoints and resume is 'none'; "
+                    "set resume: auto to continue, "
+                    "or pick a new output_path (checkpoints are never overwritten)"
+                )
+            return None
+        if mode == "auto":
+            return newest_valid(self.ckpt_root, warn=lambda m: self.reporter.log(m, "warning"))
+        path = Path(mode).expanduser()
+        if not path.is_dir():
+            raise ConfigError(
+                f"resume: {mode} is not a checkpoint folder (use auto, none or a checkpoints/step_N path)"
+            )
+        return verify(path)
+
+    def metadata(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            "trainer": cfg.trainer,
+            "base_model": cfg.model,
+            "rank": cfg.lora_rank,
+            "alpha": cfg.alpha,
+            "alpha_folded_into_weights": True,
+            "dataset_version": self.data.version,
+            "dataset_hash": self.data.hash,
+            "instance_token": cfg.instance_token or "",
+            "resolution": cfg.resolution,
+            "learning_rate": cfg.learning_rate,
+            "max_train_steps": cfg.max_train_steps,
+            "target_modules": cfg.target_modules or "default",
+            "images": len(self.data.items),
+        }
+
+    # Encoding -----------------------------------------------------------------------------
+    def _captions(self, index: int) -> list[str]:
+        caption = self.data.items[index].caption
+        return [caption, ""] if self.config.caption_dropout > 0 else [caption]
+
+    def _cache(self, adapter: ModelAdapter, sizes: list[tuple[int, int]]) -> None:
+        cfg, items = self.config, self.data.items
+        self.images: dict[int, dict] = {}
+        self.texts: dict[Any, dict] = {}
+        if cfg.cache_latents:
+            self.images = {i: adapter.encode_images(item, sizes[i]) for i, item in enumerate(items)}
+        if cfg.cache_text_embeddings:
+            for i, item in enumerate(items):
+                for caption in self._captions(i):
+                    key = adapter.text_key(item, caption)
+                    if key not in self.texts:
+                        self.texts[key] = adapter.encode_text(item, caption)
+        self.reporter.log(f"cached {len(self.images)} latents and {len(self.texts)} text embeddings")
+
+    def _example(
+        self, adapter: ModelAdapter, index: int, size: tuple[int, int], gen: torch.Generator
+    ) -> Example:
+        item = self.data.items[index]
+        dropped = (
+            self.config.caption_dropout > 0
+            and torch.rand(1, generator=gen).item() < self.config.caption_dropout
+        )
+        caption = "" if dropped else item.caption
+        images = self.images.get(index) or adapter.encode_images(item, size)
+        key = adapter.text_key(item, caption)
+        text = self.texts.get(key) or adapter.encode_text(item, caption)
+        return Example(images, text, size)
+
+    # Running ------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.reporter.open_log(self.out / LOG_FILE)
+        if self.rank == 0:
+            self.stop.clear_file()
+            for name in remove_stale_staging(self.ckpt_root):
+                self.reporter.log(f"removed the unfinished checkpoint {name} left by an interrupted save")
+        self.stop.install()
+        try:
+            return self._run()
+        finally:
+            self.stop.restore()
+            self.reporter.close()
+
+    def _run(self) -> dict[str, Any]:
+        cfg = self.config
+        check_available(cfg)
+        self.data = read_training_data(cfg.dataset_path, cfg.trainer, cfg.instance_token, cfg.default_caption)
+        resume_from = self._resume_point()
+        device = self.accelerator.device
+        adapter = make_adapter(cfg, device, self._weight_dtype())
+        self.reporter.log(
+            f"loading {cfg.trainer} model from {cfg.model} ({cfg.mixed_precision}, quantize {cfg.quantize})"
+        )
+        transformer = adapter.load()
+        buckets, sizes = self._sizes(adapter)
+        targets = self._add_lora(adapter, transformer)
+        params = list(trainable_parameters(transformer).values())
+        self.reporter.log(
+            f"LoRA rank {cfg.lora_rank} on {len(targets)} layers: "
+            f"{sum(p.numel() for p in params):,} trainable parameters"
+        )
+        self._cache(adapter, sizes)
+        specs = cfg.sample_prompts or adapter.default_samples(self.data.items)
+        samples = (
+            [adapter.prepare_sample(spec) for spec in specs] if cfg.sample_every and self.rank == 0 else []
+        )
+        if cfg.cache_text_embeddings:
+            adapter.release_text_encoders()
+        optimizer = build_optimizer(cfg, params)
+        scheduler = build_scheduler(cfg, optimizer)
+        plan = BatchPlan(
+            [adapter.bucket_key(item, sizes[i]) for i, item in enumerate(self.data.items)],
+            cfg.batch_size,
+            self.world,
+            cfg.seed,
+        )
+        if resume_from is not None:
+            restore(resume_from, transformer, optimizer, scheduler)
+            self._check_compatible(resume_from, plan)
+            self.run_state.step = resume_from.step
+            self.run_state.last_checkpoint = resume_from
+        model, optimizer = self.accelerator.prepare(transformer, optimizer)
+        self.reporter.emit(
+            "start",
+            trainer=cfg.trainer,
+            step=self.run_state.step,
+            total=cfg.max_train_steps,
+            items=len(self.data.items),
+            buckets=len(set(sizes)),
+            processes=self.world,
+            output=str(self.out),
+            resumed_from=str(resume_from.path) if resume_from else None,
+            pid=os.getpid(),
+            dataset_version=self.data.version,
+            dataset_hash=self.data.hash,
+        )
+        return self._train(adapter, model, transformer, optimizer, scheduler, plan, sizes, samples, buckets)
+
+    def _check_compatible(self, checkpoint: Checkpoint, plan: BatchPlan) -> None:
+        state = checkpoint.state
+        if state.get("global_batch") != plan.global_batch * self.config.gradient_accumulation_steps:
+            self.reporter.log(
+                "the batch size or process count changed since this checkpoint; training continues, "
+                "but the data order differs from an uninterrupted run",
+                "warning",
+            )
+        if state.get("dataset_hash") != self.data.hash:
+            self.reporter.log("the training data changed since this checkpoint", "warning")
+        self.reporter.log(f"resuming from {checkpoint.path} (step {checkpoint.step})")
+
+    def _train(
+        self, adapter, model, transformer, optimizer, scheduler, plan, sizes, samples, buckets
+    ) -> dict[str, Any]:
+        cfg, run, accum = self.config, self.run_state, self.config.gradient_accumulation_steps
+        params = list(trainable_parameters(transformer).values())
+        while run.step < cfg.max_train_steps:
+            if self._stop_requested():
+                return self._finish(transformer, optimizer, scheduler, plan, stopped=True)
+            started = time.perf_counter()
+            step = run.step + 1
+            total = torch.zeros((), device=self.accelerator.device)
+            for micro in range(accum):
+                micro_step = (step - 1) * accum + micro
+                gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.rank, micro_step))
+                batch = [self._example(adapter, i, sizes[i], gen) for i in plan.batch(micro_step, self.rank)]
+                sync = contextlib.nullcontext() if micro == accum - 1 else self.accelerator.no_sync(model)
+                with sync, self.accelerator.autocast():
+                    loss = adapter.loss(model, batch, gen)
+                self.accelerator.backward(loss / accum)
+                total += loss.detach() / accum
+            mean = float(self.accelerator.reduce(total, "mean") if self.world > 1 else total)
+            if self.world > 1:
+                self.reporter.log(f"step {step} local loss {float(total):.6f}", "debug", all_ranks=True)
+            if not math.isfinite(mean):
+                raise NonFiniteLoss(step, mean, self._last_checkpoint_path())
+            if cfg.max_grad_norm > 0:
+                self.accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            run.step, run.last_loss = step, mean
+            run.step_times.append(time.perf_counter() - started)
+            self._report_step(scheduler)
+            if step % cfg.save_every == 0 and step < cfg.max_train_steps:
+                self._save(transformer, optimizer, scheduler, plan)
+            if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.max_train_steps):
+                self._sample(adapter, samples, buckets)
+        return self._finish(transformer, optimizer, scheduler, plan, stopped=False)
+
+    def _stop_requested(self) -> bool:
+        local = self.stop.requested
+        if self.world == 1:
+            return local
+        flag = torch.tensor([1.0 if local else 0.0], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, "sum").item() > 0)
+
+    def _report_step(self, scheduler: Any) -> None:
+        run, total = self.run_state, self.config.max_train_steps
+        per_step = sum(run.step_times) / len(run.step_times)
+        self.reporter.emit(
+            "step",
+            step=run.step,
+            total=total,
+            loss=round(run.last_loss, 6),
+            lr=scheduler.get_last_lr()[0],
+            it_s=round(1.0 / per_step, 3) if per_step else None,
+            eta_s=round(per_step * (total - run.step), 1),
+        )
+
+    def _last_checkpoint_path(self) -> str | None:
+        return str(self.run_state.last_checkpoint.path) if self.run_state.last_checkpoint else None
+
+    def _save(self, transformer, optimizer, scheduler, plan: BatchPlan) -> None:
+        cfg, run = self.config, self.run_state
+        if run.last_checkpoint is not None and run.last_checkpoint.step == run.step:
+            return
+        if not all(torch.isfinite(p).all() for p in trainable_parameters(transformer).values()):
+            raise NonFiniteLoss(run.step, float("nan"), self._last_checkpoint_path())
+        if self.rank == 0:
+            micro = run.step * cfg.gradient_accumulation_steps
+            epoch, index = plan.position(micro)
+            state = {
+                "trainer": cfg.trainer,
+                "epoch": epoch,
+                "batch_index": index,
+                "micro_step": micro,
+                "global_batch": plan.global_batch * cfg.gradient_accumulation_steps,
+                "loss": run.last_loss,
+                "dataset_hash": self.data.hash,
+                "dataset_version": self.data.version,
+            }
+            run.last_checkpoint = save(
+                self.ckpt_root,
+                run.step,
+                transformer,
+                optimizer,
+                scheduler,
+                cfg.lora_rank,
+                cfg.alpha,
+                cfg.save_dtype,
+                self.metadata(),
+                state,
+            )
+            self.reporter.emit(
+                "checkpoint",
+                step=run.step,
+                path=str(run.last_checkpoint.path),
+                lora=str(run.last_checkpoint.lora),
+            )
+            for name in prune(self.ckpt_root, cfg.keep_last_n, protect=run.last_checkpoint.path):
+                self.reporter.log(f"removed old checkpoint {name} (keep_last_n: {cfg.keep_last_n})")
+        self.accelerator.wait_for_everyone()
+
+    def _sample(self, adapter: ModelAdapter, samples: list, buckets: list[tuple[int, int]]) -> None:
+        if self.rank == 0 and samples:
+            cfg, paths = self.config, []
+            for index, prepared in enumerate(samples):
+                side = cfg.sample_size or cfg.resolution
+                size = (
+                    nearest_bucket(prepared.controls[0].size, buckets)
+                    if prepared.controls
+                    else square_size(side, adapter.pixel_multiple)
+                )
+                with self.accelerator.autocast():
+                    image = adapter.sample(prepared, size, cfg.sample_seed + index)
+                path = self.out / "samples" / f"step_{self.run_state.step:06d}_{index:02d}.png"
+                paths.append(
+                    str(save_png(image, path, {"prompt": prepared.spec.prompt, "step": self.run_state.step}))
+                )
+            self.reporter.emit("sample", step=self.run_state.step, paths=paths)
+        self.accelerator.wait_for_everyone()
+
+    def _finish(self, transformer, optimizer, scheduler, plan, stopped: bool) -> dict[str, Any]:
+        cfg, run = self.config, self.run_state
+        if run.step > 0:
+            self._save(transformer, optimizer, scheduler, plan)
+        lora_path = None
+        if self.rank == 0 and not stopped:
+            params = {name: p.detach() for name, p in trainable_parameters(transformer).items()}
+            lora_path = save_lora(
+                self.out / cfg.lora_filename(),
+                export_state(params, cfg.lora_rank, cfg.alpha, cfg.save_dtype),
+                {**self.metadata(), "steps": run.step},
+            )
+            self._record_current()
+        elif self.rank == 0 and run.last_checkpoint is not None:
+            lora_path = run.last_checkpoint.lora
+        payload = self.reporter.emit(
+            "done",
+            status="stopped" if stopped else "finished",
+            step=run.step,
+            total=cfg.max_train_steps,
+            lora_path=str(lora_path) if lora_path else None,
+            checkpoint=self._last_checkpoint_path(),
+            reason=self.stop.reason if stopped else None,
+            output=str(self.out),
+        )
+        self.accelerator.wait_for_everyone()
+        return payload
+
+    def _record_current(self) -> None:
+        if not self.config.project_dir:
+            return
+        from ..core.project import Project
+
+        Project.open(self.config.project_dir).set_current(PROJECT_KEYS[self.config.trainer], self.out.name)
