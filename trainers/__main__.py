@@ -1,4 +1,4 @@
-"""``python -m flenwheel.trainers flux|qwen-edit --config cfg.yaml``, also under torchrun / accelerate launch."""
+"""Entry point: ``python -m flenwheel.trainers flux|qwen-edit --config cfg.yaml`` (torchrun works too)."""
 
 from __future__ import annotations
 

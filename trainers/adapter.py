@@ -54,6 +54,8 @@ class ModelAdapter(ABC):
     kind = ""
     containers: tuple[str, ...] = ()
     default_targets: tuple[str, ...] = ()
+    #: write ``.alpha`` tensors into the LoRA file (see ``lora_io``)
+    alpha_keys = True
 
     def __init__(self, config: TrainConfig, device: torch.device, weight_dtype: torch.dtype) -> None:
         self.config = config

@@ -14,6 +14,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -222,6 +223,13 @@ class Trainer:
         resume_from = self._resume_point()
         device = self.accelerator.device
         adapter = make_adapter(cfg, device, self._weight_dtype())
+        self.exporter = partial(
+            export_state,
+            rank=cfg.lora_rank,
+            alpha=cfg.alpha,
+            dtype=cfg.save_dtype,
+            alpha_keys=adapter.alpha_keys,
+        )
         self.reporter.log(
             f"loading {cfg.trainer} model from {cfg.model} ({cfg.mixed_precision}, quantize {cfg.quantize})"
         )
@@ -369,9 +377,7 @@ class Trainer:
                 transformer,
                 optimizer,
                 scheduler,
-                cfg.lora_rank,
-                cfg.alpha,
-                cfg.save_dtype,
+                self.exporter,
                 self.metadata(),
                 state,
             )
@@ -413,7 +419,7 @@ class Trainer:
             params = {name: p.detach() for name, p in trainable_parameters(transformer).items()}
             lora_path = save_lora(
                 self.out / cfg.lora_filename(),
-                export_state(params, cfg.lora_rank, cfg.alpha, cfg.save_dtype),
+                self.exporter(params),
                 {**self.metadata(), "steps": run.step},
             )
             self._record_current()

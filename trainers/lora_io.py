@@ -5,8 +5,10 @@ Keys are diffusers/PEFT names with the ``transformer.`` prefix (``transformer.<m
 onto its own layout (fused FLUX qkv included). Loaders disagree on alpha: ComfyUI takes
 ``<module>.alpha`` tensors (and scale 1 without them), diffusers takes adapter metadata or alpha
 tensors, some tools assume alpha == rank. So the scale ``alpha / rank`` is folded into ``lora_B``
-and every ``.alpha`` tensor equals the rank: each loader computes scale 1 and applies the same
-update. The training alpha is kept in the header for the record.
+and the file's alpha equals the rank: each loader computes scale 1 and applies the same update.
+FLUX files carry ``.alpha`` tensors (= rank) for ComfyUI; Qwen-Image files do not, because
+diffusers' Qwen loader treats ``.alpha`` keys as a non-diffusers file and then expects unprefixed
+keys. The training alpha is kept in the header for the record.
 """
 
 from __future__ import annotations
@@ -55,20 +57,19 @@ def resolve_targets(
 
 
 def export_state(
-    trainable: dict[str, torch.Tensor], rank: int, alpha: float, dtype: str = "bf16"
+    trainable: dict[str, torch.Tensor], rank: int, alpha: float, dtype: str = "bf16", alpha_keys: bool = True
 ) -> dict[str, torch.Tensor]:
-    """PEFT parameter names -> file keys, with alpha/rank folded into lora_B and ``.alpha`` = rank."""
+    """PEFT parameter names -> file keys, with alpha/rank folded into lora_B (and ``.alpha`` = rank)."""
     scale = alpha / rank
     out: dict[str, torch.Tensor] = {}
     for name, tensor in trainable.items():
         key = name.replace(".default.weight", ".weight").replace(".default.", ".")
-        if key.startswith("base_model.model."):
-            key = key[len("base_model.model.") :]
+        key = key.removeprefix("base_model.model.")
         value = tensor.detach().float().cpu()
         if ".lora_B." in key:
             value = value * scale
-            module = key.rsplit(".lora_B.", 1)[0]
-            out[f"{PREFIX}.{module}.alpha"] = torch.tensor(float(rank))
+            if alpha_keys:
+                out[f"{PREFIX}.{key.rsplit('.lora_B.', 1)[0]}.alpha"] = torch.tensor(float(rank))
         out[f"{PREFIX}.{key}"] = value.to(SAVE_DTYPES[dtype]).contiguous()
     return out
 

@@ -62,6 +62,7 @@ class QwenEditAdapter(ModelAdapter):
     kind = "qwen-edit"
     containers = ("transformer_blocks",)
     default_targets = QWEN_EDIT_TARGETS
+    alpha_keys = False
 
     def load(self) -> torch.nn.Module:
         from diffusers import QwenImageEditPlusPipeline, QwenImageTransformer2DModel

@@ -8,6 +8,7 @@ moments and schedule step are restored, and per-step randomness is derived from 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from .checkpoint import (
     CheckpointError,
     write_checkpoint,
 )
-from .lora_io import export_state, header
+from .lora_io import header
 
 
 def trainable_parameters(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
@@ -35,14 +36,12 @@ def save(
     model: torch.nn.Module,
     optimizer: Any,
     scheduler: Any,
-    rank: int,
-    alpha: float,
-    save_dtype: str,
+    exporter: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]],
     metadata: dict[str, Any],
     state: dict[str, Any],
 ) -> Checkpoint:
-    params = trainable_parameters(model)
-    raw = {name: p.detach().float().cpu().contiguous() for name, p in params.items()}
+    """Write one checkpoint: the usable LoRA (via ``exporter``), raw fp32 weights and the training state."""
+    raw = {name: p.detach().float().cpu().contiguous() for name, p in trainable_parameters(model).items()}
     training_state = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -52,9 +51,7 @@ def save(
     }
     writers = {
         LORA_FILE: lambda path: save_file(
-            export_state(raw, rank, alpha, save_dtype),
-            str(path),
-            metadata=header({**metadata, "steps": step}),
+            exporter(raw), str(path), metadata=header({**metadata, "steps": step})
         ),
         TRAINABLE_FILE: lambda path: save_file(raw, str(path)),
         TRAINING_STATE_FILE: lambda path: torch.save(training_state, path),
