@@ -108,6 +108,12 @@ class TrainConfig(BaseModel):
             raise ValueError("name at least one dataset (a folder, a training_set.json or a triplets.jsonl)")
         return value
 
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``no`` as False; that is what the user meant."""
+        return "no" if value is False else value
+
     @field_validator("sample_prompts", mode="before")
     @classmethod
     def _prompt_strings(cls, value: Any) -> Any:

@@ -20,7 +20,15 @@ from .protocol import Reporter
 
 
 def protocol_stream() -> IO[str]:
-    """A private copy of stdout for events; fd 1 then points at stderr so stray prints cannot corrupt it."""
+    """A private copy of stdout for events; fd 1 then points at stderr so stray prints cannot corrupt it.
+
+    When stdout is not the process's fd 1 (a test runner or notebook captured it), events go there as is.
+    """
+    try:
+        if sys.stdout.fileno() != 1:
+            return sys.stdout
+    except (AttributeError, OSError, ValueError):
+        return sys.stdout
     sys.stdout.flush()
     stream = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
