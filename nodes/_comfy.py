@@ -85,3 +85,8 @@ def model_folder_path(folder: str, name: str) -> str:
     except ImportError:
         return name
     return folder_paths.get_full_path_or_raise(folder, name)
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """True for ComfyUI's cancel exception (raised from progress updates), without importing ComfyUI."""
+    return type(exc).__name__ == "InterruptProcessingException"

@@ -178,9 +178,10 @@ def run_training(
     output_dir: str | Path,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    env: dict[str, str] | None = None,
 ) -> TrainingResult:
     """Start the trainer, follow it to the end, and make sure no child outlives a failure here."""
-    process = TrainerProcess(kind, config_path, output_dir)
+    process = TrainerProcess(kind, config_path, output_dir, env)
     try:
         return follow(process, on_event, should_stop)
     except BaseException:

@@ -412,6 +412,9 @@ class Trainer:
 
     def _finish(self, transformer, optimizer, scheduler, plan, stopped: bool) -> dict[str, Any]:
         cfg, run = self.config, self.run_state
+        if self.world > 1:
+            total = sum(float(p.detach().double().sum()) for p in trainable_parameters(transformer).values())
+            self.reporter.log(f"LoRA weights checksum {total:.12e} after step {run.step}", all_ranks=True)
         if run.step > 0:
             self._save(transformer, optimizer, scheduler, plan)
         lora_path = None

@@ -223,3 +223,48 @@ def iterate(project: Project, overrides: dict[str, Any] | None = None) -> Traini
             "best as pristine before iterating"
         )
     return init_flux(project, f"v{number + 1}", overrides)
+
+
+def prepare_run(project: Project, kind: str, choice: str = "latest",
+                overrides: dict[str, Any] | None = None) -> TrainingPlan:
+    """The run a node (or script) should start: ``latest`` continues the newest version (a new v1 when
+    there is none), ``new`` prepares the next version, ``vN`` that version. Settings in ``overrides``
+    are written into an existing version's config; its frozen data stays as it is."""
+    from .config import load_config
+
+    existing = lora_versions(project, kind)
+    choice = (choice or "latest").strip()
+    if choice == "new" or (choice == "latest" and not existing):
+        return init_flux(project, None, overrides) if kind == "flux" else init_qwen_edit(project, None, None, overrides)
+    version = f"v{existing[-1]}" if choice == "latest" else choice
+    parse_version(version)
+    output = _output_dir(project, kind, version)
+    if not (output / CONFIG_FILE).is_file():
+        return init_flux(project, version, overrides) if kind == "flux" else init_qwen_edit(project, version, None,
+                                                                                              overrides)
+    config = load_config(output / CONFIG_FILE, kind)
+    changed = config.model_dump() | {k: v for k, v in (overrides or {}).items() if v is not None}
+    updated = parse_config(changed, str(output / CONFIG_FILE))
+    save_config(_relative(updated, output), output / CONFIG_FILE)
+    return TrainingPlan(kind, version, output / CONFIG_FILE, output, {})
+
+
+def _relative(config, output: Path):
+    """Keep the paths of a rewritten project config relative to its folder, as ``init`` wrote them."""
+    data = config.model_dump()
+    data["dataset_path"] = [os.path.relpath(p, output) for p in config.dataset_path]
+    data["output_path"] = "."
+    if config.project_dir:
+        data["project_dir"] = os.path.relpath(config.project_dir, output)
+    return parse_config(data)
+
+
+def finished_lora(config) -> Path | None:
+    """The final LoRA when this config's run is complete (its header records max_train_steps steps)."""
+    from .lora_io import read_metadata
+
+    path = config.output_dir / config.lora_filename()
+    if not path.is_file():
+        return None
+    steps = read_metadata(path).get("flenwheel.steps")
+    return path if steps == str(config.max_train_steps) else None

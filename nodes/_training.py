@@ -1,0 +1,138 @@
+"""Shared glue of the training nodes: run the trainer process and mirror it into ComfyUI.
+
+ComfyUI runs a prompt's nodes on its worker thread, not on the server's event loop, so a node that
+waits does not block HTTP or the websocket; it only holds the queue. The wait here is a poll every
+0.2 s on the trainer's event queue (no busy loop), each ``step`` moves the node's progress bar (with
+the newest sample as its preview) and is pushed to the browser as a ``flenwheel.train`` event.
+Cancel in ComfyUI asks the trainer to save and stop; the node then returns the saved LoRA.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..core.images import images_to_tensor, load_image
+from ..trainers.config import load_config
+from ..trainers.launcher import TrainingResult, run_training
+from ..trainers.loss_plot import plot_losses
+from ..trainers.project_setup import finished_lora
+from ._comfy import comfy_progress, interrupt_requested, is_interrupt, send_event
+
+OPTIMIZERS = ["adamw", "adamw8bit", "prodigy"]
+
+
+def common_inputs(steps: int, lr: float, resolution: int) -> dict[str, Any]:
+    """Widgets both training nodes share (the seed's fields and the usual memory switches)."""
+    return {
+        "max_train_steps": ("INT", {"default": steps, "min": 1, "max": 100000,
+                                    "tooltip": "Optimiser steps to train (the seed's max_train_steps)."}),
+        "lora_rank": ("INT", {"default": 16, "min": 1, "max": 256, "tooltip": "LoRA rank (capacity and file size)."}),
+        "learning_rate": ("FLOAT", {"default": lr, "min": 1e-7, "max": 10.0, "step": 1e-5, "round": False,
+                                    "tooltip": "Learning rate (use 1.0 with the prodigy optimiser)."}),
+        "resolution": ("INT", {"default": resolution, "min": 256, "max": 2048, "step": 64,
+                               "tooltip": "Training resolution; aspect-ratio buckets keep about this many pixels²."}),
+        "batch_size": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Images per step."}),
+        "gradient_checkpointing": ("BOOLEAN", {"default": True,
+                                               "tooltip": "Recompute activations: much less VRAM, ~20% slower."}),
+        "mixed_precision": (["bf16", "fp16", "no"], {"default": "bf16", "tooltip": "Compute precision."}),
+        "quantize": (["none", "nf4"], {"default": "none",
+                                       "tooltip": "nf4: 4-bit base model (QLoRA, NVIDIA GPU) for small cards."}),
+        "optimizer": (OPTIMIZERS, {"default": "adamw",
+                                   "tooltip": "adamw8bit saves VRAM (NVIDIA GPU); prodigy finds its own step size."}),
+        "save_every": ("INT", {"default": 250, "min": 1, "max": 100000, "tooltip": "Checkpoint every N steps."}),
+        "sample_every": ("INT", {"default": 250, "min": 0, "max": 100000,
+                                 "tooltip": "Preview images every N steps (0: never)."}),
+        "seed": ("INT", {"default": 42, "min": 0, "max": 2**31 - 1, "tooltip": "Training seed (data order, noise)."}),
+    }
+
+
+def optional_inputs() -> dict[str, Any]:
+    return {
+        "config_path": ("STRING", {"default": "", "tooltip": "Train from this YAML config instead of the project "
+                                                             "and widgets (any key of docs/training.md)."}),
+        "extra_settings": ("STRING", {"default": "", "multiline": True,
+                                      "tooltip": "More config keys as YAML lines, e.g. 'caption_dropout: 0.1'."}),
+    }
+
+
+def settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Widget values plus the ``extra_settings`` YAML, as config overrides."""
+    import yaml
+
+    from ..core.errors import FlenwheelError
+
+    keys = ("max_train_steps", "lora_rank", "learning_rate", "resolution", "batch_size", "gradient_checkpointing",
+            "mixed_precision", "quantize", "optimizer", "save_every", "sample_every", "seed")
+    out = {key: kwargs[key] for key in keys if key in kwargs}
+    extra = (kwargs.get("extra_settings") or "").strip()
+    if extra:
+        parsed = yaml.safe_load(extra)
+        if not isinstance(parsed, dict):
+            raise FlenwheelError("extra_settings must be YAML 'key: value' lines")
+        out.update(parsed)
+    return out
+
+
+class NodeRun:
+    """Follows one trainer process for a node: progress, previews, cancel."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.progress = None
+        self.preview = None
+        self.cancelled = False
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        send_event("flenwheel.train", {"kind": self.kind, **event})
+        if event["event"] == "start":
+            self.progress = comfy_progress(int(event["total"]))
+        elif event["event"] == "sample" and event.get("paths"):
+            self.preview = load_image(event["paths"][-1])
+        elif event["event"] == "step" and self.progress is not None and not self.cancelled:
+            try:
+                self.progress(int(event["step"]), int(event["total"]), self.preview)
+            except Exception as exc:  # ComfyUI's cancel arrives as an exception from the progress hook
+                if not is_interrupt(exc):
+                    raise
+                self.cancelled = True
+
+    def should_stop(self) -> bool:
+        self.cancelled = self.cancelled or interrupt_requested()
+        return self.cancelled
+
+
+def train_node(kind: str, config_path: Path) -> tuple[Any, ...]:
+    """Run (or reuse) the training a config describes and build the node's outputs."""
+    config = load_config(config_path, kind)
+    done = finished_lora(config)
+    samples: list[str] = []
+    if done is None:
+        run = NodeRun(kind)
+        result: TrainingResult = run_training(kind, config_path, config.output_dir, run.on_event, run.should_stop)
+        lora, samples = result.lora_path or "", result.samples
+        summary = f"{result.status} at step {result.step}/{result.total}: {lora}"
+    else:
+        lora = str(done)
+        summary = f"already trained ({config.max_train_steps} steps): {lora}"
+    return outputs(config.output_dir, lora, samples, summary)
+
+
+def outputs(output_dir: Path, lora: str, samples: list[str], summary: str) -> dict[str, Any]:
+    """LoRA path, loss curve, newest samples, summary - plus the path shown on the node."""
+    plot = plot_losses(output_dir, title=output_dir.name)
+    pictures = [load_image(p) for p in latest_samples(output_dir, samples)] or [plot]
+    return {"ui": {"text": [summary]},
+            "result": (lora, images_to_tensor([plot]), images_to_tensor(pictures), summary)}
+
+
+def latest_samples(output_dir: Path, reported: list[str]) -> list[str]:
+    """The newest step's samples: from this run's events, else from the samples folder."""
+    if reported:
+        newest = Path(reported[-1]).name.split("_")[1]
+        return [p for p in reported if Path(p).name.split("_")[1] == newest]
+    files = sorted((output_dir / "samples").glob("step_*.png"))
+    if not files:
+        return []
+    newest = files[-1].name.split("_")[1]
+    return [str(p) for p in files if p.name.split("_")[1] == newest]

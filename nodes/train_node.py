@@ -1,0 +1,106 @@
+"""FLENwheel Train FLUX LoRA / Train Qwen-Edit LoRA: steps 1.4, 1.8 and 2.2 as subprocess trainers.
+
+Training never runs inside ComfyUI's process: an out-of-memory error or a crash ends the trainer,
+not ComfyUI, and all GPU memory comes back when it exits. Re-queueing continues from the newest
+checkpoint; a finished version is returned at once without training again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..trainers.project_setup import FLUX_SAMPLES, prepare_run
+from ._training import common_inputs, optional_inputs, settings, train_node
+from ._types import CATEGORY, PROJECT_INPUT
+
+VERSION_TOOLTIP = ("latest: continue (or return) the newest version, a new v1 when there is none; "
+                   "new: prepare the next version; or a version such as v2")
+OUTPUTS = ("STRING", "IMAGE", "IMAGE", "STRING")
+OUTPUT_NAMES = ("lora_path", "loss_plot", "samples", "summary")
+OUTPUT_TOOLTIPS = (
+    "The LoRA file: the final one, or the newest checkpoint's when training was cancelled.",
+    "Loss curve with its moving average and checkpoint marks.",
+    "The newest preview images (the loss plot when sampling is off).",
+    "What happened, in one line.",
+)
+
+
+class _TrainNode:
+    KIND = ""
+    RETURN_TYPES = OUTPUTS
+    RETURN_NAMES = OUTPUT_NAMES
+    OUTPUT_TOOLTIPS = OUTPUT_TOOLTIPS
+    FUNCTION = "train"
+    OUTPUT_NODE = True
+    CATEGORY = f"{CATEGORY}/train"
+
+    @classmethod
+    def IS_CHANGED(cls, **kwargs):
+        """Always run: the node itself knows when a version is already finished and returns at once."""
+        return float("nan")
+
+    def train(self, project, base_model, version, config_path="", **kwargs):
+        if config_path.strip():
+            return train_node(self.KIND, Path(config_path.strip()).expanduser())
+        overrides = {"model": base_model.strip() or None, **settings(kwargs)}
+        prompts = [line.strip() for line in (kwargs.get("sample_prompts") or "").splitlines() if line.strip()]
+        if prompts:
+            overrides["sample_prompts"] = prompts
+        plan = prepare_run(project, self.KIND, version, overrides)
+        return train_node(self.KIND, plan.config_path)
+
+
+class FlenwheelTrainFluxLora(_TrainNode):
+    KIND = "flux"
+    DESCRIPTION = (
+        "Trains the character LoRA on FLUX.1-dev (steps 1.4 / 1.8) in a separate process: sources + enriched "
+        "images reviewed 'good' (+ pristine images from v2 on) into models/flux_lora/char_vN/. Shows progress, "
+        "previews and the loss curve; Cancel saves a checkpoint and returns its LoRA; re-queue resumes."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "project": PROJECT_INPUT,
+                "base_model": ("STRING", {"default": "black-forest-labs/FLUX.1-dev",
+                                          "tooltip": "FLUX.1-dev as a diffusers folder or hub id."}),
+                "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
+                **common_inputs(1500, 1e-4, 1024),
+                "sample_prompts": ("STRING", {"default": "\n".join(FLUX_SAMPLES), "multiline": True,
+                                              "tooltip": "One preview prompt per line; [trigger] is the token."}),
+            },
+            "optional": optional_inputs(),
+        }
+
+
+class FlenwheelTrainQwenEditLora(_TrainNode):
+    KIND = "qwen-edit"
+    DESCRIPTION = (
+        "Trains a Qwen-Image-Edit-2509 LoRA (step 2.2) on the project's correction triplets (source, edit prompt, "
+        "corrected target) in a separate process, into models/qwen_lora/vN/. The source image conditions the edit "
+        "as in the 2509 pipeline. Cancel saves a checkpoint and returns its LoRA; re-queue resumes."
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "project": PROJECT_INPUT,
+                "base_model": ("STRING", {"default": "Qwen/Qwen-Image-Edit-2509",
+                                          "tooltip": "Qwen-Image-Edit-2509 as a diffusers folder or hub id."}),
+                "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
+                **common_inputs(1000, 1e-4, 1024),
+            },
+            "optional": optional_inputs(),
+        }
+
+
+NODE_CLASS_MAPPINGS = {
+    "FlenwheelTrainFluxLora": FlenwheelTrainFluxLora,
+    "FlenwheelTrainQwenEditLora": FlenwheelTrainQwenEditLora,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FlenwheelTrainFluxLora": "FLENwheel Train FLUX LoRA",
+    "FlenwheelTrainQwenEditLora": "FLENwheel Train Qwen-Edit LoRA",
+}

@@ -1,0 +1,112 @@
+"""The training nodes as ComfyUI runs them: progress, cancel -> saved LoRA, outputs, and the helper nodes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+TINY_EXTRA = ("bucket_step: 16\nmax_sequence_length: 32\nsample_steps: 2\ncaption_dropout: 0\n"
+              "save_dtype: fp32\n")
+
+
+@pytest.fixture
+def sourced_project(project, noise_image):
+    sources = project.create_dataset("source")
+    with sources.edit() as edit:
+        for index in range(3):
+            edit.add_image(noise_image((64, 64), index), stem=f"s{index}", caption=f"photo of {project.subject}")
+    return project
+
+
+def _inputs(tiny_flux, **changes):
+    values = {
+        "base_model": str(tiny_flux), "version": "latest", "max_train_steps": 100000, "lora_rank": 4,
+        "learning_rate": 1e-3, "resolution": 64, "batch_size": 1, "gradient_checkpointing": False,
+        "mixed_precision": "no", "quantize": "none", "optimizer": "adamw", "save_every": 100000,
+        "sample_every": 2, "seed": 1, "sample_prompts": "[trigger] portrait", "extra_settings": TINY_EXTRA,
+    }
+    return {**values, **changes}
+
+
+def test_flux_node_cancel_saves_and_returns_lora_then_returns_finished_version(
+        sourced_project, tiny_flux, monkeypatch, train_quietly):
+    from flenwheel.nodes import _training
+    from flenwheel.nodes.train_node import FlenwheelTrainFluxLora
+    from flenwheel.trainers.config import load_config
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    progress, pushed = [], []
+    monkeypatch.setattr(_training, "comfy_progress", lambda total: lambda done, t, preview: progress.append(
+        (done, t, preview is not None)))
+    monkeypatch.setattr(_training, "send_event", lambda name, data: pushed.append(data["event"]))
+    monkeypatch.setattr(_training, "interrupt_requested", lambda: any(p[0] >= 3 for p in progress))
+
+    out = FlenwheelTrainFluxLora().train(sourced_project, **_inputs(tiny_flux))
+    lora, plot, samples, summary = out["result"]
+    folder = sourced_project.flux_lora_dir("v1")
+    assert summary.startswith("stopped at step") and out["ui"]["text"] == [summary]
+    assert lora.startswith(str(folder / "checkpoints" / "step_")) and lora.endswith("lora.safetensors")
+    assert progress[0][:2] == (1, 100000) and any(p[2] for p in progress)  # previews once a sample exists
+    assert pushed[0] == "start" and "done" in pushed
+    assert plot.ndim == 4 and plot.shape[-1] == 3 and plot.shape[1] > 100
+    assert samples.shape[1:3] == (64, 64)
+
+    config = load_config(folder / "config.yaml", "flux")
+    config.max_train_steps = int(lora.split("step_")[1][:6]) + 1
+    train_quietly(config)  # finish it (what a re-queue does, without another process start)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished version must not be trained again")
+
+    monkeypatch.setattr(_training, "run_training", must_not_run)
+    again = FlenwheelTrainFluxLora().train(sourced_project, **_inputs(tiny_flux,
+                                                                      max_train_steps=config.max_train_steps))
+    assert again["result"][0] == str(folder / "char_lora_v1.safetensors")
+    assert again["result"][3].startswith("already trained")
+
+
+def test_training_log_node_plots_a_run(flux_config, train_quietly):
+    from flenwheel.nodes.training_log_node import FlenwheelLoadTrainingLog
+
+    config = flux_config(max_train_steps=6, save_every=3)
+    train_quietly(config)
+    plot, summary = FlenwheelLoadTrainingLog().load("flux", "latest", run_folder=str(config.output_dir))
+    assert isinstance(plot, torch.Tensor) and plot.shape[0] == 1
+    assert "6 steps" in summary
+
+
+def test_loss_plot_uses_the_last_report_of_each_step(tmp_path):
+    import json
+
+    from flenwheel.trainers.loss_plot import plot_losses, smooth
+    from flenwheel.trainers.protocol import loss_history, read_log
+
+    log = tmp_path / "train_log.jsonl"
+    lines = [{"event": "step", "step": s, "loss": 1.0 / s} for s in (1, 2, 3)]
+    lines += [{"event": "step", "step": 3, "loss": 0.5}, {"event": "checkpoint", "step": 3}]
+    log.write_text("\n".join(json.dumps(x) for x in lines) + '\n{"event": "st')
+    assert loss_history(read_log(log)) == [(1, 1.0), (2, 0.5), (3, 0.5)]
+    assert smooth([1.0, 3.0, 5.0], 2) == [1.0, 2.0, 4.0]
+    assert plot_losses(log).size == (900, 500)
+
+
+def test_nodes_register_with_tooltips():
+    from flenwheel.nodes import load_nodes
+
+    classes, names = load_nodes()
+    for key in ("FlenwheelTrainFluxLora", "FlenwheelTrainQwenEditLora", "FlenwheelLoadTrainingLog",
+                "FlenwheelIterate"):
+        node = classes[key]
+        assert key in names and node.CATEGORY.startswith("FLENwheel/") and node.DESCRIPTION
+        spec = node.INPUT_TYPES()
+        for group in spec.values():
+            for name, (_, options) in group.items():
+                assert options.get("tooltip"), f"{key}.{name} has no tooltip"
+
+
+def test_iterate_node_needs_pristine_images(sourced_project, tiny_flux):
+    from flenwheel.core.errors import FlenwheelError
+    from flenwheel.nodes.iterate_node import FlenwheelIterate
+
+    with pytest.raises(FlenwheelError, match="no FLUX LoRA has been trained yet"):
+        FlenwheelIterate().iterate(sourced_project, str(tiny_flux))
