@@ -1,0 +1,120 @@
+"""Our LoRA files in ComfyUI: every key mapped by ComfyUI's own LoraLoader code.
+
+With a ComfyUI checkout in ``COMFYUI_DIR`` (its requirements importable by this interpreter, or by
+``COMFYUI_PYTHON``), ``comfy_lora_check.py`` builds ComfyUI's own FLUX / Qwen-Image model for the
+tiny config, maps our file with ``comfy.lora.model_lora_keys_unet`` + ``comfy.lora.load_lora`` and
+patches the weights. Without one, the documented key-pattern check below runs instead: ComfyUI
+0.3.64 maps ``transformer.<diffusers module>`` for every FLUX block layer listed in
+``comfy.utils.flux_to_diffusers`` (q/k/v into the fused qkv slices), and for Qwen-Image every
+``transformer.<module>`` whose ``<module>.weight`` exists in its model, whose names are diffusers' own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+CHECK = Path(__file__).with_name("comfy_lora_check.py")
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+
+#: Block layers ComfyUI 0.3.64's flux_to_diffusers maps (diffusers name -> BFL fused layout).
+COMFY_FLUX_DOUBLE = {"attn.to_q", "attn.to_k", "attn.to_v", "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj",
+                     "attn.to_out.0", "attn.to_add_out", "norm1.linear", "norm1_context.linear", "ff.net.0.proj",
+                     "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2"}
+COMFY_FLUX_SINGLE = {"attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp", "proj_out", "norm.linear"}
+_KEY = re.compile(r"^transformer\.((?:single_)?transformer_blocks)\.(\d+)\.(.+)\.(lora_A\.weight|lora_B\.weight|alpha)$")
+
+
+@pytest.fixture(scope="module")
+def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit):
+    """One trained LoRA per model family (alpha != rank, to exercise the scale handling)."""
+    import io
+
+    from flenwheel.trainers.config import parse_config
+    from flenwheel.trainers.protocol import Reporter
+    from flenwheel.trainers.run import train
+
+    root = tmp_path_factory.mktemp("keys")
+    images = root / "images"
+    images.mkdir()
+    from PIL import Image
+
+    for index in range(2):
+        Image.new("RGB", (64, 64), (60 * index, 120, 200)).save(images / f"{index}.png")
+        (images / f"{index}.txt").write_text("photo of [trigger]")
+        (root / "targets").mkdir(exist_ok=True)
+        Image.new("RGB", (64, 64), (200, 60 * index, 20)).save(root / "targets" / f"{index}.png")
+    (root / "triplets.jsonl").write_text("\n".join(json.dumps(
+        {"image_path": f"targets/{i}.png", "control_path": f"images/{i}.png", "caption": "recolour"}) for i in range(2)))
+    common = {"lora_rank": 4, "lora_alpha": 8, "resolution": 64, "bucket_step": 16, "mixed_precision": "no",
+              "max_train_steps": 3, "save_every": 10, "sample_every": 0, "max_sequence_length": 32,
+              "learning_rate": 1e-2, "gradient_checkpointing": False, "condition_pixels": 3136}
+    out = {}
+    for kind, model, dataset in (("flux", tiny_flux, images), ("qwen-edit", tiny_qwen_edit, root / "triplets.jsonl")):
+        config = parse_config({"trainer": kind, "model": str(model), "dataset_path": str(dataset),
+                               "output_path": str(root / kind), **common})
+        out[kind] = (Path(model), Path(train(config, Reporter(stream=io.StringIO()))["lora_path"]))
+    return out
+
+
+@pytest.mark.skipif(not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout to test with ComfyUI's own code")
+@pytest.mark.parametrize("kind", ["flux", "qwen-edit"])
+def test_comfyui_maps_and_applies_every_key(loras, kind):
+    model, lora = loras[kind]
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    result = subprocess.run([python, str(CHECK), str(model), str(lora)], cwd=COMFYUI_DIR, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    from safetensors.torch import load_file
+
+    modules = {k.rsplit(".lora_A", 1)[0] for k in load_file(str(lora)) if ".lora_A." in k}
+    assert report["model"] == ("Flux" if kind == "flux" else "QwenImage")
+    assert report["not_loaded"] == [] and report["missing_targets"] == []
+    assert report["patches"] == report["patched"] == len(modules)
+    assert report["changed_weights"] > 0
+
+
+def _module_weights(model_dir: Path, kind: str) -> dict[str, torch.Size]:
+    from diffusers import FluxTransformer2DModel, QwenImageTransformer2DModel
+
+    cls = FluxTransformer2DModel if kind == "flux" else QwenImageTransformer2DModel
+    model = cls.from_pretrained(model_dir, subfolder="transformer")
+    return {name: module.weight.shape for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+
+
+@pytest.mark.parametrize("kind", ["flux", "qwen-edit"])
+def test_documented_key_pattern(loras, kind):
+    from safetensors.torch import load_file
+
+    model, lora = loras[kind]
+    weights = _module_weights(model, kind)
+    tensors = load_file(str(lora))
+    modules = set()
+    for key, tensor in tensors.items():
+        match = _KEY.match(key)
+        assert match, f"{key} is not transformer.<block>.<n>.<module>.lora_A/lora_B/alpha"
+        container, index, module, part = match.groups()
+        name = f"{container}.{index}.{module}"
+        assert name in weights, f"{key}: the transformer has no layer {name}"
+        if kind == "flux":
+            allowed = COMFY_FLUX_SINGLE if container == "single_transformer_blocks" else COMFY_FLUX_DOUBLE
+            assert module in allowed, f"{key}: ComfyUI's flux_to_diffusers does not map {module}"
+        out_features, in_features = weights[name]
+        if part == "lora_A.weight":
+            assert tensor.shape == (4, in_features)
+        elif part == "lora_B.weight":
+            assert tensor.shape == (out_features, 4)
+        else:
+            assert tensor.item() == 4.0  # alpha == rank: the scale is folded into lora_B
+        modules.add(name)
+    has_alpha = any(k.endswith(".alpha") for k in tensors)
+    assert has_alpha == (kind == "flux")  # diffusers' Qwen loader wants unprefixed keys once .alpha appears
+    assert len(tensors) == len(modules) * (3 if has_alpha else 2)
