@@ -1,0 +1,221 @@
+"""Peak VRAM and seconds per step of LoRA training on the FULL-SIZE FLUX.1-dev and Qwen-Image-Edit transformers.
+
+No download: the architectures are built from diffusers' defaults (FLUX: FluxTransformer2DModel with
+guidance_embeds=True, 12B parameters; Qwen-Image: QwenImageTransformer2DModel, 20B) with random
+weights, directly on the GPU in bf16 (``with torch.device("cuda")``), which takes seconds. Each
+mode then trains rank-16 LoRA steps on the layers our trainers target, at 1024x1024 (4096 image
+tokens; the Qwen edit adds the 4096 source tokens beside them), with cached text embeddings
+(random tensors of the real shapes), as our trainers do once the encoders have left the GPU:
+
+    bf16 | bf16 + gradient checkpointing | NF4 base + checkpointing | NF4 + checkpointing + 8-bit AdamW
+
+Goals: FLUX <= 12 GB with NF4 + checkpointing; Qwen-Image-Edit <= 24 GB without block swapping.
+
+    python benchmarks/gpu_train_memory.py              # on a CUDA GPU
+    python benchmarks/gpu_train_memory.py --tiny       # the same code on tiny configs, on the CPU
+
+On the CPU, memory is the process's peak RSS (it never goes down, so rows only show growth), and the
+bitsandbytes modes report why they cannot run there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from flenwheel.trainers.flux_lora import FLUX_TARGETS  # noqa: E402
+from flenwheel.trainers.lora_io import resolve_targets  # noqa: E402
+from flenwheel.trainers.qwen_edit_lora import QWEN_EDIT_TARGETS  # noqa: E402
+
+MODES = {
+    "bf16": {"checkpointing": False, "nf4": False, "adam8": False},
+    "bf16 + grad ckpt": {"checkpointing": True, "nf4": False, "adam8": False},
+    "nf4 + grad ckpt": {"checkpointing": True, "nf4": True, "adam8": False},
+    "nf4 + grad ckpt + adamw8bit": {"checkpointing": True, "nf4": True, "adam8": True},
+}
+
+
+@dataclass
+class Spec:
+    name: str
+    build: Callable[[], torch.nn.Module]
+    inputs: Callable[[torch.device, torch.dtype], dict]
+    target_tokens: int
+    targets: tuple[str, ...]
+    containers: tuple[str, ...]
+
+
+def flux_spec(tiny: bool) -> Spec:
+    from diffusers import FluxTransformer2DModel
+
+    if tiny:
+        config = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+                      num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+                      axes_dims_rope=[4, 4, 8], guidance_embeds=True)
+        tokens, text, channels, joint, pooled = 256, 32, 16, 32, 32
+    else:
+        config = dict(guidance_embeds=True)
+        tokens, text, channels, joint, pooled = 4096, 512, 64, 4096, 768
+
+    def inputs(device, dtype):
+        return {
+            "hidden_states": torch.randn(1, tokens, channels, device=device, dtype=dtype),
+            "encoder_hidden_states": torch.randn(1, text, joint, device=device, dtype=dtype),
+            "pooled_projections": torch.randn(1, pooled, device=device, dtype=dtype),
+            "timestep": torch.tensor([0.6], device=device, dtype=dtype),
+            "guidance": torch.tensor([1.0], device=device, dtype=torch.float32),
+            "img_ids": torch.zeros(tokens, 3, device=device, dtype=dtype),
+            "txt_ids": torch.zeros(text, 3, device=device, dtype=dtype),
+        }
+
+    return Spec("FLUX.1-dev transformer", lambda: FluxTransformer2DModel(**config), inputs, tokens, FLUX_TARGETS,
+                ("transformer_blocks", "single_transformer_blocks"))
+
+
+def qwen_spec(tiny: bool) -> Spec:
+    from diffusers import QwenImageTransformer2DModel
+
+    if tiny:
+        config = dict(patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
+                      num_attention_heads=3, joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
+        side, text, channels, joint = 8, 40, 16, 16
+    else:
+        config = {}
+        side, text, channels, joint = 64, 300, 64, 3584
+
+    def inputs(device, dtype):
+        return {
+            "hidden_states": torch.randn(1, 2 * side * side, channels, device=device, dtype=dtype),
+            "encoder_hidden_states": torch.randn(1, text, joint, device=device, dtype=dtype),
+            "timestep": torch.tensor([0.6], device=device, dtype=dtype),
+            "img_shapes": [[(1, side, side), (1, side, side)]],
+        }
+
+    return Spec("Qwen-Image-Edit transformer", lambda: QwenImageTransformer2DModel(**config), inputs, side * side,
+                QWEN_EDIT_TARGETS, ("transformer_blocks",))
+
+
+def quantize_nf4(model: torch.nn.Module, containers: tuple[str, ...], device: torch.device) -> None:
+    """Swap the block Linear layers for bitsandbytes NF4 layers, one at a time (what QLoRA loads)."""
+    import bitsandbytes as bnb
+
+    for name, module in list(model.named_modules()):
+        if name.split(".")[0] not in containers:
+            continue
+        for child_name, child in list(module.named_children()):
+            if type(child) is not torch.nn.Linear:
+                continue
+            layer = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
+                                      compute_dtype=torch.bfloat16, quant_type="nf4", device="meta")
+            layer.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4")
+            if child.bias is not None:
+                layer.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
+            setattr(module, child_name, layer.to(device))
+            del child
+    gc.collect()
+
+
+def memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, rank: int, steps: int) -> str:
+    from peft import LoraConfig
+
+    model = None
+    try:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with torch.device(device):
+                model = spec.build()
+        finally:
+            torch.set_default_dtype(previous)
+        model.requires_grad_(False)
+        params = sum(p.numel() for p in model.parameters()) / 1e9
+        targets = resolve_targets(model, list(spec.targets), spec.containers, spec.name)
+        if mode["nf4"]:
+            quantize_nf4(model, spec.containers, device)
+        model.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets))
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        for p in trainable:
+            p.data = p.data.float()
+        if mode["checkpointing"]:
+            model.enable_gradient_checkpointing()
+        if mode["adam8"]:
+            import bitsandbytes as bnb
+
+            optimizer = bnb.optim.AdamW8bit(trainable, lr=1e-4)
+        else:
+            optimizer = torch.optim.AdamW(trainable, lr=1e-4)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        inputs = spec.inputs(device, dtype)
+        target = torch.randn(1, spec.target_tokens, model.proj_out.out_features, device=device, dtype=torch.float32)
+        times = []
+        for _ in range(steps + 1):
+            started = time.perf_counter()
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                prediction = model(**inputs, return_dict=False)[0][:, : spec.target_tokens]
+            loss = F.mse_loss(prediction.float(), target)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - started)
+        per_step = sum(times[1:]) / steps
+        return f"{params:7.2f}B params  peak {memory_mib(device) / 1024:7.2f} GiB  {per_step:8.3f} s/it"
+    except torch.OutOfMemoryError:
+        return f"out of memory (peak {memory_mib(device) / 1024:.1f} GiB)"
+    except Exception as exc:  # a mode that cannot run here (bitsandbytes on a CPU) is reported, not fatal
+        return f"n/a: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+    finally:
+        del model
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true", help="tiny configs on the CPU (checks the code path)")
+    parser.add_argument("--model", choices=["flux", "qwen-edit", "both"], default="both")
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
+    parser.add_argument("--modes", nargs="*", choices=list(MODES), default=list(MODES))
+    args = parser.parse_args()
+    if not args.tiny and not torch.cuda.is_available():
+        raise SystemExit("no CUDA GPU here; run with --tiny to check the code path on the CPU")
+    device = torch.device("cpu" if args.tiny else "cuda")
+    dtype = torch.float32 if args.tiny else torch.bfloat16
+    specs = [s for key, s in (("flux", flux_spec), ("qwen-edit", qwen_spec)) if args.model in (key, "both")]
+    label = ("tiny configs on CPU in fp32 (peak = process RSS)" if args.tiny
+             else f"{torch.cuda.get_device_name()}, bf16")
+    size = "64 px (tiny)" if args.tiny else "1024 px (4096 image tokens)"
+    print(f"LoRA rank {args.rank}, {size}, batch 1, cached text embeddings; {label}")
+    for make in specs:
+        spec = make(args.tiny)
+        print(f"\n{spec.name}")
+        for name in args.modes:
+            print(f"  {name:30s} {run_mode(spec, MODES[name], device, dtype, args.rank, args.steps)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
