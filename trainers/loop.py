@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..core.images import save_png
-from .adapter import Example, ModelAdapter
+from .adapter import ModelAdapter
 from .batches import BatchPlan, step_seed
 from .buckets import make_buckets, nearest_bucket, square_size
 from .checkpoint import (
@@ -35,6 +35,7 @@ from .checkpoint import (
 )
 from .config import ConfigError, TrainConfig
 from .datasets import TrainingData, read_training_data
+from .encoding import EncodedData
 from .failures import NonFiniteLoss
 from .lora_io import export_state, resolve_targets, save_lora
 from .optim import build_optimizer, build_scheduler, check_available
@@ -168,39 +169,6 @@ class Trainer:
             "images": len(self.data.items),
         }
 
-    # Encoding -----------------------------------------------------------------------------
-    def _captions(self, index: int) -> list[str]:
-        caption = self.data.items[index].caption
-        return [caption, ""] if self.config.caption_dropout > 0 else [caption]
-
-    def _cache(self, adapter: ModelAdapter, sizes: list[tuple[int, int]]) -> None:
-        cfg, items = self.config, self.data.items
-        self.images: dict[int, dict] = {}
-        self.texts: dict[Any, dict] = {}
-        if cfg.cache_latents:
-            self.images = {i: adapter.encode_images(item, sizes[i]) for i, item in enumerate(items)}
-        if cfg.cache_text_embeddings:
-            for i, item in enumerate(items):
-                for caption in self._captions(i):
-                    key = adapter.text_key(item, caption)
-                    if key not in self.texts:
-                        self.texts[key] = adapter.encode_text(item, caption)
-        self.reporter.log(f"cached {len(self.images)} latents and {len(self.texts)} text embeddings")
-
-    def _example(
-        self, adapter: ModelAdapter, index: int, size: tuple[int, int], gen: torch.Generator
-    ) -> Example:
-        item = self.data.items[index]
-        dropped = (
-            self.config.caption_dropout > 0
-            and torch.rand(1, generator=gen).item() < self.config.caption_dropout
-        )
-        caption = "" if dropped else item.caption
-        images = self.images.get(index) or adapter.encode_images(item, size)
-        key = adapter.text_key(item, caption)
-        text = self.texts.get(key) or adapter.encode_text(item, caption)
-        return Example(images, text, size)
-
     # Running ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -241,7 +209,8 @@ class Trainer:
             f"LoRA rank {cfg.lora_rank} on {len(targets)} layers: "
             f"{sum(p.numel() for p in params):,} trainable parameters"
         )
-        self._cache(adapter, sizes)
+        self.encoded = EncodedData(adapter, cfg, self.data.items, sizes)
+        self.reporter.log(self.encoded.cache())
         specs = cfg.sample_prompts or adapter.default_samples(self.data.items)
         samples = (
             [adapter.prepare_sample(spec) for spec in specs] if cfg.sample_every and self.rank == 0 else []
@@ -276,7 +245,7 @@ class Trainer:
             dataset_version=self.data.version,
             dataset_hash=self.data.hash,
         )
-        return self._train(adapter, model, transformer, optimizer, scheduler, plan, sizes, samples, buckets)
+        return self._train(adapter, model, transformer, optimizer, scheduler, plan, samples, buckets)
 
     def _check_compatible(self, checkpoint: Checkpoint, plan: BatchPlan) -> None:
         state = checkpoint.state
@@ -291,7 +260,7 @@ class Trainer:
         self.reporter.log(f"resuming from {checkpoint.path} (step {checkpoint.step})")
 
     def _train(
-        self, adapter, model, transformer, optimizer, scheduler, plan, sizes, samples, buckets
+        self, adapter, model, transformer, optimizer, scheduler, plan, samples, buckets
     ) -> dict[str, Any]:
         cfg, run, accum = self.config, self.run_state, self.config.gradient_accumulation_steps
         params = list(trainable_parameters(transformer).values())
@@ -304,7 +273,7 @@ class Trainer:
             for micro in range(accum):
                 micro_step = (step - 1) * accum + micro
                 gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.rank, micro_step))
-                batch = [self._example(adapter, i, sizes[i], gen) for i in plan.batch(micro_step, self.rank)]
+                batch = [self.encoded.example(i, gen) for i in plan.batch(micro_step, self.rank)]
                 sync = contextlib.nullcontext() if micro == accum - 1 else self.accelerator.no_sync(model)
                 with sync, self.accelerator.autocast():
                     loss = adapter.loss(model, batch, gen)
