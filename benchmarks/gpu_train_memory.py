@@ -1,4 +1,4 @@
-"""Peak VRAM and seconds per step of LoRA training on the FULL-SIZE FLUX.1-dev and Qwen-Image-Edit transformers.
+"""Peak VRAM and s/step of LoRA training on the FULL-SIZE FLUX.1-dev and Qwen-Image-Edit transformers.
 
 No download: the architectures are built from diffusers' defaults (FLUX: FluxTransformer2DModel with
 guidance_embeds=True, 12B parameters; Qwen-Image: QwenImageTransformer2DModel, 20B) with random
@@ -60,9 +60,18 @@ def flux_spec(tiny: bool) -> Spec:
     from diffusers import FluxTransformer2DModel
 
     if tiny:
-        config = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
-                      num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
-                      axes_dims_rope=[4, 4, 8], guidance_embeds=True)
+        config = dict(
+            patch_size=1,
+            in_channels=16,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=32,
+            pooled_projection_dim=32,
+            axes_dims_rope=[4, 4, 8],
+            guidance_embeds=True,
+        )
         tokens, text, channels, joint, pooled = 256, 32, 16, 32, 32
     else:
         config = dict(guidance_embeds=True)
@@ -79,16 +88,30 @@ def flux_spec(tiny: bool) -> Spec:
             "txt_ids": torch.zeros(text, 3, device=device, dtype=dtype),
         }
 
-    return Spec("FLUX.1-dev transformer", lambda: FluxTransformer2DModel(**config), inputs, tokens, FLUX_TARGETS,
-                ("transformer_blocks", "single_transformer_blocks"))
+    return Spec(
+        "FLUX.1-dev transformer",
+        lambda: FluxTransformer2DModel(**config),
+        inputs,
+        tokens,
+        FLUX_TARGETS,
+        ("transformer_blocks", "single_transformer_blocks"),
+    )
 
 
 def qwen_spec(tiny: bool) -> Spec:
     from diffusers import QwenImageTransformer2DModel
 
     if tiny:
-        config = dict(patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
-                      num_attention_heads=3, joint_attention_dim=16, axes_dims_rope=(8, 4, 4))
+        config = dict(
+            patch_size=2,
+            in_channels=16,
+            out_channels=4,
+            num_layers=2,
+            attention_head_dim=16,
+            num_attention_heads=3,
+            joint_attention_dim=16,
+            axes_dims_rope=(8, 4, 4),
+        )
         side, text, channels, joint = 8, 40, 16, 16
     else:
         config = {}
@@ -102,8 +125,14 @@ def qwen_spec(tiny: bool) -> Spec:
             "img_shapes": [[(1, side, side), (1, side, side)]],
         }
 
-    return Spec("Qwen-Image-Edit transformer", lambda: QwenImageTransformer2DModel(**config), inputs, side * side,
-                QWEN_EDIT_TARGETS, ("transformer_blocks",))
+    return Spec(
+        "Qwen-Image-Edit transformer",
+        lambda: QwenImageTransformer2DModel(**config),
+        inputs,
+        side * side,
+        QWEN_EDIT_TARGETS,
+        ("transformer_blocks",),
+    )
 
 
 def quantize_nf4(model: torch.nn.Module, containers: tuple[str, ...], device: torch.device) -> None:
@@ -116,8 +145,14 @@ def quantize_nf4(model: torch.nn.Module, containers: tuple[str, ...], device: to
         for child_name, child in list(module.named_children()):
             if type(child) is not torch.nn.Linear:
                 continue
-            layer = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=child.bias is not None,
-                                      compute_dtype=torch.bfloat16, quant_type="nf4", device="meta")
+            layer = bnb.nn.Linear4bit(
+                child.in_features,
+                child.out_features,
+                bias=child.bias is not None,
+                compute_dtype=torch.bfloat16,
+                quant_type="nf4",
+                device="meta",
+            )
             layer.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4")
             if child.bias is not None:
                 layer.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
@@ -152,7 +187,9 @@ def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, r
         targets = resolve_targets(model, list(spec.targets), spec.containers, spec.name)
         if mode["nf4"]:
             quantize_nf4(model, spec.containers, device)
-        model.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets))
+        model.add_adapter(
+            LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=targets)
+        )
         trainable = [p for p in model.parameters() if p.requires_grad]
         for p in trainable:
             p.data = p.data.float()
@@ -167,7 +204,9 @@ def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, r
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         inputs = spec.inputs(device, dtype)
-        target = torch.randn(1, spec.target_tokens, model.proj_out.out_features, device=device, dtype=torch.float32)
+        target = torch.randn(
+            1, spec.target_tokens, model.proj_out.out_features, device=device, dtype=torch.float32
+        )
         times = []
         for _ in range(steps + 1):
             started = time.perf_counter()
@@ -194,7 +233,9 @@ def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, r
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tiny", action="store_true", help="tiny configs on the CPU (checks the code path)")
     parser.add_argument("--model", choices=["flux", "qwen-edit", "both"], default="both")
     parser.add_argument("--rank", type=int, default=16)
@@ -206,15 +247,21 @@ def main() -> None:
     device = torch.device("cpu" if args.tiny else "cuda")
     dtype = torch.float32 if args.tiny else torch.bfloat16
     specs = [s for key, s in (("flux", flux_spec), ("qwen-edit", qwen_spec)) if args.model in (key, "both")]
-    label = ("tiny configs on CPU in fp32 (peak = process RSS)" if args.tiny
-             else f"{torch.cuda.get_device_name()}, bf16")
+    label = (
+        "tiny configs on CPU in fp32 (peak = process RSS)"
+        if args.tiny
+        else f"{torch.cuda.get_device_name()}, bf16"
+    )
     size = "64 px (tiny)" if args.tiny else "1024 px (4096 image tokens)"
     print(f"LoRA rank {args.rank}, {size}, batch 1, cached text embeddings; {label}")
     for make in specs:
         spec = make(args.tiny)
         print(f"\n{spec.name}")
         for name in args.modes:
-            print(f"  {name:30s} {run_mode(spec, MODES[name], device, dtype, args.rank, args.steps)}", flush=True)
+            print(
+                f"  {name:30s} {run_mode(spec, MODES[name], device, dtype, args.rank, args.steps)}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -65,12 +65,29 @@ def ours(args: argparse.Namespace, model: str, images: Path, work: Path, steps: 
     output = work / f"ours_{steps}"
     shutil.rmtree(output, ignore_errors=True)
     config = {
-        "trainer": "flux", "model": model, "dataset_path": str(images), "output_path": str(output),
-        "default_caption": PROMPT, "lora_rank": args.rank, "resolution": args.resolution, "enable_buckets": False,
-        "bucket_step": 16, "batch_size": 1, "mixed_precision": "no", "gradient_checkpointing": False,
-        "optimizer": "adamw", "learning_rate": 1e-4, "max_train_steps": steps, "save_every": steps,
-        "sample_every": 0, "caption_dropout": 0.0, "guidance_scale": 1.0, "max_sequence_length": 512,
-        "seed": 0, "resume": "none", "save_dtype": "fp32",
+        "trainer": "flux",
+        "model": model,
+        "dataset_path": str(images),
+        "output_path": str(output),
+        "default_caption": PROMPT,
+        "lora_rank": args.rank,
+        "resolution": args.resolution,
+        "enable_buckets": False,
+        "bucket_step": 16,
+        "batch_size": 1,
+        "mixed_precision": "no",
+        "gradient_checkpointing": False,
+        "optimizer": "adamw",
+        "learning_rate": 1e-4,
+        "max_train_steps": steps,
+        "save_every": steps,
+        "sample_every": 0,
+        "caption_dropout": 0.0,
+        "guidance_scale": 1.0,
+        "max_sequence_length": 512,
+        "seed": 0,
+        "resume": "none",
+        "save_dtype": "fp32",
     }
     path = work / f"ours_{steps}.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -81,13 +98,47 @@ def reference(args: argparse.Namespace, model: str, images: Path, work: Path, st
     output = work / f"reference_{steps}"
     shutil.rmtree(output, ignore_errors=True)
     return [
-        sys.executable, str(args.reference), "--pretrained_model_name_or_path", model,
-        "--instance_data_dir", str(images), "--instance_prompt", PROMPT, "--output_dir", str(output),
-        "--resolution", str(args.resolution), "--train_batch_size", "1", "--max_train_steps", str(steps),
-        "--rank", str(args.rank), "--learning_rate", "1e-4", "--lr_scheduler", "constant", "--lr_warmup_steps", "0",
-        "--seed", "0", "--mixed_precision", "no", "--cache_latents", "--guidance_scale", "1",
-        "--max_sequence_length", "512", "--checkpointing_steps", "1000000", "--dataloader_num_workers", "0",
-        "--optimizer", "AdamW", "--report_to", "tensorboard",
+        sys.executable,
+        str(args.reference),
+        "--pretrained_model_name_or_path",
+        model,
+        "--instance_data_dir",
+        str(images),
+        "--instance_prompt",
+        PROMPT,
+        "--output_dir",
+        str(output),
+        "--resolution",
+        str(args.resolution),
+        "--train_batch_size",
+        "1",
+        "--max_train_steps",
+        str(steps),
+        "--rank",
+        str(args.rank),
+        "--learning_rate",
+        "1e-4",
+        "--lr_scheduler",
+        "constant",
+        "--lr_warmup_steps",
+        "0",
+        "--seed",
+        "0",
+        "--mixed_precision",
+        "no",
+        "--cache_latents",
+        "--guidance_scale",
+        "1",
+        "--max_sequence_length",
+        "512",
+        "--checkpointing_steps",
+        "1000000",
+        "--dataloader_num_workers",
+        "0",
+        "--optimizer",
+        "AdamW",
+        "--report_to",
+        "tensorboard",
     ]
 
 
@@ -95,9 +146,11 @@ def loop_seconds_per_step(name: str, log: Path, work: Path, steps: int) -> float
     """Per-step time of the training loop alone, as each trainer reports it."""
     text = log.read_text(encoding="utf-8", errors="replace")
     if name == "ours":
-        times = [json.loads(line)["time"] for line in text.splitlines() if line.startswith('{"event": "step"')]
+        times = [
+            json.loads(line)["time"] for line in text.splitlines() if line.startswith('{"event": "step"')
+        ]
         return (times[-1] - times[0]) / (len(times) - 1)
-    rates = re.findall(r"%d/%d \[[0-9:]+<[^,\]]*, *([0-9.]+)(it/s|s/it)" % (steps, steps), text)
+    rates = re.findall(rf"{steps}/{steps} \[[0-9:]+<[^,\]]*, *([0-9.]+)(it/s|s/it)", text)
     if not rates:
         raise SystemExit(f"no final progress-bar rate in {log}")
     value, unit = rates[-1]
@@ -117,7 +170,9 @@ def measure(name: str, build, args, model, images, work, env) -> dict[str, float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reference", required=True, type=Path, help="path to train_dreambooth_lora_flux.py")
     parser.add_argument("--model", help="diffusers FLUX folder (default: build the tiny model)")
     parser.add_argument("--steps", type=int, default=300, help="training steps per run")
@@ -128,10 +183,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both trainers")
     args = parser.parse_args()
     if not args.reference.is_file():
-        raise SystemExit(f"{args.reference} not found: save diffusers' examples/dreambooth/"
-                         "train_dreambooth_lora_flux.py there (third_party/ is git-ignored)")
+        raise SystemExit(
+            f"{args.reference} not found: save diffusers' examples/dreambooth/"
+            "train_dreambooth_lora_flux.py there (third_party/ is git-ignored)"
+        )
     work = Path(tempfile.mkdtemp(prefix="flenwheel-overhead-"))
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(args.threads),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     model = args.model
     if model is None:
         sys.path.insert(0, str(ROOT.parent))
@@ -140,16 +202,24 @@ def main() -> None:
         model = str(tiny.build("flux", work / "tiny-flux"))
     images = work / "images"
     make_images(images, args.images, args.resolution)
-    results = {name: measure(name, build, args, model, images, work, env)
-               for name, build in (("ours", ours), ("diffusers", reference))}
-    print(f"model {model}, rank {args.rank}, {args.resolution}px, batch 1, {args.steps} steps, "
-          f"{args.threads} thread(s)")
+    results = {
+        name: measure(name, build, args, model, images, work, env)
+        for name, build in (("ours", ours), ("diffusers", reference))
+    }
+    print(
+        f"model {model}, rank {args.rank}, {args.resolution}px, batch 1, {args.steps} steps, "
+        f"{args.threads} thread(s)"
+    )
     print(f"{'trainer':12s} {'s/step':>10s} {'peak RSS MiB':>14s} {'wall s':>8s}")
     for name, result in results.items():
-        print(f"{name:12s} {result['s_per_step']:10.4f} {result['peak_rss_mib']:14.1f} {result['wall_s']:8.1f}")
+        print(
+            f"{name:12s} {result['s_per_step']:10.4f} {result['peak_rss_mib']:14.1f} {result['wall_s']:8.1f}"
+        )
     ratio = {key: results["ours"][key] / results["diffusers"][key] for key in ("s_per_step", "peak_rss_mib")}
-    print(f"ratio ours/diffusers: s/step {ratio['s_per_step']:.2f}x, peak RSS {ratio['peak_rss_mib']:.2f}x "
-          "(goal: <= 1.0x on both)")
+    print(
+        f"ratio ours/diffusers: s/step {ratio['s_per_step']:.2f}x, peak RSS {ratio['peak_rss_mib']:.2f}x "
+        "(goal: <= 1.0x on both)"
+    )
     print(json.dumps({"results": results, "ratio": ratio}))
     shutil.rmtree(work, ignore_errors=True)
 

@@ -25,34 +25,90 @@ OPTIMIZERS = ["adamw", "adamw8bit", "prodigy"]
 def common_inputs(steps: int, lr: float, resolution: int) -> dict[str, Any]:
     """Widgets both training nodes share (the seed's fields and the usual memory switches)."""
     return {
-        "max_train_steps": ("INT", {"default": steps, "min": 1, "max": 100000,
-                                    "tooltip": "Optimiser steps to train (the seed's max_train_steps)."}),
-        "lora_rank": ("INT", {"default": 16, "min": 1, "max": 256, "tooltip": "LoRA rank (capacity and file size)."}),
-        "learning_rate": ("FLOAT", {"default": lr, "min": 1e-7, "max": 10.0, "step": 1e-5, "round": False,
-                                    "tooltip": "Learning rate (use 1.0 with the prodigy optimiser)."}),
-        "resolution": ("INT", {"default": resolution, "min": 256, "max": 2048, "step": 64,
-                               "tooltip": "Training resolution; aspect-ratio buckets keep about this many pixels²."}),
+        "max_train_steps": (
+            "INT",
+            {
+                "default": steps,
+                "min": 1,
+                "max": 100000,
+                "tooltip": "Optimiser steps to train (the seed's max_train_steps).",
+            },
+        ),
+        "lora_rank": (
+            "INT",
+            {"default": 16, "min": 1, "max": 256, "tooltip": "LoRA rank (capacity and file size)."},
+        ),
+        "learning_rate": (
+            "FLOAT",
+            {
+                "default": lr,
+                "min": 1e-7,
+                "max": 10.0,
+                "step": 1e-5,
+                "round": False,
+                "tooltip": "Learning rate (use 1.0 with the prodigy optimiser).",
+            },
+        ),
+        "resolution": (
+            "INT",
+            {
+                "default": resolution,
+                "min": 256,
+                "max": 2048,
+                "step": 64,
+                "tooltip": "Training resolution; aspect-ratio buckets keep about this many pixels².",
+            },
+        ),
         "batch_size": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Images per step."}),
-        "gradient_checkpointing": ("BOOLEAN", {"default": True,
-                                               "tooltip": "Recompute activations: much less VRAM, ~20% slower."}),
+        "gradient_checkpointing": (
+            "BOOLEAN",
+            {"default": True, "tooltip": "Recompute activations: much less VRAM, ~20% slower."},
+        ),
         "mixed_precision": (["bf16", "fp16", "no"], {"default": "bf16", "tooltip": "Compute precision."}),
-        "quantize": (["none", "nf4"], {"default": "none",
-                                       "tooltip": "nf4: 4-bit base model (QLoRA, NVIDIA GPU) for small cards."}),
-        "optimizer": (OPTIMIZERS, {"default": "adamw",
-                                   "tooltip": "adamw8bit saves VRAM (NVIDIA GPU); prodigy finds its own step size."}),
-        "save_every": ("INT", {"default": 250, "min": 1, "max": 100000, "tooltip": "Checkpoint every N steps."}),
-        "sample_every": ("INT", {"default": 250, "min": 0, "max": 100000,
-                                 "tooltip": "Preview images every N steps (0: never)."}),
-        "seed": ("INT", {"default": 42, "min": 0, "max": 2**31 - 1, "tooltip": "Training seed (data order, noise)."}),
+        "quantize": (
+            ["none", "nf4"],
+            {"default": "none", "tooltip": "nf4: 4-bit base model (QLoRA, NVIDIA GPU) for small cards."},
+        ),
+        "optimizer": (
+            OPTIMIZERS,
+            {
+                "default": "adamw",
+                "tooltip": "adamw8bit saves VRAM (NVIDIA GPU); prodigy finds its own step size.",
+            },
+        ),
+        "save_every": (
+            "INT",
+            {"default": 250, "min": 1, "max": 100000, "tooltip": "Checkpoint every N steps."},
+        ),
+        "sample_every": (
+            "INT",
+            {"default": 250, "min": 0, "max": 100000, "tooltip": "Preview images every N steps (0: never)."},
+        ),
+        "seed": (
+            "INT",
+            {"default": 42, "min": 0, "max": 2**31 - 1, "tooltip": "Training seed (data order, noise)."},
+        ),
     }
 
 
 def optional_inputs() -> dict[str, Any]:
     return {
-        "config_path": ("STRING", {"default": "", "tooltip": "Train from this YAML config instead of the project "
-                                                             "and widgets (any key of docs/training.md)."}),
-        "extra_settings": ("STRING", {"default": "", "multiline": True,
-                                      "tooltip": "More config keys as YAML lines, e.g. 'caption_dropout: 0.1'."}),
+        "config_path": (
+            "STRING",
+            {
+                "default": "",
+                "tooltip": "Train from this YAML config instead of the project "
+                "and widgets (any key of docs/training.md).",
+            },
+        ),
+        "extra_settings": (
+            "STRING",
+            {
+                "default": "",
+                "multiline": True,
+                "tooltip": "More config keys as YAML lines, e.g. 'caption_dropout: 0.1'.",
+            },
+        ),
     }
 
 
@@ -62,8 +118,20 @@ def settings(kwargs: dict[str, Any]) -> dict[str, Any]:
 
     from ..core.errors import FlenwheelError
 
-    keys = ("max_train_steps", "lora_rank", "learning_rate", "resolution", "batch_size", "gradient_checkpointing",
-            "mixed_precision", "quantize", "optimizer", "save_every", "sample_every", "seed")
+    keys = (
+        "max_train_steps",
+        "lora_rank",
+        "learning_rate",
+        "resolution",
+        "batch_size",
+        "gradient_checkpointing",
+        "mixed_precision",
+        "quantize",
+        "optimizer",
+        "save_every",
+        "sample_every",
+        "seed",
+    )
     out = {key: kwargs[key] for key in keys if key in kwargs}
     extra = (kwargs.get("extra_settings") or "").strip()
     if extra:
@@ -109,7 +177,9 @@ def train_node(kind: str, config_path: Path) -> tuple[Any, ...]:
     samples: list[str] = []
     if done is None:
         run = NodeRun(kind)
-        result: TrainingResult = run_training(kind, config_path, config.output_dir, run.on_event, run.should_stop)
+        result: TrainingResult = run_training(
+            kind, config_path, config.output_dir, run.on_event, run.should_stop
+        )
         lora, samples = result.lora_path or "", result.samples
         summary = f"{result.status} at step {result.step}/{result.total}: {lora}"
     else:
@@ -122,8 +192,10 @@ def outputs(output_dir: Path, lora: str, samples: list[str], summary: str) -> di
     """LoRA path, loss curve, newest samples, summary - plus the path shown on the node."""
     plot = plot_losses(output_dir, title=output_dir.name)
     pictures = [load_image(p) for p in latest_samples(output_dir, samples)] or [plot]
-    return {"ui": {"text": [summary]},
-            "result": (lora, images_to_tensor([plot]), images_to_tensor(pictures), summary)}
+    return {
+        "ui": {"text": [summary]},
+        "result": (lora, images_to_tensor([plot]), images_to_tensor(pictures), summary),
+    }
 
 
 def latest_samples(output_dir: Path, reported: list[str]) -> list[str]:

@@ -24,8 +24,13 @@ class FlenwheelIterate:
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": ("STRING", {"default": "black-forest-labs/FLUX.1-dev",
-                                          "tooltip": "FLUX.1-dev as a diffusers folder or hub id."}),
+                "base_model": (
+                    "STRING",
+                    {
+                        "default": "black-forest-labs/FLUX.1-dev",
+                        "tooltip": "FLUX.1-dev as a diffusers folder or hub id.",
+                    },
+                ),
             }
         }
 

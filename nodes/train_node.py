@@ -13,8 +13,10 @@ from ..trainers.project_setup import FLUX_SAMPLES, prepare_run
 from ._training import common_inputs, optional_inputs, settings, train_node
 from ._types import CATEGORY, PROJECT_INPUT
 
-VERSION_TOOLTIP = ("latest: continue (or return) the newest version, a new v1 when there is none; "
-                   "new: prepare the next version; or a version such as v2")
+VERSION_TOOLTIP = (
+    "latest: continue (or return) the newest version, a new v1 when there is none; "
+    "new: prepare the next version; or a version such as v2"
+)
 OUTPUTS = ("STRING", "IMAGE", "IMAGE", "STRING")
 OUTPUT_NAMES = ("lora_path", "loss_plot", "samples", "summary")
 OUTPUT_TOOLTIPS = (
@@ -54,7 +56,8 @@ class FlenwheelTrainFluxLora(_TrainNode):
     KIND = "flux"
     DESCRIPTION = (
         "Trains the character LoRA on FLUX.1-dev (steps 1.4 / 1.8) in a separate process: sources + enriched "
-        "images reviewed 'good' (+ pristine images from v2 on) into models/flux_lora/char_vN/. Shows progress, "
+        "images reviewed 'good' (+ pristine images from v2 on) into models/flux_lora/char_vN/. "
+        "Shows progress, "
         "previews and the loss curve; Cancel saves a checkpoint and returns its LoRA; re-queue resumes."
     )
 
@@ -63,12 +66,23 @@ class FlenwheelTrainFluxLora(_TrainNode):
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": ("STRING", {"default": "black-forest-labs/FLUX.1-dev",
-                                          "tooltip": "FLUX.1-dev as a diffusers folder or hub id."}),
+                "base_model": (
+                    "STRING",
+                    {
+                        "default": "black-forest-labs/FLUX.1-dev",
+                        "tooltip": "FLUX.1-dev as a diffusers folder or hub id.",
+                    },
+                ),
                 "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
                 **common_inputs(1500, 1e-4, 1024),
-                "sample_prompts": ("STRING", {"default": "\n".join(FLUX_SAMPLES), "multiline": True,
-                                              "tooltip": "One preview prompt per line; [trigger] is the token."}),
+                "sample_prompts": (
+                    "STRING",
+                    {
+                        "default": "\n".join(FLUX_SAMPLES),
+                        "multiline": True,
+                        "tooltip": "One preview prompt per line; [trigger] is the token.",
+                    },
+                ),
             },
             "optional": optional_inputs(),
         }
@@ -77,8 +91,9 @@ class FlenwheelTrainFluxLora(_TrainNode):
 class FlenwheelTrainQwenEditLora(_TrainNode):
     KIND = "qwen-edit"
     DESCRIPTION = (
-        "Trains a Qwen-Image-Edit-2509 LoRA (step 2.2) on the project's correction triplets (source, edit prompt, "
-        "corrected target) in a separate process, into models/qwen_lora/vN/. The source image conditions the edit "
+        "Trains a Qwen-Image-Edit-2509 LoRA (step 2.2) on the project's correction triplets "
+        "(source, edit prompt, corrected target) in a separate process, into models/qwen_lora/vN/. "
+        "The source image conditions the edit "
         "as in the 2509 pipeline. Cancel saves a checkpoint and returns its LoRA; re-queue resumes."
     )
 
@@ -87,8 +102,13 @@ class FlenwheelTrainQwenEditLora(_TrainNode):
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": ("STRING", {"default": "Qwen/Qwen-Image-Edit-2509",
-                                          "tooltip": "Qwen-Image-Edit-2509 as a diffusers folder or hub id."}),
+                "base_model": (
+                    "STRING",
+                    {
+                        "default": "Qwen/Qwen-Image-Edit-2509",
+                        "tooltip": "Qwen-Image-Edit-2509 as a diffusers folder or hub id.",
+                    },
+                ),
                 "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
                 **common_inputs(1000, 1e-4, 1024),
             },

@@ -7,8 +7,8 @@ from pathlib import Path
 from ..core.errors import FlenwheelError
 from ..core.images import images_to_tensor
 from ..trainers.loss_plot import plot_losses
-from ..trainers.protocol import LOG_FILE, loss_history, read_log
 from ..trainers.project_setup import lora_versions
+from ..trainers.protocol import LOG_FILE, loss_history, read_log
 from ._types import CATEGORY, PROJECT_INPUT
 
 
@@ -27,13 +27,21 @@ class FlenwheelLoadTrainingLog:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "kind": (["flux", "qwen-edit"], {"default": "flux", "tooltip": "Which LoRA family to look at."}),
+                "kind": (
+                    ["flux", "qwen-edit"],
+                    {"default": "flux", "tooltip": "Which LoRA family to look at."},
+                ),
                 "version": ("STRING", {"default": "latest", "tooltip": "LoRA version (latest or vN)."}),
             },
             "optional": {
                 "project": PROJECT_INPUT,
-                "run_folder": ("STRING", {"default": "", "tooltip": "A run folder or train_log.jsonl instead of "
-                                                                    "a project version."}),
+                "run_folder": (
+                    "STRING",
+                    {
+                        "default": "",
+                        "tooltip": "A run folder or train_log.jsonl instead of a project version.",
+                    },
+                ),
             },
         }
 
@@ -49,8 +57,10 @@ class FlenwheelLoadTrainingLog:
         history = loss_history(read_log(log))
         summary = f"{log}: {len(history)} steps"
         if history:
-            summary += f", loss {history[0][1]:.4f} at step {history[0][0]} -> {history[-1][1]:.4f} at step " \
-                       f"{history[-1][0]}"
+            summary += (
+                f", loss {history[0][1]:.4f} at step {history[0][0]} -> {history[-1][1]:.4f} at step "
+                f"{history[-1][0]}"
+            )
         return (images_to_tensor([plot_losses(log, title=log.parent.name)]), summary)
 
 

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 
 class EncodedData:
-    def __init__(self, adapter: ModelAdapter, config: TrainConfig, items: list[TrainItem],
-                 sizes: list[tuple[int, int]]) -> None:
+    def __init__(
+        self, adapter: ModelAdapter, config: TrainConfig, items: list[TrainItem], sizes: list[tuple[int, int]]
+    ) -> None:
         self.adapter = adapter
         self.config = config
         self.items = items
@@ -37,7 +38,9 @@ class EncodedData:
     def cache(self) -> str:
         """Encode what the config says to cache; returns a line for the log."""
         if self.config.cache_latents:
-            self.images = {i: self.adapter.encode_images(item, self.sizes[i]) for i, item in enumerate(self.items)}
+            self.images = {
+                i: self.adapter.encode_images(item, self.sizes[i]) for i, item in enumerate(self.items)
+            }
         if self.config.cache_text_embeddings:
             for index, item in enumerate(self.items):
                 for caption in self.captions(index):

@@ -41,15 +41,22 @@ def plot_losses(log: str | Path, title: str | None = None, size: tuple[int, int]
     figure, axes = plt.subplots(figsize=(size[0] / 100, size[1] / 100), dpi=100)
     try:
         if history:
-            steps, losses = zip(*history)
+            steps, losses = zip(*history, strict=True)
             axes.plot(steps, losses, color="#9bb7d4", linewidth=0.8, label="loss")
-            axes.plot(steps, smooth(list(losses), max(1, len(losses) // 20)), color="#1f4e8c", linewidth=2,
-                      label="moving average")
+            axes.plot(
+                steps,
+                smooth(list(losses), max(1, len(losses) // 20)),
+                color="#1f4e8c",
+                linewidth=2,
+                label="moving average",
+            )
             for step in saved:
                 axes.axvline(step, color="#c0392b", alpha=0.25, linewidth=1)
             axes.legend(loc="upper right")
         else:
-            axes.text(0.5, 0.5, "no training steps logged yet", ha="center", va="center", transform=axes.transAxes)
+            axes.text(
+                0.5, 0.5, "no training steps logged yet", ha="center", va="center", transform=axes.transAxes
+            )
         axes.set_xlabel("step")
         axes.set_ylabel("flow-matching loss")
         axes.set_title(title or path.parent.name)

@@ -82,7 +82,8 @@ def _output_dir(project: Project, kind: str, version: str) -> Path:
 def _check_fresh(output: Path) -> None:
     if (output / "checkpoints").is_dir() or any(output.glob("*.safetensors")):
         raise FlenwheelError(
-            f"{output} already holds training results; pick the next version (--version) or run flenwheel iterate"
+            f"{output} already holds training results; pick the next version (--version) "
+            "or run flenwheel iterate"
         )
 
 
@@ -125,7 +126,8 @@ def build_flux_set(project: Project, version: str, base: Path) -> tuple[list[dic
                 counts[entry["origin"]] = counts.get(entry["origin"], 0) + 1
     if not entries:
         raise FlenwheelError(
-            "the project has no training images yet: add sources (flenwheel source add) and review enriched images"
+            "the project has no training images yet: add sources (flenwheel source add) "
+            "and review enriched images"
         )
     return entries, counts
 
@@ -219,14 +221,16 @@ def iterate(project: Project, overrides: dict[str, Any] | None = None) -> Traini
     pristine = f"v{number}"
     if pristine not in project.versions("pristine") or not project.dataset("pristine", pristine).records:
         raise FlenwheelError(
-            f"data/pristine/{pristine} holds no images yet; review char_v{number}'s synthetic images and mark the "
+            f"data/pristine/{pristine} holds no images yet; review char_v{number}'s synthetic images "
+            "and mark the "
             "best as pristine before iterating"
         )
     return init_flux(project, f"v{number + 1}", overrides)
 
 
-def prepare_run(project: Project, kind: str, choice: str = "latest",
-                overrides: dict[str, Any] | None = None) -> TrainingPlan:
+def prepare_run(
+    project: Project, kind: str, choice: str = "latest", overrides: dict[str, Any] | None = None
+) -> TrainingPlan:
     """The run a node (or script) should start: ``latest`` continues the newest version (a new v1 when
     there is none), ``new`` prepares the next version, ``vN`` that version. Settings in ``overrides``
     are written into an existing version's config; its frozen data stays as it is."""
@@ -235,13 +239,20 @@ def prepare_run(project: Project, kind: str, choice: str = "latest",
     existing = lora_versions(project, kind)
     choice = (choice or "latest").strip()
     if choice == "new" or (choice == "latest" and not existing):
-        return init_flux(project, None, overrides) if kind == "flux" else init_qwen_edit(project, None, None, overrides)
+        return (
+            init_flux(project, None, overrides)
+            if kind == "flux"
+            else init_qwen_edit(project, None, None, overrides)
+        )
     version = f"v{existing[-1]}" if choice == "latest" else choice
     parse_version(version)
     output = _output_dir(project, kind, version)
     if not (output / CONFIG_FILE).is_file():
-        return init_flux(project, version, overrides) if kind == "flux" else init_qwen_edit(project, version, None,
-                                                                                              overrides)
+        return (
+            init_flux(project, version, overrides)
+            if kind == "flux"
+            else init_qwen_edit(project, version, None, overrides)
+        )
     config = load_config(output / CONFIG_FILE, kind)
     changed = config.model_dump() | {k: v for k, v in (overrides or {}).items() if v is not None}
     updated = parse_config(changed, str(output / CONFIG_FILE))

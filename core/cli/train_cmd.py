@@ -60,13 +60,24 @@ def _check_config(path: str, kind: str) -> None:
     load_config(path, kind)
 
 
-def overrides(model: str | None, steps: int | None, rank: int | None, resolution: int | None,
-              learning_rate: float | None, settings: tuple[str, ...] = ()) -> dict[str, Any]:
+def overrides(
+    model: str | None,
+    steps: int | None,
+    rank: int | None,
+    resolution: int | None,
+    learning_rate: float | None,
+    settings: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Options that change the written config; ``--set key=value`` takes any config key (YAML value)."""
     import yaml
 
-    out: dict[str, Any] = {"model": model, "max_train_steps": steps, "lora_rank": rank,
-                           "resolution": resolution, "learning_rate": learning_rate}
+    out: dict[str, Any] = {
+        "model": model,
+        "max_train_steps": steps,
+        "lora_rank": rank,
+        "resolution": resolution,
+        "learning_rate": learning_rate,
+    }
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -81,8 +92,13 @@ PLAN_OPTIONS = (
     click.option("--rank", type=int, help="lora_rank."),
     click.option("--resolution", type=int, help="Training resolution (bucket area = resolution²)."),
     click.option("--learning-rate", type=float, help="learning_rate."),
-    click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-                 help="Any other config key, e.g. --set mixed_precision=no (repeatable)."),
+    click.option(
+        "--set",
+        "settings",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Any other config key, e.g. --set mixed_precision=no (repeatable).",
+    ),
 )
 
 

@@ -1,4 +1,4 @@
-"""``flenwheel train init``, ``flenwheel train flux|qwen-edit --config`` and ``flenwheel iterate`` on a project."""
+"""``flenwheel train init``, ``flenwheel train flux|qwen-edit --config`` and ``flenwheel iterate``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,22 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-TINY_SET = ["--set", "mixed_precision=no", "--set", "bucket_step=16", "--set", "max_sequence_length=32",
-            "--set", "gradient_checkpointing=false", "--set", "sample_steps=2", "--set", "sample_every=0",
-            "--set", "save_every=2"]
+TINY_SET = [
+    "--set",
+    "mixed_precision=no",
+    "--set",
+    "bucket_step=16",
+    "--set",
+    "max_sequence_length=32",
+    "--set",
+    "gradient_checkpointing=false",
+    "--set",
+    "sample_steps=2",
+    "--set",
+    "sample_every=0",
+    "--set",
+    "save_every=2",
+]
 
 
 @pytest.fixture
@@ -20,13 +33,23 @@ def reviewed_project(project, noise_image):
     sources = project.create_dataset("source")
     with sources.edit() as edit:
         for index in range(2):
-            edit.add_image(noise_image((64, 64), index), stem=f"s{index}", caption=f"photo of {project.subject}")
+            edit.add_image(
+                noise_image((64, 64), index), stem=f"s{index}", caption=f"photo of {project.subject}"
+            )
     enriched = project.create_dataset("enriched")
     with enriched.edit() as edit:
-        edit.add_image(noise_image((64, 64), 10), stem="good", label="good", prompt="turn the head left",
-                       filename="good/e0.png", parents=[sources.records[0].id])
+        edit.add_image(
+            noise_image((64, 64), 10),
+            stem="good",
+            label="good",
+            prompt="turn the head left",
+            filename="good/e0.png",
+            parents=[sources.records[0].id],
+        )
         edit.add_image(noise_image((64, 64), 11), stem="bad", label="rejected", filename="rejected/e1.png")
-        edit.add_image(noise_image((64, 64), 12), stem="fix", label="needs_correction", filename="corrections/e2.png")
+        edit.add_image(
+            noise_image((64, 64), 12), stem="fix", label="needs_correction", filename="corrections/e2.png"
+        )
     return project
 
 
@@ -57,8 +80,21 @@ def test_train_flux_from_init_config_then_iterate(reviewed_project, tiny_flux, n
     from flenwheel.core.project import Project
     from flenwheel.trainers.lora_io import read_metadata
 
-    init = _cli("train", "init", "flux", reviewed_project.root, "--model", tiny_flux, "--steps", 4,
-                "--resolution", 64, "--rank", 4, *TINY_SET)
+    init = _cli(
+        "train",
+        "init",
+        "flux",
+        reviewed_project.root,
+        "--model",
+        tiny_flux,
+        "--steps",
+        4,
+        "--resolution",
+        64,
+        "--rank",
+        4,
+        *TINY_SET,
+    )
     assert init.exit_code == 0, init.output
     config = reviewed_project.flux_lora_dir("v1") / "config.yaml"
     result = _cli("train", "flux", "--config", config)
@@ -72,8 +108,12 @@ def test_train_flux_from_init_config_then_iterate(reviewed_project, tiny_flux, n
     refused = _cli("iterate", reviewed_project.root)
     assert refused.exit_code == 1 and "pristine/v1" in refused.output
     pristine = reviewed_project.create_dataset("pristine", "v1")
-    pristine.add_image(noise_image((64, 64), 30), stem="p0", prompt=f"{reviewed_project.subject} at the beach",
-                       label="pristine")
+    pristine.add_image(
+        noise_image((64, 64), 30),
+        stem="p0",
+        prompt=f"{reviewed_project.subject} at the beach",
+        label="pristine",
+    )
     result = _cli("iterate", reviewed_project.root, "--model", tiny_flux, *TINY_SET)
     assert result.exit_code == 0, result.output
     v2 = reviewed_project.flux_lora_dir("v2")

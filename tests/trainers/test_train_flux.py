@@ -142,3 +142,15 @@ def test_finished_run_records_current_version_in_project(flux_config, train_quie
     from flenwheel.core.project import Project
 
     assert Project.open(project.root).config.current["flux_lora"] == "char_v1"
+
+
+def test_gradient_checkpointing_gives_the_same_training(flux_config, train_quietly, tmp_path):
+    """Checkpointing trades compute for memory; the LoRA it trains must be the same."""
+    from safetensors.torch import load_file
+
+    plain, _ = train_quietly(flux_config(output_path=str(tmp_path / "plain"), max_train_steps=3))
+    ckpt, _ = train_quietly(flux_config(output_path=str(tmp_path / "ckpt"), max_train_steps=3,
+                                        gradient_checkpointing=True))
+    a, b = load_file(plain["lora_path"]), load_file(ckpt["lora_path"])
+    assert any(t.abs().max() > 0 for k, t in a.items() if "lora_B" in k)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)

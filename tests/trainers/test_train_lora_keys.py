@@ -25,11 +25,26 @@ CHECK = Path(__file__).with_name("comfy_lora_check.py")
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 
 #: Block layers ComfyUI 0.3.64's flux_to_diffusers maps (diffusers name -> BFL fused layout).
-COMFY_FLUX_DOUBLE = {"attn.to_q", "attn.to_k", "attn.to_v", "attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj",
-                     "attn.to_out.0", "attn.to_add_out", "norm1.linear", "norm1_context.linear", "ff.net.0.proj",
-                     "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2"}
+COMFY_FLUX_DOUBLE = {
+    "attn.to_q",
+    "attn.to_k",
+    "attn.to_v",
+    "attn.add_q_proj",
+    "attn.add_k_proj",
+    "attn.add_v_proj",
+    "attn.to_out.0",
+    "attn.to_add_out",
+    "norm1.linear",
+    "norm1_context.linear",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "ff_context.net.0.proj",
+    "ff_context.net.2",
+}
 COMFY_FLUX_SINGLE = {"attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp", "proj_out", "norm.linear"}
-_KEY = re.compile(r"^transformer\.((?:single_)?transformer_blocks)\.(\d+)\.(.+)\.(lora_A\.weight|lora_B\.weight|alpha)$")
+_KEY = re.compile(
+    r"^transformer\.((?:single_)?transformer_blocks)\.(\d+)\.(.+)\.(lora_A\.weight|lora_B\.weight|alpha)$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,26 +66,60 @@ def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit):
         (images / f"{index}.txt").write_text("photo of [trigger]")
         (root / "targets").mkdir(exist_ok=True)
         Image.new("RGB", (64, 64), (200, 60 * index, 20)).save(root / "targets" / f"{index}.png")
-    (root / "triplets.jsonl").write_text("\n".join(json.dumps(
-        {"image_path": f"targets/{i}.png", "control_path": f"images/{i}.png", "caption": "recolour"}) for i in range(2)))
-    common = {"lora_rank": 4, "lora_alpha": 8, "resolution": 64, "bucket_step": 16, "mixed_precision": "no",
-              "max_train_steps": 3, "save_every": 10, "sample_every": 0, "max_sequence_length": 32,
-              "learning_rate": 1e-2, "gradient_checkpointing": False, "condition_pixels": 3136}
+    (root / "triplets.jsonl").write_text(
+        "\n".join(
+            json.dumps(
+                {"image_path": f"targets/{i}.png", "control_path": f"images/{i}.png", "caption": "recolour"}
+            )
+            for i in range(2)
+        )
+    )
+    common = {
+        "lora_rank": 4,
+        "lora_alpha": 8,
+        "resolution": 64,
+        "bucket_step": 16,
+        "mixed_precision": "no",
+        "max_train_steps": 3,
+        "save_every": 10,
+        "sample_every": 0,
+        "max_sequence_length": 32,
+        "learning_rate": 1e-2,
+        "gradient_checkpointing": False,
+        "condition_pixels": 3136,
+    }
     out = {}
-    for kind, model, dataset in (("flux", tiny_flux, images), ("qwen-edit", tiny_qwen_edit, root / "triplets.jsonl")):
-        config = parse_config({"trainer": kind, "model": str(model), "dataset_path": str(dataset),
-                               "output_path": str(root / kind), **common})
+    for kind, model, dataset in (
+        ("flux", tiny_flux, images),
+        ("qwen-edit", tiny_qwen_edit, root / "triplets.jsonl"),
+    ):
+        config = parse_config(
+            {
+                "trainer": kind,
+                "model": str(model),
+                "dataset_path": str(dataset),
+                "output_path": str(root / kind),
+                **common,
+            }
+        )
         out[kind] = (Path(model), Path(train(config, Reporter(stream=io.StringIO()))["lora_path"]))
     return out
 
 
-@pytest.mark.skipif(not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout to test with ComfyUI's own code")
+@pytest.mark.skipif(
+    not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout to test with ComfyUI's own code"
+)
 @pytest.mark.parametrize("kind", ["flux", "qwen-edit"])
 def test_comfyui_maps_and_applies_every_key(loras, kind):
     model, lora = loras[kind]
     python = os.environ.get("COMFYUI_PYTHON", sys.executable)
-    result = subprocess.run([python, str(CHECK), str(model), str(lora)], cwd=COMFYUI_DIR, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [python, str(CHECK), str(model), str(lora)],
+        cwd=COMFYUI_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     from safetensors.torch import load_file
@@ -87,7 +136,11 @@ def _module_weights(model_dir: Path, kind: str) -> dict[str, torch.Size]:
 
     cls = FluxTransformer2DModel if kind == "flux" else QwenImageTransformer2DModel
     model = cls.from_pretrained(model_dir, subfolder="transformer")
-    return {name: module.weight.shape for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)}
+    return {
+        name: module.weight.shape
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+    }
 
 
 @pytest.mark.parametrize("kind", ["flux", "qwen-edit"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-TINY_EXTRA = ("bucket_step: 16\nmax_sequence_length: 32\nsample_steps: 2\ncaption_dropout: 0\n"
-              "save_dtype: fp32\n")
+TINY_EXTRA = (
+    "bucket_step: 16\nmax_sequence_length: 32\nsample_steps: 2\ncaption_dropout: 0\nsave_dtype: fp32\n"
+)
 
 
 @pytest.fixture
@@ -14,30 +15,48 @@ def sourced_project(project, noise_image):
     sources = project.create_dataset("source")
     with sources.edit() as edit:
         for index in range(3):
-            edit.add_image(noise_image((64, 64), index), stem=f"s{index}", caption=f"photo of {project.subject}")
+            edit.add_image(
+                noise_image((64, 64), index), stem=f"s{index}", caption=f"photo of {project.subject}"
+            )
     return project
 
 
 def _inputs(tiny_flux, **changes):
     values = {
-        "base_model": str(tiny_flux), "version": "latest", "max_train_steps": 100000, "lora_rank": 4,
-        "learning_rate": 1e-3, "resolution": 64, "batch_size": 1, "gradient_checkpointing": False,
-        "mixed_precision": "no", "quantize": "none", "optimizer": "adamw", "save_every": 100000,
-        "sample_every": 2, "seed": 1, "sample_prompts": "[trigger] portrait", "extra_settings": TINY_EXTRA,
+        "base_model": str(tiny_flux),
+        "version": "latest",
+        "max_train_steps": 100000,
+        "lora_rank": 4,
+        "learning_rate": 1e-3,
+        "resolution": 64,
+        "batch_size": 1,
+        "gradient_checkpointing": False,
+        "mixed_precision": "no",
+        "quantize": "none",
+        "optimizer": "adamw",
+        "save_every": 100000,
+        "sample_every": 2,
+        "seed": 1,
+        "sample_prompts": "[trigger] portrait",
+        "extra_settings": TINY_EXTRA,
     }
     return {**values, **changes}
 
 
 def test_flux_node_cancel_saves_and_returns_lora_then_returns_finished_version(
-        sourced_project, tiny_flux, monkeypatch, train_quietly):
+    sourced_project, tiny_flux, monkeypatch, train_quietly
+):
     from flenwheel.nodes import _training
     from flenwheel.nodes.train_node import FlenwheelTrainFluxLora
     from flenwheel.trainers.config import load_config
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     progress, pushed = [], []
-    monkeypatch.setattr(_training, "comfy_progress", lambda total: lambda done, t, preview: progress.append(
-        (done, t, preview is not None)))
+    monkeypatch.setattr(
+        _training,
+        "comfy_progress",
+        lambda total: lambda done, t, preview: progress.append((done, t, preview is not None)),
+    )
     monkeypatch.setattr(_training, "send_event", lambda name, data: pushed.append(data["event"]))
     monkeypatch.setattr(_training, "interrupt_requested", lambda: any(p[0] >= 3 for p in progress))
 
@@ -59,8 +78,9 @@ def test_flux_node_cancel_saves_and_returns_lora_then_returns_finished_version(
         raise AssertionError("a finished version must not be trained again")
 
     monkeypatch.setattr(_training, "run_training", must_not_run)
-    again = FlenwheelTrainFluxLora().train(sourced_project, **_inputs(tiny_flux,
-                                                                      max_train_steps=config.max_train_steps))
+    again = FlenwheelTrainFluxLora().train(
+        sourced_project, **_inputs(tiny_flux, max_train_steps=config.max_train_steps)
+    )
     assert again["result"][0] == str(folder / "char_lora_v1.safetensors")
     assert again["result"][3].startswith("already trained")
 
@@ -94,8 +114,12 @@ def test_nodes_register_with_tooltips():
     from flenwheel.nodes import load_nodes
 
     classes, names = load_nodes()
-    for key in ("FlenwheelTrainFluxLora", "FlenwheelTrainQwenEditLora", "FlenwheelLoadTrainingLog",
-                "FlenwheelIterate"):
+    for key in (
+        "FlenwheelTrainFluxLora",
+        "FlenwheelTrainQwenEditLora",
+        "FlenwheelLoadTrainingLog",
+        "FlenwheelIterate",
+    ):
         node = classes[key]
         assert key in names and node.CATEGORY.startswith("FLENwheel/") and node.DESCRIPTION
         spec = node.INPUT_TYPES()

@@ -28,14 +28,22 @@ def test_launcher_follows_events_and_stop_saves_a_checkpoint(flux_config, config
     from flenwheel.trainers.checkpoint import verify
     from flenwheel.trainers.launcher import run_training
 
-    config = flux_config(max_train_steps=100000, save_every=100000, sample_every=2, sample_prompts=["[trigger]"])
+    config = flux_config(
+        max_train_steps=100000, save_every=100000, sample_every=2, sample_prompts=["[trigger]"]
+    )
     seen = []
 
     def should_stop():
         return any(e["event"] == "step" and e["step"] >= 3 for e in seen)
 
-    result = run_training("flux", config_file(config), config.output_dir, on_event=seen.append,
-                          should_stop=should_stop, env=child_env)
+    result = run_training(
+        "flux",
+        config_file(config),
+        config.output_dir,
+        on_event=seen.append,
+        should_stop=should_stop,
+        env=child_env,
+    )
     kinds = [e["event"] for e in seen]
     assert kinds[0] == "start" and kinds[-1] == "done" and "sample" in kinds and "checkpoint" in kinds
     step = next(e for e in seen if e["event"] == "step")
@@ -55,21 +63,28 @@ def test_launcher_reports_a_failing_trainer(flux_config, config_file, child_env,
         run_training("flux", config_file(config), config.output_dir, env=child_env)
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(flux_config, config_file, child_env, train_quietly):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)],
+                         ids=["SIGTERM", "SIGINT"])
+def test_signal_saves_a_checkpoint_and_exits_cleanly(flux_config, config_file, child_env, train_quietly, sig):
     config = flux_config(max_train_steps=100000, save_every=100000)
-    process = subprocess.Popen(_entry(config_file(config)), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True, env=child_env)
+    process = subprocess.Popen(
+        _entry(config_file(config)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=child_env,
+    )
     lines = []
     for line in process.stdout:
         lines.append(line)
         if '"event": "step"' in line and json.loads(line)["step"] >= 2:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(sig)
             break
     lines += process.stdout.readlines()
     assert process.wait(timeout=60) == 0
     events = _events("".join(lines))
     done = events[-1]
-    assert done["event"] == "done" and done["status"] == "stopped" and done["reason"] == "SIGTERM"
+    assert done["event"] == "done" and done["status"] == "stopped" and done["reason"] == sig.name
     saved = config.output_dir / "checkpoints" / f"step_{done['step']:06d}"
     assert done["checkpoint"] == str(saved) and (saved / "lora.safetensors").is_file()
     resumed, events = train_quietly(flux_config(max_train_steps=done["step"] + 2))
@@ -79,7 +94,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(flux_config, config_file, 
 
 @pytest.mark.slow
 def test_kill_9_at_random_moments_never_leaves_a_checkpoint_resume_cannot_load(
-        flux_config, config_file, child_env, train_quietly):
+    flux_config, config_file, child_env, train_quietly
+):
     from flenwheel.trainers.checkpoint import list_checkpoints, newest_valid, verify
 
     rng = random.Random(1234)
@@ -88,8 +104,9 @@ def test_kill_9_at_random_moments_never_leaves_a_checkpoint_resume_cannot_load(
     root = config.output_dir / "checkpoints"
     for kill in range(10):
         expected = newest_valid(root)
-        process = subprocess.Popen(_entry(path), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                   env=child_env)
+        process = subprocess.Popen(
+            _entry(path), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=child_env
+        )
         start = json.loads(next(line for line in process.stdout if '"event": "start"' in line))
         assert start["resumed_from"] == (str(expected.path) if expected else None), kill
         time.sleep(rng.uniform(0.0, 1.5))
@@ -108,19 +125,42 @@ def test_kill_9_at_random_moments_never_leaves_a_checkpoint_resume_cannot_load(
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_train_in_sync(flux_config, config_file, child_env):
     config = flux_config(max_train_steps=4, save_every=2, batch_size=1)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "flenwheel.trainers", "flux", "--config", str(config_file(config))]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "flenwheel.trainers",
+        "flux",
+        "--config",
+        str(config_file(config)),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=child_env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     events = _events(result.stdout)
     assert [e["event"] for e in events].count("start") == 1  # rank 0 alone speaks the protocol
     assert events[0]["processes"] == 2 and events[-1]["event"] == "done"
-    local = {rank: [line for line in result.stderr.splitlines() if f"rank {rank}]" in line and "local loss" in line]
-             for rank in (0, 1)}
+    local = {
+        rank: [
+            line for line in result.stderr.splitlines() if f"rank {rank}]" in line and "local loss" in line
+        ]
+        for rank in (0, 1)
+    }
     assert len(local[0]) == 4 and len(local[1]) == 4
-    assert [line.split()[-1] for line in local[0]] != [line.split()[-1] for line in local[1]]  # different data
-    sums = {rank: next(line.split("checksum ")[1].split()[0] for line in result.stderr.splitlines()
-                       if f"rank {rank}]" in line and "checksum" in line) for rank in (0, 1)}
+    assert [line.split()[-1] for line in local[0]] != [
+        line.split()[-1] for line in local[1]
+    ]  # different data
+    sums = {
+        rank: next(
+            line.split("checksum ")[1].split()[0]
+            for line in result.stderr.splitlines()
+            if f"rank {rank}]" in line and "checksum" in line
+        )
+        for rank in (0, 1)
+    }
     assert sums[0] == sums[1]  # different batches, identical weights: gradients were averaged
     names = sorted(p.name for p in (config.output_dir / "checkpoints").iterdir())
     assert names == ["step_000002", "step_000004"]

@@ -1,4 +1,4 @@
-"""Qwen-Image-Edit-2509 LoRA on triplets: conditioning as the pipeline does it, and a LoRA the pipeline loads."""
+"""Qwen-Image-Edit-2509 LoRA on triplets: conditioned as the pipeline does it, loadable by the pipeline."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_trains_on_triplets_and_lora_changes_edits_in_fresh_pipeline(
 
 
 def test_lora_matches_trained_weights_with_alpha_folded(qwen_config, train_quietly, tiny_qwen_edit):
-    """diffusers' Qwen loader folds .alpha keys itself; our file must still give exactly the trained update."""
+    """Whatever diffusers' Qwen loader does with alpha, our file must give exactly the trained update."""
     from diffusers import QwenImageEditPlusPipeline, QwenImageTransformer2DModel
     from flenwheel.trainers.lora_io import resolve_targets
     from flenwheel.trainers.qwen_edit_lora import QWEN_EDIT_TARGETS
