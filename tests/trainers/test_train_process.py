@@ -124,7 +124,7 @@ def test_kill_9_at_random_moments_never_leaves_a_checkpoint_resume_cannot_load(
 
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes_train_in_sync(flux_config, config_file, child_env):
-    config = flux_config(max_train_steps=4, save_every=2, batch_size=1)
+    config = flux_config(max_train_steps=4, save_every=4, batch_size=1)
     command = [
         sys.executable,
         "-m",
@@ -163,4 +163,5 @@ def test_torchrun_two_cpu_processes_train_in_sync(flux_config, config_file, chil
     }
     assert sums[0] == sums[1]  # different batches, identical weights: gradients were averaged
     names = sorted(p.name for p in (config.output_dir / "checkpoints").iterdir())
-    assert names == ["step_000002", "step_000004"]
+    assert names == ["step_000004"]  # written once, by rank 0
+    assert (config.output_dir / "flux_lora.safetensors").is_file()
