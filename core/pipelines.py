@@ -92,7 +92,7 @@ def torch_dtype(name: str) -> Any:
 
 
 def dtype_kwarg(dtype: Any) -> dict[str, Any]:
-    """diffusers >= 0.42 names the argument ``dtype`` (``torch_dtype`` warns); older releases only know ``torch_dtype``."""
+    """diffusers >= 0.42 names the argument ``dtype`` (``torch_dtype`` warns); older releases need ``torch_dtype``."""
     import diffusers
     from packaging.version import Version
 

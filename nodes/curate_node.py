@@ -30,10 +30,12 @@ class FlenwheelCurateSources:
                 "source_folder": ("STRING", {"default": "", "tooltip": "Folder of photos to add (blank: none)."}),
                 "angle": (list(ANGLES), {"default": "unknown", "tooltip": "View of the face in these photos."}),
                 "expression": (list(EXPRESSIONS), {"default": "unknown", "tooltip": "Expression in these photos."}),
-                "caption": ("STRING", {"default": "", "tooltip": "Caption with the token or [trigger]; blank builds one."}),
+                "caption": ("STRING", {"default": "",
+                                       "tooltip": "Caption with the token or [trigger]; blank builds one."}),
                 "mirror": ("BOOLEAN", {"default": False, "tooltip": "Also add left-right flips (views swapped)."}),
-                "skip_invalid": ("BOOLEAN", {"default": False,
-                                             "tooltip": "Add readable photos and skip broken ones instead of adding none."}),
+                "skip_invalid": ("BOOLEAN", {
+                    "default": False, "tooltip": "Add readable photos and skip broken ones instead of adding none.",
+                }),
             },
             "optional": {
                 "images": ("IMAGE", {"tooltip": "Photos from other nodes (e.g. Load Image), added like files."}),
@@ -41,7 +43,7 @@ class FlenwheelCurateSources:
         }
 
     def curate(self, project, source_folder, angle, expression, caption, mirror, skip_invalid, images=None):
-        pictures = [(f"comfy_{i:03d}", image) for i, image in enumerate(tensor_to_images(images))] if images is not None else []
+        pictures = [] if images is None else [(f"comfy_{i:03d}", im) for i, im in enumerate(tensor_to_images(images))]
         inputs = [source_folder] if source_folder.strip() else []
         if inputs or pictures:
             progress = comfy_progress(len(pictures) or 1)

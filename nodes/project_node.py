@@ -23,14 +23,17 @@ class FlenwheelProject:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "project_dir": ("STRING", {"default": "flenwheel/my_character",
-                                           "tooltip": "Project folder; relative paths start in ComfyUI's output folder."}),
+                "project_dir": ("STRING", {
+                    "default": "flenwheel/my_character",
+                    "tooltip": "Project folder; relative paths start in ComfyUI's output folder.",
+                }),
                 "create_if_missing": ("BOOLEAN", {"default": True,
                                                   "tooltip": "Create the project when the folder has none yet."}),
                 "character_name": ("STRING", {"default": "my character",
                                               "tooltip": "Character name, used only when creating."}),
-                "instance_token": ("STRING", {"default": DEFAULT_TOKEN,
-                                              "tooltip": "Rare word the LoRA learns as the character (creation only)."}),
+                "instance_token": ("STRING", {
+                    "default": DEFAULT_TOKEN, "tooltip": "Rare word the LoRA learns as the character (creation only).",
+                }),
                 "class_word": ("STRING", {"default": DEFAULT_CLASS_WORD,
                                           "tooltip": "Class word after the token in captions (creation only)."}),
             }
