@@ -158,17 +158,17 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
     """
     if options.quantize == "none" and options.quantize_text_encoder == "none":
         return None
+    if not str(device).startswith("cuda"):
+        raise ModelLoadError(
+            f"{options.quantize if options.quantize != 'none' else options.quantize_text_encoder} quantisation "
+            f"needs an NVIDIA GPU, but the device is {device}; use quantize=none (bf16) with offload=model instead"
+        )
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
         raise MissingDependencyError(
             "4-bit/8-bit loading needs bitsandbytes: pip install 'flenwheel[quant]' (NVIDIA GPU only)"
         ) from None
-    if not str(device).startswith("cuda"):
-        raise ModelLoadError(
-            f"{options.quantize if options.quantize != 'none' else options.quantize_text_encoder} quantisation "
-            f"needs an NVIDIA GPU, but the device is {device}; use quantize=none (bf16) with offload=model instead"
-        )
     import torch
     from diffusers import BitsAndBytesConfig as DiffusersBnb
     from diffusers import PipelineQuantizationConfig

@@ -124,3 +124,21 @@ def test_cached_build_is_reused_and_rebuilt_when_stale(tmp_path):
     tiny.ensure("flux", tmp_path)
     assert tiny.is_built(folder, "flux")
     assert [p.name for p in tmp_path.iterdir()] == ["tiny-flux"]
+
+
+def test_quantisation_without_bitsandbytes_says_how_to_install(tiny_flux, monkeypatch):
+    import builtins
+
+    from flenwheel.core.errors import MissingDependencyError
+    from flenwheel.core.pipelines import quantization_config
+
+    real_import = builtins.__import__
+
+    def no_bnb(name, *args, **kwargs):
+        if name == "bitsandbytes":
+            raise ImportError("No module named 'bitsandbytes'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_bnb)
+    with pytest.raises(MissingDependencyError, match=r"flenwheel\[quant\]"):
+        quantization_config("flux", LoadOptions(quantize="nf4"), "cuda:0")
