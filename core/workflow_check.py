@@ -276,15 +276,17 @@ def check_folder(folder: str | Path, specs: dict[str, NodeSpec] | None = None) -
     """Every workflow in ``folder`` (UI) and ``folder/api`` (API twins), keyed by relative path."""
     folder = Path(folder)
     specs = specs if specs is not None else known_specs()
-    report: dict[str, list[Problem]] = {}
-    for path in workflow_files(folder):
-        problems = check_file(path, specs)
-        if path.parent == folder:
-            problems += check_twin(path, specs)
-        elif not (folder / path.name).exists():
-            problems.append(Problem(path.name, f"API workflow without a UI original {folder.name}/{path.name}"))
-        report[path.relative_to(folder).as_posix()] = problems
-    return report
+    return {path.relative_to(folder).as_posix(): check_in_folder(path, folder, specs) for path in workflow_files(folder)}
+
+
+def check_in_folder(path: Path, folder: Path, specs: dict[str, NodeSpec]) -> list[Problem]:
+    """One file of a workflows folder: its own problems, plus its twin's drift or a missing partner."""
+    problems = check_file(path, specs)
+    if path.parent == folder:
+        problems += check_twin(path, specs)
+    elif not (folder / path.name).exists():
+        problems.append(Problem(f"api/{path.name}", f"API workflow without a UI original {folder.name}/{path.name}"))
+    return problems
 
 
 def check_twin(ui_path: Path, specs: dict[str, NodeSpec]) -> list[Problem]:
