@@ -49,9 +49,15 @@ class RunResult:
     downloaded: list[Path] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status.name.lower(), "exit_code": int(self.status), "message": self.message,
-                "prompt_id": self.prompt_id, "outputs": self.outputs, "details": self.details,
-                "downloaded": [str(path) for path in self.downloaded]}
+        return {
+            "status": self.status.name.lower(),
+            "exit_code": int(self.status),
+            "message": self.message,
+            "prompt_id": self.prompt_id,
+            "outputs": self.outputs,
+            "details": self.details,
+            "downloaded": [str(path) for path in self.downloaded],
+        }
 
 
 class RunEnded(Exception):
@@ -79,8 +85,13 @@ class ComfyClient:
         try:
             return await self.session.ws_connect(self.ws_url, heartbeat=30)
         except aiohttp.WSServerHandshakeError as exc:
-            raise RunEnded(RunResult(RunStatus.UNREACHABLE, f"{self.server} answered, but not as a ComfyUI "
-                                                            f"server (websocket refused: HTTP {exc.status})")) from None
+            raise RunEnded(
+                RunResult(
+                    RunStatus.UNREACHABLE,
+                    f"{self.server} answered, but not as a ComfyUI "
+                    f"server (websocket refused: HTTP {exc.status})",
+                )
+            ) from None
 
     async def object_info(self) -> dict[str, Any]:
         async with self.session.get(f"{self.server}/object_info") as response:
@@ -97,7 +108,9 @@ class ComfyClient:
             except json.JSONDecodeError:
                 answer = {"error": {"message": text.strip()[:500] or f"HTTP {response.status}"}}
             if response.status != 200 or "prompt_id" not in answer:
-                raise RunEnded(RunResult(RunStatus.REJECTED, rejection_message(answer, prompt), details=answer))
+                raise RunEnded(
+                    RunResult(RunStatus.REJECTED, rejection_message(answer, prompt), details=answer)
+                )
             return answer
 
     async def history(self, prompt_id: str) -> dict[str, Any] | None:
@@ -106,7 +119,11 @@ class ComfyClient:
             return (await response.json()).get(prompt_id)
 
     async def image(self, ref: dict[str, Any]) -> bytes:
-        query = {"filename": ref["filename"], "subfolder": ref.get("subfolder", ""), "type": ref.get("type", "output")}
+        query = {
+            "filename": ref["filename"],
+            "subfolder": ref.get("subfolder", ""),
+            "type": ref.get("type", "output"),
+        }
         async with self.session.get(f"{self.server}/view", params=query) as response:
             response.raise_for_status()
             return await response.read()
@@ -136,8 +153,9 @@ def node_label(prompt: dict[str, Any], node_id: Any, node_type: str | None = Non
     return f"node {node_id} '{title}' ({node_type})" if title else f"node {node_id} ({node_type})"
 
 
-async def follow(ws: aiohttp.ClientWebSocketResponse, prompt_id: str, prompt: dict[str, Any],
-                 on_event: EventHandler | None) -> RunResult | None:
+async def follow(
+    ws: aiohttp.ClientWebSocketResponse, prompt_id: str, prompt: dict[str, Any], on_event: EventHandler | None
+) -> RunResult | None:
     """Read events for this prompt until its verdict; None if the socket closed first."""
     outputs: dict[str, dict[str, Any]] = {}
     async for message in ws:
@@ -159,14 +177,17 @@ async def follow(ws: aiohttp.ClientWebSocketResponse, prompt_id: str, prompt: di
         elif kind == "execution_interrupted":
             label = node_label(prompt, data.get("node_id"), data.get("node_type"))
             return RunResult(RunStatus.EXECUTION_ERROR, f"interrupted at {label}", prompt_id, outputs, data)
-        elif kind == "execution_success" or (kind == "executing" and data.get("node") is None and "prompt_id" in data):
+        elif kind == "execution_success" or (
+            kind == "executing" and data.get("node") is None and "prompt_id" in data
+        ):
             return RunResult(RunStatus.SUCCESS, f"prompt {prompt_id} finished", prompt_id, outputs)
     return None
 
 
-async def settle(client: ComfyClient, verdict: RunResult | None, prompt_id: str,
-                 prompt: dict[str, Any]) -> RunResult:
-    """Complete the verdict from /history (outputs of cached nodes), or find it there if the socket dropped."""
+async def settle(
+    client: ComfyClient, verdict: RunResult | None, prompt_id: str, prompt: dict[str, Any]
+) -> RunResult:
+    """Complete the verdict from /history (cached nodes' outputs), or find it there if the socket dropped."""
     entry = await history_entry(client, prompt_id, HISTORY_GRACE_S if verdict else None)
     if entry is None:
         return verdict
@@ -204,7 +225,7 @@ def output_images(outputs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def download(client: ComfyClient, outputs: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
-    """Save every output image under ``folder``; an existing different file is kept and the new one renamed."""
+    """Save every output image under ``folder``; a different file already there keeps its name."""
     saved = []
     for ref in output_images(outputs):
         data = await client.image(ref)
@@ -224,9 +245,16 @@ def free_name(target: Path, data: bytes) -> Path:
     return candidate
 
 
-async def run_prompt(server: str, prompt: dict[str, Any] | PromptBuilder, *, wait: bool = True,
-                     timeout: float | None = None, on_event: EventHandler | None = None,
-                     download_to: Path | None = None, connect_timeout: float = 10.0) -> RunResult:
+async def run_prompt(
+    server: str,
+    prompt: dict[str, Any] | PromptBuilder,
+    *,
+    wait: bool = True,
+    timeout: float | None = None,
+    on_event: EventHandler | None = None,
+    download_to: Path | None = None,
+    connect_timeout: float = 10.0,
+) -> RunResult:
     """Queue ``prompt`` and, with ``wait``, see it through; never raises for anything the server does.
 
     ``prompt`` may be an async builder that gets the connected client (to read /object_info when
@@ -243,15 +271,26 @@ async def run_prompt(server: str, prompt: dict[str, Any] | PromptBuilder, *, wai
         ended.result.prompt_id = ended.result.prompt_id or state.get("prompt_id")
         return ended.result
     except asyncio.TimeoutError:
-        where = f"prompt {state['prompt_id']} is still queued or running in ComfyUI" if "prompt_id" in state \
+        where = (
+            f"prompt {state['prompt_id']} is still queued or running in ComfyUI"
+            if "prompt_id" in state
             else "the prompt was not queued"
+        )
         return RunResult(RunStatus.TIMEOUT, f"gave up after {timeout:g} s; {where}", state.get("prompt_id"))
     except (aiohttp.ClientConnectionError, aiohttp.ClientResponseError, OSError) as exc:
-        return RunResult(RunStatus.UNREACHABLE, f"cannot reach ComfyUI at {server}: {exc}", state.get("prompt_id"))
+        return RunResult(
+            RunStatus.UNREACHABLE, f"cannot reach ComfyUI at {server}: {exc}", state.get("prompt_id")
+        )
 
 
-async def _run(client: ComfyClient, prompt: dict[str, Any] | PromptBuilder, wait: bool,
-               on_event: EventHandler | None, download_to: Path | None, state: dict[str, Any]) -> RunResult:
+async def _run(
+    client: ComfyClient,
+    prompt: dict[str, Any] | PromptBuilder,
+    wait: bool,
+    on_event: EventHandler | None,
+    download_to: Path | None,
+    state: dict[str, Any],
+) -> RunResult:
     ws = await client.connect() if wait else None
     try:
         if callable(prompt):

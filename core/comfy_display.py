@@ -44,8 +44,14 @@ class RunDisplay:
     def progress(self, node: str, value: int, total: int) -> None:
         if self.bar is None or self.bar_node != node or self.bar.total != total:
             self.close_bar()
-            self.bar = tqdm(total=total, file=self.stream, unit="step", leave=False, dynamic_ncols=True,
-                            desc=str((self.prompt.get(node, {}).get("_meta") or {}).get("title") or node))
+            self.bar = tqdm(
+                total=total,
+                file=self.stream,
+                unit="step",
+                leave=False,
+                dynamic_ncols=True,
+                desc=str((self.prompt.get(node, {}).get("_meta") or {}).get("title") or node),
+            )
             self.bar_node = node
         self.bar.update(value - self.bar.n)
 

@@ -42,16 +42,24 @@ def anchor(spec: NodeSpec) -> str:
 
 
 def node_section(spec: NodeSpec) -> list[str]:
-    lines = ["", f'<a id="{anchor(spec)}"></a>', f"### {spec.display_name}", "",
-             f"`{spec.name}`" + (" (output node)" if spec.output_node else ""), ""]
+    lines = [
+        "",
+        f'<a id="{anchor(spec)}"></a>',
+        f"### {spec.display_name}",
+        "",
+        f"`{spec.name}`" + (" (output node)" if spec.output_node else ""),
+        "",
+    ]
     lines.append(spec.description.strip() or "_No description._")
     if spec.inputs:
         lines += ["", "| input | type | default | accepts | what it does |", "|---|---|---|---|---|"]
         lines += [input_row(item) for item in spec.inputs]
     if spec.outputs:
         lines += ["", "| output | type | what it gives |", "|---|---|---|"]
-        lines += [f"| {cell(o.name)} | `{o.type}`{' (list)' if o.is_list else ''} | {cell(o.tooltip)} |"
-                  for o in spec.outputs]
+        lines += [
+            f"| {cell(o.name)} | `{o.type}`{' (list)' if o.is_list else ''} | {cell(o.tooltip)} |"
+            for o in spec.outputs
+        ]
     return lines
 
 
@@ -76,9 +84,17 @@ def accepts(item: InputSpec) -> str:
     if item.type in ("INT", "FLOAT"):
         low, high, step = (item.options.get(key) for key in ("min", "max", "step"))
         span = " to ".join(format_value(v) for v in (low, high) if v is not None)
-        bounds = span if low is not None and high is not None else (
-            f"at least {format_value(low)}" if low is not None else f"at most {format_value(high)}" if high is not None
-            else "any number")
+        bounds = (
+            span
+            if low is not None and high is not None
+            else (
+                f"at least {format_value(low)}"
+                if low is not None
+                else f"at most {format_value(high)}"
+                if high is not None
+                else "any number"
+            )
+        )
         return bounds + (f", step {format_value(step)}" if step is not None else "")
     if item.type == "BOOLEAN":
         return "true / false"

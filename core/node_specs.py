@@ -48,7 +48,9 @@ class InputSpec:
 
     @property
     def has_upload(self) -> bool:
-        return self.is_widget and self.type == "COMBO" and any(self.options.get(key) for key in UPLOAD_OPTIONS)
+        return (
+            self.is_widget and self.type == "COMBO" and any(self.options.get(key) for key in UPLOAD_OPTIONS)
+        )
 
     @property
     def tooltip(self) -> str:
@@ -109,8 +111,14 @@ def _input_spec(name: str, entry: list[Any], required: bool) -> InputSpec:
     if isinstance(kind, list):
         return InputSpec(name, "COMBO", options, required, tuple(kind))
     if kind == "COMBO":
-        return InputSpec(name, "COMBO", options, required, tuple(options.get("options", ())),
-                         options.get("dynamic_choices"))
+        return InputSpec(
+            name,
+            "COMBO",
+            options,
+            required,
+            tuple(options.get("options", ())),
+            options.get("dynamic_choices"),
+        )
     return InputSpec(name, str(kind), options, required)
 
 
@@ -120,20 +128,31 @@ def parse_spec(info: dict[str, Any], source: str = "") -> NodeSpec:
     for section in ("required", "optional"):
         entries = info.get("input", {}).get(section, {}) or {}
         order = info.get("input_order", {}).get(section) or list(entries)
-        inputs += [_input_spec(name, entries[name], section == "required") for name in order if name in entries]
+        inputs += [
+            _input_spec(name, entries[name], section == "required") for name in order if name in entries
+        ]
     types = info.get("output", [])
     names = info.get("output_name") or types
     tooltips = info.get("output_tooltips") or [""] * len(types)
     is_list = info.get("output_is_list") or [False] * len(types)
     outputs = tuple(
-        OutputSpec(str(names[i]), "COMBO" if isinstance(kind, list) else str(kind), str(tooltips[i] or ""),
-                   bool(is_list[i]))
+        OutputSpec(
+            str(names[i]),
+            "COMBO" if isinstance(kind, list) else str(kind),
+            str(tooltips[i] or ""),
+            bool(is_list[i]),
+        )
         for i, kind in enumerate(types)
     )
     return NodeSpec(
-        name=info["name"], display_name=info.get("display_name") or info["name"],
-        category=info.get("category", ""), description=info.get("description", ""),
-        inputs=tuple(inputs), outputs=outputs, output_node=bool(info.get("output_node")), source=source,
+        name=info["name"],
+        display_name=info.get("display_name") or info["name"],
+        category=info.get("category", ""),
+        description=info.get("description", ""),
+        inputs=tuple(inputs),
+        outputs=outputs,
+        output_node=bool(info.get("output_node")),
+        source=source,
     )
 
 
@@ -192,7 +211,10 @@ def pack_object_info() -> dict[str, dict[str, Any]]:
     """/object_info entries for every node this pack registers (as ComfyUI would list them)."""
     from .. import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
-    return {name: describe(name, cls, NODE_DISPLAY_NAME_MAPPINGS.get(name)) for name, cls in NODE_CLASS_MAPPINGS.items()}
+    return {
+        name: describe(name, cls, NODE_DISPLAY_NAME_MAPPINGS.get(name))
+        for name, cls in NODE_CLASS_MAPPINGS.items()
+    }
 
 
 def core_object_info(path: Path = CORE_NODES_FILE) -> dict[str, dict[str, Any]]:

@@ -69,7 +69,10 @@ def mark_dynamic_choices(info: dict[str, Any]) -> dict[str, Any]:
             folders = sorted({c.split(MARK)[1] for c in choices if isinstance(c, str) and MARK in c})
             if folders:
                 static = [c for c in choices if not (isinstance(c, str) and MARK in c)]
-                entries[input_name] = ["COMBO", {**options, "options": static, "dynamic_choices": ",".join(folders)}]
+                entries[input_name] = [
+                    "COMBO",
+                    {**options, "options": static, "dynamic_choices": ",".join(folders)},
+                ]
     return info
 
 

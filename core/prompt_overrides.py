@@ -37,7 +37,9 @@ def parse_assignment(assignment: str) -> tuple[str, str, str]:
     key, equals, text = assignment.partition("=")
     target, dot, input_name = key.rpartition(".")
     if not equals or not dot or not target.strip() or not input_name.strip():
-        raise OverrideError(f"--set {assignment!r}: write NODE_TITLE.input=value (e.g. \"Save Image.filename_prefix=run1\")")
+        raise OverrideError(
+            f'--set {assignment!r}: write NODE_TITLE.input=value (e.g. "Save Image.filename_prefix=run1")'
+        )
     return target.strip(), input_name.strip(), text
 
 
@@ -49,16 +51,22 @@ def find_node(prompt: dict[str, Any], target: str) -> str:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise OverrideError(f"--set: {len(matches)} nodes are called '{target}' (ids {', '.join(matches)}); "
-                                "use a node id instead, e.g. --set 12.input=value")
-    titles = sorted({(node.get("_meta") or {}).get("title") or node.get("class_type", "?") for node in prompt.values()})
+            raise OverrideError(
+                f"--set: {len(matches)} nodes are called '{target}' (ids {', '.join(matches)}); "
+                "use a node id instead, e.g. --set 12.input=value"
+            )
+    titles = sorted(
+        {(node.get("_meta") or {}).get("title") or node.get("class_type", "?") for node in prompt.values()}
+    )
     raise OverrideError(f"--set: no node is titled '{target}'; titles in this workflow: {', '.join(titles)}")
 
 
 def coerce(text: str, current: Any, label: str) -> Any:
     """``text`` as the type of the value it replaces (JSON when the input had no value yet)."""
     if isinstance(current, list):
-        raise OverrideError(f"--set {label}: this input is connected to node {current[0]}; only widget values can be set")
+        raise OverrideError(
+            f"--set {label}: this input is connected to node {current[0]}; only widget values can be set"
+        )
     if isinstance(current, bool):
         word = text.strip().lower()
         if word not in TRUE_WORDS | FALSE_WORDS:

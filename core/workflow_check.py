@@ -90,22 +90,32 @@ def _ui_node_problems(workflow: UiWorkflow, node: UiNode, spec: NodeSpec, where:
     for entry in node.inputs:
         name = (entry.get("widget") or {}).get("name") or entry.get("name")
         if spec.input(name) is None:
-            problems.append(Problem(where, f"input '{name}' no longer exists on this node; re-save the workflow"))
+            problems.append(
+                Problem(where, f"input '{name}' no longer exists on this node; re-save the workflow")
+            )
     if node.mode not in (MODE_MUTED, MODE_BYPASSED):
         for spec_input in spec.inputs:
             if spec_input.required and not spec_input.is_widget and spec_input.name not in linked:
-                problems.append(Problem(where, f"required input '{spec_input.name}' ({spec_input.type}) is not connected"))
+                problems.append(
+                    Problem(where, f"required input '{spec_input.name}' ({spec_input.type}) is not connected")
+                )
     for index, output in enumerate(node.outputs):
         if index >= len(spec.outputs):
             problems.append(Problem(where, f"output {index} '{output.get('name')}' no longer exists"))
         elif output.get("type") not in (None, spec.outputs[index].type):
-            problems.append(Problem(where, f"output {index} is now {spec.outputs[index].type}, "
-                                           f"the workflow says {output.get('type')}; re-save the workflow"))
+            problems.append(
+                Problem(
+                    where,
+                    f"output {index} is now {spec.outputs[index].type}, "
+                    f"the workflow says {output.get('type')}; re-save the workflow",
+                )
+            )
     return problems
 
 
-def _frontend_node_problems(workflow: UiWorkflow, node: UiNode, where: str,
-                            specs: dict[str, NodeSpec]) -> list[Problem]:
+def _frontend_node_problems(
+    workflow: UiWorkflow, node: UiNode, where: str, specs: dict[str, NodeSpec]
+) -> list[Problem]:
     values = node.widgets_values
     if node.type in NOTE_NODES:
         if not (isinstance(values, list) and len(values) == 1 and isinstance(values[0], str)):
@@ -113,15 +123,17 @@ def _frontend_node_problems(workflow: UiWorkflow, node: UiNode, where: str,
         return []
     if node.type != PRIMITIVE:
         return []
-    targets = [workflow.nodes.get(link.target_id) for link in workflow.links_from(node.id)]
     problems = []
-    for link, target in zip(workflow.links_from(node.id), targets):
+    for link in workflow.links_from(node.id):
+        target = workflow.nodes.get(link.target_id)
         spec = specs.get(target.type) if target else None
         name = target.input_name(link.target_slot) if target else None
         target_input = spec.input(name) if spec and name else None
         if target_input is None or not target_input.is_widget:
             continue
-        message = value_problem(target_input, values[0]) if isinstance(values, list) and values else "has no value"
+        message = (
+            value_problem(target_input, values[0]) if isinstance(values, list) and values else "has no value"
+        )
         if message:
             problems.append(Problem(where, f"value for '{name}' of node {target.id}: {message}"))
     return problems
@@ -162,8 +174,13 @@ def _link_problems(workflow: UiWorkflow, link: Link, specs: dict[str, NodeSpec])
     if target_input is None or produced is None:
         return []
     if not types_match(produced, target_input.type):
-        return [Problem(where, f"{origin.type} output '{origin_spec.outputs[link.origin_slot].name}' gives "
-                               f"{produced} but '{name}' of {target.type} takes {target_input.type}")]
+        return [
+            Problem(
+                where,
+                f"{origin.type} output '{origin_spec.outputs[link.origin_slot].name}' gives "
+                f"{produced} but '{name}' of {target.type} takes {target_input.type}",
+            )
+        ]
     return []
 
 
@@ -175,8 +192,11 @@ def check_api(prompt: dict[str, Any], specs: dict[str, NodeSpec]) -> list[Proble
         spec = specs.get(node_type)
         where = _where(node_id, (node.get("_meta") or {}).get("title") or node_type, node_type)
         if spec is None:
-            reason = "exists only in the UI, never in an API prompt" if node_type in FRONTEND_ONLY else \
-                "unknown node type: not in ComfyUI's core nodes nor in FLENwheel"
+            reason = (
+                "exists only in the UI, never in an API prompt"
+                if node_type in FRONTEND_ONLY
+                else "unknown node type: not in ComfyUI's core nodes nor in FLENwheel"
+            )
             problems.append(Problem(where, reason))
             continue
         inputs = node.get("inputs") or {}
@@ -193,14 +213,19 @@ def check_api(prompt: dict[str, Any], specs: dict[str, NodeSpec]) -> list[Proble
             if isinstance(value, list):
                 message = _api_link_problem(prompt, value, spec_input.type, specs)
             else:
-                message = value_problem(spec_input, value) if spec_input.is_widget else \
-                    f"must be connected to a {spec_input.type} output, got the value {value!r}"
+                message = (
+                    value_problem(spec_input, value)
+                    if spec_input.is_widget
+                    else f"must be connected to a {spec_input.type} output, got the value {value!r}"
+                )
             if message:
                 problems.append(Problem(where, f"input '{spec_input.name}': {message}"))
     return problems
 
 
-def _api_link_problem(prompt: dict[str, Any], value: list[Any], wanted: str, specs: dict[str, NodeSpec]) -> str | None:
+def _api_link_problem(
+    prompt: dict[str, Any], value: list[Any], wanted: str, specs: dict[str, NodeSpec]
+) -> str | None:
     if len(value) != 2 or not isinstance(value[1], int):
         return f"a link must be [node_id, output_index], got {value!r}"
     origin = prompt.get(str(value[0]))
@@ -213,7 +238,8 @@ def _api_link_problem(prompt: dict[str, Any], value: list[Any], wanted: str, spe
         return f"{origin_spec.name} has no output {value[1]}"
     produced = origin_spec.outputs[value[1]].type
     if not types_match(produced, wanted):
-        return f"node {value[0]} ({origin_spec.name}) output {value[1]} gives {produced}, this input takes {wanted}"
+        origin_name = f"node {value[0]} ({origin_spec.name})"
+        return f"{origin_name} output {value[1]} gives {produced}, this input takes {wanted}"
     return None
 
 
@@ -242,8 +268,13 @@ def compare_twins(ui: dict[str, Any], api: dict[str, Any], specs: dict[str, Node
         their_inputs = theirs.get("inputs") or {}
         for name in sorted((set(mine["inputs"]) | set(their_inputs)) - ignored):
             if _canonical(mine["inputs"].get(name)) != _canonical(their_inputs.get(name)):
-                problems.append(Problem(where, f"input '{name}' is {json.dumps(mine['inputs'].get(name))} in the UI "
-                                               f"workflow but {json.dumps(their_inputs.get(name))} in the API twin"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"input '{name}' is {json.dumps(mine['inputs'].get(name))} in the UI "
+                        f"workflow but {json.dumps(their_inputs.get(name))} in the API twin",
+                    )
+                )
     return problems
 
 
@@ -276,7 +307,10 @@ def check_folder(folder: str | Path, specs: dict[str, NodeSpec] | None = None) -
     """Every workflow in ``folder`` (UI) and ``folder/api`` (API twins), keyed by relative path."""
     folder = Path(folder)
     specs = specs if specs is not None else known_specs()
-    return {path.relative_to(folder).as_posix(): check_in_folder(path, folder, specs) for path in workflow_files(folder)}
+    return {
+        path.relative_to(folder).as_posix(): check_in_folder(path, folder, specs)
+        for path in workflow_files(folder)
+    }
 
 
 def check_in_folder(path: Path, folder: Path, specs: dict[str, NodeSpec]) -> list[Problem]:
@@ -285,22 +319,30 @@ def check_in_folder(path: Path, folder: Path, specs: dict[str, NodeSpec]) -> lis
     if path.parent == folder:
         problems += check_twin(path, specs)
     elif not (folder / path.name).exists():
-        problems.append(Problem(f"api/{path.name}", f"API workflow without a UI original {folder.name}/{path.name}"))
+        problems.append(
+            Problem(f"api/{path.name}", f"API workflow without a UI original {folder.name}/{path.name}")
+        )
     return problems
 
 
 def check_twin(ui_path: Path, specs: dict[str, NodeSpec]) -> list[Problem]:
     twin = twin_path(ui_path)
     if not twin.exists():
-        return [Problem(ui_path.name, f"has no API twin {twin.parent.name}/{twin.name}; "
-                                      "write it with `flenwheel comfy convert`")]
+        return [
+            Problem(
+                ui_path.name,
+                f"has no API twin {twin.parent.name}/{twin.name}; write it with `flenwheel comfy convert`",
+            )
+        ]
     try:
         ui, api = load_workflow(ui_path), load_workflow(twin)
     except WorkflowError:
         return []
     if workflow_kind(ui) != "ui" or workflow_kind(api) != "api":
         return [Problem(ui_path.name, "workflows/ holds UI workflows and workflows/api/ their API twins")]
-    return [Problem(f"{twin.parent.name}/{twin.name} {p.where}", p.message) for p in compare_twins(ui, api, specs)]
+    return [
+        Problem(f"{twin.parent.name}/{twin.name} {p.where}", p.message) for p in compare_twins(ui, api, specs)
+    ]
 
 
 def workflow_files(folder: Path) -> list[Path]:

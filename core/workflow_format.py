@@ -110,11 +110,17 @@ def workflow_kind(data: Any, name: str = "workflow") -> str:
     """'ui' or 'api', or a WorkflowError saying why the data is neither."""
     if isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data:
         if (data.get("definitions") or {}).get("subgraphs"):
-            raise WorkflowError(f"{name} uses subgraphs, which FLENwheel's tools do not read; unpack them first")
+            raise WorkflowError(
+                f"{name} uses subgraphs, which FLENwheel's tools do not read; unpack them first"
+            )
         return "ui"
-    if isinstance(data, dict) and data and all(
-        isinstance(node, dict) and "class_type" in node and isinstance(node.get("inputs", {}), dict)
-        for node in data.values()
+    if (
+        isinstance(data, dict)
+        and data
+        and all(
+            isinstance(node, dict) and "class_type" in node and isinstance(node.get("inputs", {}), dict)
+            for node in data.values()
+        )
     ):
         return "api"
     raise WorkflowError(
@@ -149,8 +155,10 @@ def widget_mismatch(node: UiNode, spec: NodeSpec) -> str | None:
     if isinstance(values, dict) or len(values) == len(slots):
         return None
     names = ", ".join(slot.name for slot in slots) or "none"
-    return (f"has {len(values)} widget values but {spec.name} has {len(slots)} widgets ({names}); "
-            "its inputs changed since the workflow was saved: re-save or update the workflow")
+    return (
+        f"has {len(values)} widget values but {spec.name} has {len(slots)} widgets ({names}); "
+        "its inputs changed since the workflow was saved: re-save or update the workflow"
+    )
 
 
 def widget_values(node: UiNode, spec: NodeSpec) -> dict[str, Any]:
@@ -159,10 +167,13 @@ def widget_values(node: UiNode, spec: NodeSpec) -> dict[str, Any]:
     if mismatch:
         raise WorkflowError(f"node {node.id} ({node.type}) {mismatch}")
     values = node.widgets_values
-    keys = [slot.name if slot.kind == "value" else f"{slot.input.name}.{slot.name}" for slot in spec.widget_slots]
+    keys = [
+        slot.name if slot.kind == "value" else f"{slot.input.name}.{slot.name}" for slot in spec.widget_slots
+    ]
     if isinstance(values, dict):
-        return {key: values[slot.name] for key, slot in zip(keys, spec.widget_slots) if slot.name in values}
-    return dict(zip(keys, values))
+        pairs = zip(keys, spec.widget_slots, strict=True)
+        return {key: values[slot.name] for key, slot in pairs if slot.name in values}
+    return dict(zip(keys, values, strict=True))
 
 
 def resolve_origin(workflow: UiWorkflow, link: Link, specs: dict[str, NodeSpec]) -> tuple[str, Any] | None:
@@ -192,11 +203,13 @@ def resolve_origin(workflow: UiWorkflow, link: Link, specs: dict[str, NodeSpec])
 
 
 def _pass_through(workflow: UiWorkflow, node: UiNode, link: Link, specs: dict[str, NodeSpec]) -> Link | None:
-    """The link a reroute or bypassed node forwards: same slot if the type fits, else the first fitting input."""
+    """The link a reroute or bypassed node forwards: same slot if its type fits, else the first that fits."""
     if node.type == REROUTE:
         return workflow.link_into(node.id, 0)
     spec = specs.get(node.type)
-    wanted = spec.outputs[link.origin_slot].type if spec and link.origin_slot < len(spec.outputs) else link.type
+    wanted = (
+        spec.outputs[link.origin_slot].type if spec and link.origin_slot < len(spec.outputs) else link.type
+    )
     order = [link.origin_slot] + [i for i in range(len(node.inputs)) if i != link.origin_slot]
     for slot in order:
         if slot < len(node.inputs) and types_match(str(node.inputs[slot].get("type", "")), wanted):
@@ -215,7 +228,9 @@ def ui_to_api(data: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str, dic
             continue
         spec = specs.get(node.type)
         if spec is None:
-            raise WorkflowError(f"node {node.id} has unknown type {node.type!r}: install the pack that provides it")
+            raise WorkflowError(
+                f"node {node.id} has unknown type {node.type!r}: install the pack that provides it"
+            )
         inputs = {name: _wrap(value) for name, value in widget_values(node, spec).items() if "." not in name}
         inputs.update(FRONTEND_PROMPT_INPUTS.get(node.type, {}))
         for slot in range(len(node.inputs)):
@@ -226,7 +241,11 @@ def ui_to_api(data: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str, dic
                 continue
             kind, value = resolved
             inputs[name] = _wrap(value) if kind == "value" else [str(value[0]), value[1]]
-        prompt[str(node.id)] = {"inputs": inputs, "class_type": node.type, "_meta": {"title": node.title(spec)}}
+        prompt[str(node.id)] = {
+            "inputs": inputs,
+            "class_type": node.type,
+            "_meta": {"title": node.title(spec)},
+        }
     for entry in prompt.values():
         for name, value in list(entry["inputs"].items()):
             if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:

@@ -27,7 +27,7 @@ DEFAULT_OUTPUT = REPO / "core" / "data" / "comfy_core_nodes.json"
 
 
 def load_object_info_module():
-    """core/object_info.py by path: inside ComfyUI's interpreter the flenwheel package may not be importable."""
+    """core/object_info.py by path: ComfyUI's interpreter may not have the flenwheel package."""
     spec = importlib.util.spec_from_file_location("flenwheel_object_info", REPO / "core" / "object_info.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -45,6 +45,7 @@ def load_comfyui(comfyui_dir: Path):
     # As in main.py: ComfyUI's utils package must be imported before comfy/ lands on sys.path
     # (a comfy module does that), or comfy/utils.py shadows it and server.py fails to import.
     import utils.extra_config  # noqa: F401
+
     import nodes
 
     failed = asyncio.run(nodes.init_builtin_extra_nodes())
@@ -90,8 +91,10 @@ def main() -> None:
     tmp = output.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, output)
-    print(f"{len(data['nodes'])} ComfyUI {version} nodes written to {output}"
-          + (f" ({', '.join(failed)} not loadable here)" if failed else ""))
+    print(
+        f"{len(data['nodes'])} ComfyUI {version} nodes written to {output}"
+        + (f" ({', '.join(failed)} not loadable here)" if failed else "")
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
-
 from flenwheel.core.cli import cli
 from flenwheel.core.comfy_client import free_name
 from flenwheel.core.node_specs import core_object_info, pack_object_info
@@ -46,13 +45,31 @@ class FakeComfy:
         body = await request.json()
         self.posted.append(body)
         if self.scenario == "rejected":
-            return web.json_response({
-                "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
-                          "details": "", "extra_info": {}},
-                "node_errors": {"3": {"class_type": "FlenwheelCurateSources", "dependent_outputs": ["6"], "errors": [
-                    {"type": "value_not_in_list", "message": "Value not in list",
-                     "details": "angle: 'sideways' not in ['front', 'left']", "extra_info": {}}]}},
-            }, status=400)
+            return web.json_response(
+                {
+                    "error": {
+                        "type": "prompt_outputs_failed_validation",
+                        "message": "Prompt outputs failed validation",
+                        "details": "",
+                        "extra_info": {},
+                    },
+                    "node_errors": {
+                        "3": {
+                            "class_type": "FlenwheelCurateSources",
+                            "dependent_outputs": ["6"],
+                            "errors": [
+                                {
+                                    "type": "value_not_in_list",
+                                    "message": "Value not in list",
+                                    "details": "angle: 'sideways' not in ['front', 'left']",
+                                    "extra_info": {},
+                                }
+                            ],
+                        }
+                    },
+                },
+                status=400,
+            )
         prompt_id = f"p{len(self.posted)}"
         asyncio.get_running_loop().create_task(self.play(body["client_id"], prompt_id))
         return web.json_response({"prompt_id": prompt_id, "number": len(self.posted), "node_errors": {}})
@@ -77,9 +94,14 @@ class FakeComfy:
         for value in (1, 2, 3):
             await send("progress", value=value, max=3, node="3")
         if self.scenario == "error":
-            error = {"node_id": "3", "node_type": "FlenwheelCurateSources", "executed": ["1"],
-                     "exception_type": "flenwheel.core.errors.CurationError",
-                     "exception_message": "no images given", "traceback": ["  File \"curate.py\", line 1\n"]}
+            error = {
+                "node_id": "3",
+                "node_type": "FlenwheelCurateSources",
+                "executed": ["1"],
+                "exception_type": "flenwheel.core.errors.CurationError",
+                "exception_message": "no images given",
+                "traceback": ['  File "curate.py", line 1\n'],
+            }
             await send("execution_error", **error)
             self.history[prompt_id] = self.entry("error", {}, [["execution_error", error]])
             return
@@ -87,22 +109,27 @@ class FakeComfy:
         await send("executed", node="10", display_node="10", output={"images": [self.image]})
         await send("execution_success")
         # ComfyUI files the history entry after the verdict; the cached node's output only lives there.
-        self.history[prompt_id] = self.entry("success", {"7": {"text": ["sources v1\nPASS angles >= 2"]},
-                                                         "10": {"images": [self.image]}})
+        self.history[prompt_id] = self.entry(
+            "success", {"7": {"text": ["sources v1\nPASS angles >= 2"]}, "10": {"images": [self.image]}}
+        )
         await send("executing", node=None)
 
     image = {"filename": "sources_00001_.png", "subfolder": "flenwheel", "type": "output"}
 
     @staticmethod
     def entry(status: str, outputs: dict, messages: list | None = None) -> dict:
-        return {"outputs": outputs, "status": {"status_str": status, "completed": status == "success",
-                                               "messages": messages or []}}
+        return {
+            "outputs": outputs,
+            "status": {"status_str": status, "completed": status == "success", "messages": messages or []},
+        }
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets[request.query["clientId"]] = ws
-        await ws.send_str(json.dumps({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}}}))
+        await ws.send_str(
+            json.dumps({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}}})
+        )
         async for _ in ws:
             pass
         return ws
@@ -149,8 +176,18 @@ API = str(DATA / "api" / "curate_demo.json")
 
 
 def test_success_prints_outputs_downloads_images_and_exits_0(comfy, tmp_path):
-    result = run(API, "--server", comfy.url, "--wait", "--download", str(tmp_path / "out"),
-                 "--set", "Curate sources.angle=left", "--set", "RandomNoise.noise_seed=7")
+    result = run(
+        API,
+        "--server",
+        comfy.url,
+        "--wait",
+        "--download",
+        str(tmp_path / "out"),
+        "--set",
+        "Curate sources.angle=left",
+        "--set",
+        "RandomNoise.noise_seed=7",
+    )
     assert result.exit_code == 0, result.output
     [body] = comfy.posted
     assert body["client_id"] in comfy.sockets
@@ -168,7 +205,10 @@ def test_success_prints_outputs_downloads_images_and_exits_0(comfy, tmp_path):
 def test_execution_error_names_the_node_and_exits_1(comfy):
     result = run(API, "--server", comfy.url, "--wait")
     assert result.exit_code == 1
-    assert "node 3 'Curate sources' (FlenwheelCurateSources) failed: CurationError: no images given" in result.stderr
+    assert (
+        "node 3 'Curate sources' (FlenwheelCurateSources) failed: CurationError: no images given"
+        in result.stderr
+    )
     assert "curate.py" not in result.stderr
     assert "curate.py" in run(API, "--server", comfy.url, "--wait", "--traceback").stderr
 
@@ -178,7 +218,10 @@ def test_rejected_prompt_prints_comfyui_validation_errors_and_exits_2(comfy):
     result = run(API, "--server", comfy.url, "--wait")
     assert result.exit_code == 2
     assert "ComfyUI rejected the prompt: Prompt outputs failed validation" in result.stderr
-    assert "node 3 'Curate sources' (FlenwheelCurateSources): Value not in list: angle: 'sideways'" in result.stderr
+    assert (
+        "node 3 'Curate sources' (FlenwheelCurateSources): Value not in list: angle: 'sideways'"
+        in result.stderr
+    )
 
 
 @pytest.mark.parametrize("comfy", ["hang"], indirect=True)
@@ -233,8 +276,15 @@ def test_unusable_workflow_or_set_exits_2(comfy, tmp_path):
 
 def test_overrides_keep_the_type_of_the_value_they_replace():
     prompt = json.loads((DATA / "api" / "curate_demo.json").read_text())
-    changed = apply_overrides(prompt, ["RandomNoise.noise_seed=12", "Curate sources.caption=123",
-                                       "Curate sources.mirror=yes", "9.label=good"])
+    changed = apply_overrides(
+        prompt,
+        [
+            "RandomNoise.noise_seed=12",
+            "Curate sources.caption=123",
+            "Curate sources.mirror=yes",
+            "9.label=good",
+        ],
+    )
     assert changed["12"]["inputs"]["noise_seed"] == 12
     assert changed["3"]["inputs"]["caption"] == "123"
     assert changed["3"]["inputs"]["mirror"] is True

@@ -37,14 +37,29 @@ def test_reference_carries_every_description_tooltip_and_output_name():
 
 
 def test_ranges_file_choices_and_table_safety():
-    spec = parse_spec({
-        "name": "Probe", "display_name": "Probe | Node", "category": "FLENwheel/test", "description": "Line one\nline two",
-        "input": {"required": {
-            "steps": ["INT", {"default": 20, "min": 1, "max": 200, "step": 1, "tooltip": "Steps | count"}],
-            "lora": ["COMBO", {"options": ["(none)"], "dynamic_choices": "loras", "tooltip": "LoRA file"}],
-        }},
-        "output": ["IMAGE"], "output_name": ["images"], "output_tooltips": ["a|b"],
-    })
+    spec = parse_spec(
+        {
+            "name": "Probe",
+            "display_name": "Probe | Node",
+            "category": "FLENwheel/test",
+            "description": "Line one\nline two",
+            "input": {
+                "required": {
+                    "steps": [
+                        "INT",
+                        {"default": 20, "min": 1, "max": 200, "step": 1, "tooltip": "Steps | count"},
+                    ],
+                    "lora": [
+                        "COMBO",
+                        {"options": ["(none)"], "dynamic_choices": "loras", "tooltip": "LoRA file"},
+                    ],
+                }
+            },
+            "output": ["IMAGE"],
+            "output_name": ["images"],
+            "output_tooltips": ["a|b"],
+        }
+    )
     text = render({"Probe": spec})
     assert "| steps | `INT` | `20` | 1 to 200, step 1 | Steps \\| count |" in text
     assert "`(none)` or a file from ComfyUI's `loras` folder" in text

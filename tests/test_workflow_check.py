@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from flenwheel.core import node_specs
 from flenwheel.core.node_specs import known_specs, types_match
 from flenwheel.core.object_info import describe
@@ -70,7 +69,9 @@ def test_converter_reproduces_the_comfyui_frontend(ui, api, specs):
 
 
 def test_unknown_node_type_is_reported(ui, api, specs):
-    ui["nodes"].append({"id": 20, "type": "FlenwheelTeleport", "inputs": [], "outputs": [], "widgets_values": []})
+    ui["nodes"].append(
+        {"id": 20, "type": "FlenwheelTeleport", "inputs": [], "outputs": [], "widgets_values": []}
+    )
     api["20"] = {"class_type": "FlenwheelTeleport", "inputs": {}}
     assert any("node 20" in m and "unknown node type" in m for m in messages(check_ui(ui, specs)))
     assert any("node 20" in m and "unknown node type" in m for m in messages(check_api(api, specs)))
@@ -143,7 +144,7 @@ def test_twin_drift_is_reported(ui, api, specs):
     api["1"]["_meta"]["title"] = "Project"
     del api["10"]
     found = messages(compare_twins(ui, api, specs))
-    assert any("'batch_policy' is \"pad\" in the UI workflow but \"crop\" in the API twin" in m for m in found)
+    assert any('\'batch_policy\' is "pad" in the UI workflow but "crop" in the API twin' in m for m in found)
     assert any("titled 'Project'" in m for m in found)
     assert any("node 10 (SaveImage)" in m and "only in the UI workflow" in m for m in found)
     assert len(found) == 3
@@ -162,24 +163,38 @@ def test_changed_node_inputs_fail_a_workflow_that_was_not_updated(ui, api, monke
 
     monkeypatch.setattr(FlenwheelCurateSources, "INPUT_TYPES", classmethod(changed))
     specs = known_specs()
-    assert any("has 6 widget values but FlenwheelCurateSources has 7 widgets" in m
-               for m in messages(check_ui(ui, specs)))
+    assert any(
+        "has 6 widget values but FlenwheelCurateSources has 7 widgets" in m
+        for m in messages(check_ui(ui, specs))
+    )
     assert any("required input 'min_face_size' is missing" in m for m in messages(check_api(api, specs)))
 
 
 def test_removed_input_is_reported(api, specs):
     api["9"]["inputs"]["legacy_option"] = 3
     assert messages(check_api(api, specs)) == [
-        "node 9 'FLENwheel Load Dataset' (FlenwheelLoadDataset): input 'legacy_option' does not exist on this node"
+        "node 9 'FLENwheel Load Dataset' (FlenwheelLoadDataset): "
+        "input 'legacy_option' does not exist on this node"
     ]
 
 
 def test_widget_layout_follows_the_frontend(specs):
     assert [s.name for s in specs["KSampler"].widget_slots] == [
-        "seed", "control_after_generate", "steps", "cfg", "sampler_name", "scheduler", "denoise"]
+        "seed",
+        "control_after_generate",
+        "steps",
+        "cfg",
+        "sampler_name",
+        "scheduler",
+        "denoise",
+    ]
     assert [s.name for s in specs["LoadImage"].widget_slots] == ["image", "upload"]
     assert [s.name for s in specs["FlenwheelLoadDataset"].widget_slots] == [
-        "stage", "version", "batch_policy", "label"]
+        "stage",
+        "version",
+        "batch_policy",
+        "label",
+    ]
 
 
 def test_file_choices_accept_any_file_name(api, specs):
@@ -203,7 +218,9 @@ def test_folder_choice_lists_are_marked_dynamic_without_comfyui():
 
     info = describe("LoraPicker", LoraPicker)
     assert info["input"]["required"]["lora"] == [
-        "COMBO", {"tooltip": "LoRA", "options": ["(none)"], "dynamic_choices": "loras"}]
+        "COMBO",
+        {"tooltip": "LoRA", "options": ["(none)"], "dynamic_choices": "loras"},
+    ]
     assert "folder_paths" not in sys.modules
     spec = node_specs.parse_spec(info)
     assert node_specs.value_problem(spec.input("lora"), "char_v1.safetensors") is None
@@ -233,7 +250,6 @@ def test_folder_check_pairs_twins(tmp_path, ui, api, specs):
 
 def test_convert_and_check_commands(tmp_path):
     from click.testing import CliRunner
-
     from flenwheel.core.cli import cli
 
     workflow = tmp_path / "curate.json"
@@ -249,4 +265,6 @@ def test_convert_and_check_commands(tmp_path):
     twin.write_text(twin.read_text().replace('"pad"', '"crop"'), encoding="utf-8")
     result = runner.invoke(cli, ["comfy", "check", str(tmp_path)])
     assert result.exit_code == 1
-    assert "FAIL" in result.output and "'batch_policy' is \"pad\" in the UI workflow but \"crop\"" in result.output
+    assert (
+        "FAIL" in result.output and '\'batch_policy\' is "pad" in the UI workflow but "crop"' in result.output
+    )

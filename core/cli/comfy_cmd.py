@@ -34,22 +34,56 @@ def comfy_group() -> None:
 
 @comfy_group.command("run")
 @click.argument("workflow", type=click.Path(dir_okay=False))
-@click.option("--server", default=DEFAULT_SERVER, show_default=True, envvar="COMFYUI_SERVER",
-              help="ComfyUI address (or set COMFYUI_SERVER).")
-@click.option("--set", "assignments", multiple=True, metavar="NODE_TITLE.input=value",
-              help="Change a widget value before queueing; repeatable. A node id works in place of the title.")
-@click.option("--wait", is_flag=True, help="Follow the run to its end with a progress bar and print the outputs "
-                                           "(without it the prompt is queued and the command returns).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Give up after this many seconds (exit 3); the prompt keeps running in ComfyUI.")
-@click.option("--download", "download_to", type=click.Path(file_okay=False),
-              help="Save the output images into this folder (implies --wait).")
+@click.option(
+    "--server",
+    default=DEFAULT_SERVER,
+    show_default=True,
+    envvar="COMFYUI_SERVER",
+    help="ComfyUI address (or set COMFYUI_SERVER).",
+)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="NODE_TITLE.input=value",
+    help="Change a widget value before queueing; repeatable. A node id works in place of the title.",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Follow the run to its end with a progress bar and print the outputs "
+    "(without it the prompt is queued and the command returns).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Give up after this many seconds (exit 3); the prompt keeps running in ComfyUI.",
+)
+@click.option(
+    "--download",
+    "download_to",
+    type=click.Path(file_okay=False),
+    help="Save the output images into this folder (implies --wait).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
-@click.option("--traceback", "show_traceback", is_flag=True, help="On an execution error, print ComfyUI's traceback.")
+@click.option(
+    "--traceback", "show_traceback", is_flag=True, help="On an execution error, print ComfyUI's traceback."
+)
 @click.pass_context
-def run_cmd(ctx: click.Context, workflow: str, server: str, assignments: tuple[str, ...], wait: bool,
-            timeout: float | None, download_to: str | None, as_json: bool, quiet: bool, show_traceback: bool) -> None:
+def run_cmd(
+    ctx: click.Context,
+    workflow: str,
+    server: str,
+    assignments: tuple[str, ...],
+    wait: bool,
+    timeout: float | None,
+    download_to: str | None,
+    as_json: bool,
+    quiet: bool,
+    show_traceback: bool,
+) -> None:
     """Queue WORKFLOW (API format, or a saved UI workflow, converted with the server's node list)."""
     try:
         data = load_workflow(workflow)
@@ -68,13 +102,22 @@ def run_cmd(ctx: click.Context, workflow: str, server: str, assignments: tuple[s
         return shown
 
     display = None if quiet else RunDisplay(shown)
-    result = asyncio.run(run_prompt(server, build, wait=wait, timeout=timeout, on_event=display,
-                                    download_to=Path(download_to) if download_to else None))
+    result = asyncio.run(
+        run_prompt(
+            server,
+            build,
+            wait=wait,
+            timeout=timeout,
+            on_event=display,
+            download_to=Path(download_to) if download_to else None,
+        )
+    )
     finish(ctx, result, shown, as_json, show_traceback)
 
 
-def finish(ctx: click.Context, result: RunResult, prompt: dict[str, Any], as_json: bool,
-           show_traceback: bool) -> None:
+def finish(
+    ctx: click.Context, result: RunResult, prompt: dict[str, Any], as_json: bool, show_traceback: bool
+) -> None:
     """Report the result (stdout: outputs or JSON; stderr: problems) and exit with its status code."""
     skipped = result.details.get("node_errors")
     if skipped and not as_json and result.status != RunStatus.REJECTED:
@@ -99,8 +142,11 @@ def finish(ctx: click.Context, result: RunResult, prompt: dict[str, Any], as_jso
 
 @comfy_group.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@click.option("--server", help="Check against this ComfyUI's node list (/object_info) instead of the built-in "
-                               "one, e.g. when the workflow uses other packs' nodes.")
+@click.option(
+    "--server",
+    help="Check against this ComfyUI's node list (/object_info) instead of the built-in "
+    "one, e.g. when the workflow uses other packs' nodes.",
+)
 def check_cmd(paths: tuple[str, ...], server: str | None) -> None:
     """Validate workflows (files, or folders holding UI workflows and api/ twins); default: the pack's own.
 
@@ -136,8 +182,12 @@ async def _object_info(server: str) -> dict[str, Any]:
 
 @comfy_group.command("convert")
 @click.argument("workflows", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--out-dir", type=click.Path(file_okay=False),
-              help="Where the API files go (default: an api/ folder beside each workflow).")
+@click.option(
+    "-o",
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    help="Where the API files go (default: an api/ folder beside each workflow).",
+)
 def convert_cmd(workflows: tuple[str, ...], out_dir: str | None) -> None:
     """Write the API-format twin of each UI workflow, as ComfyUI's 'Export (API)' would."""
     specs = known_specs()

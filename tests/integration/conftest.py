@@ -62,8 +62,10 @@ def _free_port() -> int:
 def comfyui_dir() -> Path:
     value = os.environ.get("COMFYUI_DIR")
     if not value:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout to run the integration tests "
-                    "(see docs/comfyui-integration.md)")
+        pytest.skip(
+            "COMFYUI_DIR is not set: point it at a ComfyUI checkout to run the integration tests "
+            "(see docs/comfyui-integration.md)"
+        )
     folder = Path(value).expanduser().resolve()
     if not (folder / "main.py").is_file():
         pytest.fail(f"COMFYUI_DIR={folder} has no main.py; it must be a ComfyUI checkout")
@@ -78,9 +80,20 @@ def comfyui(comfyui_dir, tmp_path_factory) -> RunningComfy:
     (base / "custom_nodes" / PACK_FOLDER).symlink_to(PACK_ROOT, target_is_directory=True)
     port = _free_port()
     log = base / "comfyui.log"
-    command = [os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu", "--listen", "127.0.0.1",
-               "--port", str(port), "--disable-auto-launch", "--base-directory", str(base),
-               "--database-url", "sqlite:///:memory:"]
+    command = [
+        os.environ.get("COMFYUI_PYTHON", sys.executable),
+        "main.py",
+        "--cpu",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-auto-launch",
+        "--base-directory",
+        str(base),
+        "--database-url",
+        "sqlite:///:memory:",
+    ]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=comfyui_dir, stdout=sink, stderr=subprocess.STDOUT)
     running = RunningComfy(f"http://127.0.0.1:{port}", base, log, process)

@@ -14,14 +14,13 @@ import os
 import shutil
 from pathlib import Path
 
+import flenwheel
 import pytest
 from click.testing import CliRunner
-from PIL import Image
-
-import flenwheel
 from flenwheel.core.cli import cli
 from flenwheel.core.node_specs import known_specs, pack_object_info
 from flenwheel.core.workflow_format import load_workflow, ui_to_api
+from PIL import Image
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +55,11 @@ def without_dynamic(info: dict) -> dict:
 def test_pack_imports_cleanly(comfyui):
     log = comfyui.log_text()
     assert f"custom_nodes/{comfyui.pack}" in log, "ComfyUI did not try to load the pack"
-    problems = [line for line in log.splitlines()
-                if comfyui.pack in line and ("IMPORT FAILED" in line or "Cannot import" in line)]
+    problems = [
+        line
+        for line in log.splitlines()
+        if comfyui.pack in line and ("IMPORT FAILED" in line or "Cannot import" in line)
+    ]
     problems += [line for line in log.splitlines() if "FLENwheel:" in line and "failed to load" in line]
     assert not problems, "\n".join(problems)
 
@@ -110,8 +112,9 @@ def test_foundation_nodes_run_through_the_runner(comfyui, tmp_path):
     assert text.startswith("sources source/v1") and "usable images >= 10: 1 of 1 usable" in text
     sources = comfyui.base / "output" / "flenwheel" / "demo_character" / "data" / "source" / "v1"
     assert len(list(sources.glob("*.png"))) == 1
-    code, report = comfy_run(str(DEMO / "api" / "curate_demo.json"), "--server", comfyui.url,
-                             "--download", str(tmp_path / "out"))
+    code, report = comfy_run(
+        str(DEMO / "api" / "curate_demo.json"), "--server", comfyui.url, "--download", str(tmp_path / "out")
+    )
     assert code == 0, report["message"]
     saved = [Path(p) for p in report["downloaded"]]
     assert any(p.parent.name == "flenwheel" and p.name.startswith("sources_") for p in saved)
@@ -157,11 +160,14 @@ def frontend(comfyui):
 FRONTEND_CASES = [DEMO / "curate_demo.json", *UI_WORKFLOWS]
 
 
-@pytest.mark.parametrize("path", FRONTEND_CASES, ids=[p.relative_to(PACK_ROOT).as_posix() for p in FRONTEND_CASES])
+@pytest.mark.parametrize(
+    "path", FRONTEND_CASES, ids=[p.relative_to(PACK_ROOT).as_posix() for p in FRONTEND_CASES]
+)
 def test_converter_matches_the_frontend(frontend, path):
     workflow = load_workflow(path)
     theirs = frontend.evaluate(
-        "async (wf) => { await window.app.loadGraphData(wf); return (await window.app.graphToPrompt()).output; }",
+        "async (wf) => { await window.app.loadGraphData(wf);"
+        " return (await window.app.graphToPrompt()).output; }",
         workflow,
     )
     assert ui_to_api(workflow, known_specs()) == theirs
