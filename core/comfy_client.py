@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlencode
 
@@ -229,11 +229,17 @@ async def download(client: ComfyClient, outputs: dict[str, dict[str, Any]], fold
     saved = []
     for ref in output_images(outputs):
         data = await client.image(ref)
-        target = folder / ref.get("subfolder", "") / Path(ref["filename"]).name
-        target = free_name(target, data)
+        name = Path(ref["filename"]).name
+        target = free_name(folder / safe_relative(ref.get("subfolder", "")) / name, data)
         atomic_write_bytes(target, data)
         saved.append(target)
     return saved
+
+
+def safe_relative(subfolder: str) -> Path:
+    """The server's subfolder as a path that cannot leave the download folder."""
+    parts = PurePosixPath(subfolder.replace("\\", "/")).parts
+    return Path(*[part for part in parts if part not in ("/", "..")])
 
 
 def free_name(target: Path, data: bytes) -> Path:

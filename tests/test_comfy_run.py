@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 from flenwheel.core.cli import cli
-from flenwheel.core.comfy_client import free_name
+from flenwheel.core.comfy_client import free_name, safe_relative
 from flenwheel.core.node_specs import core_object_info, pack_object_info
 from flenwheel.core.prompt_overrides import OverrideError, apply_overrides
 
@@ -306,3 +306,10 @@ def test_downloads_never_overwrite_a_different_file(tmp_path):
     existing.write_bytes(b"older run")
     assert free_name(existing, b"older run") == existing
     assert free_name(existing, PNG) == tmp_path / "a_1.png"
+
+
+def test_downloads_stay_inside_the_chosen_folder():
+    assert safe_relative("../../etc") == Path("etc")
+    assert safe_relative("/abs/run1") == Path("abs/run1")
+    assert safe_relative("flenwheel\\v1") == Path("flenwheel/v1")
+    assert safe_relative("") == Path(".")
