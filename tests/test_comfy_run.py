@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
+
 from flenwheel.core.cli import cli
 from flenwheel.core.comfy_client import free_name, safe_relative
 from flenwheel.core.node_specs import core_object_info, pack_object_info

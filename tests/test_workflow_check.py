@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from flenwheel.core import node_specs
 from flenwheel.core.node_specs import known_specs, types_match
 from flenwheel.core.object_info import describe
@@ -250,6 +251,7 @@ def test_folder_check_pairs_twins(tmp_path, ui, api, specs):
 
 def test_convert_and_check_commands(tmp_path):
     from click.testing import CliRunner
+
     from flenwheel.core.cli import cli
 
     workflow = tmp_path / "curate.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from flenwheel.core.node_specs import known_specs
 from flenwheel.core.workflow_check import check_in_folder, workflow_files
 

@@ -14,13 +14,14 @@ import os
 import shutil
 from pathlib import Path
 
-import flenwheel
 import pytest
 from click.testing import CliRunner
+from PIL import Image
+
+import flenwheel
 from flenwheel.core.cli import cli
 from flenwheel.core.node_specs import known_specs, pack_object_info
 from flenwheel.core.workflow_format import load_workflow, ui_to_api
-from PIL import Image
 
 pytestmark = pytest.mark.integration
 
