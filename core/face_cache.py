@@ -30,7 +30,7 @@ def compute_faces(image: Image.Image, settings: DetectionSettings) -> list[Face]
     boxes = detect(upright, settings)
     if not boxes:
         return []
-    return [Face(box, encoding=code) for box, code in zip(boxes, encode(pil_to_array(upright), boxes))]
+    return [Face(box, encoding=code) for box, code in zip(boxes, encode(pil_to_array(upright), boxes), strict=True)]
 
 
 class EncodingCache:

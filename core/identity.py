@@ -31,7 +31,16 @@ from PIL import Image
 from .dataset import DatasetVersion
 from .errors import FlenwheelError, ImageLoadError
 from .face_cache import EncodingCache
-from .faces import DetectionSettings, Face, detect, encode, find_faces, identity_available, small_image_note, upright_rgb
+from .faces import (
+    DetectionSettings,
+    Face,
+    detect,
+    encode,
+    find_faces,
+    identity_available,
+    small_image_note,
+    upright_rgb,
+)
 from .handles import DatasetHandle
 from .images import load_image, pil_to_array
 from .project import Project
@@ -135,14 +144,20 @@ class IdentityScore:
 
 
 class IdentityScorer:
-    """Scores images against a reference set; build it with one of the ``from_*`` constructors."""
+    """Scores images against a reference set; build it with one of the ``from_*`` constructors.
+
+    References that look like a different person than the rest (``ReferenceSet.without_outliers``)
+    are left out, unless ``drop_outliers`` is False.
+    """
 
     def __init__(self, references: ReferenceSet, tolerance: float = DEFAULT_TOLERANCE,
-                 policy: str = "largest") -> None:
+                 policy: str = "largest", drop_outliers: bool = True) -> None:
         if policy not in POLICIES:
             raise FlenwheelError(f"unknown multi-face policy '{policy}'; use one of {', '.join(POLICIES)}")
         if not 0.0 < tolerance <= 2.0:
             raise FlenwheelError(f"tolerance must be in (0, 2], got {tolerance} (0.6 is the usual value)")
+        if drop_outliers:
+            references = references.without_outliers()
         if not references.references:
             listed = "; ".join(f"{name}: {why}" for name, why in references.skipped.items()) or "none given"
             raise FlenwheelError(f"no reference image has a usable face ({listed}); give photos where the face is "
@@ -166,8 +181,7 @@ class IdentityScorer:
                      policy: str = "largest", detect_side: int = 512, model: str = "hog",
                      upsample: int = 1) -> IdentityScorer:
         """References = a dataset version (or handle subset); images rejected in review are left out."""
-        return cls(dataset_references(dataset, DetectionSettings(detect_side, model, upsample))
-                   .without_outliers(tolerance), tolerance, policy)
+        return cls(dataset_references(dataset, DetectionSettings(detect_side, model, upsample)), tolerance, policy)
 
     @classmethod
     def from_images(cls, images: Sequence[Image.Image], names: Sequence[str] | None = None,
@@ -175,7 +189,7 @@ class IdentityScorer:
                     model: str = "hog", upsample: int = 1, cache_dir: Path | None = None) -> IdentityScorer:
         """References = pictures in memory (e.g. an IMAGE batch); cached only when ``cache_dir`` is given."""
         settings = DetectionSettings(detect_side, model, upsample)
-        return cls(image_references(images, names, settings, EncodingCache(cache_dir)).without_outliers(tolerance),
+        return cls(image_references(images, names, settings, EncodingCache(cache_dir)),
                    tolerance, policy)
 
     @classmethod
@@ -184,7 +198,7 @@ class IdentityScorer:
                    cache_dir: Path | None = None) -> IdentityScorer:
         """References = image files; an unreadable one is listed in ``references.skipped``."""
         settings = DetectionSettings(detect_side, model, upsample)
-        return cls(path_references(paths, settings, EncodingCache(cache_dir)).without_outliers(tolerance),
+        return cls(path_references(paths, settings, EncodingCache(cache_dir)),
                    tolerance, policy)
 
     # Scoring ----------------------------------------------------------------------------
@@ -204,17 +218,24 @@ class IdentityScorer:
         if len(boxes) > 1 and self.policy == "reject":
             return self._result(len(boxes), problem=f"{len(boxes)} faces (policy reject)")
         candidates = boxes[:1] if self.policy == "largest" else boxes
-        encodings = encode(pil_to_array(upright), candidates)
-        distances = [np.linalg.norm(self._matrix - code, axis=1) for code in encodings]
-        best = min(range(len(candidates)), key=lambda i: float(distances[i].min()))
+        faces = [Face(box, encoding=code)
+                 for box, code in zip(candidates, encode(pil_to_array(upright), candidates), strict=True)]
+        return self.score_faces(faces, face_count=len(boxes))
+
+    def score_faces(self, faces: Sequence[Face], face_count: int | None = None) -> IdentityScore:
+        """Measure already encoded faces (the closest one wins), e.g. faces a caller found with ``find_faces``."""
+        if not faces:
+            return self._result(0, problem="no face")
+        distances = [np.linalg.norm(self._matrix - face.encoding, axis=1) for face in faces]
+        best = min(range(len(faces)), key=lambda i: float(distances[i].min()))
         chosen = distances[best]
         closest = int(np.argmin(chosen))
         return self._result(
-            len(boxes),
+            len(faces) if face_count is None else face_count,
             distance=round(float(chosen[closest]), 4),
             mean_distance=round(float(chosen.mean()), 4),
             closest_reference=self.references.references[closest].name,
-            box=candidates[best],
+            box=faces[best].box,
         )
 
     def unreadable(self, problem: str) -> IdentityScore:

@@ -17,15 +17,16 @@ Re-running is cheap and safe:
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from .dataset import DatasetVersion
+from .dataset import DatasetVersion, DuplicateImageError
 from .errors import DatasetError, ImageLoadError
+from .handles import DatasetHandle
 from .identity import DEFAULT_TOLERANCE, IdentityScore, IdentityScorer
 from .images import load_image
 from .project import Project
@@ -185,3 +186,39 @@ def run_filter(project: Project, version: str | None = None, tolerance: float = 
     dataset = project.dataset("synthetic", version)
     scorer = IdentityScorer.from_project(project, source_version, tolerance, policy, detect_side, model)
     return filter_dataset(dataset, scorer, rescore=rescore, progress=progress)
+
+
+def score_images(images: Sequence[Image.Image], scorer: IdentityScorer,
+                 progress: Progress | None = None) -> list[IdentityScore]:
+    """Scores of pictures that belong to no dataset (an IMAGE batch without a project)."""
+    scores = []
+    for done, image in enumerate(images, start=1):
+        scores.append(scorer.score(image))
+        if progress:
+            progress(done, len(images), image)
+    return scores
+
+
+def import_synthetic(project: Project, images: Sequence[Image.Image], version: str | None = None,
+                     origin: str = "ComfyUI IMAGE batch") -> DatasetHandle:
+    """Put pictures made outside FLENwheel's generator into a synthetic version, so they can be filtered.
+
+    The latest open synthetic version is used (a new one when none is open). Running the same
+    batch again finds the same pixels and reuses their records, so re-queuing a graph adds nothing.
+    """
+    if version:
+        dataset = (project.dataset("synthetic", version) if version in project.versions("synthetic")
+                   else project.create_dataset("synthetic", version))
+    else:
+        latest = project.latest_version("synthetic")
+        dataset = project.dataset("synthetic", latest) if latest else None
+        if dataset is None or dataset.finished:
+            dataset = project.create_dataset("synthetic")
+    ids = []
+    with dataset.edit() as edit:
+        for index, image in enumerate(images):
+            try:
+                ids.append(edit.add_image(image, stem=f"batch_{index:04d}", origin=origin).id)
+            except DuplicateImageError as exc:
+                ids.append(exc.existing.id)
+    return DatasetHandle(dataset, tuple(ids))

@@ -78,8 +78,12 @@ class ReferenceSet:
     def matrix(self) -> np.ndarray:
         return np.stack([ref.encoding for ref in self.references])
 
-    def without_outliers(self, tolerance: float) -> ReferenceSet:
-        """Drop references that look like another person, unless no clear majority exists (then warn)."""
+    def without_outliers(self, tolerance: float = DEFAULT_TOLERANCE) -> ReferenceSet:
+        """Drop references that look like another person, unless no clear majority exists (then warn).
+
+        ``tolerance`` is the same-person limit, not a scorer's (stricter) filtering tolerance: a strict
+        filter must not make every reference look like a stranger.
+        """
         outliers = face_outliers([ref.encoding for ref in self.references], tolerance)
         if not outliers:
             return self
@@ -158,7 +162,7 @@ def image_references(images: Sequence[Image.Image], names: Sequence[str] | None,
     if len(names) != len(images):
         raise FlenwheelError(f"{len(images)} reference images but {len(names)} names")
     refs = ReferenceSet(settings)
-    for name, image in zip(names, images):
+    for name, image in zip(names, images, strict=True):
         image_id = pixel_hash(image)
         refs.add_image(name, image_id, cache.faces(image_id, settings, lambda im=image: im))
     refs.encoded, refs.cached = cache.misses, cache.hits
@@ -177,3 +181,16 @@ def path_references(paths: Sequence[str | Path], settings: DetectionSettings, ca
         refs.add_image(str(path), image_id, cache.faces(image_id, settings, lambda im=image: im))
     refs.encoded, refs.cached = cache.misses, cache.hits
     return refs
+
+
+def collect_references(settings: DetectionSettings, datasets: Sequence[DatasetVersion | DatasetHandle] = (),
+                       images: Sequence[Image.Image] = (), paths: Sequence[str | Path] = (),
+                       cache_dir: Path | None = None) -> ReferenceSet:
+    """One reference set from every kind of input given (datasets, pictures in memory, files)."""
+    cache = EncodingCache(cache_dir)
+    sets = [dataset_references(dataset, settings) for dataset in datasets]
+    if images:
+        sets.append(image_references(images, None, settings, cache))
+    if paths:
+        sets.append(path_references(paths, settings, cache))
+    return ReferenceSet.merge(sets)

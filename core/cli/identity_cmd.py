@@ -8,6 +8,7 @@ exit code is 0 unless the arguments are wrong (2) or face_recognition is missing
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,7 @@ from ..identity import DEFAULT_TOLERANCE, POLICIES, IdentityScore, IdentityScore
 from ..identity_filter import FilterReport, run_filter
 from ..images import list_image_files
 from ..project import PROJECT_FILE, Project
-from ..references import dataset_references, path_references
-from ..face_cache import EncodingCache
+from ..references import collect_references
 
 
 def scoring_options(func):
@@ -50,19 +50,12 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 
 def _references(refs: tuple[str, ...], settings: DetectionSettings) -> ReferenceSet:
     """A project folder gives its sources (cached in the project); files and folders give their images."""
-    sets: list[ReferenceSet] = []
-    plain: list[str] = []
-    for ref in refs:
-        if (Path(ref) / PROJECT_FILE).is_file():
-            sets.append(dataset_references(Project.open(ref).dataset("source"), settings))
-        else:
-            plain.append(ref)
-    files = _expand(tuple(plain))
+    projects = [ref for ref in refs if (Path(ref) / PROJECT_FILE).is_file()]
+    plain = tuple(ref for ref in refs if ref not in projects)
+    files = _expand(plain)
     if plain and not files:
         raise click.BadParameter("the reference folders contain no image files", param_hint="--ref")
-    if files:
-        sets.append(path_references(files, settings, EncodingCache(None)))
-    return ReferenceSet.merge(sets)
+    return collect_references(settings, [Project.open(ref).dataset("source") for ref in projects], paths=files)
 
 
 def _score_row(image: str, score: IdentityScore) -> dict[str, Any]:
@@ -99,7 +92,7 @@ def score_cmd(refs: tuple[str, ...], images: tuple[str, ...], tolerance: float, 
     face_api()
     settings = DetectionSettings(detect_side, detector)
     try:
-        scorer = IdentityScorer(_references(refs, settings).without_outliers(tolerance), tolerance, policy)
+        scorer = IdentityScorer(_references(refs, settings), tolerance, policy)
     except FlenwheelError as exc:
         raise click.BadParameter(str(exc), param_hint="--ref") from None
     files = _expand(images)
@@ -148,7 +141,7 @@ def filter_cmd(project: str, version: str | None, source_version: str | None, to
     def progress(done: int, total: int, _preview) -> None:
         nonlocal bar
         if bar is None:
-            bar = click.progressbar(length=total, label="scoring", file=click.get_text_stream("stderr"))
+            bar = click.progressbar(length=total, label="scoring", file=sys.stderr)
         bar.update(1)
 
     try:
