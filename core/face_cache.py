@@ -30,7 +30,10 @@ def compute_faces(image: Image.Image, settings: DetectionSettings) -> list[Face]
     boxes = detect(upright, settings)
     if not boxes:
         return []
-    return [Face(box, encoding=code) for box, code in zip(boxes, encode(pil_to_array(upright), boxes), strict=True)]
+    return [
+        Face(box, encoding=code)
+        for box, code in zip(boxes, encode(pil_to_array(upright), boxes), strict=True)
+    ]
 
 
 class EncodingCache:
@@ -44,8 +47,10 @@ class EncodingCache:
     def path(self, image_id: str, settings: DetectionSettings) -> Path | None:
         return self.folder / f"{image_id}.{settings.tag}.json" if self.folder else None
 
-    def faces(self, image_id: str, settings: DetectionSettings, load: Callable[[], Image.Image]) -> list[Face]:
-        """The cached faces of an image, or computed from ``load()`` and stored (``load`` runs only on a miss)."""
+    def faces(
+        self, image_id: str, settings: DetectionSettings, load: Callable[[], Image.Image]
+    ) -> list[Face]:
+        """The cached faces of an image, or computed from ``load()`` (called only on a miss) and stored."""
         path = self.path(image_id, settings)
         cached = self._read(path) if path else None
         if cached is not None:
@@ -54,12 +59,15 @@ class EncodingCache:
         self.misses += 1
         faces = compute_faces(load(), settings)
         if path:
-            atomic_write_json(path, {
-                "format": CACHE_FORMAT,
-                "image_id": image_id,
-                "settings": settings.tag,
-                "faces": [face.to_json(with_encoding=True) for face in faces],
-            })
+            atomic_write_json(
+                path,
+                {
+                    "format": CACHE_FORMAT,
+                    "image_id": image_id,
+                    "settings": settings.tag,
+                    "faces": [face.to_json(with_encoding=True) for face in faces],
+                },
+            )
         return faces
 
     @staticmethod

@@ -26,7 +26,7 @@ SKIPPED_NOTICE = "face checks skipped: face_recognition not installed"
 
 
 def face_count_issues(faces: list[Face]) -> list[str]:
-    """"no face", "2 faces" or nothing: the per-image wording the curation report shows."""
+    """ "no face", "2 faces" or nothing: the per-image wording the curation report shows."""
     if not faces:
         return ["no face"]
     return [f"{len(faces)} faces"] if len(faces) > 1 else []
@@ -37,8 +37,12 @@ class FaceSourceCheck:
 
     name = "faces"
 
-    def __init__(self, project: Project, tolerance: float = DEFAULT_TOLERANCE,
-                 settings: DetectionSettings | None = None) -> None:
+    def __init__(
+        self,
+        project: Project,
+        tolerance: float = DEFAULT_TOLERANCE,
+        settings: DetectionSettings | None = None,
+    ) -> None:
         self.tolerance = tolerance
         self.settings = settings or DetectionSettings()
         self.cache = EncodingCache(project.cache_dir / "identity")
@@ -66,9 +70,12 @@ class FaceSourceCheck:
         outliers = face_outliers([largest[i].encoding for i in ids], self.tolerance)
         majority = 2 * len(outliers) < len(ids)
         for index, median in outliers.items():
-            text = (f"identity outlier: the face does not match the other sources (median distance {median:.2f} "
-                    f"> {self.tolerance:.2f}); a different person?" if majority else
-                    f"the sources show more than one person (median distance {median:.2f} to the others)")
+            text = (
+                f"identity outlier: the face does not match the other sources (median distance {median:.2f} "
+                f"> {self.tolerance:.2f}); a different person?"
+                if majority
+                else f"the sources show more than one person (median distance {median:.2f} to the others)"
+            )
             issues.setdefault(ids[index], []).append(text)
         return issues
 

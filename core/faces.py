@@ -96,7 +96,9 @@ class DetectionSettings:
         if self.model not in DETECTORS:
             raise FlenwheelError(f"unknown face detector '{self.model}'; use one of {', '.join(DETECTORS)}")
         if self.detect_side != 0 and self.detect_side < 64:
-            raise FlenwheelError(f"detect_side {self.detect_side} is too small; use 0 (full size) or 64 and up")
+            raise FlenwheelError(
+                f"detect_side {self.detect_side} is too small; use 0 (full size) or 64 and up"
+            )
         if not 0 <= self.upsample <= 3:
             raise FlenwheelError(f"upsample must be 0..3, got {self.upsample}")
 
@@ -138,7 +140,10 @@ class Face:
         return {name: [self.landmarks[i] for i in indices] for name, indices in LANDMARK_GROUPS.items()}
 
     def to_json(self, with_encoding: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {"box": list(self.box), "landmarks": self.landmarks and [list(p) for p in self.landmarks]}
+        data: dict[str, Any] = {
+            "box": list(self.box),
+            "landmarks": self.landmarks and [list(p) for p in self.landmarks],
+        }
         if with_encoding and self.encoding is not None:
             data["encoding"] = [float(v) for v in self.encoding]
         return data
@@ -151,14 +156,16 @@ def upright_rgb(image: Image.Image) -> Image.Image:
     return to_rgb8(image)
 
 
-def _css_to_box(css: tuple[int, int, int, int], scale: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
+def _css_to_box(
+    css: tuple[int, int, int, int], scale: float, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
     top, right, bottom, left = (v / scale for v in css)
     width, height = size
     return (max(0, round(left)), max(0, round(top)), min(width, round(right)), min(height, round(bottom)))
 
 
 def detect(image: Image.Image, settings: DetectionSettings) -> list[tuple[int, int, int, int]]:
-    """Face boxes in an upright RGB image, largest first, found on the downscaled copy (full size as fallback)."""
+    """Face boxes in an upright RGB image, largest first, found on the small copy (full size as fallback)."""
     api = face_api()
     scale = settings.detect_side / max(image.size) if settings.detect_side else 1.0
     attempts = [scale, 1.0] if scale < 1.0 else [1.0]
@@ -180,7 +187,10 @@ def encode(array: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[np
     api = face_api()
     css = [(top, right, bottom, left) for left, top, right, bottom in boxes]
     with _dlib_lock:
-        return [np.asarray(e, dtype=np.float64) for e in api.face_encodings(array, css, num_jitters=1, model="small")]
+        return [
+            np.asarray(e, dtype=np.float64)
+            for e in api.face_encodings(array, css, num_jitters=1, model="small")
+        ]
 
 
 def landmarks68(array: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[list[tuple[int, int]]]:
@@ -216,12 +226,14 @@ def find_faces(
     array = pil_to_array(upright)
     points = landmarks68(array, boxes) if landmarks else [None] * len(boxes)
     codes = encode(array, boxes) if encodings else [None] * len(boxes)
-    return [Face(box, pts, code) for box, pts, code in zip(boxes, points, codes)]
+    return [Face(box, pts, code) for box, pts, code in zip(boxes, points, codes, strict=True)]
 
 
 def small_image_note(image: Image.Image, settings: DetectionSettings) -> str | None:
     """Why a face may have been missed in a very small picture, or None when size is not the issue."""
     if min(image.size) >= 4 * settings.min_face:
         return None
-    return (f"image is only {image.width}x{image.height} px; faces smaller than about "
-            f"{settings.min_face} px are not detected")
+    return (
+        f"image is only {image.width}x{image.height} px; faces smaller than about "
+        f"{settings.min_face} px are not detected"
+    )

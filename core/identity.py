@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from .dataset import DatasetVersion
-from .errors import FlenwheelError, ImageLoadError
+from .errors import FlenwheelError, ImageLoadError, MissingDependencyError
 from .face_cache import EncodingCache
 from .faces import (
     DetectionSettings,
@@ -55,8 +55,19 @@ from .references import (
 )
 
 __all__ = [
-    "DEFAULT_TOLERANCE", "POLICIES", "DetectionSettings", "Face", "IdentityScore", "IdentityScorer",
-    "Reference", "ReferenceSet", "face_outliers", "find_faces", "identity_available", "similarity",
+    "DEFAULT_TOLERANCE",
+    "POLICIES",
+    "DetectionSettings",
+    "Face",
+    "IdentityScore",
+    "IdentityScorer",
+    "MissingDependencyError",
+    "Reference",
+    "ReferenceSet",
+    "face_outliers",
+    "find_faces",
+    "identity_available",
+    "similarity",
 ]
 
 POLICIES = ("largest", "best", "reject")
@@ -150,8 +161,13 @@ class IdentityScorer:
     are left out, unless ``drop_outliers`` is False.
     """
 
-    def __init__(self, references: ReferenceSet, tolerance: float = DEFAULT_TOLERANCE,
-                 policy: str = "largest", drop_outliers: bool = True) -> None:
+    def __init__(
+        self,
+        references: ReferenceSet,
+        tolerance: float = DEFAULT_TOLERANCE,
+        policy: str = "largest",
+        drop_outliers: bool = True,
+    ) -> None:
         if policy not in POLICIES:
             raise FlenwheelError(f"unknown multi-face policy '{policy}'; use one of {', '.join(POLICIES)}")
         if not 0.0 < tolerance <= 2.0:
@@ -160,8 +176,10 @@ class IdentityScorer:
             references = references.without_outliers()
         if not references.references:
             listed = "; ".join(f"{name}: {why}" for name, why in references.skipped.items()) or "none given"
-            raise FlenwheelError(f"no reference image has a usable face ({listed}); give photos where the face is "
-                                 "clearly visible")
+            raise FlenwheelError(
+                f"no reference image has a usable face ({listed}); give photos where the face is "
+                "clearly visible"
+            )
         self.references = references
         self.settings = references.settings
         self.tolerance = tolerance
@@ -170,42 +188,76 @@ class IdentityScorer:
 
     # Construction -----------------------------------------------------------------------
     @classmethod
-    def from_project(cls, project: Project, version: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
-                     policy: str = "largest", detect_side: int = 512, model: str = "hog",
-                     upsample: int = 1) -> IdentityScorer:
+    def from_project(
+        cls,
+        project: Project,
+        version: str | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
+        policy: str = "largest",
+        detect_side: int = 512,
+        model: str = "hog",
+        upsample: int = 1,
+    ) -> IdentityScorer:
         """References = the project's source images (latest version unless named), cached in the project."""
-        return cls.from_dataset(project.dataset("source", version), tolerance, policy, detect_side, model, upsample)
+        return cls.from_dataset(
+            project.dataset("source", version), tolerance, policy, detect_side, model, upsample
+        )
 
     @classmethod
-    def from_dataset(cls, dataset: DatasetVersion | DatasetHandle, tolerance: float = DEFAULT_TOLERANCE,
-                     policy: str = "largest", detect_side: int = 512, model: str = "hog",
-                     upsample: int = 1) -> IdentityScorer:
+    def from_dataset(
+        cls,
+        dataset: DatasetVersion | DatasetHandle,
+        tolerance: float = DEFAULT_TOLERANCE,
+        policy: str = "largest",
+        detect_side: int = 512,
+        model: str = "hog",
+        upsample: int = 1,
+    ) -> IdentityScorer:
         """References = a dataset version (or handle subset); images rejected in review are left out."""
-        return cls(dataset_references(dataset, DetectionSettings(detect_side, model, upsample)), tolerance, policy)
+        return cls(
+            dataset_references(dataset, DetectionSettings(detect_side, model, upsample)), tolerance, policy
+        )
 
     @classmethod
-    def from_images(cls, images: Sequence[Image.Image], names: Sequence[str] | None = None,
-                    tolerance: float = DEFAULT_TOLERANCE, policy: str = "largest", detect_side: int = 512,
-                    model: str = "hog", upsample: int = 1, cache_dir: Path | None = None) -> IdentityScorer:
+    def from_images(
+        cls,
+        images: Sequence[Image.Image],
+        names: Sequence[str] | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
+        policy: str = "largest",
+        detect_side: int = 512,
+        model: str = "hog",
+        upsample: int = 1,
+        cache_dir: Path | None = None,
+    ) -> IdentityScorer:
         """References = pictures in memory (e.g. an IMAGE batch); cached only when ``cache_dir`` is given."""
         settings = DetectionSettings(detect_side, model, upsample)
-        return cls(image_references(images, names, settings, EncodingCache(cache_dir)),
-                   tolerance, policy)
+        return cls(image_references(images, names, settings, EncodingCache(cache_dir)), tolerance, policy)
 
     @classmethod
-    def from_paths(cls, paths: Sequence[str | Path], tolerance: float = DEFAULT_TOLERANCE, policy: str = "largest",
-                   detect_side: int = 512, model: str = "hog", upsample: int = 1,
-                   cache_dir: Path | None = None) -> IdentityScorer:
+    def from_paths(
+        cls,
+        paths: Sequence[str | Path],
+        tolerance: float = DEFAULT_TOLERANCE,
+        policy: str = "largest",
+        detect_side: int = 512,
+        model: str = "hog",
+        upsample: int = 1,
+        cache_dir: Path | None = None,
+    ) -> IdentityScorer:
         """References = image files; an unreadable one is listed in ``references.skipped``."""
         settings = DetectionSettings(detect_side, model, upsample)
-        return cls(path_references(paths, settings, EncodingCache(cache_dir)),
-                   tolerance, policy)
+        return cls(path_references(paths, settings, EncodingCache(cache_dir)), tolerance, policy)
 
     # Scoring ----------------------------------------------------------------------------
     def _result(self, face_count: int, **fields: Any) -> IdentityScore:
         return IdentityScore(
-            face_count=face_count, tolerance=self.tolerance, policy=self.policy, detector=self.settings.tag,
-            references=self.references.fingerprint, reference_count=len(self.references.references),
+            face_count=face_count,
+            tolerance=self.tolerance,
+            policy=self.policy,
+            detector=self.settings.tag,
+            references=self.references.fingerprint,
+            reference_count=len(self.references.references),
             **{"distance": None, "mean_distance": None, "closest_reference": None, **fields},
         )
 
@@ -218,12 +270,14 @@ class IdentityScorer:
         if len(boxes) > 1 and self.policy == "reject":
             return self._result(len(boxes), problem=f"{len(boxes)} faces (policy reject)")
         candidates = boxes[:1] if self.policy == "largest" else boxes
-        faces = [Face(box, encoding=code)
-                 for box, code in zip(candidates, encode(pil_to_array(upright), candidates), strict=True)]
+        faces = [
+            Face(box, encoding=code)
+            for box, code in zip(candidates, encode(pil_to_array(upright), candidates), strict=True)
+        ]
         return self.score_faces(faces, face_count=len(boxes))
 
     def score_faces(self, faces: Sequence[Face], face_count: int | None = None) -> IdentityScore:
-        """Measure already encoded faces (the closest one wins), e.g. faces a caller found with ``find_faces``."""
+        """Measure already encoded faces (the closest wins), e.g. ones a caller found with ``find_faces``."""
         if not faces:
             return self._result(0, problem="no face")
         distances = [np.linalg.norm(self._matrix - face.encoding, axis=1) for face in faces]

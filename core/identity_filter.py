@@ -50,8 +50,14 @@ class FilterOutcome:
     reused: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.record_id, "filename": self.filename, "status": self.status, "filtered": self.filtered,
-                "reused_score": self.reused, "identity": self.score.to_json() if self.score else None}
+        return {
+            "id": self.record_id,
+            "filename": self.filename,
+            "status": self.status,
+            "filtered": self.filtered,
+            "reused_score": self.reused,
+            "identity": self.score.to_json() if self.score else None,
+        }
 
 
 @dataclass
@@ -103,8 +109,11 @@ def _reusable(record: ImageRecord, scorer: IdentityScorer) -> IdentityScore | No
     stored = record.scores.get("identity")
     if not isinstance(stored, dict) or stored.get("verdict") == "unreadable":
         return None
-    same = (stored.get("references") == scorer.references.fingerprint and stored.get("policy") == scorer.policy
-            and stored.get("detector") == scorer.settings.tag)
+    same = (
+        stored.get("references") == scorer.references.fingerprint
+        and stored.get("policy") == scorer.policy
+        and stored.get("detector") == scorer.settings.tag
+    )
     return IdentityScore.from_json(stored).with_tolerance(scorer.tolerance) if same else None
 
 
@@ -114,8 +123,8 @@ def _commit(dataset: DatasetVersion, pending: list[FilterOutcome]) -> None:
         by_id = {record.id: record for record in edit.records}
         for outcome in pending:
             record = by_id.get(outcome.record_id)
-            if record is None or outcome.score is None:
-                continue
+            if record is None or outcome.score is None or record.label:
+                continue  # gone, or reviewed while we were scoring: a review decision wins
             target = f"{FILTERED_DIR}/{Path(record.filename).name}"
             record.scores["identity"] = outcome.score.to_json()
             if outcome.score.match:
@@ -129,8 +138,9 @@ def _commit(dataset: DatasetVersion, pending: list[FilterOutcome]) -> None:
     pending.clear()
 
 
-def _score_record(dataset: DatasetVersion, record: ImageRecord, scorer: IdentityScorer,
-                  rescore: bool) -> tuple[IdentityScore, Image.Image | None, bool]:
+def _score_record(
+    dataset: DatasetVersion, record: ImageRecord, scorer: IdentityScorer, rescore: bool
+) -> tuple[IdentityScore, Image.Image | None, bool]:
     reused = None if rescore else _reusable(record, scorer)
     if reused is not None:
         return reused, None, True
@@ -141,8 +151,13 @@ def _score_record(dataset: DatasetVersion, record: ImageRecord, scorer: Identity
     return scorer.score(image), image, False
 
 
-def filter_dataset(dataset: DatasetVersion, scorer: IdentityScorer, ids: list[str] | tuple[str, ...] | None = None,
-                   rescore: bool = False, progress: Progress | None = None) -> FilterReport:
+def filter_dataset(
+    dataset: DatasetVersion,
+    scorer: IdentityScorer,
+    ids: list[str] | tuple[str, ...] | None = None,
+    rescore: bool = False,
+    progress: Progress | None = None,
+) -> FilterReport:
     """Score every (or every listed) record of ``dataset`` and sort the passing ones into filtered/."""
     wanted = None if ids is None else set(ids)
     records = [r for r in dataset.records if wanted is None or r.id in wanted]
@@ -154,14 +169,16 @@ def filter_dataset(dataset: DatasetVersion, scorer: IdentityScorer, ids: list[st
     try:
         for done, record in enumerate(records, start=1):
             if record.label:
-                report.outcomes.append(FilterOutcome(record.id, record.filename, "skipped",
-                                                     getattr(record, "filtered", None)))
+                report.outcomes.append(
+                    FilterOutcome(record.id, record.filename, "skipped", getattr(record, "filtered", None))
+                )
                 preview = None
             else:
                 score, preview, reused = _score_record(dataset, record, scorer, rescore)
                 target = f"{FILTERED_DIR}/{Path(record.filename).name}" if score.match else None
-                outcome = FilterOutcome(record.id, record.filename, "kept" if score.match else "removed",
-                                        target, score, reused)
+                outcome = FilterOutcome(
+                    record.id, record.filename, "kept" if score.match else "removed", target, score, reused
+                )
                 report.outcomes.append(outcome)
                 pending.append(outcome)
                 if len(pending) >= COMMIT_EVERY:
@@ -171,25 +188,41 @@ def filter_dataset(dataset: DatasetVersion, scorer: IdentityScorer, ids: list[st
     finally:
         if pending:
             _commit(dataset, pending)
-    dataset.update_info(identity_filter={
-        "time": utc_now(), "tolerance": scorer.tolerance, "policy": scorer.policy,
-        "detector": scorer.settings.tag, "references": scorer.references.fingerprint,
-        "kept": len(report.kept), "removed": len(report.removed), "skipped": len(report.skipped),
-    })
+    dataset.update_info(
+        identity_filter={
+            "time": utc_now(),
+            "tolerance": scorer.tolerance,
+            "policy": scorer.policy,
+            "detector": scorer.settings.tag,
+            "references": scorer.references.fingerprint,
+            "kept": len(report.kept),
+            "removed": len(report.removed),
+            "skipped": len(report.skipped),
+        }
+    )
     return report
 
 
-def run_filter(project: Project, version: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
-               policy: str = "largest", detect_side: int = 512, model: str = "hog", source_version: str | None = None,
-               rescore: bool = False, progress: Progress | None = None) -> FilterReport:
+def run_filter(
+    project: Project,
+    version: str | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    policy: str = "largest",
+    detect_side: int = 512,
+    model: str = "hog",
+    source_version: str | None = None,
+    rescore: bool = False,
+    progress: Progress | None = None,
+) -> FilterReport:
     """Step 1.6 on ``data/synthetic/vN`` (latest by default) against the project's source references."""
     dataset = project.dataset("synthetic", version)
     scorer = IdentityScorer.from_project(project, source_version, tolerance, policy, detect_side, model)
     return filter_dataset(dataset, scorer, rescore=rescore, progress=progress)
 
 
-def score_images(images: Sequence[Image.Image], scorer: IdentityScorer,
-                 progress: Progress | None = None) -> list[IdentityScore]:
+def score_images(
+    images: Sequence[Image.Image], scorer: IdentityScorer, progress: Progress | None = None
+) -> list[IdentityScore]:
     """Scores of pictures that belong to no dataset (an IMAGE batch without a project)."""
     scores = []
     for done, image in enumerate(images, start=1):
@@ -199,16 +232,23 @@ def score_images(images: Sequence[Image.Image], scorer: IdentityScorer,
     return scores
 
 
-def import_synthetic(project: Project, images: Sequence[Image.Image], version: str | None = None,
-                     origin: str = "ComfyUI IMAGE batch") -> DatasetHandle:
+def import_synthetic(
+    project: Project,
+    images: Sequence[Image.Image],
+    version: str | None = None,
+    origin: str = "ComfyUI IMAGE batch",
+) -> DatasetHandle:
     """Put pictures made outside FLENwheel's generator into a synthetic version, so they can be filtered.
 
     The latest open synthetic version is used (a new one when none is open). Running the same
     batch again finds the same pixels and reuses their records, so re-queuing a graph adds nothing.
     """
     if version:
-        dataset = (project.dataset("synthetic", version) if version in project.versions("synthetic")
-                   else project.create_dataset("synthetic", version))
+        dataset = (
+            project.dataset("synthetic", version)
+            if version in project.versions("synthetic")
+            else project.create_dataset("synthetic", version)
+        )
     else:
         latest = project.latest_version("synthetic")
         dataset = project.dataset("synthetic", latest) if latest else None

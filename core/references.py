@@ -89,14 +89,16 @@ class ReferenceSet:
             return self
         if 2 * len(outliers) >= len(self.references):
             self.warnings.append(
-                f"the {len(self.references)} references do not agree on one face ({len(outliers)} differ from "
-                "the rest); check the sources with: flenwheel source check"
+                f"the {len(self.references)} references do not agree on one face ({len(outliers)} differ "
+                "from the rest); check the sources with: flenwheel source check"
             )
             return self
         kept = [ref for i, ref in enumerate(self.references) if i not in outliers]
         skipped = dict(self.skipped)
         for i, median in outliers.items():
-            skipped[self.references[i].name] = f"identity outlier (median distance {median:.2f} to the others)"
+            skipped[self.references[i].name] = (
+                f"identity outlier (median distance {median:.2f} to the others)"
+            )
         return replace(self, references=kept, skipped=skipped)
 
     def add_image(self, name: str, image_id: str, faces: list[Face]) -> None:
@@ -156,8 +158,12 @@ def dataset_references(dataset: DatasetVersion | DatasetHandle, settings: Detect
     return refs
 
 
-def image_references(images: Sequence[Image.Image], names: Sequence[str] | None, settings: DetectionSettings,
-                     cache: EncodingCache) -> ReferenceSet:
+def image_references(
+    images: Sequence[Image.Image],
+    names: Sequence[str] | None,
+    settings: DetectionSettings,
+    cache: EncodingCache,
+) -> ReferenceSet:
     names = list(names) if names is not None else [f"reference_{i}" for i in range(len(images))]
     if len(names) != len(images):
         raise FlenwheelError(f"{len(images)} reference images but {len(names)} names")
@@ -169,7 +175,9 @@ def image_references(images: Sequence[Image.Image], names: Sequence[str] | None,
     return refs
 
 
-def path_references(paths: Sequence[str | Path], settings: DetectionSettings, cache: EncodingCache) -> ReferenceSet:
+def path_references(
+    paths: Sequence[str | Path], settings: DetectionSettings, cache: EncodingCache
+) -> ReferenceSet:
     refs = ReferenceSet(settings)
     for path in paths:
         try:
@@ -183,9 +191,13 @@ def path_references(paths: Sequence[str | Path], settings: DetectionSettings, ca
     return refs
 
 
-def collect_references(settings: DetectionSettings, datasets: Sequence[DatasetVersion | DatasetHandle] = (),
-                       images: Sequence[Image.Image] = (), paths: Sequence[str | Path] = (),
-                       cache_dir: Path | None = None) -> ReferenceSet:
+def collect_references(
+    settings: DetectionSettings,
+    datasets: Sequence[DatasetVersion | DatasetHandle] = (),
+    images: Sequence[Image.Image] = (),
+    paths: Sequence[str | Path] = (),
+    cache_dir: Path | None = None,
+) -> ReferenceSet:
     """One reference set from every kind of input given (datasets, pictures in memory, files)."""
     cache = EncodingCache(cache_dir)
     sets = [dataset_references(dataset, settings) for dataset in datasets]

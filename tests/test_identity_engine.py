@@ -28,8 +28,15 @@ from flenwheel.core.identity import (  # noqa: E402
 from flenwheel.core.images import load_image  # noqa: E402
 
 PEOPLE = {
-    "obama": ["obama/obama.jpg", "obama/obama2.jpg", "obama/obama3.jpg", "obama/obama4.jpg",
-              "obama/obama_small.jpg", "obama/obama_partial_face.jpg", "obama/obama2_rgba.png"],
+    "obama": [
+        "obama/obama.jpg",
+        "obama/obama2.jpg",
+        "obama/obama3.jpg",
+        "obama/obama4.jpg",
+        "obama/obama_small.jpg",
+        "obama/obama_partial_face.jpg",
+        "obama/obama2_rgba.png",
+    ],
     "biden": ["biden/biden.jpg", "biden/biden2.jpg"],
     "alex": ["alex_lacamoire/alex1.png", "alex_lacamoire/alex2.jpg"],
     "lin": ["lin_manuel_miranda/lin1.png"],
@@ -72,8 +79,17 @@ def test_same_person_pairs_match_and_different_people_do_not(encoded):
 def test_score_reports_min_mean_closest_and_json_contract(faces, obama_scorer):
     score = obama_scorer.score(load_image(faces / "obama/obama4.jpg"))
     data = score.to_json()
-    for key in ("distance", "mean_distance", "similarity", "match", "tolerance", "closest_reference",
-                "face_count", "reason", "policy"):
+    for key in (
+        "distance",
+        "mean_distance",
+        "similarity",
+        "match",
+        "tolerance",
+        "closest_reference",
+        "face_count",
+        "reason",
+        "policy",
+    ):
         assert key in data
     assert data["match"] is True and data["reason"] is None and data["face_count"] == 1
     assert data["distance"] <= data["mean_distance"] < 0.6
@@ -95,8 +111,9 @@ def test_group_photo_policies(faces, obama_scorer):
     group = load_image(faces / "group/obama_biden.jpg")
     found = find_faces(group, encodings=True)
     assert len(found) == 2 and found[0].area >= found[1].area
-    obama_face = min(found, key=lambda f: float(np.linalg.norm(obama_scorer.references.matrix - f.encoding,
-                                                                 axis=1).min()))
+    obama_face = min(
+        found, key=lambda f: float(np.linalg.norm(obama_scorer.references.matrix - f.encoding, axis=1).min())
+    )
 
     largest = IdentityScorer(obama_scorer.references, policy="largest").score(group)
     assert largest.face_count == 2 and largest.box == found[0].box
@@ -139,8 +156,9 @@ def _variants(photo: Image.Image, folder: Path) -> dict[str, Path]:
         "cmyk": _save(photo.convert("CMYK"), folder / "cmyk.jpg", quality=95),
         "16bit": _save(sixteen, folder / "sixteen.png"),
         "exif_rotated": _save(rotated, folder / "rotated.jpg", exif=exif, quality=95),
-        "half": _save(photo.resize((photo.width // 2, photo.height // 2), Image.Resampling.LANCZOS),
-                      folder / "half.png"),
+        "half": _save(
+            photo.resize((photo.width // 2, photo.height // 2), Image.Resampling.LANCZOS), folder / "half.png"
+        ),
     }
 
 

@@ -24,8 +24,17 @@ SYNTHETIC = {
     "biden": "biden/biden.jpg",
     "group": "group/obama_biden.jpg",
 }
-CONTRACT = ("distance", "mean_distance", "similarity", "match", "tolerance", "closest_reference",
-            "face_count", "reason", "policy")
+CONTRACT = (
+    "distance",
+    "mean_distance",
+    "similarity",
+    "match",
+    "tolerance",
+    "closest_reference",
+    "face_count",
+    "reason",
+    "policy",
+)
 
 
 def _shrink(image: Image.Image, side: int = 640) -> Image.Image:
@@ -40,12 +49,16 @@ def character(project, faces, noise_image):
     """A project whose sources are three photos of Obama, and a synthetic v1 with five 'generations'."""
     sources = project.create_dataset("source")
     for name in SOURCES:
-        sources.add_image(_shrink(load_image(faces / name)), stem=name.split("/")[1].split(".")[0],
-                          caption=f"photo of {project.subject}")
+        sources.add_image(
+            _shrink(load_image(faces / name)),
+            stem=name.split("/")[1].split(".")[0],
+            caption=f"photo of {project.subject}",
+        )
     synthetic = project.create_dataset("synthetic")
     for seed, (stem, name) in enumerate(SYNTHETIC.items()):
-        synthetic.add_image(_shrink(load_image(faces / name)), stem=stem, prompt=f"photo of {project.subject}",
-                            seed=seed)
+        synthetic.add_image(
+            _shrink(load_image(faces / name)), stem=stem, prompt=f"photo of {project.subject}", seed=seed
+        )
     synthetic.add_image(noise_image((320, 320)), stem="noise", prompt="photo", seed=99)
     return project
 
@@ -72,8 +85,10 @@ def test_filter_copies_matches_records_scores_and_keeps_the_manifest_right(chara
     assert dataset.verify().ok
     info = dataset.load().info["identity_filter"]
     assert info["kept"] == 2 and info["removed"] == 3 and info["tolerance"] == 0.6
-    assert load_image(dataset.path / "filtered/obama4.png").tobytes() == \
-        load_image(dataset.image_path(records["obama4"])).tobytes()
+    assert (
+        load_image(dataset.path / "filtered/obama4.png").tobytes()
+        == load_image(dataset.image_path(records["obama4"])).tobytes()
+    )
 
 
 def test_a_second_run_reencodes_no_reference_and_reuses_scores(character, monkeypatch):
@@ -158,7 +173,9 @@ def test_filter_command_text_and_json(character):
     assert data["filtered_dir"].endswith("data/synthetic/v1/filtered")
     row = next(r for r in data["images"] if r["filename"] == "group.png")
     assert row["status"] == "removed" and row["identity"]["face_count"] == 2 and row["filtered"] is None
-    reject = json.loads(runner.invoke(cli, ["filter", str(character.root), "--json", "--policy", "reject"]).output)
+    reject = json.loads(
+        runner.invoke(cli, ["filter", str(character.root), "--json", "--policy", "reject"]).output
+    )
     row = next(r for r in reject["images"] if r["filename"] == "group.png")
     assert row["identity"]["reason"] == "2 faces (policy reject)"
 

@@ -57,7 +57,8 @@ def test_image_batch_against_reference_images(pictures, progress_calls, noise_im
     batch = images_to_tensor([pictures["obama4"], pictures["biden2"], noise_image((300, 300))])
     refs = images_to_tensor([pictures["obama"], pictures["obama3"]])
     passed, rejected, scores, dataset = FlenwheelFaceIdentityFilter().filter(
-        **DEFAULTS, images=batch, reference_images=refs)
+        **DEFAULTS, images=batch, reference_images=refs
+    )
     assert passed.shape[0] == 1 and rejected.shape[0] == 2 and dataset is None
     rows = json.loads(scores)["images"]
     assert [r["match"] for r in rows] == [True, False, False]
@@ -68,7 +69,8 @@ def test_image_batch_against_reference_images(pictures, progress_calls, noise_im
 def test_empty_side_of_the_split_blocks_instead_of_an_empty_batch(pictures):
     batch = images_to_tensor([pictures["obama4"]])
     passed, rejected, _, _ = FlenwheelFaceIdentityFilter().filter(
-        **DEFAULTS, images=batch, reference_images=images_to_tensor([pictures["obama"]]))
+        **DEFAULTS, images=batch, reference_images=images_to_tensor([pictures["obama"]])
+    )
     assert passed.shape[0] == 1 and rejected is None  # None outside ComfyUI, an ExecutionBlocker inside
 
 
@@ -80,7 +82,8 @@ def test_dataset_handle_with_project_sources_as_references(project, pictures, pr
     for seed, stem in enumerate(("obama4", "biden2")):
         synthetic.add_image(pictures[stem], stem=stem, prompt="photo", seed=seed)
     passed, rejected, scores, handle = FlenwheelFaceIdentityFilter().filter(
-        **DEFAULTS, dataset=DatasetHandle(synthetic))
+        **DEFAULTS, dataset=DatasetHandle(synthetic)
+    )
     assert passed.shape[0] == 1 and rejected.shape[0] == 1
     assert [r.filename for r in handle.records()] == ["obama4.png"]
     assert (synthetic.path / "filtered/obama4.png").is_file()

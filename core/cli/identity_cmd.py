@@ -26,14 +26,34 @@ from ..references import collect_references
 def scoring_options(func):
     """Options shared by both commands (tolerance, multi-face policy, detector)."""
     options = [
-        click.option("--tolerance", type=click.FloatRange(0.0, 2.0, min_open=True), default=DEFAULT_TOLERANCE,
-                     show_default=True, help="Match when the distance is at or under this (lower = stricter)."),
-        click.option("--policy", type=click.Choice(POLICIES), default="largest", show_default=True,
-                     help="With several faces: score the largest, the best match, or reject the image."),
-        click.option("--detect-side", type=click.IntRange(min=0), default=512, show_default=True,
-                     help="Detect faces on a copy this long (0: full size); encodings always use full size."),
-        click.option("--detector", type=click.Choice(DETECTORS), default="hog", show_default=True,
-                     help="hog: fast on CPU. cnn: finds more turned faces, but ~6 s and 1.3 GB per 512 px image on CPU."),
+        click.option(
+            "--tolerance",
+            type=click.FloatRange(0.0, 2.0, min_open=True),
+            default=DEFAULT_TOLERANCE,
+            show_default=True,
+            help="Match when the distance is at or under this (lower = stricter).",
+        ),
+        click.option(
+            "--policy",
+            type=click.Choice(POLICIES),
+            default="largest",
+            show_default=True,
+            help="With several faces: score the largest, the best match, or reject the image.",
+        ),
+        click.option(
+            "--detect-side",
+            type=click.IntRange(min=0),
+            default=512,
+            show_default=True,
+            help="Detect faces on a copy this long (0: full size); encodings always use full size.",
+        ),
+        click.option(
+            "--detector",
+            type=click.Choice(DETECTORS),
+            default="hog",
+            show_default=True,
+            help="hog: fast on CPU. cnn: finds more turned faces, ~6 s and 1.3 GB per 512 px image on CPU.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -55,7 +75,9 @@ def _references(refs: tuple[str, ...], settings: DetectionSettings) -> Reference
     files = _expand(plain)
     if plain and not files:
         raise click.BadParameter("the reference folders contain no image files", param_hint="--ref")
-    return collect_references(settings, [Project.open(ref).dataset("source") for ref in projects], paths=files)
+    return collect_references(
+        settings, [Project.open(ref).dataset("source") for ref in projects], paths=files
+    )
 
 
 def _score_row(image: str, score: IdentityScore) -> dict[str, Any]:
@@ -81,13 +103,26 @@ def identity_group() -> None:
 
 
 @identity_group.command("score")
-@click.option("--ref", "refs", multiple=True, required=True, type=click.Path(exists=True),
-              help="Reference image, folder of images, or project folder (its sources); repeat for more.")
+@click.option(
+    "--ref",
+    "refs",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True),
+    help="Reference image, folder of images, or project folder (its sources); repeat for more.",
+)
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True))
 @scoring_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (schema in docs/identity.md).")
-def score_cmd(refs: tuple[str, ...], images: tuple[str, ...], tolerance: float, policy: str, detect_side: int,
-              detector: str, as_json: bool) -> None:
+def score_cmd(
+    refs: tuple[str, ...],
+    images: tuple[str, ...],
+    tolerance: float,
+    policy: str,
+    detect_side: int,
+    detector: str,
+    as_json: bool,
+) -> None:
     """Score IMAGES (files or folders) against the references: distance, similarity, match, faces, reason."""
     face_api()
     settings = DetectionSettings(detect_side, detector)
@@ -100,16 +135,28 @@ def score_cmd(refs: tuple[str, ...], images: tuple[str, ...], tolerance: float, 
         raise click.BadParameter("no image files found", param_hint="IMAGES")
     rows = [_score_row(str(path), scorer.score_path(path)) for path in files]
     if as_json:
-        click.echo(json.dumps({"tolerance": tolerance, "policy": policy, "detector": settings.tag,
-                               "references": scorer.references.to_json(), "images": rows}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "tolerance": tolerance,
+                    "policy": policy,
+                    "detector": settings.tag,
+                    "references": scorer.references.to_json(),
+                    "images": rows,
+                },
+                indent=2,
+            )
+        )
         return
     _echo_references(scorer.references)
     width = max(len(Path(row["image"]).name) for row in rows)
     click.echo(f"{'image':{width}s}  distance  mean   similarity  match  faces  reason")
     for row in rows:
         match = click.style("yes", fg="green") if row["match"] else click.style("no ", fg="red")
-        click.echo(f"{Path(row['image']).name:{width}s}  {_fmt(row['distance']):8s}  {_fmt(row['mean_distance']):5s}"
-                   f"  {_fmt(row['similarity']):10s}  {match}    {row['face_count']:<5d}  {row['reason'] or ''}")
+        click.echo(
+            f"{Path(row['image']).name:{width}s}  {_fmt(row['distance']):8s}  {_fmt(row['mean_distance']):5s}"
+            f"  {_fmt(row['similarity']):10s}  {match}    {row['face_count']:<5d}  {row['reason'] or ''}"
+        )
 
 
 def _echo_filter(report: FilterReport) -> None:
@@ -119,9 +166,11 @@ def _echo_filter(report: FilterReport) -> None:
     for outcome in report.skipped:
         click.echo(f"skipped {outcome.filename}: already reviewed")
     why = ", ".join(f"{verdict} {count}" for verdict, count in sorted(report.removed_by_verdict().items()))
-    click.echo(f"{report.dataset.label}: kept {len(report.kept)}, removed {len(report.removed)}"
-               f"{f' ({why})' if why else ''}, skipped {len(report.skipped)}; kept images are in "
-               f"{report.filtered_dir}")
+    click.echo(
+        f"{report.dataset.label}: kept {len(report.kept)}, removed {len(report.removed)}"
+        f"{f' ({why})' if why else ''}, skipped {len(report.skipped)}; kept images are in "
+        f"{report.filtered_dir}"
+    )
 
 
 @click.command("filter")
@@ -129,10 +178,21 @@ def _echo_filter(report: FilterReport) -> None:
 @click.option("--version", help="Synthetic dataset version vN (default: latest).")
 @click.option("--source-version", help="Source version whose images are the references (default: latest).")
 @scoring_options
-@click.option("--rescore", is_flag=True, help="Measure every image again instead of reusing stored distances.")
+@click.option(
+    "--rescore", is_flag=True, help="Measure every image again instead of reusing stored distances."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (schema in docs/identity.md).")
-def filter_cmd(project: str, version: str | None, source_version: str | None, tolerance: float, policy: str,
-               detect_side: int, detector: str, rescore: bool, as_json: bool) -> None:
+def filter_cmd(
+    project: str,
+    version: str | None,
+    source_version: str | None,
+    tolerance: float,
+    policy: str,
+    detect_side: int,
+    detector: str,
+    rescore: bool,
+    as_json: bool,
+) -> None:
     """Step 1.6: keep the synthetic images of the character (copied to data/synthetic/vN/filtered/)."""
     opened = Project.open(project)
     face_api()
@@ -145,8 +205,17 @@ def filter_cmd(project: str, version: str | None, source_version: str | None, to
         bar.update(1)
 
     try:
-        report = run_filter(opened, version, tolerance, policy, detect_side, detector, source_version, rescore,
-                            progress=None if as_json else progress)
+        report = run_filter(
+            opened,
+            version,
+            tolerance,
+            policy,
+            detect_side,
+            detector,
+            source_version,
+            rescore,
+            progress=None if as_json else progress,
+        )
     finally:
         if bar is not None:
             bar.render_finish()
