@@ -174,8 +174,13 @@ class IdentityScorer:
             raise FlenwheelError(f"tolerance must be in (0, 2], got {tolerance} (0.6 is the usual value)")
         if drop_outliers:
             references = references.without_outliers()
+        if not references.references and not references.skipped:
+            raise FlenwheelError(
+                "no reference images were given (is the source dataset empty? add photos with: "
+                "flenwheel source add PROJECT PHOTOS...)"
+            )
         if not references.references:
-            listed = "; ".join(f"{name}: {why}" for name, why in references.skipped.items()) or "none given"
+            listed = "; ".join(f"{name}: {why}" for name, why in references.skipped.items())
             raise FlenwheelError(
                 f"no reference image has a usable face ({listed}); give photos where the face is "
                 "clearly visible"

@@ -12,7 +12,7 @@ pytest.importorskip("face_recognition")
 
 from flenwheel.core import face_cache  # noqa: E402
 from flenwheel.core.cli import cli  # noqa: E402
-from flenwheel.core.errors import DatasetError  # noqa: E402
+from flenwheel.core.errors import DatasetError, FlenwheelError  # noqa: E402
 from flenwheel.core.identity import IdentityScorer  # noqa: E402
 from flenwheel.core.identity_filter import filter_dataset, run_filter  # noqa: E402
 from flenwheel.core.images import load_image  # noqa: E402
@@ -186,3 +186,10 @@ def test_filter_command_errors(tmp_path, project):
     assert missing.exit_code == 1 and "does not exist" in missing.output
     no_synthetic = runner.invoke(cli, ["filter", str(project.root)])
     assert no_synthetic.exit_code == 1 and "no synthetic dataset" in no_synthetic.output
+
+
+def test_a_project_without_usable_references_says_what_to_do(project):
+    project.create_dataset("source")
+    project.create_dataset("synthetic")
+    with pytest.raises(FlenwheelError, match="no reference images were given"):
+        run_filter(project)
