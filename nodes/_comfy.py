@@ -85,3 +85,15 @@ def model_folder_path(folder: str, name: str) -> str:
     except ImportError:
         return name
     return folder_paths.get_full_path_or_raise(folder, name)
+
+
+def blocked_output() -> Any | None:
+    """An output that silently stops the nodes wired to it (so Save Image skips an empty result).
+
+    Inside ComfyUI this is an ExecutionBlocker; outside it, None.
+    """
+    try:
+        from comfy_execution.graph_utils import ExecutionBlocker
+    except ImportError:
+        return None
+    return ExecutionBlocker(None)
