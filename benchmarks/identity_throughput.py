@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps
+
 from flenwheel.core.faces import face_api
 from flenwheel.core.identity import IdentityScorer
 from flenwheel.core.images import load_image, pil_to_array
-from PIL import Image, ImageOps
 
 SIZES = {"512x512": (512, 512), "1024x1024": (1024, 1024), "1920x1080": (1920, 1080)}
 REFERENCE = "obama/obama.jpg"

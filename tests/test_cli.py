@@ -44,7 +44,8 @@ def test_init_add_check_verify(tmp_path, noise_image):
     assert len(added) == 5 and added[0]["caption"].startswith("photo of ohwx_ada person")
     result = _run("source", "check", project)
     assert result.exit_code == 1
-    assert "FAIL" in result.output and "5 of 5 usable" in result.output
+    assert "FAIL" in result.output and "0 of 5 usable" in result.output
+    assert "not usable: p0.png: no face" in result.output  # noise is never a face
     assert _run("verify", project).exit_code == 0
     (project / "data/source/v1/p0.png").write_bytes(b"x")
     result = _run("verify", project, "--json")

@@ -38,7 +38,8 @@ def test_curate_node_takes_a_folder_and_an_image_batch(project, tmp_path, noise_
         project, str(folder), "front", "neutral", "", False, False, images=batch)
     assert isinstance(handle, DatasetHandle) and len(handle) == 5
     assert images.shape == (5, 640, 640, 3)
-    assert "FAIL usable images >= 10: 5 of 5 usable" in report
+    assert "FAIL usable images >= 10: 0 of 5 usable" in report
+    assert "not usable: comfy_000.png: no face" in report  # noise is never a face
 
 
 def test_load_dataset_node_outputs_batch_handle_and_captions(project, tmp_path, noise_image):
