@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +97,7 @@ def enrich(project: Project, handle: PipelineHandle, settings: EnrichSettings | 
     """
     settings = settings or EnrichSettings()
     if reference_image is not None and settings.reference == "none":
-        settings = EnrichSettings(**{**asdict(settings), "reference": "image"})
+        settings = replace(settings, reference="image")
     if settings.reference == "image" and reference_image is None:
         raise FlenwheelError("reference is 'image' but no reference image was given")
     plan = make_plan(project, settings, source, [ref["path"] for ref in handle.loras], log)

@@ -64,7 +64,7 @@ class EnrichSummary:
             f"(target >= {COUNT_FACTOR}x sources = {COUNT_FACTOR * self.sources})",
             f"{mark[self.identity_passed]} identity: {identity}",
             f"     spread: {spread}",
-            f"     {self.samples} images marked as samples for manual check (every 10th)",
+            f"     {self.samples} image(s) marked as samples for manual check (every 10th)",
         ]
 
     def to_json(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import gc
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +26,25 @@ KIND = "qwen-edit"
 _lock = threading.RLock()
 
 
+@dataclass
 class _SharedBase:
     """The one base pipeline kept loaded, and the handles that use it."""
 
     key: tuple[Any, ...] | None = None
     pipe: Any = None
-    options: dict[str, Any] = {}
-    handles: list[weakref.ref] = []
+    options: dict[str, Any] = field(default_factory=dict)
+    handles: list[weakref.ref] = field(default_factory=list)
+
+
+_shared = _SharedBase()
 
 
 def _release_shared() -> None:
-    for ref in _SharedBase.handles:
+    for ref in _shared.handles:
         handle = ref()
         if handle is not None:
             handle.pipe = None
-    _SharedBase.key, _SharedBase.pipe, _SharedBase.handles = None, None, []
+    _shared.key, _shared.pipe, _shared.options, _shared.handles = None, None, {}, []
     gc.collect()
     try:
         import torch
@@ -88,15 +92,15 @@ def load_qwen_edit(source: str, transformer_file: str | Path | None = None,
         raise ModelLoadError(f"transformer checkpoint {file} does not exist")
     key = (resolved, str(file) if file else None, tuple(sorted(options.to_json().items())))
     with _lock:
-        if not (reuse and _SharedBase.key == key and _SharedBase.pipe is not None):
+        if not (reuse and _shared.key == key and _shared.pipe is not None):
             _release_shared()
             if before_load is not None:
                 before_load()
             base = _load_base(resolved, file, options, device)
-            _SharedBase.key, _SharedBase.pipe, _SharedBase.options = key, base.pipe, dict(base.options)
-        handle = PipelineHandle(kind=KIND, pipe=_SharedBase.pipe, source=resolved, dtype=options.dtype,
-                                device=device, options=dict(_SharedBase.options))
-        _SharedBase.handles.append(weakref.ref(handle))
+            _shared.key, _shared.pipe, _shared.options = key, base.pipe, dict(base.options)
+        handle = PipelineHandle(kind=KIND, pipe=_shared.pipe, source=resolved, dtype=options.dtype,
+                                device=device, options=dict(_shared.options))
+        _shared.handles.append(weakref.ref(handle))
         set_loras(handle, list(loras))
     return handle
 

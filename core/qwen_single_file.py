@@ -103,7 +103,11 @@ def _check_keys(checkpoint: dict[str, Any], config_source: str, file: Path) -> N
     from accelerate import init_empty_weights
     from diffusers import QwenImageTransformer2DModel
 
-    config = QwenImageTransformer2DModel.load_config(config_source, subfolder="transformer")
+    try:
+        config = QwenImageTransformer2DModel.load_config(config_source, subfolder="transformer")
+    except (OSError, ValueError) as exc:
+        raise SingleFileError(f"cannot read the transformer config of {config_source} "
+                              f"(needed to build {file.name}): {exc}") from None
     with init_empty_weights():
         expected = set(QwenImageTransformer2DModel.from_config(config).state_dict())
     missing = sorted(expected - set(checkpoint))

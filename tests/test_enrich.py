@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -63,7 +63,7 @@ def handle(tiny_qwen_edit):
 
 
 def _fast(**changes):
-    return EnrichSettings(**{**FAST.to_json(), "families": (), "template_files": (), **changes})
+    return replace(FAST, **changes)
 
 
 def _noise(seed, size=(64, 80)):
