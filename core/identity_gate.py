@@ -11,6 +11,7 @@ checked when they were not.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import FlenwheelError, MissingDependencyError
@@ -57,7 +58,7 @@ def _scorer_class() -> Any:
 
 
 def resolve_gate(project: Project, mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE,
-                 log: Any = None) -> IdentityGate | None:
+                 log: Callable[[str], None] | None = None) -> IdentityGate | None:
     """The scorer for ``mode`` (auto/on/off), or None when the gate is off."""
     if mode not in GATE_MODES:
         raise FlenwheelError(f"unknown identity gate mode '{mode}'; use one of {', '.join(GATE_MODES)}")

@@ -89,6 +89,7 @@ def edit_once(handle: PipelineHandle, source_image: Image.Image, prompt: str, se
         "prompt": prompt, "negative_prompt": settings.negative_prompt if guided else None, "seed": seed,
         "model": model_label(handle), "loras": list(handle.loras), "steps": settings.steps,
         "true_cfg": settings.true_cfg, "width": image.width, "height": image.height,
+        "vae_pixels": settings.vae_pixels, "condition_pixels": settings.condition_pixels,
         "seconds": round(time.monotonic() - start, 3),
     })
 

@@ -95,6 +95,7 @@ def test_three_sources_four_edits_write_twelve_linked_images(sources, handle, ti
         assert "Keep the person exactly the same" in record["prompt"]
         assert record["model"] == str(tiny_qwen_edit) and record["loras"] == []
         assert (record["steps"], record["true_cfg"], record["width"], record["height"]) == (2, 4.0, 64, 64)
+        assert (record["vae_pixels"], record["condition_pixels"]) == (64 * 64, 56 * 56)
         assert isinstance(record["seed"], int) and record["seconds"] > 0
         assert record["drifted"] is False and record["attempts"] == 1 and "identity" not in record["scores"]
         assert "ohwx_char person" in record["caption"]
