@@ -97,3 +97,25 @@ def blocked_output() -> Any | None:
     except ImportError:
         return None
     return ExecutionBlocker(None)
+
+
+def model_folder_dirs(folder: str) -> list[str]:
+    """The directories ComfyUI searches for a model folder (e.g. ``diffusers``), [] outside it."""
+    try:
+        import folder_paths
+    except ImportError:
+        return []
+    try:
+        return list(folder_paths.get_folder_paths(folder))
+    except KeyError:
+        return []
+
+
+def free_comfy_memory() -> None:
+    """Unload ComfyUI's own models before a big diffusers model loads, so both never share the GPU."""
+    try:
+        import comfy.model_management as model_management
+    except ImportError:
+        return
+    model_management.unload_all_models()
+    model_management.soft_empty_cache()
