@@ -101,12 +101,14 @@ def open_page(browser, url: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--size", type=int, default=768)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--project", type=Path,
-                        help="Build the project here and keep it (reused when it exists; thumbnails are cleared).")
+                        help="Build the project here and keep it (reused when it exists; thumbnails "
+                             "are cleared).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = args.project or Path(tmp) / "project"
@@ -116,7 +118,8 @@ def main() -> None:
         else:
             start = time.perf_counter()
             project = build_project(root, args.count, args.size)
-            print(f"built {args.count} enriched images of {args.size} px in {time.perf_counter() - start:.1f} s")
+            seconds = time.perf_counter() - start
+            print(f"built {args.count} enriched images of {args.size} px in {seconds:.1f} s")
         cold, warm = measure(project, args.runs)
     fresh, reloads = [run[0] for run in warm], [run[1] for run in warm]
     print(f"page open, cold (no thumbnails yet, first screenful rendered on demand): {cold[0]:.0f} ms")

@@ -152,7 +152,7 @@ class ReviewAPI:
         wanted = request.query.get("filter", "all")
         spec = review_stage(stage)
         if wanted not in ("all", "pending", "decided", *spec.label_names):
-            raise ForeignImageError(f"unknown filter '{wanted}'")
+            raise FlenwheelError(f"unknown filter '{wanted}'; use all, pending, decided or a label")
 
         def collect() -> dict[str, Any]:
             dataset = open_dataset(project, spec.dataset_stage, version)
@@ -166,7 +166,8 @@ class ReviewAPI:
                 if wanted == "all" or (wanted == "pending" and label is None) or \
                         (wanted == "decided" and label is not None) or wanted == label:
                     items.append(_item(project, record, decision, sources))
-            self.warmer.warm(project.cache_dir, ((r.id, _locator(project, dataset, r.id)) for r in index.records))
+            locators = ((r.id, _locator(project, dataset, r.id)) for r in index.records)
+            self.warmer.warm(project.cache_dir, locators)
             return {"items": items, "summary": self._summary(project, stage, version)}
 
         return web.json_response(await asyncio.to_thread(collect))
@@ -316,8 +317,8 @@ def _item(project: Project, record: ImageRecord, decision: Decision | None,
     item: dict[str, Any] = {
         "id": record.id, "file": record.filename, "w": record.width, "h": record.height, "label": None,
     }
-    extras = {"prompt": record.prompt or record.caption, "angle": record.angle, "expression": record.expression,
-              "seed": record.seed}
+    extras = {"prompt": record.prompt or record.caption, "angle": record.angle,
+              "expression": record.expression, "seed": record.seed}
     item.update({key: value for key, value in extras.items() if value is not None})
     identity = record.scores.get("identity") if isinstance(record.scores, dict) else None
     if isinstance(identity, dict):

@@ -99,9 +99,9 @@ def wait_for_review(scope: GateScope, timeout_s: float, policy: TimeoutPolicy,
         if clock() >= deadline:
             if policy == "fail":
                 raise ReviewTimeout(
-                    f"{pending} of {len(scope.ids)} images of {scope.dataset.label} are still undecided after "
-                    f"{timeout_s:.0f} s; the decisions made so far are saved. Run the graph again to continue, "
-                    "or set on_timeout to pass_decided"
+                    f"{pending} of {len(scope.ids)} images of {scope.dataset.label} are still undecided "
+                    f"after {timeout_s:.0f} s; the decisions made so far are saved. Run the graph again to "
+                    "continue, or set on_timeout to pass_decided"
                 )
             return True
         sleep(poll_s)
@@ -117,7 +117,7 @@ def finish(scope: GateScope, timed_out: bool = False) -> GateResult:
         ids = [i for i in scope.ids if spec and i in decided and decided[i].label == spec.name]
         handles[slot] = DatasetHandle(_slot_dataset(scope, slot, bool(ids)), tuple(ids))
     summary = summarize(scope.project, scope.stage.name, scope.version, scope.ids)
-    notes = ["stopped at the timeout with images still pending (on_timeout = pass_decided)"] if timed_out else []
+    notes = ["stopped at the timeout with images still pending (on_timeout = pass_decided)"] * timed_out
     return GateResult(scope, handles, summary, report, timed_out, notes)
 
 

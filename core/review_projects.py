@@ -67,11 +67,12 @@ class ProjectRegistry:
         self._scan()
         with self._lock:
             projects = list(self._projects.values())
-        return sorted((self.describe(project) for project in projects), key=lambda entry: entry["name"].lower())
+        described = (self.describe(project) for project in projects)
+        return sorted(described, key=lambda entry: entry["name"].lower())
 
     def describe(self, project: Project) -> dict[str, Any]:
-        return {"key": project_key(project), "name": project.config.name, "folder": self._display(project.root),
-                "token": project.subject}
+        return {"key": project_key(project), "name": project.config.name,
+                "folder": self._display(project.root), "token": project.subject}
 
     def _display(self, root: Path) -> str:
         for base in self._roots():

@@ -54,7 +54,8 @@ def host_guard(allowed: set[str] | None) -> Callable:
     return guard
 
 
-def create_app(project: Project, host: str = "127.0.0.1", place_delay: float = PLACE_DELAY_S) -> web.Application:
+def create_app(project: Project, host: str = "127.0.0.1",
+               place_delay: float = PLACE_DELAY_S) -> web.Application:
     """The standalone review app for one project."""
     api = ReviewAPI(ProjectRegistry([project]), place_delay=place_delay)
     app = web.Application(middlewares=[host_guard(allowed_hosts(host))])

@@ -111,7 +111,8 @@ def _criteria(spec: ReviewStage, summary: ReviewSummary, decided: list[Decision]
     minimum = spec.criteria.get("min_accepted")
     if accept and minimum:
         have = summary.counts.get(accept.name, 0)
-        criteria.append(Criterion(f"at least {minimum} {accept.name}", have >= minimum, f"{have} {accept.name}"))
+        name = f"at least {minimum} {accept.name}"
+        criteria.append(Criterion(name, have >= minimum, f"{have} {accept.name}"))
     needing = [d for d in decided if spec.label(d.label).needs_reason]
     if needing:
         missing = sum(1 for d in needing if not d.reason)
@@ -146,8 +147,8 @@ def _coverage_lines(cover: Coverage) -> list[str]:
         cells = "".join(f"{f'{cover.picked[i][j]}/{cover.available[i][j]}':>{width}s}"
                         for j in range(len(cover.expressions)))
         lines.append(f"    {angle:14s}{cells}")
-    gaps = len(cover.gaps)
-    lines.append(f"    {gaps} of {len(cover.angles) * len(cover.expressions)} cells have no pick yet"
-                 + (f"; {cover.untagged_picked} picks without angle/expression tags" if cover.untagged_picked else "")
-                 + f" (mark gap-fillers with the '{FILLS_GAP}' note)")
+    total = len(cover.angles) * len(cover.expressions)
+    untagged = f"; {cover.untagged_picked} picks lack angle/expression tags" if cover.untagged_picked else ""
+    lines.append(f"    {len(cover.gaps)} of {total} cells have no pick yet{untagged} "
+                 f"(mark gap-fillers with the '{FILLS_GAP}' note)")
     return lines

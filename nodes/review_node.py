@@ -61,16 +61,17 @@ class FlenwheelReviewGate:
                 }),
                 "on_timeout": (["fail", "pass_decided"], {
                     "default": "fail",
-                    "tooltip": "At the timeout: fail the run (decisions stay saved), or go on with what is decided.",
+                    "tooltip": "At the timeout: fail the run (decisions stay saved), or go on with what "
+                               "is decided.",
                 }),
             },
             "optional": {
-                "dataset": (DATASET, {"tooltip": "Images to review as a dataset handle (e.g. from enrichment or "
-                                                 "the identity filter). Takes precedence over images."}),
-                "images": ("IMAGE", {"tooltip": "Images to review when no dataset is wired; they are added to "
-                                                "the stage's open dataset version first."}),
+                "dataset": (DATASET, {"tooltip": "Images to review as a dataset handle (e.g. from "
+                                                 "enrichment or the identity filter); wins over images."}),
+                "images": ("IMAGE", {"tooltip": "Images to review when no dataset is wired; they are added "
+                                                "to the stage's open dataset version first."}),
                 "version": ("STRING", {"default": "latest",
-                                       "tooltip": "Dataset version when no dataset is wired: 'latest' or vN."}),
+                                       "tooltip": "Version when no dataset is wired: 'latest' or vN."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }

@@ -92,8 +92,8 @@ def history_cmd(project: str, stage: str | None, version: str | None, image_id: 
     rows = ReviewStore(Project.open(project)).history(stage, version, image_id)
     for row in rows:
         what = f"undo of #{row.undoes} ({row.label})" if row.kind == "undo" else row.label
-        extra = "".join(f"; {key}: {value}" for key, value in (("reason", row.reason_text), ("note", row.note),
-                                                               ("by", row.reviewer)) if value)
+        fields = (("reason", row.reason_text), ("note", row.note), ("by", row.reviewer))
+        extra = "".join(f"; {key}: {value}" for key, value in fields if value)
         click.echo(f"#{row.seq:<5d} {row.at}  {row.stage}/{row.version}  {row.image_id[:12]}  {what}{extra}")
     if not rows:
         click.echo("no decisions yet")

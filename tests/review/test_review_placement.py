@@ -21,6 +21,10 @@ def _by_id(dataset) -> dict:
     return {record.id: record for record in dataset.records}
 
 
+PLACED = ["corrections/edit_001.png", "edit_003.png", "edit_004.png", "good/edit_000.png",
+          "rejected/edit_002.png"]
+
+
 def test_enriched_placement_moves_files_and_labels_records(enriched):
     project, records = enriched(5)
     store = ReviewStore(project)
@@ -31,19 +35,18 @@ def test_enriched_placement_moves_files_and_labels_records(enriched):
     report = place(project, "enriched", "v1")
     dataset = project.dataset("enriched", "v1")
     assert len(report.moved) == 3 and not report.problems
-    assert _files(dataset) == ["corrections/edit_001.png", "edit_003.png", "edit_004.png", "good/edit_000.png",
-                               "rejected/edit_002.png"]
+    assert _files(dataset) == PLACED
     placed = _by_id(dataset)
     assert placed[records[0].id].label == "good" and placed[records[0].id].reviewer == "ana"
-    assert (placed[records[1].id].label, placed[records[1].id].reason) == ("needs_correction", "wrong_edit_or_anatomy")
+    correction = placed[records[1].id]
+    assert (correction.label, correction.reason) == ("needs_correction", "wrong_edit_or_anatomy")
     assert placed[records[2].id].review_note == "blotchy sky"
     assert placed[records[3].id].label is None
     assert dataset.verify().ok
 
     again = place(project, "enriched", "v1")
     assert not again.changed
-    assert _files(dataset) == ["corrections/edit_001.png", "edit_003.png", "edit_004.png", "good/edit_000.png",
-                               "rejected/edit_002.png"]
+    assert _files(dataset) == PLACED
 
 
 def test_a_changed_or_undone_decision_moves_the_file_back_out(enriched):
