@@ -59,6 +59,7 @@ class Server:
 
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
         runner = web.AppRunner(create_app(self.project))
         self.loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)

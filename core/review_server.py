@@ -68,7 +68,6 @@ def create_app(project: Project, host: str = "127.0.0.1",
 
     app.router.add_get("/", index)
     app.router.add_static("/review/", PAGE_DIR)
-    app["review_api"] = api
 
     async def finish_placement(app: web.Application) -> None:
         await api.placement.flush()

@@ -21,6 +21,13 @@ function toast(summary, detail) {
   app.extensionManager?.toast?.add?.({ severity: "info", summary, detail, life: 6000 });
 }
 
+// Open the review tab when a gate starts waiting (frontends without the command API just toast).
+function openTab() {
+  const manager = app.extensionManager;
+  if (manager?.sidebarTab?.activeSidebarTabId === TAB_ID) return;
+  manager?.command?.execute?.(`Workspace.ToggleSidebarTab.${TAB_ID}`);
+}
+
 app.registerExtension({
   name: "flenwheel.review",
   async setup() {
@@ -34,6 +41,7 @@ app.registerExtension({
       if (view) view.focusOn(detail);
       if (announced !== key) {
         announced = key;
+        openTab();
         toast("FLENwheel Review Gate is waiting",
           `${detail.pending} of ${detail.total} ${detail.stage} images need a decision: open the Review tab.`);
       }

@@ -119,16 +119,19 @@ def test_comfyui_sidebar_tab(enriched, chromium, live_app, monkeypatch, tmp_path
         {detail: {project: 'x', stage: 'enriched', version: 'v1', pending: 2, total: 3}}))""")
     toasts = page.evaluate("() => window.__toasts.map(t => t.summary)")
     assert toasts == ["FLENwheel Review Gate is waiting"]
+    assert page.evaluate("() => window.__commands") == ["Workspace.ToggleSidebarTab.flenwheel-review"]
     assert not errors
 
 
 STUB_APP = """
-window.__tabs = []; window.__toasts = [];
+window.__tabs = []; window.__toasts = []; window.__commands = [];
 export const app = {
   registerExtension(extension) { extension.setup?.(); },
   extensionManager: {
     registerSidebarTab(tab) { window.__tabs.push(tab); },
     toast: { add(message) { window.__toasts.push(message); } },
+    command: { execute(id) { window.__commands.push(id); } },
+    sidebarTab: { activeSidebarTabId: null },
   },
 };
 """

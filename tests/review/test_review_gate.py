@@ -9,10 +9,9 @@ import threading
 import time
 import types
 
-import numpy as np
 import pytest
-import torch
 from flenwheel.core.handles import DatasetHandle
+from flenwheel.core.images import images_to_tensor
 from flenwheel.core.review_gate import ReviewTimeout, scope_for, wait_for_review
 from flenwheel.core.review_store import ReviewStore
 from flenwheel.nodes import load_nodes
@@ -143,7 +142,7 @@ def test_pristine_picks_come_out_of_the_pristine_dataset(synthetic):
 
 
 def test_images_without_a_dataset_are_added_then_reviewed(project, picture):
-    batch = torch.stack([torch.from_numpy(np.asarray(picture(i))).float() / 255 for i in (1, 2)])
+    batch = images_to_tensor([picture(1), picture(2)])
     summary = _run(project, mode="pass_through", images=batch)["result"][-1]
     dataset = project.dataset("enriched", "v1")
     assert len(dataset.records) == 2 and "2 pending" in summary

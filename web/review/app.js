@@ -210,6 +210,7 @@ class ReviewApp {
       this.picker = new ReasonPicker(this.root, { title: spec.title, reasons: this.spec.reasons, color: spec.color });
       reason = await this.picker.result;
       this.picker = null;
+      this.root.focus({ preventScroll: true });
       if (!reason) return this.#say("cancelled: no reason given");
     }
     const shown = this.session.decide(item, label, reason, note, {
