@@ -3,11 +3,13 @@ through what is decided, honours Cancel and the timeout policy, and is never cac
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import threading
 import time
 import types
+from pathlib import Path
 
 import pytest
 from flenwheel.core.handles import DatasetHandle
@@ -202,3 +204,18 @@ def test_comfyui_loading_the_pack_mounts_the_review_routes(prompt_server, monkey
     assert "/flenwheel/review/projects" in paths
     assert "/flenwheel/review/{project}/decide" in paths
     assert not _review_routes.mount_review_routes()
+
+
+@pytest.mark.parametrize("name", ["review_enriched", "review_pristine"])
+def test_the_review_workflows_match_the_node(name):
+    folder = Path(__file__).resolve().parents[2] / "workflows"
+    prompt = json.loads((folder / "api" / f"{name}.json").read_text())
+    classes, _ = load_nodes()
+    gate = next(node for node in prompt.values() if node["class_type"] == "FlenwheelReviewGate")
+    spec = FlenwheelReviewGate.INPUT_TYPES()
+    assert set(gate["inputs"]) <= set(spec["required"]) | set(spec["optional"])
+    assert gate["inputs"]["stage"] in spec["required"]["stage"][0]
+    assert {node["class_type"] for node in prompt.values()} <= set(classes) | {"PreviewImage"}
+    ui = json.loads((folder / f"{name}.json").read_text())
+    wanted = sorted(node["class_type"] for node in prompt.values())
+    assert sorted(node["type"] for node in ui["nodes"]) == wanted
