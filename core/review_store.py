@@ -168,12 +168,6 @@ class ReviewStore:
             rows = con.execute(f"SELECT * FROM decisions {where} ORDER BY seq", args).fetchall()
         return [_decision(row) for row in rows]
 
-    def reviewed_versions(self) -> list[tuple[str, str]]:
-        """(stage, version) pairs that have any decision, for status reports."""
-        with self._connection() as con:
-            rows = con.execute("SELECT DISTINCT stage, version FROM decisions").fetchall()
-        return [(row["stage"], row["version"]) for row in rows]
-
     # Internals ----------------------------------------------------------------------------
     def _current_row(self, con: sqlite3.Connection, stage: str, version: str,
                      image_id: str) -> Decision | None:

@@ -54,20 +54,12 @@ export class ReviewClient {
     return this.get(`/${project}/summary`, { stage, version });
   }
 
-  history(project, stage, version, id) {
-    return this.get(`/${project}/history`, { stage, version, id }).then((d) => d.history);
-  }
-
   decide(project, body) {
     return this.post(`/${project}/decide`, body);
   }
 
   undo(project, body) {
     return this.post(`/${project}/undo`, body);
-  }
-
-  place(project, stage, version) {
-    return this.post(`/${project}/place`, { stage, version });
   }
 
   thumbUrl(project, dataset, version, id, size = 256) {

@@ -35,7 +35,8 @@ export function actionFor(keymap, event) {
 
 export function describeKeys(stage) {
   const rows = stage.labels.map((label) => [label.keys.join(" / "), label.title]);
-  if (stage.notes?.length) rows.push(["f", `${stage.labels[0].title} + "${stage.notes[0]}" note`]);
+  const accept = stage.labels.find((label) => label.slot === "accept");
+  if (stage.notes?.length && accept) rows.push(["f", `${accept.title} + "${stage.notes[0]}" note`]);
   return [
     ...rows,
     ["← → ↑ ↓", "move"],

@@ -63,7 +63,8 @@ function details(item, context) {
     item.prompt ? h("div", { class: "fw-prompt" }, h("b", {}, "prompt "), item.prompt) : null,
     identityLine(item.identity),
     tagsLine(item, context.coverage),
-    h("div", { class: "fw-file" }, item.file, item.seed != null ? ` · seed ${item.seed}` : ""),
+    h("div", { class: "fw-file" }, item.file, item.w ? ` · ${item.w}×${item.h}` : "",
+      item.seed != null ? ` · seed ${item.seed}` : ""),
     keyHints(context),
   ];
 }
