@@ -122,6 +122,11 @@ class ReviewAPI:
         for method, path, handler in table:
             routes.route(method, API_PREFIX + path)(_guarded(handler))
 
+    def warm(self, project: Project, dataset: DatasetVersion) -> int:
+        """Queue the dataset's missing thumbnails (a gate starting to wait, a server starting)."""
+        records = record_index(dataset).records
+        return self.warmer.warm(project.cache_dir, ((r.id, _locator(project, dataset, r.id)) for r in records))
+
     # Listing ------------------------------------------------------------------------------
     async def projects(self, request: web.Request) -> web.Response:
         return web.json_response({"projects": await asyncio.to_thread(self.registry.entries)})
@@ -166,8 +171,7 @@ class ReviewAPI:
                 if wanted == "all" or (wanted == "pending" and label is None) or \
                         (wanted == "decided" and label is not None) or wanted == label:
                     items.append(_item(project, record, decision, sources))
-            locators = ((r.id, _locator(project, dataset, r.id)) for r in index.records)
-            self.warmer.warm(project.cache_dir, locators)
+            self.warm(project, dataset)
             return {"items": items, "summary": self._summary(project, stage, version)}
 
         return web.json_response(await asyncio.to_thread(collect))

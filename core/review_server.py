@@ -3,12 +3,14 @@
 The app serves the same files ComfyUI serves from ``web/review/`` and mounts the same
 ``ReviewAPI`` as the ComfyUI sidebar, for exactly one project. It binds to 127.0.0.1 unless told
 otherwise, and while it listens on loopback it answers only requests addressed to a loopback
-name, so a web page cannot reach it through DNS rebinding. Placement still waiting when the
-server stops is done before it exits.
+name, so a web page cannot reach it through DNS rebinding. Thumbnails of every reviewable dataset
+are made in the background from the start; placement still waiting when the server stops is done
+before it exits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,9 +18,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .errors import FlenwheelError
 from .project import Project
 from .review_api import PLACE_DELAY_S, ReviewAPI
 from .review_projects import ProjectRegistry
+from .review_stages import REVIEW_STAGES
 
 LOG = logging.getLogger("flenwheel.review")
 
@@ -72,8 +76,22 @@ def create_app(project: Project, host: str = "127.0.0.1",
     async def finish_placement(app: web.Application) -> None:
         await api.placement.flush()
 
+    async def warm_thumbnails(app: web.Application) -> None:
+        await asyncio.to_thread(_warm_all, api, project)
+
+    app.on_startup.append(warm_thumbnails)
     app.on_shutdown.append(finish_placement)
     return app
+
+
+def _warm_all(api: ReviewAPI, project: Project) -> None:
+    """Thumbnails of every reviewable dataset, newest first, so the page rarely waits for one."""
+    for spec in REVIEW_STAGES.values():
+        for version in reversed(project.versions(spec.dataset_stage)):
+            try:
+                api.warm(project, project.dataset(spec.dataset_stage, version))
+            except FlenwheelError as exc:
+                LOG.info("FLENwheel review: no thumbnails for %s %s: %s", spec.dataset_stage, version, exc)
 
 
 def serve(project: Project, host: str = "127.0.0.1", port: int = DEFAULT_PORT, open_browser: bool = False,

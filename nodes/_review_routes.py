@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..core.dataset import DatasetVersion
 from ..core.project import Project
 from ..core.review_projects import ProjectRegistry
 from ._comfy import prompt_server
@@ -42,10 +43,18 @@ def remember_project(project: Project) -> str:
 def mount_review_routes() -> bool:
     """Add the review routes to PromptServer (once); False outside ComfyUI or when already mounted."""
     server = prompt_server()
-    if server is None or _state.get("mounted"):
+    if server is None or _state.get("api"):
         return False
     from ..core.review_api import ReviewAPI
 
-    ReviewAPI(registry()).add_routes(server.routes)
-    _state["mounted"] = True
+    api = ReviewAPI(registry())
+    api.add_routes(server.routes)
+    _state["api"] = api
     return True
+
+
+def warm_thumbnails(project: Project, dataset: DatasetVersion) -> None:
+    """Start making the thumbnails a waiting gate's reviewer is about to ask for."""
+    api = _state.get("api")
+    if api:
+        api.warm(project, dataset)

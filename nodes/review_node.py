@@ -8,7 +8,7 @@ from ..core.images import images_to_tensor, tensor_to_images
 from ..core.review_gate import SLOTS, finish, scope_for, wait_for_review
 from ..core.review_stages import REVIEW_STAGES
 from ._comfy import check_interrupt, send_event
-from ._review_routes import remember_project
+from ._review_routes import remember_project, warm_thumbnails
 from ._types import CATEGORY, DATASET, PROJECT_INPUT, version_or_none
 
 EVENT_WAITING = "flenwheel.review.waiting"
@@ -89,6 +89,7 @@ class FlenwheelReviewGate:
         event = {"project": key, "stage": stage, "version": scope.version, "node": unique_id}
         timed_out = False
         if mode == "wait":
+            warm_thumbnails(project, scope.dataset)
             timed_out = wait_for_review(scope, timeout_minutes * 60.0, on_timeout, _notifier(event))
         result = finish(scope, timed_out)
         send_event(EVENT_DONE, event | {"summary": result.summary.to_json()})

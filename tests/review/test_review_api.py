@@ -11,6 +11,7 @@ import pytest_asyncio
 from flenwheel.core.review_projects import project_key
 from flenwheel.core.review_server import create_app
 from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.thumbnails import thumb_path
 from PIL import Image
 
 pytestmark = pytest.mark.asyncio
@@ -119,11 +120,11 @@ async def test_full_image_and_a_thumbnail_made_once_at_a_bounded_size(served):
     huge = await client.get(f"{base}/thumb/enriched/v1/{records[0].id}", params={"size": "100000"})
     picture = Image.open(io.BytesIO(await huge.read()))
     assert picture.format == "JPEG" and max(picture.size) <= 512
-    cached = list((project.cache_dir / "thumbs").rglob(f"{records[0].id}.jpg"))
-    assert len(cached) == 1
-    before = cached[0].stat().st_mtime_ns
+    cached = thumb_path(project.cache_dir, records[0].id, 512)
+    before = cached.stat().st_mtime_ns
     again = await client.get(f"{base}/thumb/enriched/v1/{records[0].id}", params={"size": "512"})
-    assert again.status == 200 and cached[0].stat().st_mtime_ns == before
+    assert again.status == 200 and cached.stat().st_mtime_ns == before
+    assert await again.read() == cached.read_bytes()
 
 
 @pytest.mark.parametrize("path", [
@@ -208,3 +209,14 @@ async def test_the_page_is_served(served):
     assert page.status == 200 and "mountReview" in await page.text()
     module = await client.get("/review/app.js")
     assert module.status == 200 and "export function mountReview" in await module.text()
+
+
+async def test_the_server_makes_thumbnails_in_the_background_from_the_start(served):
+    _, project, records, _ = served
+    wanted = {record.id for record in records}
+    for _ in range(100):
+        made = {path.stem for path in (project.cache_dir / "thumbs").rglob("*.jpg")}
+        if wanted <= made:
+            break
+        await asyncio.sleep(0.1)
+    assert wanted <= made
