@@ -213,12 +213,14 @@ class ReviewStore:
             con.execute("COMMIT")
 
     def _prepare(self, con: sqlite3.Connection) -> None:
+        """Create the schema once (a write); later opens only read its version."""
         version = con.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise ReviewError(f"{self.path} was written by a newer FLENwheel (schema {version}); upgrade it")
-        con.execute("PRAGMA journal_mode = WAL")
-        con.executescript(_SCHEMA)
-        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:
+            con.execute("PRAGMA journal_mode = WAL")
+            con.executescript(_SCHEMA)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._ready = True
 
 

@@ -115,7 +115,7 @@ class ReviewApp {
       return this.#empty("Nothing to review yet: enrich sources or generate images first.");
     }
     fill(this.datasetSelect, datasets.map((d) =>
-      [`${d.stage}:${d.version}`, `${d.dataset} · ${d.stage} review · ${d.pending} pending of ${d.total}`]));
+      [`${d.stage}:${d.version}`, datasetTitle(d)]));
     const wanted = `${this.initial.stage}:${this.initial.version}`;
     const firstPending = datasets.find((d) => d.pending) || datasets[datasets.length - 1];
     this.datasetSelect.value = datasets.some((d) => `${d.stage}:${d.version}` === wanted)
@@ -163,8 +163,11 @@ class ReviewApp {
   }
 
   #panels() {
-    renderProgress(this.progress, this.session.summary, this.spec.labels);
-    renderCoverage(this.coverage, this.session.summary?.coverage, this.grid.selected);
+    const summary = this.session.summary;
+    const option = this.datasetSelect.selectedOptions[0];
+    if (option && summary) option.textContent = datasetTitle(summary);
+    renderProgress(this.progress, summary, this.spec.labels);
+    renderCoverage(this.coverage, summary?.coverage, this.grid.selected);
   }
 
   async #poll() {
@@ -305,6 +308,11 @@ class ReviewApp {
     clear(this.progress);
     this.root.dataset.ready = "1";
   }
+}
+
+/** A dataset's line in the picker (datasets and summaries both carry these fields). */
+function datasetTitle({ dataset, stage, pending, total }) {
+  return `${dataset} · ${stage} review · ${pending} pending of ${total}`;
 }
 
 function fill(select, options) {
