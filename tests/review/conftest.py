@@ -72,7 +72,7 @@ def synthetic(project):
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     """A headless Debian Chromium driven by Playwright (no browser download); skipped, loudly, without it."""
     if not CHROMIUM.exists():
