@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.project import DEFAULT_CLASS_WORD, DEFAULT_TOKEN, PROJECT_FILE, Project
+from ._review_routes import remember_project
 from ._types import CATEGORY, PROJECT
 
 
@@ -45,6 +46,7 @@ class FlenwheelProject:
             project = Project.init(root, character_name, instance_token, class_word)
         else:
             project = Project.open(root)
+        remember_project(project)
         current = ", ".join(f"{k}={v}" for k, v in project.config.current.items()) or "nothing trained yet"
         return (project, f"{project.config.name} at {project.root} ({project.subject}); {current}")
 
