@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 from aiohttp import web
+from PIL import Image
+
 from flenwheel.core.project import Project
 from flenwheel.core.review_server import create_app
-from PIL import Image
 
 CHROMIUM = "/usr/bin/chromium"
 

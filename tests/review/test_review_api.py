@@ -8,11 +8,12 @@ import os
 
 import pytest
 import pytest_asyncio
+from PIL import Image
+
 from flenwheel.core.review_projects import project_key
 from flenwheel.core.review_server import create_app
 from flenwheel.core.review_store import ReviewStore
 from flenwheel.core.thumbnails import thumb_path
-from PIL import Image
 
 pytestmark = pytest.mark.asyncio
 API = "/flenwheel/review"

@@ -13,6 +13,7 @@ import types
 
 import pytest
 from aiohttp import web
+
 from flenwheel.core.project import Project
 from flenwheel.core.review_server import PAGE_DIR, create_app
 from flenwheel.core.review_store import ReviewStore

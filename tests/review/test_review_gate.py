@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 
 import pytest
+
 from flenwheel.core.handles import DatasetHandle
 from flenwheel.core.images import images_to_tensor
 from flenwheel.core.review_gate import ReviewTimeout, scope_for, wait_for_review

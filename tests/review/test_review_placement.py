@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+
 from flenwheel.core import dataset as dataset_module
 from flenwheel.core.errors import DatasetError
 from flenwheel.core.review_placement import place

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+
 from flenwheel.core.review_stages import ReviewError
 from flenwheel.core.review_store import ReviewStore
 
