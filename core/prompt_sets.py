@@ -254,7 +254,7 @@ def plan_images(prompt_set: PromptSet, subject: str, token: str, variants: int |
                 base_seed: int = 0, run_settings: dict[str, Any] | None = None) -> list[PlannedImage]:
     """Every image of a run, prompt by prompt. A prompt's own settings win over the run's, which win
     over the set's defaults (a pose prompt may ask for a portrait frame whatever the run's size)."""
-    count = variants or prompt_set.variants
+    count = prompt_set.variants if variants is None else variants
     if not 1 <= count <= MAX_VARIANTS:
         raise PromptSetError(f"variants must be between 1 and {MAX_VARIANTS}, not {count}")
     base = prompt_set.defaults.merged(run_settings or {})
