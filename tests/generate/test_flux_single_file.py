@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from flenwheel.core.errors import ModelLoadError
 from flenwheel.core.flux_single_file import (
     FluxFiles,

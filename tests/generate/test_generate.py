@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from flenwheel.core.character_lora import character_lora_file
 from flenwheel.core.errors import DatasetError
 from flenwheel.core.generate import check_synthetic, generate_one, run_generation
