@@ -54,9 +54,10 @@ def random_lora(transformer: Any, path: Path, rank: int) -> Path:
     generator = torch.Generator().manual_seed(0)
     tensors = {}
     for name, module in transformer.named_modules():
-        if isinstance(module, torch.nn.Linear) and name.endswith(("attn.to_q", "attn.to_k", "attn.to_v",
-                                                                  "attn.to_out.0")):
-            down = torch.randn(rank, module.in_features, generator=generator) / module.in_features ** 0.5
+        if isinstance(module, torch.nn.Linear) and name.endswith(
+            ("attn.to_q", "attn.to_k", "attn.to_v", "attn.to_out.0")
+        ):
+            down = torch.randn(rank, module.in_features, generator=generator) / module.in_features**0.5
             up = torch.randn(module.out_features, rank, generator=generator) * 0.01
             tensors[f"transformer.{name}.lora_A.weight"] = down.to(torch.bfloat16)
             tensors[f"transformer.{name}.lora_B.weight"] = up.to(torch.bfloat16)
@@ -78,23 +79,63 @@ def build_full_size(folder: Path, rank: int) -> Path:
     try:
         with torch.device("cuda"):
             transformer = FluxTransformer2DModel(guidance_embeds=True)
-            t5 = T5EncoderModel(T5Config(vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24,
-                                         num_heads=64, feed_forward_proj="gated-gelu", is_encoder_decoder=False))
-            clip = CLIPTextModel(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072,
-                                                num_hidden_layers=12, num_attention_heads=12, projection_dim=768,
-                                                max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
-                                                pad_token_id=1))
-            vae = AutoencoderKL(down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-                                block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=16,
-                                sample_size=1024, scaling_factor=0.3611, shift_factor=0.1159,
-                                use_quant_conv=False, use_post_quant_conv=False)
+            t5 = T5EncoderModel(
+                T5Config(
+                    vocab_size=32128,
+                    d_model=4096,
+                    d_kv=64,
+                    d_ff=10240,
+                    num_layers=24,
+                    num_heads=64,
+                    feed_forward_proj="gated-gelu",
+                    is_encoder_decoder=False,
+                )
+            )
+            clip = CLIPTextModel(
+                CLIPTextConfig(
+                    vocab_size=49408,
+                    hidden_size=768,
+                    intermediate_size=3072,
+                    num_hidden_layers=12,
+                    num_attention_heads=12,
+                    projection_dim=768,
+                    max_position_embeddings=77,
+                    bos_token_id=0,
+                    eos_token_id=1,
+                    pad_token_id=1,
+                )
+            )
+            vae = AutoencoderKL(
+                down_block_types=("DownEncoderBlock2D",) * 4,
+                up_block_types=("UpDecoderBlock2D",) * 4,
+                block_out_channels=(128, 256, 512, 512),
+                layers_per_block=2,
+                latent_channels=16,
+                sample_size=1024,
+                scaling_factor=0.3611,
+                shift_factor=0.1159,
+                use_quant_conv=False,
+                use_post_quant_conv=False,
+            )
     finally:
         torch.set_default_dtype(previous)
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
-                                                base_image_seq_len=256, max_image_seq_len=4096)
-    pipe = FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=clip, text_encoder_2=t5, transformer=transformer,
-                        tokenizer=AutoTokenizer.from_pretrained(tokenizers / "tokenizer"),
-                        tokenizer_2=AutoTokenizer.from_pretrained(tokenizers / "tokenizer_2"))
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+    )
+    pipe = FluxPipeline(
+        scheduler=scheduler,
+        vae=vae,
+        text_encoder=clip,
+        text_encoder_2=t5,
+        transformer=transformer,
+        tokenizer=AutoTokenizer.from_pretrained(tokenizers / "tokenizer"),
+        tokenizer_2=AutoTokenizer.from_pretrained(tokenizers / "tokenizer_2"),
+    )
     pipe.save_pretrained(folder)
     random_lora(transformer, folder / "lora.safetensors", rank)
     del pipe, transformer, t5, clip, vae
@@ -107,7 +148,9 @@ def build_tiny(folder: Path) -> Path:
     from flenwheel.core import tiny
 
     tiny.build("flux", folder)
-    random_lora(FluxTransformer2DModel.from_pretrained(folder / "transformer"), folder / "lora.safetensors", 4)
+    random_lora(
+        FluxTransformer2DModel.from_pretrained(folder / "transformer"), folder / "lora.safetensors", 4
+    )
     return folder
 
 
@@ -132,8 +175,14 @@ def plain_pipeline(folder: Path, mode: dict[str, Any], device: str) -> Any:
     extra = {}
     if mode.get("quantize"):
         extra["quantization_config"] = PipelineQuantizationConfig(
-            quant_backend="bitsandbytes_4bit", components_to_quantize=["transformer", "text_encoder_2"],
-            quant_kwargs={"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": dtype})
+            quant_backend="bitsandbytes_4bit",
+            components_to_quantize=["transformer", "text_encoder_2"],
+            quant_kwargs={
+                "load_in_4bit": True,
+                "bnb_4bit_quant_type": "nf4",
+                "bnb_4bit_compute_dtype": dtype,
+            },
+        )
     pipe = FluxPipeline.from_pretrained(folder, torch_dtype=dtype, **extra)
     if mode.get("offload"):
         pipe.enable_model_cpu_offload(device=device)
@@ -158,8 +207,16 @@ def timed(fn: Any, seeds: list[int]) -> list[float]:
     return times
 
 
-def measure(folder: Path, mode_name: str, mode: dict[str, Any], settings: RenderSettings, images: int,
-            warmup: int, device: str, interleave: bool) -> dict[str, Any]:
+def measure(
+    folder: Path,
+    mode_name: str,
+    mode: dict[str, Any],
+    settings: RenderSettings,
+    images: int,
+    warmup: int,
+    device: str,
+    interleave: bool,
+) -> dict[str, Any]:
     """Time both paths. Interleaved (both loaded, calls alternating) when memory allows, so that a busy
     machine slows both alike; otherwise one after the other, freeing memory in between."""
     seeds = list(range(warmup + images))
@@ -167,8 +224,14 @@ def measure(folder: Path, mode_name: str, mode: dict[str, Any], settings: Render
     pipe = plain_pipeline(folder, mode, device)
 
     def plain_call(seed: int) -> None:
-        pipe(PROMPT, height=settings.height, width=settings.width, num_inference_steps=settings.steps,
-             guidance_scale=settings.guidance, generator=torch.Generator("cpu").manual_seed(seed))
+        pipe(
+            PROMPT,
+            height=settings.height,
+            width=settings.width,
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance,
+            generator=torch.Generator("cpu").manual_seed(seed),
+        )
 
     plain = [] if interleave else timed(plain_call, seeds)[warmup:]
     plain_peak = peak_gib()
@@ -195,27 +258,42 @@ def measure(folder: Path, mode_name: str, mode: dict[str, Any], settings: Render
         run_seconds = (time.perf_counter() - start) / images
     plain_median, engine_median = statistics.median(plain), statistics.median(engine)
     return {
-        "mode": mode_name, "plain_s_per_image": plain_median, "engine_s_per_image": engine_median,
-        "run_s_per_image": run_seconds, "engine_overhead_pct": 100 * (engine_median / plain_median - 1),
-        "run_overhead_pct": 100 * (run_seconds / plain_median - 1), "plain_peak_gib": plain_peak,
-        "engine_peak_gib": engine_peak, "duplicates": len(report.duplicates),
+        "mode": mode_name,
+        "plain_s_per_image": plain_median,
+        "engine_s_per_image": engine_median,
+        "run_s_per_image": run_seconds,
+        "engine_overhead_pct": 100 * (engine_median / plain_median - 1),
+        "run_overhead_pct": 100 * (run_seconds / plain_median - 1),
+        "plain_peak_gib": plain_peak,
+        "engine_peak_gib": engine_peak,
+        "duplicates": len(report.duplicates),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full-size", action="store_true", help="FLUX.1-dev architecture, random weights (GPU)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--full-size", action="store_true", help="FLUX.1-dev architecture, random weights (GPU)"
+    )
     parser.add_argument("--modes", help="comma list of bf16, nf4, offload (full size; default all)")
     parser.add_argument("--images", type=int, default=3, help="timed images per path and mode")
     parser.add_argument("--warmup", type=int, default=1, help="untimed images first")
-    parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "flenwheel-flux-random",
-                        help="where the full-size random model is built and kept")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "flenwheel-flux-random",
+        help="where the full-size random model is built and kept",
+    )
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.full_size:
         if not torch.cuda.is_available():
-            parser.error("--full-size needs a CUDA GPU (about 40 GB for bf16); run without it for the tiny check")
+            parser.error(
+                "--full-size needs a CUDA GPU (about 40 GB for bf16); run without it for the tiny check"
+            )
         folder, device = build_full_size(args.work_dir, args.lora_rank), "cuda"
         settings = RenderSettings(width=1024, height=1024, steps=28, guidance=3.5)
         modes = {name: FULL_MODES[name] for name in (args.modes.split(",") if args.modes else FULL_MODES)}
@@ -224,24 +302,34 @@ def main() -> None:
         folder, device = build_tiny(scratch / "tiny-flux"), "cuda" if torch.cuda.is_available() else "cpu"
         settings = RenderSettings(width=64, height=64, steps=4, guidance=3.5)
         modes = {"tiny-fp32": {"dtype": "fp32"}}
-    results = [measure(folder, name, mode, settings, args.images, args.warmup, device, not args.full_size)
-               for name, mode in modes.items()]
+    results = [
+        measure(folder, name, mode, settings, args.images, args.warmup, device, not args.full_size)
+        for name, mode in modes.items()
+    ]
     if not args.full_size:
         shutil.rmtree(folder.parent, ignore_errors=True)
     device_name = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     if args.json:
-        print(json.dumps({"device": device_name, "width": settings.width, "steps": settings.steps,
-                          "results": results}, indent=2))
+        print(
+            json.dumps(
+                {"device": device_name, "width": settings.width, "steps": settings.steps, "results": results},
+                indent=2,
+            )
+        )
         return
     memory = "peak VRAM GiB" if torch.cuda.is_available() else "process peak RSS GiB"
     print(f"{device_name}, {settings.width}x{settings.height}, {settings.steps} steps, LoRA on; {memory}")
-    print(f"{'mode':10s} {'plain s/img':>11s} {'engine s/img':>12s} {'+run s/img':>10s} {'overhead':>9s} "
-          f"{'run ovh':>8s} {'plain mem':>9s} {'engine mem':>10s}")
+    print(
+        f"{'mode':10s} {'plain s/img':>11s} {'engine s/img':>12s} {'+run s/img':>10s} {'overhead':>9s} "
+        f"{'run ovh':>8s} {'plain mem':>9s} {'engine mem':>10s}"
+    )
     for r in results:
-        print(f"{r['mode']:10s} {r['plain_s_per_image']:11.3f} {r['engine_s_per_image']:12.3f} "
-              f"{r['run_s_per_image']:10.3f} {r['engine_overhead_pct']:8.1f}% {r['run_overhead_pct']:7.1f}% "
-              f"{r['plain_peak_gib']:9.2f} {r['engine_peak_gib']:10.2f}"
-              + (f"  ({r['duplicates']} duplicate images)" if r["duplicates"] else ""))
+        print(
+            f"{r['mode']:10s} {r['plain_s_per_image']:11.3f} {r['engine_s_per_image']:12.3f} "
+            f"{r['run_s_per_image']:10.3f} {r['engine_overhead_pct']:8.1f}% {r['run_overhead_pct']:7.1f}% "
+            f"{r['plain_peak_gib']:9.2f} {r['engine_peak_gib']:10.2f}"
+            + (f"  ({r['duplicates']} duplicate images)" if r["duplicates"] else "")
+        )
 
 
 if __name__ == "__main__":

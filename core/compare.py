@@ -49,8 +49,9 @@ def _short(ref: str) -> str:
     return Path(ref).stem if ref.lower().endswith(".safetensors") else ref
 
 
-def parse_columns(texts: Sequence[str], project: Project | None = None,
-                  lookup: Callable[[str], str | None] | None = None) -> list[Column]:
+def parse_columns(
+    texts: Sequence[str], project: Project | None = None, lookup: Callable[[str], str | None] | None = None
+) -> list[Column]:
     """Column specs to columns.
 
     ``char_v1`` or ``char_v1:0.8`` is one LoRA; ``char_v2:0.8 + film.safetensors:0.5`` stacks
@@ -73,7 +74,9 @@ def parse_columns(texts: Sequence[str], project: Project | None = None,
             continue
         specs = tuple(parse_lora_ref(part, project, lookup) for part in parts)
         names = [_short(parse_lora(part).path) for part in parts]
-        columns.append(Column(" + ".join(f"{n} @{s.strength:g}" for n, s in zip(names, specs)), specs))
+        columns.append(
+            Column(" + ".join(f"{n} @{s.strength:g}" for n, s in zip(names, specs, strict=True)), specs)
+        )
     if not columns:
         raise FlenwheelError("nothing to compare: give at least one column (e.g. char_v1, char_v2:0.8, base)")
     return columns
@@ -88,7 +91,9 @@ class Comparison:
 
     def legend(self) -> str:
         lines = [f"columns: {' | '.join(c.label for c in self.columns)}"]
-        lines += [f"row {i + 1}: {row.prompt_id} seed {row.seed}: {row.prompt}" for i, row in enumerate(self.rows)]
+        lines += [
+            f"row {i + 1}: {row.prompt_id} seed {row.seed}: {row.prompt}" for i, row in enumerate(self.rows)
+        ]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -100,9 +105,14 @@ class Comparison:
         }
 
 
-def compare_loras(handle: PipelineHandle, columns: Sequence[Column], rows: Sequence[PlannedImage],
-                  cell_size: int = 384, on_cell: CellCallback | None = None,
-                  step_callback: StepCallback | None = None) -> Comparison:
+def compare_loras(
+    handle: PipelineHandle,
+    columns: Sequence[Column],
+    rows: Sequence[PlannedImage],
+    cell_size: int = 384,
+    on_cell: CellCallback | None = None,
+    step_callback: StepCallback | None = None,
+) -> Comparison:
     """Render every row with every column's LoRAs (same seeds) and lay them out in a labelled grid."""
     if not rows:
         raise FlenwheelError("nothing to compare: no prompts selected")
@@ -116,8 +126,12 @@ def compare_loras(handle: PipelineHandle, columns: Sequence[Column], rows: Seque
             if on_cell is not None:
                 on_cell(c * len(rows) + r + 1, total, result.image)
     done = [[cell for cell in row if cell is not None] for row in cells]
-    grid = labelled_grid([[cell.image for cell in row] for row in done], [c.label for c in columns],
-                         [f"{row.prompt_id}\nseed {row.seed}" for row in rows], cell_size)
+    grid = labelled_grid(
+        [[cell.image for cell in row] for row in done],
+        [c.label for c in columns],
+        [f"{row.prompt_id}\nseed {row.seed}" for row in rows],
+        cell_size,
+    )
     return Comparison(grid=grid, columns=list(columns), rows=list(rows), cells=done)
 
 
@@ -131,8 +145,12 @@ def _wrap(text: str, font: Any, width: int, lines: int) -> str:
     return "\n".join(wrapped)
 
 
-def labelled_grid(images: list[list[Image.Image]], column_labels: Sequence[str], row_labels: Sequence[str],
-                  cell_size: int = 384) -> Image.Image:
+def labelled_grid(
+    images: list[list[Image.Image]],
+    column_labels: Sequence[str],
+    row_labels: Sequence[str],
+    cell_size: int = 384,
+) -> Image.Image:
     """Rows x columns of images, each fitted into a square cell, with labels on top and on the left."""
     font = ImageFont.load_default(size=max(11, cell_size // 18))
     line = int(font.size * 1.3)
@@ -149,21 +167,27 @@ def labelled_grid(images: list[list[Image.Image]], column_labels: Sequence[str],
         y = header + r * (cell_size + pad)
         draw.multiline_text((pad, y), _wrap(label, font, side - 2 * pad, 4), font=font, fill=TEXT, spacing=2)
         for c, image in enumerate(images[r]):
-            tile = ImageOps.pad(image.convert("RGB"), (cell_size, cell_size), Image.Resampling.LANCZOS,
-                                color=BACKGROUND)
+            tile = ImageOps.pad(
+                image.convert("RGB"), (cell_size, cell_size), Image.Resampling.LANCZOS, color=BACKGROUND
+            )
             sheet.paste(tile, (side + c * (cell_size + pad) + pad, y))
     return sheet
 
 
-def save_comparison(comparison: Comparison, project: Project | None = None, out: str | Path | None = None) -> Path:
+def save_comparison(
+    comparison: Comparison, project: Project | None = None, out: str | Path | None = None
+) -> Path:
     """Write the grid PNG (carrying its legend) and a JSON sidecar with every cell's record fields."""
     if out is None:
         if project is None:
             raise FlenwheelError("give an output file or a project to save the comparison in")
         folder = project.benchmarks_dir / "comparisons"
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        out = next(folder / name for i in range(1000)
-                   if not (folder / (name := f"compare_{stamp}{f'_{i}' if i else ''}.png")).exists())
+        out = next(
+            folder / name
+            for i in range(1000)
+            if not (folder / (name := f"compare_{stamp}{f'_{i}' if i else ''}.png")).exists()
+        )
     target = Path(out).expanduser()
     if target.suffix.lower() != ".png":
         target = target.with_suffix(".png")

@@ -42,7 +42,12 @@ from .pipelines import (
 )
 
 #: ComfyUI model folder each part is picked from.
-COMFY_FOLDERS = {"transformer": "diffusion_models", "vae": "vae", "clip_l": "text_encoders", "t5": "text_encoders"}
+COMFY_FOLDERS = {
+    "transformer": "diffusion_models",
+    "vae": "vae",
+    "clip_l": "text_encoders",
+    "t5": "text_encoders",
+}
 _CHECKPOINT_PREFIX = "model.diffusion_model."
 
 _GLOBAL = {
@@ -75,8 +80,10 @@ _DOUBLE_NORMS = {
 _SINGLE = {"modulation.lin": "norm.linear", "linear2": "proj_out"}
 _SINGLE_NORMS = {"norm.query_norm.scale": "attn.norm_q.weight", "norm.key_norm.scale": "attn.norm_k.weight"}
 #: Fused BFL projections and the diffusers projections they hold, in order.
-_DOUBLE_QKV = {"img_attn.qkv": ("attn.to_q", "attn.to_k", "attn.to_v"),
-               "txt_attn.qkv": ("attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj")}
+_DOUBLE_QKV = {
+    "img_attn.qkv": ("attn.to_q", "attn.to_k", "attn.to_v"),
+    "txt_attn.qkv": ("attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"),
+}
 _SINGLE_FUSED = ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp")
 _FINAL_MOD = ("final_layer.adaLN_modulation.1", "norm_out.linear")
 
@@ -134,7 +141,9 @@ def _swap_halves(tensor: Any) -> Any:
 
 
 def is_bfl_layout(state_dict: dict[str, Any]) -> bool:
-    return any(key.startswith(("double_blocks.", f"{_CHECKPOINT_PREFIX}double_blocks.")) for key in state_dict)
+    return any(
+        key.startswith(("double_blocks.", f"{_CHECKPOINT_PREFIX}double_blocks.")) for key in state_dict
+    )
 
 
 def bfl_to_diffusers(state_dict: dict[str, Any]) -> dict[str, Any]:
@@ -143,20 +152,25 @@ def bfl_to_diffusers(state_dict: dict[str, Any]) -> dict[str, Any]:
     Keys of other parts in an all-in-one checkpoint (VAE, text encoders) are left out.
     """
     if any(key.startswith(_CHECKPOINT_PREFIX) for key in state_dict):
-        state_dict = {k[len(_CHECKPOINT_PREFIX):]: v for k, v in state_dict.items() if k.startswith(_CHECKPOINT_PREFIX)}
+        state_dict = {
+            k[len(_CHECKPOINT_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(_CHECKPOINT_PREFIX)
+        }
     keys = list(state_dict)
     double, single = _block_count(keys, "double_blocks."), _block_count(keys, "single_blocks.")
     inner = state_dict["img_in.weight"].shape[0]
-    out = {diffusers: state_dict[bfl] for bfl, diffusers in _renames(double, single).items() if bfl in state_dict}
+    out = {
+        diffusers: state_dict[bfl] for bfl, diffusers in _renames(double, single).items() if bfl in state_dict
+    }
     for param in ("weight", "bias"):
         for i in range(double):
             for fused, parts in _DOUBLE_QKV.items():
-                for name, tensor in zip(parts, state_dict[f"double_blocks.{i}.{fused}.{param}"].chunk(3, dim=0)):
+                chunks = state_dict[f"double_blocks.{i}.{fused}.{param}"].chunk(3, dim=0)
+                for name, tensor in zip(parts, chunks, strict=True):
                     out[f"transformer_blocks.{i}.{name}.{param}"] = tensor
         for i in range(single):
             fused = state_dict[f"single_blocks.{i}.linear1.{param}"]
             sizes = [inner, inner, inner, fused.shape[0] - 3 * inner]
-            for name, tensor in zip(_SINGLE_FUSED, fused.split(sizes, dim=0)):
+            for name, tensor in zip(_SINGLE_FUSED, fused.split(sizes, dim=0), strict=True):
                 out[f"single_transformer_blocks.{i}.{name}.{param}"] = tensor
         out[f"{_FINAL_MOD[1]}.{param}"] = _swap_halves(state_dict[f"{_FINAL_MOD[0]}.{param}"])
     return out
@@ -167,16 +181,25 @@ def diffusers_to_bfl(state_dict: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     keys = list(state_dict)
-    double, single = _block_count(keys, "transformer_blocks."), _block_count(keys, "single_transformer_blocks.")
-    out = {bfl: state_dict[diffusers] for bfl, diffusers in _renames(double, single).items() if diffusers in state_dict}
+    double, single = (
+        _block_count(keys, "transformer_blocks."),
+        _block_count(keys, "single_transformer_blocks."),
+    )
+    out = {
+        bfl: state_dict[diffusers]
+        for bfl, diffusers in _renames(double, single).items()
+        if diffusers in state_dict
+    }
     for param in ("weight", "bias"):
         for i in range(double):
             for fused, parts in _DOUBLE_QKV.items():
                 out[f"double_blocks.{i}.{fused}.{param}"] = torch.cat(
-                    [state_dict[f"transformer_blocks.{i}.{name}.{param}"] for name in parts])
+                    [state_dict[f"transformer_blocks.{i}.{name}.{param}"] for name in parts]
+                )
         for i in range(single):
             out[f"single_blocks.{i}.linear1.{param}"] = torch.cat(
-                [state_dict[f"single_transformer_blocks.{i}.{name}.{param}"] for name in _SINGLE_FUSED])
+                [state_dict[f"single_transformer_blocks.{i}.{name}.{param}"] for name in _SINGLE_FUSED]
+            )
         out[f"{_FINAL_MOD[0]}.{param}"] = _swap_halves(state_dict[f"{_FINAL_MOD[1]}.{param}"])
     return out
 
@@ -191,13 +214,19 @@ def read_state_dict(path: str | Path, part: str) -> dict[str, Any]:
         raise ModelLoadError(f"{part} file {file} does not exist")
     suffix = file.suffix.lower()
     if suffix == ".gguf":
-        raise ModelLoadError(f"{file}: GGUF files are not supported; use the .safetensors {part} (bf16 or fp8)")
+        raise ModelLoadError(
+            f"{file}: GGUF files are not supported; use the .safetensors {part} (bf16 or fp8)"
+        )
     if suffix in (".ckpt", ".pt", ".pth", ".bin"):
-        raise ModelLoadError(f"{file}: pickled checkpoints are not loaded (they can run code); use a .safetensors file")
+        raise ModelLoadError(
+            f"{file}: pickled checkpoints are not loaded (they can run code); use a .safetensors file"
+        )
     try:
         return load_file(str(file))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelLoadError(f"{part} file {file} is not a readable safetensors file (truncated?): {exc}") from None
+        raise ModelLoadError(
+            f"{part} file {file} is not a readable safetensors file (truncated?): {exc}"
+        ) from None
 
 
 def to_dtype(state_dict: dict[str, Any], dtype: Any) -> dict[str, Any]:
@@ -224,16 +253,21 @@ def load_transformer(path: str | Path, config_source: str, options: LoadOptions,
         except KeyError as exc:
             raise ModelLoadError(f"{path} is not a complete FLUX transformer: {exc} is missing") from None
     elif not any(key.startswith("transformer_blocks.") for key in state_dict):
-        raise ModelLoadError(f"{path} is not a FLUX transformer (no double_blocks.* or transformer_blocks.* keys)")
+        raise ModelLoadError(
+            f"{path} is not a FLUX transformer (no double_blocks.* or transformer_blocks.* keys)"
+        )
     extra: dict[str, Any] = {}
     quant = quantization_config("flux", LoadOptions(quantize=options.quantize), device)
     if quant is not None:
         extra["quantization_config"] = quant.quant_mapping["transformer"]
     try:
-        return FluxTransformer2DModel.from_single_file(state_dict, config=config_source, subfolder="transformer",
-                                                       **dtype_kwarg(dtype), **extra)
+        return FluxTransformer2DModel.from_single_file(
+            state_dict, config=config_source, subfolder="transformer", **dtype_kwarg(dtype), **extra
+        )
     except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot load the FLUX transformer {path} with the config of {config_source}: {exc}") from None
+        raise ModelLoadError(
+            f"cannot load the FLUX transformer {path} with the config of {config_source}: {exc}"
+        ) from None
 
 
 def load_vae(path: str | Path, config_source: str, dtype_name: str) -> Any:
@@ -243,10 +277,13 @@ def load_vae(path: str | Path, config_source: str, dtype_name: str) -> Any:
     file = Path(path).expanduser()
     read_state_dict(file, "vae")
     try:
-        return AutoencoderKL.from_single_file(str(file), config=config_source, subfolder="vae",
-                                              **dtype_kwarg(torch_dtype(dtype_name)))
+        return AutoencoderKL.from_single_file(
+            str(file), config=config_source, subfolder="vae", **dtype_kwarg(torch_dtype(dtype_name))
+        )
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise ModelLoadError(f"cannot load the FLUX VAE {file} with the config of {config_source}: {exc}") from None
+        raise ModelLoadError(
+            f"cannot load the FLUX VAE {file} with the config of {config_source}: {exc}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -275,7 +312,7 @@ def _align_keys(state_dict: dict[str, Any], expected: list[str], marker: str) ->
     if found is None or wanted is None:
         return None
     old, new = found[: -len(marker)], wanted[: -len(marker)]
-    return {new + key[len(old):]: value for key, value in state_dict.items() if key.startswith(old)}
+    return {new + key[len(old) :]: value for key, value in state_dict.items() if key.startswith(old)}
 
 
 def load_text_encoder(part: str, path: str | Path, config_source: str, dtype_name: str) -> Any:
@@ -291,7 +328,9 @@ def load_text_encoder(part: str, path: str | Path, config_source: str, dtype_nam
     with init_empty_weights(include_buffers=False):
         model = _model_class(part)(config)
     expected = list(model.state_dict())
-    state_dict = _align_keys(to_dtype(read_state_dict(path, part), torch_dtype(dtype_name)), expected, kind.marker)
+    state_dict = _align_keys(
+        to_dtype(read_state_dict(path, part), torch_dtype(dtype_name)), expected, kind.marker
+    )
     if state_dict is None:
         raise ModelLoadError(f"{path} is not a {kind.label} text encoder (no key ending in {kind.marker})")
     known = set(expected)
@@ -302,13 +341,16 @@ def load_text_encoder(part: str, path: str | Path, config_source: str, dtype_nam
     model.tie_weights()
     missing = [name for name, param in model.named_parameters() if param.device.type == "meta"]
     if missing:
-        raise ModelLoadError(f"{path} is not a complete {kind.label} text encoder: {len(missing)} weights missing "
-                             f"(e.g. {', '.join(missing[:3])})")
+        raise ModelLoadError(
+            f"{path} is not a complete {kind.label} text encoder: {len(missing)} weights missing "
+            f"(e.g. {', '.join(missing[:3])})"
+        )
     return model.eval()
 
 
-def load_flux(source: str = DEFAULT_MODELS["flux"], files: FluxFiles | None = None,
-              options: LoadOptions | None = None) -> PipelineHandle:
+def load_flux(
+    source: str = DEFAULT_MODELS["flux"], files: FluxFiles | None = None, options: LoadOptions | None = None
+) -> PipelineHandle:
     """FLUX from a diffusers folder or hub id, with any of its parts replaced by single files."""
     files = files or FluxFiles()
     options = options or LoadOptions()
@@ -317,8 +359,10 @@ def load_flux(source: str = DEFAULT_MODELS["flux"], files: FluxFiles | None = No
     if not files.given():
         return load_pipeline("flux", resolved, options=options)
     if files.t5 and options.quantize_text_encoder != "none":
-        raise ModelLoadError("4/8-bit quantisation of a T5 loaded from a single file is not supported; leave the t5 "
-                             "file out (T5 then comes from the model folder) or set quantize_text_encoder=none")
+        raise ModelLoadError(
+            "4/8-bit quantisation of a T5 loaded from a single file is not supported; leave the t5 "
+            "file out (T5 then comes from the model folder) or set quantize_text_encoder=none"
+        )
     device = options.device or default_device()
     components: dict[str, Any] = {}
     if files.transformer:

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from .character_lora import lora_version_of
-from .curation import Criterion
 from .dataset import DatasetVersion, DuplicateImageError
 from .errors import DatasetError, ModelLoadError
 from .loras import set_loras
@@ -34,10 +33,9 @@ from .pipelines import PipelineHandle
 from .project import Project
 from .prompt_sets import PlannedImage, RenderSettings
 from .records import ImageRecord, LoraRef
-from .taxonomy import CARD_ANGLES, CARD_EXPRESSIONS, CARD_POSES
+from .synthetic_report import GenerationReport, check_synthetic
 
 STAGE = "synthetic"
-MIN_IMAGES = 50
 #: True CFG scale used when a caller gives a negative prompt without one.
 DEFAULT_TRUE_CFG = 1.5
 
@@ -67,16 +65,30 @@ def active_loras(handle: PipelineHandle) -> list[LoraRef]:
 def _check_size(handle: PipelineHandle, settings: RenderSettings) -> None:
     multiple = int(getattr(handle.pipe, "vae_scale_factor", 8)) * 2
     if settings.width % multiple or settings.height % multiple:
-        raise ModelLoadError(f"width and height must be multiples of {multiple} for this model, "
-                             f"not {settings.width}x{settings.height}")
+        raise ModelLoadError(
+            f"width and height must be multiples of {multiple} for this model, "
+            f"not {settings.width}x{settings.height}"
+        )
 
 
-def _fields(handle: PipelineHandle, refs: list[LoraRef], prompt: str, seed: int, settings: RenderSettings,
-            seconds: float) -> dict[str, Any]:
+def _fields(
+    handle: PipelineHandle,
+    refs: list[LoraRef],
+    prompt: str,
+    seed: int,
+    settings: RenderSettings,
+    seconds: float,
+) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "prompt": prompt, "seed": seed, "model": model_label(handle), "loras": [ref.model_dump() for ref in refs],
+        "prompt": prompt,
+        "seed": seed,
+        "model": model_label(handle),
+        "loras": [ref.model_dump() for ref in refs],
         "lora_version": next((v for ref in refs if (v := lora_version_of(ref.path))), None),
-        "steps": settings.steps, "guidance": settings.guidance, "width": settings.width, "height": settings.height,
+        "steps": settings.steps,
+        "guidance": settings.guidance,
+        "width": settings.width,
+        "height": settings.height,
         "seconds": round(seconds, 3),
     }
     if settings.negative_prompt and settings.true_cfg > 1.0:
@@ -84,8 +96,13 @@ def _fields(handle: PipelineHandle, refs: list[LoraRef], prompt: str, seed: int,
     return fields
 
 
-def generate_batch(handle: PipelineHandle, prompts: Sequence[str], seeds: Sequence[int], settings: RenderSettings,
-                   step_callback: StepCallback | None = None) -> list[Generated]:
+def generate_batch(
+    handle: PipelineHandle,
+    prompts: Sequence[str],
+    seeds: Sequence[int],
+    settings: RenderSettings,
+    step_callback: StepCallback | None = None,
+) -> list[Generated]:
     """Render ``prompts[i]`` with ``seeds[i]`` in one pipeline call, all with ``settings``."""
     import torch
 
@@ -94,13 +111,19 @@ def generate_batch(handle: PipelineHandle, prompts: Sequence[str], seeds: Sequen
     _check_size(handle, settings)
     refs = active_loras(handle)
     kwargs: dict[str, Any] = {
-        "prompt": list(prompts), "height": settings.height, "width": settings.width,
-        "num_inference_steps": settings.steps, "guidance_scale": settings.guidance,
+        "prompt": list(prompts),
+        "height": settings.height,
+        "width": settings.width,
+        "num_inference_steps": settings.steps,
+        "guidance_scale": settings.guidance,
         "generator": [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds],
     }
     if settings.negative_prompt and settings.true_cfg > 1.0:
-        kwargs.update(negative_prompt=[settings.negative_prompt] * len(prompts), true_cfg_scale=settings.true_cfg)
+        kwargs.update(
+            negative_prompt=[settings.negative_prompt] * len(prompts), true_cfg_scale=settings.true_cfg
+        )
     if step_callback is not None:
+
         def on_step(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             step_callback(index + 1, settings.steps)
             return tensors
@@ -109,20 +132,37 @@ def generate_batch(handle: PipelineHandle, prompts: Sequence[str], seeds: Sequen
     start = time.perf_counter()
     images = handle.pipe(**kwargs).images
     seconds = (time.perf_counter() - start) / len(prompts)
-    return [Generated(image, _fields(handle, refs, prompt, int(seed), settings, seconds))
-            for image, prompt, seed in zip(images, prompts, seeds)]
+    return [
+        Generated(image, _fields(handle, refs, prompt, int(seed), settings, seconds))
+        for image, prompt, seed in zip(images, prompts, seeds, strict=True)
+    ]
 
 
-def generate_one(handle: PipelineHandle, prompt: str, seed: int, width: int = 1024, height: int = 1024,
-                 steps: int = 28, guidance: float = 3.5, negative_prompt: str | None = None,
-                 true_cfg: float | None = None, step_callback: StepCallback | None = None) -> Generated:
+def generate_one(
+    handle: PipelineHandle,
+    prompt: str,
+    seed: int,
+    width: int = 1024,
+    height: int = 1024,
+    steps: int = 28,
+    guidance: float = 3.5,
+    negative_prompt: str | None = None,
+    true_cfg: float | None = None,
+    step_callback: StepCallback | None = None,
+) -> Generated:
     """One image with the handle's LoRAs; ``fields`` go straight into ``dataset.add_image(image, **fields)``.
 
     A negative prompt needs true CFG to act; without ``true_cfg`` it uses ``DEFAULT_TRUE_CFG``.
     """
     cfg = true_cfg if true_cfg is not None else (DEFAULT_TRUE_CFG if negative_prompt else 1.0)
-    settings = RenderSettings(width=width, height=height, steps=steps, guidance=guidance, true_cfg=cfg,
-                              negative_prompt=negative_prompt or None)
+    settings = RenderSettings(
+        width=width,
+        height=height,
+        steps=steps,
+        guidance=guidance,
+        true_cfg=cfg,
+        negative_prompt=negative_prompt or None,
+    )
     return generate_batch(handle, [prompt], [seed], settings, step_callback)[0]
 
 
@@ -130,73 +170,50 @@ def record_key(fields: dict[str, Any] | ImageRecord) -> tuple[Any, ...]:
     """What makes two images the same request: prompt, seed, settings, model and LoRAs."""
     data = fields.model_dump() if isinstance(fields, ImageRecord) else fields
     loras = tuple((lora.get("sha256"), float(lora.get("strength", 1.0))) for lora in data.get("loras") or [])
-    return (data.get("prompt"), data.get("seed"), data.get("width"), data.get("height"), data.get("steps"),
-            data.get("guidance"), data.get("true_cfg") or 1.0, data.get("negative_prompt") or None,
-            data.get("model"), loras)
+    return (
+        data.get("prompt"),
+        data.get("seed"),
+        data.get("width"),
+        data.get("height"),
+        data.get("steps"),
+        data.get("guidance"),
+        data.get("true_cfg") or 1.0,
+        data.get("negative_prompt") or None,
+        data.get("model"),
+        loras,
+    )
 
 
 def planned_key(item: PlannedImage, model: str, refs: list[LoraRef]) -> tuple[Any, ...]:
     s = item.settings
     loras = tuple((ref.sha256, float(ref.strength)) for ref in refs)
     negative = s.negative_prompt if s.true_cfg > 1.0 else None
-    return (item.prompt, item.seed, s.width, s.height, s.steps, s.guidance, s.true_cfg if negative else 1.0,
-            negative, model, loras)
-
-
-@dataclass
-class GenerationReport:
-    """What a run did, and the seed's step-1.5 criteria over the whole dataset version."""
-
-    dataset: DatasetVersion
-    planned: int
-    records: list[ImageRecord] = field(default_factory=list)
-    generated: list[ImageRecord] = field(default_factory=list)
-    skipped: int = 0
-    duplicates: list[str] = field(default_factory=list)
-    resumed: bool = False
-    seconds: float = 0.0
-    criteria: list[Criterion] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(criterion.passed for criterion in self.criteria)
-
-    def lines(self) -> list[str]:
-        rate = f", {self.seconds / len(self.generated):.2f} s/image" if self.generated else ""
-        head = (f"{self.dataset.label}: {len(self.generated)} generated, {self.skipped} already there"
-                f"{' (resumed)' if self.resumed else ''}, {self.planned} planned{rate}")
-        lines = [head] + [f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}" for c in self.criteria]
-        return lines + [f"duplicate image skipped: {d}" for d in self.duplicates]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"dataset": self.dataset.label, "planned": self.planned, "generated": len(self.generated),
-                "skipped": self.skipped, "duplicates": self.duplicates, "resumed": self.resumed,
-                "seconds": round(self.seconds, 3), "passed": self.passed,
-                "criteria": [vars(c) for c in self.criteria], "files": [r.filename for r in self.records]}
-
-
-def check_synthetic(records: list[ImageRecord]) -> list[Criterion]:
-    """The seed's criteria: 50+ images, the model card's targets covered, prompt and seed recorded."""
-    missing = [f"angle {a}" for a in CARD_ANGLES if all(r.angle != a for r in records)]
-    missing += [f"expression {e}" for e in CARD_EXPRESSIONS if all(r.expression != e for r in records)]
-    missing += [f"pose {p}" for p in CARD_POSES if all(getattr(r, "pose", None) != p for r in records)]
-    untracked = [r.filename for r in records
-                 if r.prompt is None or r.seed is None or any(lora.sha256 is None for lora in r.loras)]
-    return [
-        Criterion(f"{MIN_IMAGES}+ images", len(records) >= MIN_IMAGES, f"{len(records)} images"),
-        Criterion("prompts cover the model-card targets", not missing,
-                  "all 5 angles, 4 expressions and 3 poses" if not missing else "missing " + ", ".join(missing)),
-        Criterion("metadata tracks prompt and seed", not untracked and bool(records),
-                  f"{len(records) - len(untracked)}/{len(records)} records have prompt, seed and LoRA hashes"),
-    ]
+    return (
+        item.prompt,
+        item.seed,
+        s.width,
+        s.height,
+        s.steps,
+        s.guidance,
+        s.true_cfg if negative else 1.0,
+        negative,
+        model,
+        loras,
+    )
 
 
 def _signature(model: str, refs: list[LoraRef]) -> dict[str, Any]:
     return {"model": model, "loras": [{"sha256": r.sha256, "strength": float(r.strength)} for r in refs]}
 
 
-def open_version(project: Project, signature: dict[str, Any], info: dict[str, Any], version: str | None,
-                 new_version: bool, planned: set[tuple[Any, ...]]) -> tuple[DatasetVersion, bool]:
+def open_version(
+    project: Project,
+    signature: dict[str, Any],
+    info: dict[str, Any],
+    version: str | None,
+    new_version: bool,
+    planned: set[tuple[Any, ...]],
+) -> tuple[DatasetVersion, bool]:
     """The version to write to, and whether it already existed (a resume).
 
     A named version must have been made with the same model and LoRAs. Otherwise the latest version
@@ -206,8 +223,10 @@ def open_version(project: Project, signature: dict[str, Any], info: dict[str, An
     if version and version in existing:
         dataset = project.dataset(STAGE, version)
         if dataset.load().info.get("signature") != signature:
-            raise DatasetError(f"{dataset.label} was generated with another model or other LoRAs/strengths; "
-                               "use a new version (leave the version empty)")
+            raise DatasetError(
+                f"{dataset.label} was generated with another model or other LoRAs/strengths; "
+                "use a new version (leave the version empty)"
+            )
         return dataset, True
     if version:
         return project.create_dataset(STAGE, version, info=info), False
@@ -232,27 +251,40 @@ def _batches(items: list[PlannedImage], size: int) -> list[list[PlannedImage]]:
     return batches
 
 
-def _render(handle: PipelineHandle, batch: list[PlannedImage], step_callback: StepCallback | None,
-            sizes: list[int]) -> list[Generated]:
+def _render(
+    handle: PipelineHandle, batch: list[PlannedImage], step_callback: StepCallback | None, sizes: list[int]
+) -> list[Generated]:
     """Render a batch; on a GPU out-of-memory error, halve the batch size (for the rest of the run too)."""
     import torch
 
     try:
-        return generate_batch(handle, [b.prompt for b in batch], [b.seed for b in batch], batch[0].settings,
-                              step_callback)
+        return generate_batch(
+            handle, [b.prompt for b in batch], [b.seed for b in batch], batch[0].settings, step_callback
+        )
     except torch.cuda.OutOfMemoryError:
         if len(batch) == 1:
             raise
         torch.cuda.empty_cache()
         sizes[0] = max(1, len(batch) // 2)
         half = len(batch) // 2
-        return _render(handle, batch[:half], step_callback, sizes) + _render(handle, batch[half:], step_callback, sizes)
+        return _render(handle, batch[:half], step_callback, sizes) + _render(
+            handle, batch[half:], step_callback, sizes
+        )
 
 
-def run_generation(project: Project, handle: PipelineHandle, plan: list[PlannedImage], *, version: str | None = None,
-                   new_version: bool = False, batch_size: int = 1, finish: bool = False,
-                   on_image: ImageCallback | None = None, step_callback: StepCallback | None = None,
-                   info: dict[str, Any] | None = None) -> GenerationReport:
+def run_generation(
+    project: Project,
+    handle: PipelineHandle,
+    plan: list[PlannedImage],
+    *,
+    version: str | None = None,
+    new_version: bool = False,
+    batch_size: int = 1,
+    finish: bool = False,
+    on_image: ImageCallback | None = None,
+    step_callback: StepCallback | None = None,
+    info: dict[str, Any] | None = None,
+) -> GenerationReport:
     """Generate every planned image not already in the version, committing each before reporting it."""
     if not plan:
         raise DatasetError("nothing to generate: the plan is empty (check the families and prompt ids)")
@@ -263,26 +295,35 @@ def run_generation(project: Project, handle: PipelineHandle, plan: list[PlannedI
     model = model_label(handle)
     signature = _signature(model, refs)
     keys = [planned_key(item, model, refs) for item in plan]
-    version_info = {"engine": "flenwheel generate", "signature": signature, "model": model, "source": handle.source,
-                    "load_options": handle.options, "loras": [ref.model_dump() for ref in refs],
-                    "lora_version": next((v for ref in refs if (v := lora_version_of(ref.path))), None),
-                    **(info or {})}
+    version_info = {
+        "engine": "flenwheel generate",
+        "signature": signature,
+        "model": model,
+        "source": handle.source,
+        "load_options": handle.options,
+        "loras": [ref.model_dump() for ref in refs],
+        "lora_version": next((v for ref in refs if (v := lora_version_of(ref.path))), None),
+        **(info or {}),
+    }
     dataset, resumed = open_version(project, signature, version_info, version, new_version, set(keys))
     done = {record_key(record) for record in dataset.records}
-    todo = [item for item, key in zip(plan, keys) if key not in done]
-    report = GenerationReport(dataset=dataset, planned=len(plan), skipped=len(plan) - len(todo), resumed=resumed)
+    todo = [item for item, key in zip(plan, keys, strict=True) if key not in done]
+    report = GenerationReport(
+        dataset=dataset, planned=len(plan), skipped=len(plan) - len(todo), resumed=resumed
+    )
     if todo and dataset.finished:
         raise dataset.finished_error()
     sizes = [batch_size]
     pending = list(todo)
     while pending:
         batch = _batches(pending, sizes[0])[0]
-        pending = pending[len(batch):]
-        for item, result in zip(batch, _render(handle, batch, step_callback, sizes)):
+        pending = pending[len(batch) :]
+        for item, result in zip(batch, _render(handle, batch, step_callback, sizes), strict=True):
             fields = {**result.fields, **item.tags()}
             try:
-                record = dataset.add_image(result.image, stem=f"{item.family}_{item.prompt_id}_v{item.variant:02d}",
-                                           **fields)
+                record = dataset.add_image(
+                    result.image, stem=f"{item.family}_{item.prompt_id}_v{item.variant:02d}", **fields
+                )
             except DuplicateImageError as exc:
                 report.duplicates.append(f"{item.prompt_id} variant {item.variant} (seed {item.seed}): {exc}")
                 continue

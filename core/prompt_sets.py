@@ -145,7 +145,9 @@ class PromptSet:
         if families:
             unknown = sorted(set(families) - set(self.families()))
             if unknown:
-                raise PromptSetError(f"unknown prompt families {', '.join(unknown)}; have {', '.join(self.families())}")
+                raise PromptSetError(
+                    f"unknown prompt families {', '.join(unknown)}; have {', '.join(self.families())}"
+                )
             chosen = [p for p in chosen if p.family in families]
         if ids:
             unknown = sorted(set(ids) - {p.id for p in self.prompts})
@@ -177,8 +179,13 @@ class PlannedImage:
     def tags(self) -> dict[str, Any]:
         """Record fields from the prompt set (targets only when the prompt has them)."""
         fields: dict[str, Any] = {"family": self.family, "prompt_id": self.prompt_id, "variant": self.variant}
-        fields.update({k: v for k, v in (("angle", self.angle), ("expression", self.expression),
-                                         ("pose", self.pose)) if v is not None})
+        fields.update(
+            {
+                k: v
+                for k, v in (("angle", self.angle), ("expression", self.expression), ("pose", self.pose))
+                if v is not None
+            }
+        )
         return fields
 
 
@@ -188,7 +195,9 @@ def _parse(text: str, origin: str) -> _PromptFile:
     except yaml.YAMLError as exc:
         raise PromptSetError(f"{origin} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise PromptSetError(f"{origin} must be a mapping with 'families' (see the built-in {BUILTIN_PROMPTS.name})")
+        raise PromptSetError(
+            f"{origin} must be a mapping with 'families' (see the built-in {BUILTIN_PROMPTS.name})"
+        )
     try:
         parsed = _PromptFile.model_validate(raw)
     except ValidationError as exc:
@@ -226,13 +235,24 @@ def load_prompt_set(files: Iterable[str | Path] = (), builtin: bool = True) -> P
             for entry in entries.prompts:
                 settings = entry.model_dump(include=set(_Settings.model_fields), exclude_none=True)
                 prompts[(family, entry.id)] = GenerationPrompt(
-                    id=entry.id, family=family, text=entry.prompt, angle=entry.angle, expression=entry.expression,
-                    pose=entry.pose, seeds=tuple(entry.seeds or ()), settings=settings)
+                    id=entry.id,
+                    family=family,
+                    text=entry.prompt,
+                    angle=entry.angle,
+                    expression=entry.expression,
+                    pose=entry.pose,
+                    seeds=tuple(entry.seeds or ()),
+                    settings=settings,
+                )
     if not prompts:
         raise PromptSetError("the prompt set is empty: give a prompt file with at least one prompt")
     variants = defaults.pop("variants", 4)
-    return PromptSet(prompts=list(prompts.values()), defaults=RenderSettings().merged(defaults),
-                     variants=variants, sources=[origin for origin, _ in layers])
+    return PromptSet(
+        prompts=list(prompts.values()),
+        defaults=RenderSettings().merged(defaults),
+        variants=variants,
+        sources=[origin for origin, _ in layers],
+    )
 
 
 def derive_seed(base_seed: int, prompt_id: str, variant: int) -> int:
@@ -245,13 +265,21 @@ def expand(text: str, subject: str, token: str, origin: str) -> str:
     """Fill in ``[trigger]``; a prompt that then lacks the instance token is refused."""
     expanded = text.replace(TRIGGER, subject).strip()
     if token not in expanded:
-        raise PromptSetError(f"prompt {origin} does not contain {TRIGGER} or the instance token '{token}': "
-                             f"write it in, e.g. 'photo of {TRIGGER} ...'")
+        raise PromptSetError(
+            f"prompt {origin} does not contain {TRIGGER} or the instance token '{token}': "
+            f"write it in, e.g. 'photo of {TRIGGER} ...'"
+        )
     return expanded
 
 
-def plan_images(prompt_set: PromptSet, subject: str, token: str, variants: int | None = None,
-                base_seed: int = 0, run_settings: dict[str, Any] | None = None) -> list[PlannedImage]:
+def plan_images(
+    prompt_set: PromptSet,
+    subject: str,
+    token: str,
+    variants: int | None = None,
+    base_seed: int = 0,
+    run_settings: dict[str, Any] | None = None,
+) -> list[PlannedImage]:
     """Every image of a run, prompt by prompt. A prompt's own settings win over the run's, which win
     over the set's defaults (a pose prompt may ask for a portrait frame whatever the run's size)."""
     count = prompt_set.variants if variants is None else variants
@@ -263,25 +291,50 @@ def plan_images(prompt_set: PromptSet, subject: str, token: str, variants: int |
         origin = f"'{prompt.family}/{prompt.id}'"
         settings = base.merged(prompt.settings)
         if settings.negative_prompt and settings.true_cfg <= 1.0:
-            raise PromptSetError(f"prompt {origin} has a negative prompt but true_cfg {settings.true_cfg}: negative "
-                                 "prompts only act with true CFG; set true_cfg to 1.5 or more (twice the time)")
+            raise PromptSetError(
+                f"prompt {origin} has a negative prompt but true_cfg {settings.true_cfg}: negative "
+                "prompts only act with true CFG; set true_cfg to 1.5 or more (twice the time)"
+            )
         if settings.true_cfg <= 1.0 or not settings.negative_prompt:
             settings = dataclasses.replace(settings, negative_prompt=None, true_cfg=1.0)
         text = expand(prompt.text, subject, token, origin)
         for variant in range(count):
-            seed = prompt.seeds[variant] if variant < len(prompt.seeds) else derive_seed(base_seed, prompt.id, variant)
-            planned.append(PlannedImage(prompt_id=prompt.id, family=prompt.family, variant=variant, prompt=text,
-                                        seed=seed, settings=settings, angle=prompt.angle,
-                                        expression=prompt.expression, pose=prompt.pose))
+            seed = (
+                prompt.seeds[variant]
+                if variant < len(prompt.seeds)
+                else derive_seed(base_seed, prompt.id, variant)
+            )
+            planned.append(
+                PlannedImage(
+                    prompt_id=prompt.id,
+                    family=prompt.family,
+                    variant=variant,
+                    prompt=text,
+                    seed=seed,
+                    settings=settings,
+                    angle=prompt.angle,
+                    expression=prompt.expression,
+                    pose=prompt.pose,
+                )
+            )
     return planned
 
 
-def plan_run(project: Project, files: Sequence[str | Path] = (), builtin: bool = True,
-             families: Sequence[str] | None = None, ids: Sequence[str] | None = None, variants: int | None = None,
-             base_seed: int = 0, run_settings: dict[str, Any] | None = None,
-             first_of_each_family: bool = False) -> tuple[PromptSet, list[PlannedImage]]:
+def plan_run(
+    project: Project,
+    files: Sequence[str | Path] = (),
+    builtin: bool = True,
+    families: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    variants: int | None = None,
+    base_seed: int = 0,
+    run_settings: dict[str, Any] | None = None,
+    first_of_each_family: bool = False,
+) -> tuple[PromptSet, list[PlannedImage]]:
     """Load, select and plan in one call (what the CLI and the nodes do)."""
     prompt_set = load_prompt_set(files, builtin).select(families, ids)
     if first_of_each_family:
         prompt_set = prompt_set.first_of_each_family()
-    return prompt_set, plan_images(prompt_set, project.subject, project.token, variants, base_seed, run_settings)
+    return prompt_set, plan_images(
+        prompt_set, project.subject, project.token, variants, base_seed, run_settings
+    )

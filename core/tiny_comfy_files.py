@@ -26,8 +26,14 @@ def _vae_rules(up_blocks: int) -> list[_Rule]:
         (r"^encoder\.down_blocks\.(\d+)\.downsamplers\.0\.", r"encoder.down.\1.downsample."),
         (r"^(encoder|decoder)\.mid_block\.resnets\.(\d+)\.", lambda m: f"{m[1]}.mid.block_{int(m[2]) + 1}."),
         (r"^(encoder|decoder)\.mid_block\.attentions\.0\.", r"\1.mid.attn_1."),
-        (r"^decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.", lambda m: f"decoder.up.{up_blocks - 1 - int(m[1])}.block.{m[2]}."),
-        (r"^decoder\.up_blocks\.(\d+)\.upsamplers\.0\.", lambda m: f"decoder.up.{up_blocks - 1 - int(m[1])}.upsample."),
+        (
+            r"^decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.",
+            lambda m: f"decoder.up.{up_blocks - 1 - int(m[1])}.block.{m[2]}.",
+        ),
+        (
+            r"^decoder\.up_blocks\.(\d+)\.upsamplers\.0\.",
+            lambda m: f"decoder.up.{up_blocks - 1 - int(m[1])}.upsample.",
+        ),
     ]
 
 
@@ -59,7 +65,7 @@ def _save(tensors: dict[str, Any], path: Path) -> str:
 
 
 def export_flux_files(pipeline_folder: str | Path, out: str | Path) -> FluxFiles:
-    """Write ``flux1-tiny.safetensors``, ``ae.safetensors``, ``clip_l.safetensors`` and ``t5xxl.safetensors``."""
+    """Write the four files: ``flux1-tiny``, ``ae``, ``clip_l`` and ``t5xxl`` (``.safetensors``)."""
     from diffusers import AutoencoderKL, FluxTransformer2DModel
     from transformers import CLIPTextModel, T5EncoderModel
 
@@ -69,8 +75,10 @@ def export_flux_files(pipeline_folder: str | Path, out: str | Path) -> FluxFiles
     vae = AutoencoderKL.from_pretrained(folder / "vae")
     clip = CLIPTextModel.from_pretrained(folder / "text_encoder")
     t5 = T5EncoderModel.from_pretrained(folder / "text_encoder_2")
-    clip_state = {key if key.startswith("text_model.") else f"text_model.{key}": value
-                  for key, value in clip.state_dict().items()}
+    clip_state = {
+        key if key.startswith("text_model.") else f"text_model.{key}": value
+        for key, value in clip.state_dict().items()
+    }
     t5_state = {key: value for key, value in t5.state_dict().items() if key != "encoder.embed_tokens.weight"}
     return FluxFiles(
         transformer=_save(diffusers_to_bfl(transformer.state_dict()), target / "flux1-tiny.safetensors"),

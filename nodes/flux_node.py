@@ -17,8 +17,16 @@ from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT
 
 FROM_MODEL = "(from model)"
 FLUX_INPUT = (FLUX_PIPELINE, {"tooltip": "FLUX pipeline from FLENwheel Load FLUX (or a LoRA node after it)."})
-STRENGTH_INPUT = ("FLOAT", {"default": 1.0, "min": -4.0, "max": 4.0, "step": 0.05,
-                            "tooltip": "LoRA strength; 0 gives the base model exactly."})
+STRENGTH_INPUT = (
+    "FLOAT",
+    {
+        "default": 1.0,
+        "min": -4.0,
+        "max": 4.0,
+        "step": 0.05,
+        "tooltip": "LoRA strength; 0 gives the base model exactly.",
+    },
+)
 
 
 def _choices(part: str) -> list[str]:
@@ -58,32 +66,94 @@ class FlenwheelLoadFlux:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": ("STRING", {"default": DEFAULT_MODELS["flux"], "tooltip":
-                                     "Diffusers folder or hub id; supplies every part not picked as a file below."}),
-                "transformer": (_choices("transformer"), {"default": FROM_MODEL, "tooltip":
-                                "Transformer file from diffusion_models/unet (e.g. flux1-dev.safetensors, fp8 ok)."}),
-                "vae": (_choices("vae"), {"default": FROM_MODEL, "tooltip": "Autoencoder file (ae.safetensors)."}),
-                "clip_l": (_choices("clip_l"), {"default": FROM_MODEL, "tooltip": "CLIP-L text encoder file."}),
+                "model": (
+                    "STRING",
+                    {
+                        "default": DEFAULT_MODELS["flux"],
+                        "tooltip": "Diffusers folder or hub id; supplies every part not picked as a file "
+                        "below.",
+                    },
+                ),
+                "transformer": (
+                    _choices("transformer"),
+                    {
+                        "default": FROM_MODEL,
+                        "tooltip": "Transformer file from diffusion_models/unet (e.g. "
+                        "flux1-dev.safetensors, fp8 ok).",
+                    },
+                ),
+                "vae": (
+                    _choices("vae"),
+                    {"default": FROM_MODEL, "tooltip": "Autoencoder file (ae.safetensors)."},
+                ),
+                "clip_l": (
+                    _choices("clip_l"),
+                    {"default": FROM_MODEL, "tooltip": "CLIP-L text encoder file."},
+                ),
                 "t5xxl": (_choices("t5"), {"default": FROM_MODEL, "tooltip": "T5-XXL text encoder file."}),
                 "dtype": (list(DTYPES), {"default": "bf16", "tooltip": "Weight precision (bf16 for FLUX)."}),
-                "quantize": (list(QUANTIZATIONS), {"default": "none", "tooltip":
-                             "Transformer in 4-bit NF4 or 8-bit (bitsandbytes, NVIDIA GPU): about 7 / 12 GB."}),
-                "quantize_text_encoder": (list(QUANTIZATIONS), {"default": "none", "tooltip":
-                                          "T5-XXL in 4-bit or 8-bit (only when T5 comes from the model folder)."}),
-                "offload": (list(OFFLOADS), {"default": "none", "tooltip":
-                            "CPU offload: 'model' roughly halves VRAM; 'sequential' uses least VRAM, much slower."}),
+                "quantize": (
+                    list(QUANTIZATIONS),
+                    {
+                        "default": "none",
+                        "tooltip": "Transformer in 4-bit NF4 or 8-bit (bitsandbytes, NVIDIA GPU): about 7 "
+                        "/ 12 GB.",
+                    },
+                ),
+                "quantize_text_encoder": (
+                    list(QUANTIZATIONS),
+                    {
+                        "default": "none",
+                        "tooltip": "T5-XXL in 4-bit or 8-bit (only when T5 comes from the model folder).",
+                    },
+                ),
+                "offload": (
+                    list(OFFLOADS),
+                    {
+                        "default": "none",
+                        "tooltip": "CPU offload: 'model' roughly halves VRAM; 'sequential' uses least "
+                        "VRAM, much slower.",
+                    },
+                ),
                 "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode in tiles to save VRAM."}),
-                "device": (["auto", "cuda", "cpu"], {"default": "auto", "tooltip":
-                           "auto: ComfyUI's device. CPU works for tiny test models only."}),
+                "device": (
+                    ["auto", "cuda", "cpu"],
+                    {
+                        "default": "auto",
+                        "tooltip": "auto: ComfyUI's device. CPU works for tiny test models only.",
+                    },
+                ),
             }
         }
 
-    def load(self, model, transformer, vae, clip_l, t5xxl, dtype, quantize, quantize_text_encoder, offload,
-             vae_tiling, device):
-        files = FluxFiles(transformer=_file("transformer", transformer), vae=_file("vae", vae),
-                          clip_l=_file("clip_l", clip_l), t5=_file("t5", t5xxl))
-        options = LoadOptions(dtype=dtype, device=None if device == "auto" else device, quantize=quantize,
-                              quantize_text_encoder=quantize_text_encoder, offload=offload, vae_tiling=vae_tiling)
+    def load(
+        self,
+        model,
+        transformer,
+        vae,
+        clip_l,
+        t5xxl,
+        dtype,
+        quantize,
+        quantize_text_encoder,
+        offload,
+        vae_tiling,
+        device,
+    ):
+        files = FluxFiles(
+            transformer=_file("transformer", transformer),
+            vae=_file("vae", vae),
+            clip_l=_file("clip_l", clip_l),
+            t5=_file("t5", t5xxl),
+        )
+        options = LoadOptions(
+            dtype=dtype,
+            device=None if device == "auto" else device,
+            quantize=quantize,
+            quantize_text_encoder=quantize_text_encoder,
+            offload=offload,
+            vae_tiling=vae_tiling,
+        )
         handle = load_flux(model.strip(), files, options)
         parts = ", ".join(f"{k}={v}" for k, v in files.to_json().items() if v)
         return (handle, handle.describe() + (f"; files: {parts}" if parts else ""))
@@ -91,7 +161,8 @@ class FlenwheelLoadFlux:
 
 class FlenwheelCharacterLora:
     DESCRIPTION = (
-        "Adds the project's character LoRA (models/flux_lora/char_vN/char_lora_vN.safetensors) at a strength. "
+        "Adds the project's character LoRA (models/flux_lora/char_vN/char_lora_vN.safetensors) at a "
+        "strength. "
         "Chain several LoRA nodes to stack LoRAs; the base model is never reloaded."
     )
     CATEGORY = f"{CATEGORY}/models"
@@ -106,8 +177,13 @@ class FlenwheelCharacterLora:
             "required": {
                 "flux": FLUX_INPUT,
                 "project": PROJECT_INPUT,
-                "version": ("STRING", {"default": LATEST, "tooltip":
-                            "Character LoRA version: latest, char_v1, v2... (or a .safetensors path)."}),
+                "version": (
+                    "STRING",
+                    {
+                        "default": LATEST,
+                        "tooltip": "Character LoRA version: latest, char_v1, v2... (or a .safetensors path).",
+                    },
+                ),
                 "strength": STRENGTH_INPUT,
             }
         }
@@ -133,7 +209,10 @@ class FlenwheelFluxLora:
         return {
             "required": {
                 "flux": FLUX_INPUT,
-                "lora_name": (model_folder_files("loras"), {"tooltip": "LoRA file from ComfyUI's loras folder."}),
+                "lora_name": (
+                    model_folder_files("loras"),
+                    {"tooltip": "LoRA file from ComfyUI's loras folder."},
+                ),
                 "strength": STRENGTH_INPUT,
             }
         }

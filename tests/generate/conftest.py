@@ -16,8 +16,10 @@ def tiny_loras(tiny_flux, tmp_path_factory) -> dict:
     from flenwheel.core.tiny_lora import make_tiny_lora
 
     folder = tmp_path_factory.mktemp("loras")
-    return {v: make_tiny_lora(tiny_flux, folder / f"char_lora_{v}.safetensors", seed=seed)
-            for v, seed in (("v1", 1), ("v2", 2))}
+    return {
+        v: make_tiny_lora(tiny_flux, folder / f"char_lora_{v}.safetensors", seed=seed)
+        for v, seed in (("v1", 1), ("v2", 2))
+    }
 
 
 @pytest.fixture(scope="session")

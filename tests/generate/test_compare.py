@@ -15,10 +15,16 @@ from PIL import Image
 
 
 def test_column_specs(lora_project, tiny_loras):
-    columns = parse_columns(["char_v1", "char_v2:0.5,1", f"char_v1:0.7 + {tiny_loras['v2']}:0.3", "", "base"],
-                            lora_project)
-    assert [c.label for c in columns] == ["char_v1 @1", "char_v2 @0.5", "char_v2 @1",
-                                          "char_v1 @0.7 + char_lora_v2 @0.3", "base"]
+    columns = parse_columns(
+        ["char_v1", "char_v2:0.5,1", f"char_v1:0.7 + {tiny_loras['v2']}:0.3", "", "base"], lora_project
+    )
+    assert [c.label for c in columns] == [
+        "char_v1 @1",
+        "char_v2 @0.5",
+        "char_v2 @1",
+        "char_v1 @0.7 + char_lora_v2 @0.3",
+        "base",
+    ]
     assert [[s.strength for s in c.loras] for c in columns] == [[1.0], [0.5], [1.0], [0.7, 0.3], []]
     assert columns[0].loras[0].path.endswith("char_v1/char_lora_v1.safetensors")
     with pytest.raises(ModelLoadError, match="char_v9"):
@@ -55,7 +61,9 @@ def test_grid_uses_the_same_seeds_in_every_column(flux, lora_project, tiny_run, 
 
 def test_labelled_grid_layout():
     red, blue = Image.new("RGB", (40, 20), (255, 0, 0)), Image.new("RGB", (20, 40), (0, 0, 255))
-    grid = labelled_grid([[red, blue]], ["a very long column label that must wrap", "b"], ["row"], cell_size=100)
+    grid = labelled_grid(
+        [[red, blue]], ["a very long column label that must wrap", "b"], ["row"], cell_size=100
+    )
     pixels = np.asarray(grid)
     assert (pixels == (255, 0, 0)).all(axis=-1).sum() > 0 and (pixels == (0, 0, 255)).all(axis=-1).sum() > 0
     assert grid.width >= 2 * 100 and grid.height >= 100

@@ -33,10 +33,15 @@ def test_single_files_load_the_same_model_as_the_folder(tiny_flux, comfy_files):
     from safetensors import safe_open
 
     with safe_open(comfy_files.transformer, "pt") as f:
-        assert "double_blocks.0.img_attn.qkv.weight" in f.keys() and "single_blocks.0.linear1.weight" in f.keys()
+        assert (
+            "double_blocks.0.img_attn.qkv.weight" in f.keys() and "single_blocks.0.linear1.weight" in f.keys()
+        )
     with safe_open(comfy_files.vae, "pt") as f:
         assert "decoder.up.0.block.0.conv1.weight" in f.keys() and "encoder.mid.attn_1.q.weight" in f.keys()
-    handle, folder_handle = load_flux(str(tiny_flux), comfy_files, CPU), load_flux(str(tiny_flux), options=CPU)
+    handle, folder_handle = (
+        load_flux(str(tiny_flux), comfy_files, CPU),
+        load_flux(str(tiny_flux), options=CPU),
+    )
     for part in ("transformer", "vae", "text_encoder", "text_encoder_2"):
         ours, folder = getattr(handle.pipe, part).state_dict(), getattr(folder_handle.pipe, part).state_dict()
         assert set(ours) == set(folder) and all(torch.equal(ours[k], folder[k]) for k in folder), part
@@ -56,14 +61,30 @@ def test_transformer_under_a_checkpoint_prefix_with_other_parts(tiny_flux, comfy
 
 
 def _flux1_rows() -> dict[str, int]:
-    """Row counts of every FLUX.1-dev transformer tensor in BFL layout, for one double and one single block."""
+    """Row counts of every FLUX.1-dev transformer tensor in BFL layout (one double, one single block)."""
     inner, mlp, head = 3072, 12288, 128
-    rows = {f"{name}.{p}": inner for name in ("time_in.in_layer", "time_in.out_layer", "vector_in.in_layer",
-                                              "vector_in.out_layer", "guidance_in.in_layer", "guidance_in.out_layer",
-                                              "txt_in", "img_in") for p in ("weight", "bias")}
+    rows = {
+        f"{name}.{p}": inner
+        for name in (
+            "time_in.in_layer",
+            "time_in.out_layer",
+            "vector_in.in_layer",
+            "vector_in.out_layer",
+            "guidance_in.in_layer",
+            "guidance_in.out_layer",
+            "txt_in",
+            "img_in",
+        )
+        for p in ("weight", "bias")
+    }
     for side in ("img", "txt"):
-        for name, size in ((f"{side}_mod.lin", 6 * inner), (f"{side}_attn.qkv", 3 * inner),
-                           (f"{side}_attn.proj", inner), (f"{side}_mlp.0", mlp), (f"{side}_mlp.2", inner)):
+        for name, size in (
+            (f"{side}_mod.lin", 6 * inner),
+            (f"{side}_attn.qkv", 3 * inner),
+            (f"{side}_attn.proj", inner),
+            (f"{side}_mlp.0", mlp),
+            (f"{side}_mlp.2", inner),
+        ):
             rows.update({f"double_blocks.0.{name}.{p}": size for p in ("weight", "bias")})
         rows.update({f"double_blocks.0.{side}_attn.norm.{n}_norm.scale": head for n in ("query", "key")})
     for name, size in (("modulation.lin", 3 * inner), ("linear1", 3 * inner + mlp), ("linear2", inner)):
@@ -91,12 +112,20 @@ def test_bfl_conversion_agrees_with_diffusers_on_flux1_geometry():
 
 def test_fp8_and_comfy_scaled_fp8_weights_are_upcast():
     weight = torch.tensor([[1.0, -2.0], [0.5, 4.0]])
-    state = {"a.weight": weight.to(torch.float8_e4m3fn), "a.scale_weight": torch.tensor(0.5),
-             "a.scale_input": torch.tensor(1.0), "scaled_fp8": torch.zeros(0, dtype=torch.float8_e4m3fn),
-             "b.weight": weight.to(torch.float8_e4m3fn), "ids": torch.tensor([1, 2])}
+    state = {
+        "a.weight": weight.to(torch.float8_e4m3fn),
+        "a.scale_weight": torch.tensor(0.5),
+        "a.scale_input": torch.tensor(1.0),
+        "scaled_fp8": torch.zeros(0, dtype=torch.float8_e4m3fn),
+        "b.weight": weight.to(torch.float8_e4m3fn),
+        "ids": torch.tensor([1, 2]),
+    }
     out = to_dtype(state, torch.bfloat16)
     assert set(out) == {"a.weight", "b.weight", "ids"}
-    assert torch.equal(out["a.weight"], (weight * 0.5).to(torch.bfloat16)) and out["b.weight"].dtype == torch.bfloat16
+    assert (
+        torch.equal(out["a.weight"], (weight * 0.5).to(torch.bfloat16))
+        and out["b.weight"].dtype == torch.bfloat16
+    )
     assert out["ids"].dtype == torch.int64
 
 
@@ -110,11 +139,14 @@ def test_fp16_text_encoder_files_load_in_the_chosen_dtype(tiny_flux, comfy_files
     assert handle.pipe.text_encoder_2.encoder.embed_tokens.weight is handle.pipe.text_encoder_2.shared.weight
 
 
-@pytest.mark.parametrize(("part", "pick", "message"), [
-    ("transformer", "vae", "not a FLUX transformer"),
-    ("t5", "clip_l", "not a T5-XXL text encoder"),
-    ("clip_l", "t5", "not a CLIP-L text encoder"),
-])
+@pytest.mark.parametrize(
+    ("part", "pick", "message"),
+    [
+        ("transformer", "vae", "not a FLUX transformer"),
+        ("t5", "clip_l", "not a T5-XXL text encoder"),
+        ("clip_l", "t5", "not a CLIP-L text encoder"),
+    ],
+)
 def test_the_wrong_file_for_a_part_is_named(tiny_flux, comfy_files, part, pick, message):
     wrong = getattr(comfy_files, pick)
     with pytest.raises(ModelLoadError, match=message) as info:
@@ -139,8 +171,14 @@ def test_unreadable_or_unsupported_files_fail_clearly(tiny_flux, comfy_files, tm
 
 def test_quantisation_on_cpu_and_quantised_t5_file_are_refused(tiny_flux, comfy_files):
     with pytest.raises(ModelLoadError, match="NVIDIA GPU"):
-        load_flux(str(tiny_flux), FluxFiles(transformer=comfy_files.transformer),
-                  LoadOptions(dtype="fp32", device="cpu", quantize="nf4"))
+        load_flux(
+            str(tiny_flux),
+            FluxFiles(transformer=comfy_files.transformer),
+            LoadOptions(dtype="fp32", device="cpu", quantize="nf4"),
+        )
     with pytest.raises(ModelLoadError, match="T5 loaded from a single file"):
-        load_flux(str(tiny_flux), FluxFiles(t5=comfy_files.t5),
-                  LoadOptions(dtype="fp32", device="cpu", quantize_text_encoder="nf4"))
+        load_flux(
+            str(tiny_flux),
+            FluxFiles(t5=comfy_files.t5),
+            LoadOptions(dtype="fp32", device="cpu", quantize_text_encoder="nf4"),
+        )

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from flenwheel.core.character_lora import character_lora_file
 from flenwheel.core.errors import DatasetError
-from flenwheel.core.generate import check_synthetic, generate_one, run_generation
+from flenwheel.core.generate import generate_one, run_generation
 from flenwheel.core.images import load_image, read_png_record
 from flenwheel.core.loras import LoraError, LoraSpec
 from flenwheel.core.prompt_sets import plan_run
 from flenwheel.core.records import ImageRecord
+from flenwheel.core.synthetic_report import check_synthetic
 
 IDS = ["front", "smiling-front", "t-pose"]
 
@@ -47,8 +48,11 @@ def test_three_prompts_two_variants_write_six_complete_records(flux, lora_projec
         assert "negative_prompt" not in extra
         assert read_png_record(dataset.image_path(record))["seed"] == record.seed
     tags = {(r.model_dump()["prompt_id"], r.angle, r.expression, r.model_dump().get("pose")) for r in records}
-    assert tags == {("front", "front", "neutral", None), ("smiling-front", "front", "smiling", None),
-                    ("t-pose", "front", None, "t-pose")}
+    assert tags == {
+        ("front", "front", "neutral", None),
+        ("smiling-front", "front", "smiling", None),
+        ("t-pose", "front", None, "t-pose"),
+    }
     assert len({r.seed for r in records}) == 6
     assert dataset.verify().ok
     assert dataset.load().info["lora_version"] == "char_v1"
@@ -66,7 +70,9 @@ def test_seeds_reproduce_bit_for_bit(flux, lora_project):
 
 def test_lora_strength_zero_equals_base_and_one_differs(flux, lora_project):
     def render(handle):
-        return pixels(generate_one(handle, "photo of ohwx_char person", seed=3, width=32, height=32, steps=2).image)
+        return pixels(
+            generate_one(handle, "photo of ohwx_char person", seed=3, width=32, height=32, steps=2).image
+        )
 
     base = render(flux.with_loras([]))
     assert np.array_equal(render(with_char(flux, lora_project, strength=0.0)), base)
@@ -80,15 +86,21 @@ def test_switching_lora_versions_never_reloads_the_base(flux, lora_project, monk
     calls = []
     for cls in (diffusers.FluxPipeline, diffusers.FluxTransformer2DModel, diffusers.AutoencoderKL):
         original = cls.from_pretrained.__func__
-        monkeypatch.setattr(cls, "from_pretrained",
-                            classmethod(lambda c, *a, _o=original, **k: calls.append(c.__name__) or _o(c, *a, **k)))
+        monkeypatch.setattr(
+            cls,
+            "from_pretrained",
+            classmethod(lambda c, *a, _o=original, **k: calls.append(c.__name__) or _o(c, *a, **k)),
+        )
     transformer = flux.pipe.transformer
     base_weight = transformer.x_embedder.weight.detach().clone()
     images = {}
     for version in ("v1", "v2", "v1"):
         handle = with_char(flux, lora_project, version)
         images.setdefault(version, []).append(
-            pixels(generate_one(handle, "photo of ohwx_char person", seed=5, width=32, height=32, steps=2).image))
+            pixels(
+                generate_one(handle, "photo of ohwx_char person", seed=5, width=32, height=32, steps=2).image
+            )
+        )
     assert calls == []
     assert flux.pipe.transformer is transformer and np.array_equal(images["v1"][0], images["v1"][1])
     assert np.abs(images["v1"][0] - images["v2"][0]).max() > 0
@@ -116,7 +128,9 @@ def test_interrupted_run_keeps_finished_images_and_resumes(flux, lora_project, t
     report = run_generation(lora_project, handle, items, on_image=lambda d, t, i, r: seen.append((d, t)))
     assert report.resumed and report.skipped == 2 and len(report.generated) == 2 and seen == [(1, 2), (2, 2)]
     assert report.dataset.label == "synthetic/v1" and len(dataset.records) == 4
-    assert all(dataset.image_path(r).read_bytes() == kept[r.filename] for r in dataset.records if r.filename in kept)
+    assert all(
+        dataset.image_path(r).read_bytes() == kept[r.filename] for r in dataset.records if r.filename in kept
+    )
     assert [r.seed for r in report.records] == [item.seed for item in items]
 
     again = run_generation(lora_project, handle, items)
@@ -183,8 +197,13 @@ def test_bad_lora_fails_naming_the_file_and_writes_nothing(flux, lora_project, t
         data = character_lora_file(lora_project, "v1").read_bytes()
         bad.write_bytes(data[: len(data) // 2])
     else:
-        save_file({"transformer.no_such_block.lora_A.weight": torch.zeros(4, 32),
-                   "transformer.no_such_block.lora_B.weight": torch.zeros(32, 4)}, str(bad))
+        save_file(
+            {
+                "transformer.no_such_block.lora_A.weight": torch.zeros(4, 32),
+                "transformer.no_such_block.lora_B.weight": torch.zeros(32, 4),
+            },
+            str(bad),
+        )
     handle = flux.with_loras([LoraSpec(str(bad))])
     with pytest.raises(LoraError, match=bad.name):
         run_generation(lora_project, handle, plan(lora_project, tiny_run, ids=["front"], variants=1))
@@ -203,8 +222,10 @@ def _record(i, **tags):
 def test_summary_checks_the_seed_criteria():
     from flenwheel.core.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS, CARD_POSES
 
-    covered = [_record(i, angle=a, expression=e) for i, (a, e) in
-               enumerate((a, e) for a in CARD_ANGLES for e in CARD_EXPRESSIONS)]
+    covered = [
+        _record(i, angle=a, expression=e)
+        for i, (a, e) in enumerate((a, e) for a in CARD_ANGLES for e in CARD_EXPRESSIONS)
+    ]
     covered += [_record(100 + i, pose=p) for i, p in enumerate(CARD_POSES)]
     covered += [_record(200 + i) for i in range(50 - len(covered))]
     assert [c.passed for c in check_synthetic(covered)] == [True, True, True]
