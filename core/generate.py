@@ -252,9 +252,9 @@ def _batches(items: list[PlannedImage], size: int) -> list[list[PlannedImage]]:
 
 
 def _render(
-    handle: PipelineHandle, batch: list[PlannedImage], step_callback: StepCallback | None, sizes: list[int]
-) -> list[Generated]:
-    """Render a batch; on a GPU out-of-memory error, halve the batch size (for the rest of the run too)."""
+    handle: PipelineHandle, batch: list[PlannedImage], step_callback: StepCallback | None
+) -> list[Generated] | None:
+    """Render a batch, or None when a batch of several ran out of GPU memory (the caller shrinks it)."""
     import torch
 
     try:
@@ -265,11 +265,29 @@ def _render(
         if len(batch) == 1:
             raise
         torch.cuda.empty_cache()
-        sizes[0] = max(1, len(batch) // 2)
-        half = len(batch) // 2
-        return _render(handle, batch[:half], step_callback, sizes) + _render(
-            handle, batch[half:], step_callback, sizes
+        return None
+
+
+def _commit(
+    dataset: DatasetVersion,
+    report: GenerationReport,
+    item: PlannedImage,
+    result: Generated,
+    total: int,
+    on_image: ImageCallback | None,
+) -> None:
+    """Save one image in its own transaction, then report it (a report may be an interrupt)."""
+    fields = {**result.fields, **item.tags()}
+    try:
+        record = dataset.add_image(
+            result.image, stem=f"{item.family}_{item.prompt_id}_v{item.variant:02d}", **fields
         )
+    except DuplicateImageError as exc:
+        report.duplicates.append(f"{item.prompt_id} variant {item.variant} (seed {item.seed}): {exc}")
+        return
+    report.generated.append(record)
+    if on_image is not None:
+        on_image(len(report.generated), total, result.image, record)
 
 
 def run_generation(
@@ -313,23 +331,16 @@ def run_generation(
     )
     if todo and dataset.finished:
         raise dataset.finished_error()
-    sizes = [batch_size]
-    pending = list(todo)
+    size, pending = batch_size, list(todo)
     while pending:
-        batch = _batches(pending, sizes[0])[0]
+        batch = _batches(pending, size)[0]
+        results = _render(handle, batch, step_callback)
+        if results is None:
+            size = len(batch) // 2
+            continue
         pending = pending[len(batch) :]
-        for item, result in zip(batch, _render(handle, batch, step_callback, sizes), strict=True):
-            fields = {**result.fields, **item.tags()}
-            try:
-                record = dataset.add_image(
-                    result.image, stem=f"{item.family}_{item.prompt_id}_v{item.variant:02d}", **fields
-                )
-            except DuplicateImageError as exc:
-                report.duplicates.append(f"{item.prompt_id} variant {item.variant} (seed {item.seed}): {exc}")
-                continue
-            report.generated.append(record)
-            if on_image is not None:
-                on_image(len(report.generated), len(todo), result.image, record)
+        for item, result in zip(batch, results, strict=True):
+            _commit(dataset, report, item, result, len(todo), on_image)
     records = dataset.records
     by_key = {record_key(record): record for record in records}
     report.records = [by_key[key] for key in keys if key in by_key]

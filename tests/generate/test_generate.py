@@ -234,3 +234,33 @@ def test_summary_checks_the_seed_criteria():
     assert not few[1].passed and "pose t-pose" in few[1].detail and "angle half-right" in few[1].detail
     untracked = covered[:-1] + [ImageRecord(id="f" * 64, filename="x.png", stage="synthetic")]
     assert not check_synthetic(untracked)[2].passed
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_going(lora_project, tiny_run, monkeypatch):
+    import torch
+    from flenwheel.core import generate
+    from flenwheel.core.generate import Generated
+    from PIL import Image
+
+    calls = []
+
+    def fake_batch(handle, prompts, seeds, settings, step_callback=None):
+        calls.append(len(prompts))
+        if len(prompts) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        colour = (seeds[0] % 256, 0, 0)
+        return [
+            Generated(
+                Image.new("RGB", (32, 32), colour), {"prompt": prompts[0], "seed": seeds[0], "loras": []}
+            )
+        ]
+
+    monkeypatch.setattr(generate, "generate_batch", fake_batch)
+    monkeypatch.setattr(generate, "active_loras", lambda handle: [])
+    items = plan(lora_project, tiny_run, ids=["front"], variants=4)
+    report = run_generation(lora_project, _FakeHandle(), items, batch_size=4)
+    assert calls == [4, 2, 1, 1, 1, 1] and len(report.generated) == 4
+
+
+class _FakeHandle:
+    source, options, lora_specs = "fake-model", {}, ()
