@@ -233,7 +233,7 @@ def to_dtype(state_dict: dict[str, Any], dtype: Any) -> dict[str, Any]:
     """Cast floating tensors to ``dtype``; ComfyUI's scaled fp8 weights are multiplied by their scales."""
     out: dict[str, Any] = {}
     for key, tensor in state_dict.items():
-        if key == "scaled_fp8" or key.endswith((".scale_weight", ".scale_input")):
+        if key.endswith(("scaled_fp8", ".scale_weight", ".scale_input")):
             continue
         value = tensor.to(dtype) if tensor.is_floating_point() else tensor
         scale = state_dict.get(key[: -len(".weight")] + ".scale_weight") if key.endswith(".weight") else None

@@ -117,6 +117,7 @@ def test_fp8_and_comfy_scaled_fp8_weights_are_upcast():
         "a.scale_weight": torch.tensor(0.5),
         "a.scale_input": torch.tensor(1.0),
         "scaled_fp8": torch.zeros(0, dtype=torch.float8_e4m3fn),
+        "model.diffusion_model.scaled_fp8": torch.zeros(0, dtype=torch.float8_e4m3fn),
         "b.weight": weight.to(torch.float8_e4m3fn),
         "ids": torch.tensor([1, 2]),
     }
