@@ -185,6 +185,7 @@ def record_key(fields: dict[str, Any] | ImageRecord) -> tuple[Any, ...]:
 
 
 def planned_key(item: PlannedImage, model: str, refs: list[LoraRef]) -> tuple[Any, ...]:
+    """The ``record_key`` the planned image's record will have once it is generated."""
     s = item.settings
     loras = tuple((ref.sha256, float(ref.strength)) for ref in refs)
     negative = s.negative_prompt if s.true_cfg > 1.0 else None
