@@ -58,12 +58,24 @@ def parse_lora(text: str) -> LoraSpec:
 
 
 def inspect_lora(path: str | Path) -> LoraInfo:
-    """Validate a LoRA safetensors file and read its header metadata."""
-    from safetensors import SafetensorError, safe_open
+    """Validate a LoRA safetensors file and read its header metadata.
 
+    Results are remembered per (file, size, mtime): engines re-apply a handle's LoRAs before every
+    image, and hashing a 100 MB file each time would cost more than the bookkeeping is worth.
+    """
     file = Path(path).expanduser()
     if not file.is_file():
         raise LoraError(f"LoRA file {file} does not exist")
+    stat = file.stat()
+    key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _inspected:
+        _inspected[key] = _read_lora(file)
+    return _inspected[key]
+
+
+def _read_lora(file: Path) -> LoraInfo:
+    from safetensors import SafetensorError, safe_open
+
     try:
         with safe_open(str(file), framework="pt") as handle:
             keys = list(handle.keys())
@@ -75,6 +87,9 @@ def inspect_lora(path: str | Path) -> LoraInfo:
         sample = ", ".join(keys[:3]) or "no tensors"
         raise LoraError(f"{file} holds no LoRA weights (no lora_A/lora_B or lora_down/lora_up keys; found {sample})")
     return LoraInfo(path=file.resolve(), sha256=sha256_file(file), keys=len(lora_keys), metadata=metadata)
+
+
+_inspected: dict[tuple[str, int, int], LoraInfo] = {}
 
 
 def adapter_name(info: LoraInfo) -> str:

@@ -13,12 +13,13 @@ instead of 13 s, and on a real model smaller condition sizes trade detail for me
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import MissingDependencyError, ModelLoadError
 
@@ -32,6 +33,9 @@ DEFAULT_MODELS = {
     "flux": "black-forest-labs/FLUX.1-dev",
     "qwen-edit": "Qwen/Qwen-Image-Edit-2509",
 }
+if TYPE_CHECKING:
+    from .loras import LoraSpec
+
 _EDIT_PLUS_MODULE = "diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus"
 _sizes_lock = threading.RLock()
 
@@ -67,7 +71,12 @@ class LoadOptions:
 
 @dataclass
 class PipelineHandle:
-    """A loaded pipeline plus what it was loaded from, so records can name the model exactly."""
+    """A loaded pipeline plus what it was loaded from, so records can name the model exactly.
+
+    ``lora_specs`` are the LoRAs this handle asks for. Several handles may share one pipeline (a
+    loader node's output and the LoRA nodes branching from it), so engines apply a handle's specs
+    with ``loras.set_loras`` right before they generate instead of trusting what is active.
+    """
 
     kind: str
     pipe: Any
@@ -76,9 +85,14 @@ class PipelineHandle:
     device: str
     loras: list[dict[str, Any]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    lora_specs: tuple[LoraSpec, ...] = ()
 
     def describe(self) -> str:
         return f"{self.kind} from {self.source} ({self.dtype} on {self.device})"
+
+    def with_loras(self, specs: list[LoraSpec] | tuple[LoraSpec, ...]) -> PipelineHandle:
+        """A handle on the same pipeline (nothing reloaded) that asks for ``specs``."""
+        return dataclasses.replace(self, lora_specs=tuple(specs), loras=[])
 
 
 def torch_dtype(name: str) -> Any:
