@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from flenwheel.core.dataset import DuplicateImageError
 from flenwheel.core.flux_single_file import load_flux
 from flenwheel.core.generate import generate_one
@@ -70,8 +71,9 @@ def random_lora(transformer: Any, path: Path, rank: int) -> Path:
 def build_full_size(folder: Path, rank: int) -> Path:
     """FLUX.1-dev's architecture with random bf16 weights, initialised on the GPU and saved once."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
-    from flenwheel.core import tiny
     from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    from flenwheel.core import tiny
 
     if (folder / "model_index.json").is_file() and (folder / "lora.safetensors").is_file():
         return folder
@@ -147,6 +149,7 @@ def build_full_size(folder: Path, rank: int) -> Path:
 
 def build_tiny(folder: Path) -> Path:
     from diffusers import FluxTransformer2DModel
+
     from flenwheel.core import tiny
 
     tiny.build("flux", folder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flenwheel.core.character_lora import lora_version_of, parse_lora_ref, resolve_lora
 from flenwheel.core.errors import ModelLoadError
 

@@ -6,12 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from flenwheel.core.compare import compare_loras, labelled_grid, parse_columns, save_comparison
 from flenwheel.core.errors import FlenwheelError, ModelLoadError
 from flenwheel.core.generate import generate_one
 from flenwheel.core.images import read_png_record
 from flenwheel.core.prompt_sets import plan_run
-from PIL import Image
 
 
 def test_column_specs(lora_project, tiny_loras):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from flenwheel.core.errors import ModelLoadError
 from flenwheel.core.flux_single_file import (
     FluxFiles,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from flenwheel.core.character_lora import character_lora_file
 from flenwheel.core.errors import DatasetError
 from flenwheel.core.generate import generate_one, run_generation
@@ -238,9 +239,10 @@ def test_summary_checks_the_seed_criteria():
 
 def test_out_of_memory_halves_the_batch_and_keeps_going(lora_project, tiny_run, monkeypatch):
     import torch
+    from PIL import Image
+
     from flenwheel.core import generate
     from flenwheel.core.generate import Generated
-    from PIL import Image
 
     calls = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from flenwheel.core.prompt_sets import FAMILIES, PromptSetError, derive_seed, load_prompt_set, plan_images
 from flenwheel.core.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS, CARD_POSES
 
