@@ -24,7 +24,20 @@ def _register() -> dict[str, Any]:
 
         classes, names = load_nodes()
         _registry.update(NODE_CLASS_MAPPINGS=classes, NODE_DISPLAY_NAME_MAPPINGS=names)
+        _mount_routes()
     return _registry
+
+
+def _mount_routes() -> None:
+    """Serve the review page's API from ComfyUI; a failure here must never cost the nodes."""
+    import logging
+
+    try:
+        from .nodes._review_routes import mount_review_routes
+
+        mount_review_routes()
+    except Exception:
+        logging.getLogger("flenwheel").exception("FLENwheel: the review routes could not be mounted")
 
 
 def __getattr__(name: str) -> Any:

@@ -159,7 +159,8 @@ def _decode_files(files: Sequence[Path], angle: str) -> tuple[list[Candidate], l
     return candidates, problems
 
 
-def _deduplicate(candidates: Sequence[Candidate], existing: set[str], mirror: bool) -> tuple[list[Candidate], list[str]]:
+def _deduplicate(candidates: Sequence[Candidate], existing: set[str],
+                 mirror: bool) -> tuple[list[Candidate], list[str]]:
     kept: list[Candidate] = []
     problems: list[str] = []
     seen: dict[str, str] = {}

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from .atomic import atomic_copy, atomic_write_json, sha256_file
 from .errors import DatasetError
-from .images import pixel_hash, png_bytes
+from .images import pixel_hash, png_bytes, read_png_record
 from .records import METADATA_FILES, ImageRecord, utc_now
 
 if TYPE_CHECKING:
@@ -112,7 +112,8 @@ class Edit:
         prefix = f"{folder.strip('/')}/" if folder else ""
         taken = {record.filename for record in self.metadata.images}
         for candidate in (f"{prefix}{safe}.png", f"{prefix}{safe}_{image_id[:8]}.png"):
-            if candidate not in taken and not (self.dataset.path / candidate).exists():
+            path = self.dataset.path / candidate
+            if candidate not in taken and (not path.exists() or _is_leftover_of(path, image_id)):
                 return candidate
         raise DatasetError(f"cannot find a free file name for {stem} in {self.dataset.label}")
 
@@ -138,7 +139,7 @@ class Edit:
         except ValidationError as exc:
             raise DatasetError(f"invalid record for {stem}: {exc}") from None
         target = self.dataset.path / final.filename
-        if target.exists():
+        if target.exists() and not _is_leftover_of(target, image_id):
             raise DatasetError(f"{target} already exists and is not in the metadata; refusing to overwrite it")
         self.write_file(final.filename, png_bytes(image, final.to_json()))
         self.metadata.images.append(final)
@@ -186,6 +187,15 @@ class Edit:
             self._manifest[relative] = sha256_file(path)
         else:
             self._manifest.pop(relative, None)
+
+
+def _is_leftover_of(path: Path, image_id: str) -> bool:
+    """True when ``path`` is this very image, written by an add that crashed before its commit."""
+    try:
+        record = read_png_record(path)
+    except (OSError, ValueError):
+        return False
+    return bool(record) and record.get("id") == image_id
 
 
 class DatasetVersion:

@@ -111,7 +111,9 @@ class Project:
         """Open an existing project, with a message that says what to do when it is not one."""
         folder = Path(root).expanduser().resolve()
         if not folder.exists():
-            raise ProjectError(f"project folder {folder} does not exist; create it with: flenwheel init {root} --name NAME")
+            raise ProjectError(
+                f"project folder {folder} does not exist; create it with: flenwheel init {root} --name NAME"
+            )
         config_file = folder / PROJECT_FILE
         if not config_file.is_file():
             raise ProjectError(

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STAGES = ("source", "enriched", "synthetic", "pristine", "qwen_training")
+STAGES = ("source", "enriched", "synthetic", "pristine", "qwen_training", "benchmark")
 
 #: Metadata file name per stage; the seed names ``enrichment_metadata.json`` for enriched sets.
 METADATA_FILES = {
@@ -23,6 +23,7 @@ METADATA_FILES = {
     "synthetic": "metadata.json",
     "pristine": "metadata.json",
     "qwen_training": "metadata.json",
+    "benchmark": "metadata.json",
 }
 
 

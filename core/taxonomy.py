@@ -13,6 +13,7 @@ CARD_POSES = ("t-pose", "standing", "sitting")
 
 ANGLES = (*CARD_ANGLES, "back", "from-above", "from-below", "unknown")
 EXPRESSIONS = (*CARD_EXPRESSIONS, "surprised", "laughing", "serious", "unknown")
+POSES = (*CARD_POSES, "walking", "running", "kneeling", "lying", "jumping", "unknown")
 
 #: Mirroring a picture swaps its left and right views.
 MIRRORED_ANGLE = {

@@ -87,6 +87,40 @@ def model_folder_path(folder: str, name: str) -> str:
     return folder_paths.get_full_path_or_raise(folder, name)
 
 
+def blocked_output() -> Any | None:
+    """An output that silently stops the nodes wired to it (so Save Image skips an empty result).
+
+    Inside ComfyUI this is an ExecutionBlocker; outside it, None.
+    """
+    try:
+        from comfy_execution.graph_utils import ExecutionBlocker
+    except ImportError:
+        return None
+    return ExecutionBlocker(None)
+
+
+def model_folder_dirs(folder: str) -> list[str]:
+    """The directories ComfyUI searches for a model folder (e.g. ``diffusers``), [] outside it."""
+    try:
+        import folder_paths
+    except ImportError:
+        return []
+    try:
+        return list(folder_paths.get_folder_paths(folder))
+    except KeyError:
+        return []
+
+
+def free_comfy_memory() -> None:
+    """Unload ComfyUI's own models before a big diffusers model loads, so both never share the GPU."""
+    try:
+        import comfy.model_management as model_management
+    except ImportError:
+        return
+    model_management.unload_all_models()
+    model_management.soft_empty_cache()
+
+
 def is_interrupt(exc: BaseException) -> bool:
     """True for ComfyUI's cancel exception (raised from progress updates), without importing ComfyUI."""
     return type(exc).__name__ == "InterruptProcessingException"

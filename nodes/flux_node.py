@@ -1,0 +1,233 @@
+"""FLENwheel FLUX loader and LoRA nodes: load the base model once, stack LoRAs without reloading it.
+
+The loader's output is a pipeline handle that ComfyUI caches, so the 12-billion-parameter model
+stays in memory across runs. LoRA nodes return a light handle on the same pipeline that only
+names its LoRAs; the generating node applies them just before rendering. Changing a LoRA or a
+strength therefore re-runs the LoRA node alone, never the loader.
+"""
+
+from __future__ import annotations
+
+from ..core.character_lora import LATEST, resolve_lora
+from ..core.flux_single_file import COMFY_FOLDERS, FluxFiles, load_flux
+from ..core.loras import LoraSpec
+from ..core.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ._comfy import model_folder_files, model_folder_path
+from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT
+
+FROM_MODEL = "(from model)"
+FLUX_INPUT = (FLUX_PIPELINE, {"tooltip": "FLUX pipeline from FLENwheel Load FLUX (or a LoRA node after it)."})
+STRENGTH_INPUT = (
+    "FLOAT",
+    {
+        "default": 1.0,
+        "min": -4.0,
+        "max": 4.0,
+        "step": 0.05,
+        "tooltip": "LoRA strength; 0 gives the base model exactly.",
+    },
+)
+
+
+def _choices(part: str) -> list[str]:
+    return [FROM_MODEL, *model_folder_files(COMFY_FOLDERS[part])]
+
+
+def _file(part: str, name: str) -> str | None:
+    return None if name in ("", FROM_MODEL) else model_folder_path(COMFY_FOLDERS[part], name)
+
+
+def lora_lookup(name: str) -> str | None:
+    """A file of ComfyUI's loras folder by name, or None (also outside ComfyUI)."""
+    try:
+        return model_folder_path("loras", name)
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+
+
+def _stacked(flux, spec: LoraSpec):
+    return flux.with_loras([*flux.lora_specs, spec])
+
+
+class FlenwheelLoadFlux:
+    DESCRIPTION = (
+        "Loads FLUX.1 (dev or a fine-tune) for FLENwheel: from a diffusers folder or hub id, or from the "
+        "single files in ComfyUI's model folders (transformer in diffusion_models, ae in vae, clip_l and "
+        "t5xxl in text_encoders; the folder or hub id then supplies configs, tokenizers and scheduler). "
+        "Memory options: bf16, NF4/8-bit (NVIDIA GPU), CPU offload, VAE tiling."
+    )
+    CATEGORY = f"{CATEGORY}/models"
+    RETURN_TYPES = (FLUX_PIPELINE, "STRING")
+    RETURN_NAMES = ("flux", "description")
+    OUTPUT_TOOLTIPS = ("The loaded pipeline (cached by ComfyUI).", "What was loaded, and how.")
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (
+                    "STRING",
+                    {
+                        "default": DEFAULT_MODELS["flux"],
+                        "tooltip": "Diffusers folder or hub id; supplies every part not picked as a file "
+                        "below.",
+                    },
+                ),
+                "transformer": (
+                    _choices("transformer"),
+                    {
+                        "default": FROM_MODEL,
+                        "tooltip": "Transformer file from diffusion_models/unet (e.g. "
+                        "flux1-dev.safetensors, fp8 ok).",
+                    },
+                ),
+                "vae": (
+                    _choices("vae"),
+                    {"default": FROM_MODEL, "tooltip": "Autoencoder file (ae.safetensors)."},
+                ),
+                "clip_l": (
+                    _choices("clip_l"),
+                    {"default": FROM_MODEL, "tooltip": "CLIP-L text encoder file."},
+                ),
+                "t5xxl": (_choices("t5"), {"default": FROM_MODEL, "tooltip": "T5-XXL text encoder file."}),
+                "dtype": (list(DTYPES), {"default": "bf16", "tooltip": "Weight precision (bf16 for FLUX)."}),
+                "quantize": (
+                    list(QUANTIZATIONS),
+                    {
+                        "default": "none",
+                        "tooltip": "Transformer in 4-bit NF4 or 8-bit (bitsandbytes, NVIDIA GPU): about 7 "
+                        "/ 12 GB.",
+                    },
+                ),
+                "quantize_text_encoder": (
+                    list(QUANTIZATIONS),
+                    {
+                        "default": "none",
+                        "tooltip": "T5-XXL in 4-bit or 8-bit (only when T5 comes from the model folder).",
+                    },
+                ),
+                "offload": (
+                    list(OFFLOADS),
+                    {
+                        "default": "none",
+                        "tooltip": "CPU offload: 'model' roughly halves VRAM; 'sequential' uses least "
+                        "VRAM, much slower.",
+                    },
+                ),
+                "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode in tiles to save VRAM."}),
+                "device": (
+                    ["auto", "cuda", "cpu"],
+                    {
+                        "default": "auto",
+                        "tooltip": "auto: ComfyUI's device. CPU works for tiny test models only.",
+                    },
+                ),
+            }
+        }
+
+    def load(
+        self,
+        model,
+        transformer,
+        vae,
+        clip_l,
+        t5xxl,
+        dtype,
+        quantize,
+        quantize_text_encoder,
+        offload,
+        vae_tiling,
+        device,
+    ):
+        files = FluxFiles(
+            transformer=_file("transformer", transformer),
+            vae=_file("vae", vae),
+            clip_l=_file("clip_l", clip_l),
+            t5=_file("t5", t5xxl),
+        )
+        options = LoadOptions(
+            dtype=dtype,
+            device=None if device == "auto" else device,
+            quantize=quantize,
+            quantize_text_encoder=quantize_text_encoder,
+            offload=offload,
+            vae_tiling=vae_tiling,
+        )
+        handle = load_flux(model.strip(), files, options)
+        parts = ", ".join(f"{k}={v}" for k, v in files.to_json().items() if v)
+        return (handle, handle.describe() + (f"; files: {parts}" if parts else ""))
+
+
+class FlenwheelCharacterLora:
+    DESCRIPTION = (
+        "Adds the project's character LoRA (models/flux_lora/char_vN/char_lora_vN.safetensors) at a "
+        "strength. "
+        "Chain several LoRA nodes to stack LoRAs; the base model is never reloaded."
+    )
+    CATEGORY = f"{CATEGORY}/models"
+    RETURN_TYPES = (FLUX_PIPELINE, "STRING")
+    RETURN_NAMES = ("flux", "lora")
+    OUTPUT_TOOLTIPS = ("The same pipeline, with this LoRA added to its list.", "The LoRA file used.")
+    FUNCTION = "add"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "flux": FLUX_INPUT,
+                "project": PROJECT_INPUT,
+                "version": (
+                    "STRING",
+                    {
+                        "default": LATEST,
+                        "tooltip": "Character LoRA version: latest, char_v1, v2... (or a .safetensors path).",
+                    },
+                ),
+                "strength": STRENGTH_INPUT,
+            }
+        }
+
+    def add(self, flux, project, version, strength):
+        path = str(resolve_lora(version.strip() or LATEST, project))
+        return (_stacked(flux, LoraSpec(path, strength)), path)
+
+
+class FlenwheelFluxLora:
+    DESCRIPTION = (
+        "Adds a LoRA from ComfyUI's loras folder (a style LoRA, say) at a strength, on top of the LoRAs "
+        "already chosen. The base model is never reloaded."
+    )
+    CATEGORY = f"{CATEGORY}/models"
+    RETURN_TYPES = (FLUX_PIPELINE,)
+    RETURN_NAMES = ("flux",)
+    OUTPUT_TOOLTIPS = ("The same pipeline, with this LoRA added to its list.",)
+    FUNCTION = "add"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "flux": FLUX_INPUT,
+                "lora_name": (
+                    model_folder_files("loras"),
+                    {"tooltip": "LoRA file from ComfyUI's loras folder."},
+                ),
+                "strength": STRENGTH_INPUT,
+            }
+        }
+
+    def add(self, flux, lora_name, strength):
+        return (_stacked(flux, LoraSpec(str(resolve_lora(lora_name, lookup=lora_lookup)), strength)),)
+
+
+NODE_CLASS_MAPPINGS = {
+    "FlenwheelLoadFlux": FlenwheelLoadFlux,
+    "FlenwheelCharacterLora": FlenwheelCharacterLora,
+    "FlenwheelFluxLora": FlenwheelFluxLora,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FlenwheelLoadFlux": "FLENwheel Load FLUX",
+    "FlenwheelCharacterLora": "FLENwheel Character LoRA",
+    "FlenwheelFluxLora": "FLENwheel FLUX LoRA",
+}

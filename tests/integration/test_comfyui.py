@@ -1,0 +1,174 @@
+"""The pack inside a real ComfyUI: registration, templates, web files, and workflows run end to end.
+
+Needs COMFYUI_DIR (see conftest.py and docs/comfyui-integration.md); skipped otherwise. Workflows
+in workflows/api/ run through ``flenwheel comfy run``. A workflow whose defaults name real models
+gets test values from tests/integration/workflow_overrides.json when that file exists:
+``{"<workflow file stem>": ["Node title.input=value", ...]}``, where a value may use {tiny_flux},
+{tiny_qwen_edit}, {samples} and {faces}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import flenwheel
+from flenwheel.core.cli import cli
+from flenwheel.core.node_specs import known_specs, pack_object_info
+from flenwheel.core.workflow_format import load_workflow, ui_to_api
+
+pytestmark = pytest.mark.integration
+
+PACK_ROOT = Path(__file__).resolve().parents[2]
+
+WORKFLOWS = PACK_ROOT / "workflows"
+API_WORKFLOWS = sorted((WORKFLOWS / "api").glob("*.json"))
+UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
+DEMO = PACK_ROOT / "tests" / "data" / "workflows"
+OVERRIDES = Path(__file__).with_name("workflow_overrides.json")
+WEB_DIR = PACK_ROOT / flenwheel.WEB_DIRECTORY
+WEB_FILES = sorted(p for p in WEB_DIR.rglob("*") if p.is_file()) if WEB_DIR.is_dir() else []
+RUN_TIMEOUT_S = os.environ.get("FLENWHEEL_COMFY_TIMEOUT", "600")
+
+
+def comfy_run(*args: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(cli, ["comfy", "run", *args, "--wait", "--json", "--timeout", RUN_TIMEOUT_S])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def without_dynamic(info: dict) -> dict:
+    """An /object_info entry minus what depends on the machine: file lists and the module path."""
+    info = json.loads(json.dumps(info))
+    info.pop("python_module", None)
+    for entries in info["input"].values():
+        for name, spec in entries.items():
+            if len(spec) > 1 and isinstance(spec[1], dict) and "dynamic_choices" in spec[1]:
+                entries[name] = "<files>"
+    return info
+
+
+def test_pack_imports_cleanly(comfyui):
+    log = comfyui.log_text()
+    assert f"custom_nodes/{comfyui.pack}" in log, "ComfyUI did not try to load the pack"
+    problems = [
+        line
+        for line in log.splitlines()
+        if comfyui.pack in line and ("IMPORT FAILED" in line or "Cannot import" in line)
+    ]
+    problems += [line for line in log.splitlines() if "FLENwheel:" in line and "failed to load" in line]
+    assert not problems, "\n".join(problems)
+
+
+def test_object_info_lists_every_node_as_the_validator_sees_it(comfyui):
+    served = comfyui.get_json("/object_info")
+    missing = sorted(set(flenwheel.NODE_CLASS_MAPPINGS) - set(served))
+    assert not missing, f"registered here but not in ComfyUI: {missing}"
+    local = pack_object_info()
+    for name, info in local.items():
+        theirs = without_dynamic(served[name])
+        mine = without_dynamic(info)
+        for section, entries in mine["input"].items():
+            for input_name, spec in entries.items():
+                if spec == "<files>":
+                    theirs["input"][section][input_name] = "<files>"
+        assert mine == theirs, f"{name}: the validator's spec differs from what ComfyUI serves"
+
+
+def test_workflow_templates_list_the_pack_workflows(comfyui):
+    if not UI_WORKFLOWS:
+        pytest.skip("workflows/ holds no workflow yet")
+    listed = comfyui.get_json("/api/workflow_templates")
+    assert sorted(listed.get(comfyui.pack, [])) == sorted(p.stem for p in UI_WORKFLOWS)
+    for path in UI_WORKFLOWS:
+        status, body = comfyui.get(f"/api/workflow_templates/{comfyui.pack}/{path.name}")
+        assert status == 200 and json.loads(body) == json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", WEB_FILES, ids=[p.relative_to(WEB_DIR).as_posix() for p in WEB_FILES])
+def test_web_extension_files_are_served(comfyui, path):
+    relative = path.relative_to(WEB_DIR).as_posix()
+    status, body = comfyui.get(f"/extensions/{comfyui.pack}/{relative}")
+    assert status == 200 and body == path.read_bytes()
+    if path.suffix == ".js":
+        assert f"/extensions/{comfyui.pack}/{relative}" in comfyui.get_json("/extensions")
+
+
+def test_foundation_nodes_run_through_the_runner(comfyui, tmp_path):
+    """The hand-made curate workflow, run for real: sources curated, then loaded and saved."""
+    photo = PACK_ROOT / "samples" / "character" / "obama_office.jpg"
+    (comfyui.base / "input").mkdir(exist_ok=True)
+    Image.open(photo).convert("RGB").save(comfyui.base / "input" / "portrait.png")
+    api = load_workflow(DEMO / "api" / "curate_demo.json")
+    curate_only = {k: v for k, v in api.items() if k not in ("9", "10")}
+    (tmp_path / "curate.json").write_text(json.dumps(curate_only), encoding="utf-8")
+    code, report = comfy_run(str(tmp_path / "curate.json"), "--server", comfyui.url)
+    assert code == 0, report["message"]
+    text = report["outputs"]["7"]["text"][0]
+    assert text.startswith("sources source/v1") and "usable images >= 10: 1 of 1 usable" in text
+    sources = comfyui.base / "output" / "flenwheel" / "demo_character" / "data" / "source" / "v1"
+    assert len(list(sources.glob("*.png"))) == 1
+    code, report = comfy_run(
+        str(DEMO / "api" / "curate_demo.json"), "--server", comfyui.url, "--download", str(tmp_path / "out")
+    )
+    assert code == 0, report["message"]
+    saved = [Path(p) for p in report["downloaded"]]
+    assert any(p.parent.name == "flenwheel" and p.name.startswith("sources_") for p in saved)
+    assert all(Image.open(p).size[0] > 0 for p in saved)
+
+
+def overrides_for(path: Path, request) -> list[str]:
+    if not OVERRIDES.exists():
+        return []
+    entries = json.loads(OVERRIDES.read_text(encoding="utf-8")).get(path.stem, [])
+    values = {"samples": str(PACK_ROOT / "samples" / "character")}
+    for name in ("tiny_flux", "tiny_qwen_edit", "faces"):
+        if any("{" + name + "}" in entry for entry in entries):
+            values[name] = str(request.getfixturevalue(name))
+    return [entry.format(**values) for entry in entries]
+
+
+@pytest.mark.parametrize("path", API_WORKFLOWS, ids=[p.name for p in API_WORKFLOWS])
+def test_api_workflow_runs(comfyui, path, request, tmp_path):
+    workflow = tmp_path / path.name
+    shutil.copy(path, workflow)
+    extra = [arg for entry in overrides_for(path, request) for arg in ("--set", entry)]
+    code, report = comfy_run(str(workflow), "--server", comfyui.url, *extra)
+    assert code == 0, f"exit {code}: {report['message']}"
+
+
+@pytest.fixture(scope="module")
+def frontend(comfyui):
+    """ComfyUI's own frontend in headless Chromium, to compare its UI->API conversion with ours."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        pytest.skip(f"no Chromium at {chromium} (set CHROMIUM_PATH)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(comfyui.url)
+        page.wait_for_function("window.app && window.app.graph", timeout=120_000)
+        yield page
+        browser.close()
+
+
+FRONTEND_CASES = [DEMO / "curate_demo.json", *UI_WORKFLOWS]
+
+
+@pytest.mark.parametrize(
+    "path", FRONTEND_CASES, ids=[p.relative_to(PACK_ROOT).as_posix() for p in FRONTEND_CASES]
+)
+def test_converter_matches_the_frontend(frontend, path):
+    workflow = load_workflow(path)
+    theirs = frontend.evaluate(
+        "async (wf) => { await window.app.loadGraphData(wf);"
+        " return (await window.app.graphToPrompt()).output; }",
+        workflow,
+    )
+    assert ui_to_api(workflow, known_specs()) == theirs

@@ -1,0 +1,72 @@
+// HTTP client for the review API (core/review_api.py). The same calls work inside ComfyUI
+// (base /api/flenwheel/review) and in `flenwheel review serve` (base /flenwheel/review).
+
+export class ReviewClient {
+  constructor(base) {
+    this.base = base.replace(/\/$/, "");
+  }
+
+  async get(path, params = {}) {
+    const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v != null));
+    const text = query.toString();
+    return this.#send(`${this.base}${path}${text ? `?${text}` : ""}`, { method: "GET" });
+  }
+
+  async post(path, body) {
+    return this.#send(`${this.base}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  }
+
+  async #send(url, options) {
+    let response;
+    try {
+      response = await fetch(url, { ...options, cache: "no-store" });
+    } catch (error) {
+      throw new Error(`the review server cannot be reached (${error.message}); is it still running?`);
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new Error(data.error || `${response.status} ${response.statusText}`);
+    }
+    return data;
+  }
+
+  projects() {
+    return this.get("/projects").then((d) => d.projects);
+  }
+
+  stages() {
+    return this.get("/stages").then((d) => d.stages);
+  }
+
+  datasets(project) {
+    return this.get(`/${project}/datasets`);
+  }
+
+  items(project, stage, version, filter = "all") {
+    return this.get(`/${project}/items`, { stage, version, filter });
+  }
+
+  summary(project, stage, version) {
+    return this.get(`/${project}/summary`, { stage, version });
+  }
+
+  decide(project, body) {
+    return this.post(`/${project}/decide`, body);
+  }
+
+  undo(project, body) {
+    return this.post(`/${project}/undo`, body);
+  }
+
+  thumbUrl(project, dataset, version, id, size = 256) {
+    return `${this.base}/${project}/thumb/${dataset}/${version}/${id}?size=${size}`;
+  }
+
+  imageUrl(project, dataset, version, id) {
+    return `${this.base}/${project}/image/${dataset}/${version}/${id}`;
+  }
+}
