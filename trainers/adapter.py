@@ -64,22 +64,55 @@ class ModelAdapter(ABC):
         self.pipe: Any = None
 
     # Loading -----------------------------------------------------------------------------
-    @abstractmethod
-    def load(self) -> torch.nn.Module:
-        """Load every component; return the transformer the LoRA is trained on."""
+    #: diffusers class names of the pipeline and its transformer, and the pipeline's text encoders
+    pipeline_class = ""
+    transformer_class = ""
+    text_encoders: tuple[str, ...] = ()
 
-    @property
-    def transformer(self) -> torch.nn.Module:
-        return self.pipe.transformer
+    def pipeline_extra(self) -> dict[str, Any]:
+        """Extra ``from_pretrained`` arguments for the pipeline (e.g. a processor)."""
+        return {}
+
+    def load_encoders(self) -> None:
+        """The pipeline without its transformer: VAE, text encoders, tokenizers, scheduler.
+
+        The transformer comes later (``load_transformer``), after the text encoders have done their
+        work and left: T5-XXL or Qwen2.5-VL and the transformer are never in memory together.
+        """
+        import diffusers
+
+        self.pipe = load_pipeline_parts(getattr(diffusers, self.pipeline_class), self.config.model, None,
+                                        self.weight_dtype, self.kind, **self.pipeline_extra())
+        self.pipe.set_progress_bar_config(disable=True)
+        for name in ("vae", *self.text_encoders):
+            getattr(self.pipe, name).requires_grad_(False).to(self.device)
+
+    def load_transformer(self) -> torch.nn.Module:
+        """The transformer the LoRA is trained on, placed in the pipeline (for sampling)."""
+        import diffusers
+
+        transformer = load_transformer(getattr(diffusers, self.transformer_class), self.config.model,
+                                       self.weight_dtype, self.config.quantize, self.kind)
+        if self.config.quantize == "none":
+            transformer.to(self.device)
+        self.pipe.transformer = transformer
+        return transformer
+
+    def release_text_encoders(self) -> None:
+        """Drop the text encoders once every embedding is cached, so their memory goes to training."""
+        for name in self.text_encoders:
+            setattr(self.pipe, name, None)
+        free_memory()
+
+    def release_vae(self) -> None:
+        """Drop the VAE when every latent is cached and no sample will be decoded."""
+        self.pipe.vae = None
+        free_memory()
 
     @property
     def pixel_multiple(self) -> int:
         """Image sides must be multiples of this (VAE downscale x 2x2 latent packing)."""
         return int(self.pipe.vae_scale_factor) * 2
-
-    @abstractmethod
-    def release_text_encoders(self) -> None:
-        """Drop the text encoders once every embedding is cached, so their memory goes to training."""
 
     # Encoding ----------------------------------------------------------------------------
     def bucket_key(self, item: TrainItem, size: tuple[int, int]) -> Hashable:
@@ -172,7 +205,7 @@ def load_transformer(model_class: Any, source: str, dtype: torch.dtype, quantize
 def load_pipeline_parts(
     pipeline_class: Any, source: str, transformer: Any, dtype: torch.dtype, kind: str, **extra: Any
 ) -> Any:
-    """The rest of the pipeline around an already loaded transformer."""
+    """The pipeline around an already loaded transformer (or without one: ``transformer=None``)."""
     try:
         return pipeline_class.from_pretrained(
             check_source(source, kind), transformer=transformer, **dtype_kwarg(dtype), **extra

@@ -19,9 +19,6 @@ from .adapter import (
     ModelAdapter,
     PreparedSample,
     Tensors,
-    free_memory,
-    load_pipeline_parts,
-    load_transformer,
 )
 from .buckets import to_pixels
 
@@ -55,27 +52,9 @@ class FluxAdapter(ModelAdapter):
     kind = "flux"
     containers = ("transformer_blocks", "single_transformer_blocks")
     default_targets = FLUX_TARGETS
-
-    def load(self) -> torch.nn.Module:
-        from diffusers import FluxPipeline, FluxTransformer2DModel
-
-        transformer = load_transformer(
-            FluxTransformer2DModel, self.config.model, self.weight_dtype, self.config.quantize, self.kind
-        )
-        self.pipe = load_pipeline_parts(
-            FluxPipeline, self.config.model, transformer, self.weight_dtype, self.kind
-        )
-        self.pipe.set_progress_bar_config(disable=True)
-        for name in ("vae", "text_encoder", "text_encoder_2"):
-            getattr(self.pipe, name).requires_grad_(False).to(self.device)
-        if self.config.quantize == "none":
-            transformer.to(self.device)
-        return transformer
-
-    def release_text_encoders(self) -> None:
-        self.pipe.text_encoder = None
-        self.pipe.text_encoder_2 = None
-        free_memory()
+    pipeline_class = "FluxPipeline"
+    transformer_class = "FluxTransformer2DModel"
+    text_encoders = ("text_encoder", "text_encoder_2")
 
     @torch.no_grad()
     def _latents(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -201,14 +201,8 @@ class Trainer:
         self.reporter.log(
             f"loading {cfg.trainer} model from {cfg.model} ({cfg.mixed_precision}, quantize {cfg.quantize})"
         )
-        transformer = adapter.load()
+        adapter.load_encoders()
         buckets, sizes = self._sizes(adapter)
-        targets = self._add_lora(adapter, transformer)
-        params = list(trainable_parameters(transformer).values())
-        self.reporter.log(
-            f"LoRA rank {cfg.lora_rank} on {len(targets)} layers: "
-            f"{sum(p.numel() for p in params):,} trainable parameters"
-        )
         self.encoded = EncodedData(adapter, cfg, self.data.items, sizes)
         self.reporter.log(self.encoded.cache())
         specs = cfg.sample_prompts or adapter.default_samples(self.data.items)
@@ -217,6 +211,15 @@ class Trainer:
         )
         if cfg.cache_text_embeddings:
             adapter.release_text_encoders()
+        if cfg.cache_latents and not (cfg.sample_every and specs):
+            adapter.release_vae()
+        transformer = adapter.load_transformer()
+        targets = self._add_lora(adapter, transformer)
+        params = list(trainable_parameters(transformer).values())
+        self.reporter.log(
+            f"LoRA rank {cfg.lora_rank} on {len(targets)} layers: "
+            f"{sum(p.numel() for p in params):,} trainable parameters"
+        )
         optimizer = build_optimizer(cfg, params)
         scheduler = build_scheduler(cfg, optimizer)
         plan = BatchPlan(

@@ -30,9 +30,6 @@ from .adapter import (
     ModelAdapter,
     PreparedSample,
     Tensors,
-    free_memory,
-    load_pipeline_parts,
-    load_transformer,
 )
 from .buckets import fit, to_pixels
 
@@ -63,32 +60,17 @@ class QwenEditAdapter(ModelAdapter):
     containers = ("transformer_blocks",)
     default_targets = QWEN_EDIT_TARGETS
     alpha_keys = False
+    pipeline_class = "QwenImageEditPlusPipeline"
+    transformer_class = "QwenImageTransformer2DModel"
+    text_encoders = ("text_encoder",)
 
-    def load(self) -> torch.nn.Module:
-        from diffusers import QwenImageEditPlusPipeline, QwenImageTransformer2DModel
-
+    def pipeline_extra(self) -> dict:
         from ..core.pipelines import looks_like_path
         from ..core.qwen_processor import load_processor
 
-        transformer = load_transformer(
-            QwenImageTransformer2DModel, self.config.model, self.weight_dtype, self.config.quantize, self.kind
-        )
-        extra = {}
         if looks_like_path(self.config.model):
-            extra["processor"] = load_processor(f"{self.config.model}/processor")
-        self.pipe = load_pipeline_parts(
-            QwenImageEditPlusPipeline, self.config.model, transformer, self.weight_dtype, self.kind, **extra
-        )
-        self.pipe.set_progress_bar_config(disable=True)
-        for name in ("vae", "text_encoder"):
-            getattr(self.pipe, name).requires_grad_(False).to(self.device)
-        if self.config.quantize == "none":
-            transformer.to(self.device)
-        return transformer
-
-    def release_text_encoders(self) -> None:
-        self.pipe.text_encoder = None
-        free_memory()
+            return {"processor": load_processor(f"{self.config.model}/processor")}
+        return {}
 
     def bucket_key(self, item: TrainItem, size: tuple[int, int]) -> Hashable:
         return (size, len(item.controls))

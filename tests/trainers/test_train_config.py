@@ -96,6 +96,7 @@ def test_saved_config_round_trips(tmp_path, flux_config, config_file):
 
 def test_cli_reports_config_errors_with_exit_1(tmp_path):
     from click.testing import CliRunner
+
     from flenwheel.core.cli import cli
 
     path = _write(tmp_path, BASE.format(model="x/y") + "lora_rnk: 8\n")

@@ -46,10 +46,11 @@ def test_outputs_on_disk_and_metadata(flux_config, train_quietly):
 def _trained_transformer(model_dir, config, checkpoint):
     """Rebuild the transformer exactly as it was at ``checkpoint`` (peft LoRA with the training alpha)."""
     from diffusers import FluxTransformer2DModel
-    from flenwheel.trainers.flux_lora import FLUX_TARGETS
-    from flenwheel.trainers.lora_io import resolve_targets
     from peft import LoraConfig
     from safetensors.torch import load_file
+
+    from flenwheel.trainers.flux_lora import FLUX_TARGETS
+    from flenwheel.trainers.lora_io import resolve_targets
 
     model = FluxTransformer2DModel.from_pretrained(model_dir, subfolder="transformer")
     targets = resolve_targets(

@@ -11,8 +11,9 @@ import torch
 def test_trains_on_triplets_and_lora_changes_edits_in_fresh_pipeline(
     qwen_config, train_quietly, tiny_qwen_edit, triplets_file
 ):
-    from flenwheel.core.pipelines import load_pipeline, qwen_edit_sizes
     from PIL import Image
+
+    from flenwheel.core.pipelines import load_pipeline, qwen_edit_sizes
 
     config = qwen_config(output_name="qwen_char_lora_v1", lora_alpha=8.0)
     done, events = train_quietly(config)
@@ -45,10 +46,11 @@ def test_trains_on_triplets_and_lora_changes_edits_in_fresh_pipeline(
 def test_lora_matches_trained_weights_with_alpha_folded(qwen_config, train_quietly, tiny_qwen_edit):
     """Whatever diffusers' Qwen loader does with alpha, our file must give exactly the trained update."""
     from diffusers import QwenImageEditPlusPipeline, QwenImageTransformer2DModel
-    from flenwheel.trainers.lora_io import resolve_targets
-    from flenwheel.trainers.qwen_edit_lora import QWEN_EDIT_TARGETS
     from peft import LoraConfig
     from safetensors.torch import load_file
+
+    from flenwheel.trainers.lora_io import resolve_targets
+    from flenwheel.trainers.qwen_edit_lora import QWEN_EDIT_TARGETS
 
     config = qwen_config(lora_alpha=2.0)
     done, _ = train_quietly(config)
@@ -93,13 +95,15 @@ class _Recorder(torch.nn.Module):
 
 @pytest.mark.parametrize("sources", [1, 2])
 def test_sources_packed_after_noisy_target_and_loss_on_target_only(qwen_config, tmp_path, sources):
+    from PIL import Image
+
     from flenwheel.trainers.adapter import Example
     from flenwheel.trainers.datasets import TrainItem
     from flenwheel.trainers.qwen_edit_lora import QwenEditAdapter
-    from PIL import Image
 
     adapter = QwenEditAdapter(qwen_config(), torch.device("cpu"), torch.float32)
-    adapter.load()
+    adapter.load_encoders()
+    adapter.load_transformer()
     paths = []
     for index in range(1 + sources):
         path = tmp_path / f"{index}.png"
