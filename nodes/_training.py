@@ -18,6 +18,7 @@ from ..trainers.launcher import TrainingResult, run_training
 from ..trainers.loss_plot import plot_losses
 from ..trainers.project_setup import finished_lora
 from ._comfy import comfy_progress, interrupt_requested, is_interrupt, send_event
+from ._types import DATASET
 
 OPTIMIZERS = ["adamw", "adamw8bit", "prodigy"]
 
@@ -91,8 +92,9 @@ def common_inputs(steps: int, lr: float, resolution: int) -> dict[str, Any]:
     }
 
 
-def optional_inputs() -> dict[str, Any]:
+def optional_inputs(dataset_tooltip: str) -> dict[str, Any]:
     return {
+        "dataset": (DATASET, {"tooltip": dataset_tooltip}),
         "config_path": (
             "STRING",
             {

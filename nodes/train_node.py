@@ -41,14 +41,14 @@ class _TrainNode:
         """Always run: the node itself knows when a version is already finished and returns at once."""
         return float("nan")
 
-    def train(self, project, base_model, version, config_path="", **kwargs):
+    def train(self, project, base_model, version, config_path="", dataset=None, **kwargs):
         if config_path.strip():
             return train_node(self.KIND, Path(config_path.strip()).expanduser())
         overrides = {"model": base_model.strip() or None, **settings(kwargs)}
         prompts = [line.strip() for line in (kwargs.get("sample_prompts") or "").splitlines() if line.strip()]
         if prompts:
             overrides["sample_prompts"] = prompts
-        plan = prepare_run(project, self.KIND, version, overrides)
+        plan = prepare_run(project, self.KIND, version, overrides, dataset)
         return train_node(self.KIND, plan.config_path)
 
 
@@ -84,7 +84,10 @@ class FlenwheelTrainFluxLora(_TrainNode):
                     },
                 ),
             },
-            "optional": optional_inputs(),
+            "optional": optional_inputs(
+                "Train a new version on this dataset (e.g. from Curate Sources or a Review Gate) instead of "
+                "sources + enriched good + pristine; an existing version keeps its frozen training set."
+            ),
         }
 
 
@@ -112,7 +115,9 @@ class FlenwheelTrainQwenEditLora(_TrainNode):
                 "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
                 **common_inputs(1000, 1e-4, 1024),
             },
-            "optional": optional_inputs(),
+            "optional": optional_inputs(
+                "Train a new version on this triplets dataset (data/qwen_training/vN) instead of the latest one."
+            ),
         }
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..core.atomic import atomic_write_json, sha256_file
+from ..core.dataset import DatasetVersion
 from ..core.errors import FlenwheelError
+from ..core.handles import DatasetHandle
 from ..core.pipelines import DEFAULT_MODELS
 from ..core.project import Project, parse_version
-from ..core.records import utc_now
+from ..core.records import ImageRecord, utc_now
 from .config import CONFIG_FILE, parse_config, save_config
 from .datasets import EXCLUDED_LABELS, TRAINING_SET_FILE
 from .triplets import TRIPLETS_FILE
@@ -87,25 +89,36 @@ def _check_fresh(output: Path) -> None:
         )
 
 
-def _entries(project: Project, stage: str, version: str, base: Path) -> list[dict[str, Any]]:
-    dataset = project.dataset(stage, version)
+def _entries(dataset: DatasetVersion, records: list[ImageRecord], base: Path,
+             good_only: bool) -> list[dict[str, Any]]:
+    """Training-set entries (path relative to ``base``, hashes, caption, lineage) of some records."""
     found = []
-    for record in dataset.records:
-        if (stage == "enriched" and record.label != "good") or record.label in EXCLUDED_LABELS:
+    for record in records:
+        if (good_only and record.label != "good") or record.label in EXCLUDED_LABELS:
             continue
         path = dataset.image_path(record)
-        found.append(
-            {
-                "path": os.path.relpath(path, base),
-                "id": record.id,
-                "sha256": sha256_file(path),
-                "caption": record.caption or record.prompt or "",
-                "origin": f"{stage}/{version}",
-                "parents": record.parents,
-                "label": record.label,
-            }
-        )
+        found.append({
+            "path": os.path.relpath(path, base), "id": record.id, "sha256": sha256_file(path),
+            "caption": record.caption or record.prompt or "", "origin": dataset.label,
+            "parents": record.parents, "label": record.label,
+        })
     return found
+
+
+def _dedupe(groups: list[list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    entries, counts, seen = [], {}, set()
+    for group in groups:
+        for entry in group:
+            if entry["id"] not in seen:
+                seen.add(entry["id"])
+                entries.append(entry)
+                counts[entry["origin"]] = counts.get(entry["origin"], 0) + 1
+    if not entries:
+        raise FlenwheelError(
+            "the project has no training images yet: add sources (flenwheel source add) "
+            "and review enriched images"
+        )
+    return entries, counts
 
 
 def build_flux_set(project: Project, version: str, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -117,19 +130,16 @@ def build_flux_set(project: Project, version: str, base: Path) -> tuple[list[dic
         if latest:
             parts.append((stage, latest))
     parts += [("pristine", v) for v in project.versions("pristine") if parse_version(v) < number]
-    entries, counts, seen = [], {}, set()
+    groups = []
     for stage, dataset_version in parts:
-        for entry in _entries(project, stage, dataset_version, base):
-            if entry["id"] not in seen:
-                seen.add(entry["id"])
-                entries.append(entry)
-                counts[entry["origin"]] = counts.get(entry["origin"], 0) + 1
-    if not entries:
-        raise FlenwheelError(
-            "the project has no training images yet: add sources (flenwheel source add) "
-            "and review enriched images"
-        )
-    return entries, counts
+        dataset = project.dataset(stage, dataset_version)
+        groups.append(_entries(dataset, dataset.records, base, good_only=stage == "enriched"))
+    return _dedupe(groups)
+
+
+def handle_set(handle: DatasetHandle, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The records of one dataset handle (a node's wired dataset), minus rejected ones."""
+    return _dedupe([_entries(handle.dataset, handle.records(), base, good_only=False)])
 
 
 def _write_config(
@@ -157,16 +167,21 @@ def _write_config(
     return save_config(parse_config(raw, f"{kind} config for {project.root}"), output / CONFIG_FILE)
 
 
-def init_flux(
-    project: Project, version: str | None = None, overrides: dict[str, Any] | None = None
-) -> TrainingPlan:
-    """Write ``models/flux_lora/char_vN/{training_set.json,config.yaml}`` for the next (or given) version."""
+def init_flux(project: Project, version: str | None = None, overrides: dict[str, Any] | None = None,
+              dataset: DatasetHandle | None = None) -> TrainingPlan:
+    """Write ``models/flux_lora/char_vN/{training_set.json,config.yaml}`` for the next (or given) version.
+
+    The set is the project's default (``build_flux_set``), or the records of ``dataset`` when given.
+    """
     existing = lora_versions(project, "flux")
     version = version or f"v{(existing[-1] + 1) if existing else 1}"
     output = _output_dir(project, "flux", version)
     _check_fresh(output)
     output.mkdir(parents=True, exist_ok=True)
-    entries, counts = build_flux_set(project, version, output)
+    if dataset is not None:
+        entries, counts = handle_set(dataset, output)
+    else:
+        entries, counts = build_flux_set(project, version, output)
     atomic_write_json(
         output / TRAINING_SET_FILE,
         {
@@ -228,36 +243,37 @@ def iterate(project: Project, overrides: dict[str, Any] | None = None) -> Traini
     return init_flux(project, f"v{number + 1}", overrides)
 
 
-def prepare_run(
-    project: Project, kind: str, choice: str = "latest", overrides: dict[str, Any] | None = None
-) -> TrainingPlan:
-    """The run a node (or script) should start: ``latest`` continues the newest version (a new v1 when
-    there is none), ``new`` prepares the next version, ``vN`` that version. Settings in ``overrides``
-    are written into an existing version's config; its frozen data stays as it is."""
+def prepare_run(project: Project, kind: str, choice: str = "latest", overrides: dict[str, Any] | None = None,
+                dataset: DatasetHandle | None = None) -> TrainingPlan:
+    """The run a node (or script) should start.
+
+    ``latest`` continues the newest version (a new v1 when there is none), ``new`` prepares the next
+    version, ``vN`` that version. A new version trains on ``dataset`` when given (for qwen-edit, a
+    triplets version), else on the project's default data. Settings in ``overrides`` are written into
+    an existing version's config; its frozen data stays as it is.
+    """
     from .config import load_config
 
     existing = lora_versions(project, kind)
     choice = (choice or "latest").strip()
-    if choice == "new" or (choice == "latest" and not existing):
-        return (
-            init_flux(project, None, overrides)
-            if kind == "flux"
-            else init_qwen_edit(project, None, None, overrides)
+    version = None if choice == "new" or (choice == "latest" and not existing) else (
+        f"v{existing[-1]}" if choice == "latest" else choice)
+    if version is not None:
+        parse_version(version)
+        output = _output_dir(project, kind, version)
+        if (output / CONFIG_FILE).is_file():
+            config = load_config(output / CONFIG_FILE, kind)
+            changed = config.model_dump() | {k: v for k, v in (overrides or {}).items() if v is not None}
+            updated = parse_config(changed, str(output / CONFIG_FILE))
+            save_config(_relative(updated, output), output / CONFIG_FILE)
+            return TrainingPlan(kind, version, output / CONFIG_FILE, output, {})
+    if kind == "flux":
+        return init_flux(project, version, overrides, dataset)
+    if dataset is not None and dataset.dataset.stage != "qwen_training":
+        raise FlenwheelError(
+            f"the Qwen-Edit trainer needs a triplets dataset (qwen_training), not {dataset.label}"
         )
-    version = f"v{existing[-1]}" if choice == "latest" else choice
-    parse_version(version)
-    output = _output_dir(project, kind, version)
-    if not (output / CONFIG_FILE).is_file():
-        return (
-            init_flux(project, version, overrides)
-            if kind == "flux"
-            else init_qwen_edit(project, version, None, overrides)
-        )
-    config = load_config(output / CONFIG_FILE, kind)
-    changed = config.model_dump() | {k: v for k, v in (overrides or {}).items() if v is not None}
-    updated = parse_config(changed, str(output / CONFIG_FILE))
-    save_config(_relative(updated, output), output / CONFIG_FILE)
-    return TrainingPlan(kind, version, output / CONFIG_FILE, output, {})
+    return init_qwen_edit(project, version, dataset.dataset.version if dataset else None, overrides)
 
 
 def _relative(config, output: Path):

@@ -148,3 +148,19 @@ def test_init_without_data_is_a_clear_error(project):
     assert result.exit_code == 1 and "no training images yet" in result.output
     result = _cli("train", "init", "flux", project.root, "--set", "oops")
     assert result.exit_code == 2
+
+
+def test_a_wired_dataset_becomes_the_new_versions_training_set(reviewed_project, tiny_flux):
+    from flenwheel.core.handles import DatasetHandle
+    from flenwheel.trainers.project_setup import prepare_run
+
+    sources = DatasetHandle(reviewed_project.dataset("source"))
+    one = sources.subset([sources.records()[1].id])
+    plan = prepare_run(reviewed_project, "flux", "latest", {"model": str(tiny_flux)}, one)
+    entries = json.loads((plan.output_dir / "training_set.json").read_text())["items"]
+    assert plan.version == "v1" and [e["id"] for e in entries] == [sources.records()[1].id]
+    again = prepare_run(reviewed_project, "flux", "latest", {"max_train_steps": 7}, sources)
+    assert again.version == "v1" and yaml.safe_load(again.config_path.read_text())["max_train_steps"] == 7
+    assert len(json.loads((plan.output_dir / "training_set.json").read_text())["items"]) == 1  # still frozen
+    with pytest.raises(Exception, match="triplets dataset"):
+        prepare_run(reviewed_project, "qwen-edit", "new", None, sources)
