@@ -17,7 +17,7 @@ from ..trainers.config import load_config
 from ..trainers.launcher import TrainingResult, run_training
 from ..trainers.loss_plot import plot_losses
 from ..trainers.project_setup import finished_lora
-from ._comfy import comfy_progress, interrupt_requested, is_interrupt, send_event
+from ._comfy import comfy_progress, free_comfy_memory, interrupt_requested, is_interrupt, send_event
 from ._types import DATASET
 
 OPTIMIZERS = ["adamw", "adamw8bit", "prodigy"]
@@ -178,6 +178,7 @@ def train_node(kind: str, config_path: Path) -> tuple[Any, ...]:
     done = finished_lora(config)
     samples: list[str] = []
     if done is None:
+        free_comfy_memory()  # the trainer is another process: ComfyUI's cached models must not hold the GPU
         run = NodeRun(kind)
         result: TrainingResult = run_training(
             kind, config_path, config.output_dir, run.on_event, run.should_stop
