@@ -57,8 +57,12 @@ def make_adapter(config: TrainConfig, device: torch.device, dtype: torch.dtype) 
 
 
 def make_accelerator(config: TrainConfig) -> Any:
-    """One accelerate state per process; in-process reruns (tests, the CLI) start from a clean one."""
-    from accelerate import Accelerator
+    """One accelerate state per process; in-process reruns (tests, the CLI) start from a clean one.
+
+    Qwen-Image's last block computes a text-stream output nothing reads, so its LoRA layers get no
+    gradient; DDP must be told to expect unused parameters there.
+    """
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
 
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -66,7 +70,8 @@ def make_accelerator(config: TrainConfig) -> Any:
     cuda = torch.cuda.is_available()
     if config.mixed_precision == "fp16" and not cuda:
         raise ConfigError("mixed_precision: fp16 needs a GPU; use bf16 or no on the CPU")
-    return Accelerator(mixed_precision=config.mixed_precision, cpu=not cuda)
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=config.trainer == "qwen-edit")
+    return Accelerator(mixed_precision=config.mixed_precision, cpu=not cuda, kwargs_handlers=[ddp])
 
 
 @dataclass

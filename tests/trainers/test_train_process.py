@@ -123,21 +123,11 @@ def test_kill_9_at_random_moments_never_leaves_a_checkpoint_resume_cannot_load(
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_train_in_sync(flux_config, config_file, child_env):
-    config = flux_config(max_train_steps=4, save_every=4, batch_size=1)
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "flenwheel.trainers",
-        "flux",
-        "--config",
-        str(config_file(config)),
-    ]
+@pytest.mark.parametrize("kind", ["flux", "qwen-edit"])
+def test_torchrun_two_cpu_processes_train_in_sync(flux_config, qwen_config, config_file, child_env, kind):
+    config = (flux_config if kind == "flux" else qwen_config)(max_train_steps=4, save_every=4, batch_size=1)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "flenwheel.trainers", kind, "--config", str(config_file(config))]
     result = subprocess.run(command, capture_output=True, text=True, env=child_env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     events = _events(result.stdout)
@@ -164,4 +154,4 @@ def test_torchrun_two_cpu_processes_train_in_sync(flux_config, config_file, chil
     assert sums[0] == sums[1]  # different batches, identical weights: gradients were averaged
     names = sorted(p.name for p in (config.output_dir / "checkpoints").iterdir())
     assert names == ["step_000004"]  # written once, by rank 0
-    assert (config.output_dir / "flux_lora.safetensors").is_file()
+    assert (config.output_dir / config.lora_filename()).is_file()
