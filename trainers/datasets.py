@@ -154,17 +154,19 @@ def _from_caption_folder(folder: Path, token: str | None, default_caption: str |
 
 
 def _from_triplets(path: Path, token: str | None) -> list[TrainItem]:
-    """Edit prompts are instructions, not descriptions: ``[trigger]`` is filled in, nothing is prepended."""
-    return [
-        _item(
-            t.target,
-            t.caption.replace(TRIGGER, token or "").strip(),
-            sha256_file(t.target),
-            f"{path.name}:{t.line}",
-            t.controls,
-        )
-        for t in read_triplets(path)
-    ]
+    """Edit prompts are instructions, not descriptions: ``[trigger]`` is filled in, nothing is prepended.
+
+    A triplet's id covers the target and every source file, so a changed source changes the dataset hash.
+    """
+    items = []
+    for triplet in read_triplets(path):
+        digest = hashlib.sha256()
+        for file in (triplet.target, *triplet.controls):
+            digest.update(sha256_file(file).encode("ascii"))
+        caption = triplet.caption.replace(TRIGGER, token or "").strip()
+        items.append(_item(triplet.target, caption, digest.hexdigest(), f"{path.name}:{triplet.line}",
+                           triplet.controls))
+    return items
 
 
 def _is_triplets(path: Path) -> bool:

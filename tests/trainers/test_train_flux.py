@@ -155,3 +155,19 @@ def test_gradient_checkpointing_gives_the_same_training(flux_config, train_quiet
     a, b = load_file(plain["lora_path"]), load_file(ckpt["lora_path"])
     assert any(t.abs().max() > 0 for k, t in a.items() if "lora_B" in k)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_generation_stage_finds_and_applies_the_trained_version(flux_config, train_quietly, project, tiny_flux):
+    """The hand-off to step 1.5: ``char_v1`` / ``latest`` resolve to our file and set_loras applies it."""
+    from flenwheel.core.character_lora import parse_lora_ref
+    from flenwheel.core.loras import set_loras
+    from flenwheel.core.pipelines import load_pipeline
+
+    config = flux_config(output_path=str(project.flux_lora_dir("v1")), output_name="char_lora_v1",
+                         project_dir=str(project.root), max_train_steps=2)
+    done, _ = train_quietly(config)
+    spec = parse_lora_ref("latest:0.8", project)
+    assert spec.path == done["lora_path"] and spec.strength == 0.8
+    handle = load_pipeline("flux", str(tiny_flux), dtype="fp32", device="cpu")
+    refs = set_loras(handle, [spec])
+    assert refs[0].sha256 and refs[0].path == done["lora_path"]

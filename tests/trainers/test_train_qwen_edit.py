@@ -171,3 +171,14 @@ def test_flux_trainer_refuses_triplets(flux_config, train_quietly, triplets_file
 
     with pytest.raises(DatasetError, match="qwen-edit"):
         train_quietly(flux_config(dataset_path=str(triplets_file)))
+
+
+def test_dataset_hash_follows_source_images(triplets_file):
+    from PIL import Image
+
+    from flenwheel.trainers.datasets import read_training_data
+
+    before = read_training_data([str(triplets_file)], "qwen-edit")
+    assert before.version == "v1" and before.items[0].controls
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(triplets_file.parent / "source" / "0.png")
+    assert read_training_data([str(triplets_file)], "qwen-edit").hash != before.hash
