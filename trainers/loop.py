@@ -33,7 +33,7 @@ from .checkpoint import (
     remove_stale_staging,
     verify,
 )
-from .config import ConfigError, TrainConfig
+from .config import CONFIG_FILE, ConfigError, TrainConfig, save_config
 from .datasets import TrainingData, read_training_data
 from .encoding import EncodedData
 from .failures import NonFiniteLoss
@@ -180,6 +180,8 @@ class Trainer:
         self.reporter.open_log(self.out / LOG_FILE)
         if self.rank == 0:
             self.stop.clear_file()
+            if not (self.out / CONFIG_FILE).exists():  # the run folder documents how it was made
+                save_config(self.config, self.out / CONFIG_FILE)
             for name in remove_stale_staging(self.ckpt_root):
                 self.reporter.log(f"removed the unfinished checkpoint {name} left by an interrupted save")
         self.stop.install()

@@ -19,6 +19,7 @@ def test_loss_decreases_over_30_steps_on_4_images(flux_config, train_quietly):
 
 
 def test_outputs_on_disk_and_metadata(flux_config, train_quietly):
+    from flenwheel.trainers.config import load_config
     from flenwheel.trainers.lora_io import read_metadata
 
     config = flux_config(
@@ -30,6 +31,7 @@ def test_outputs_on_disk_and_metadata(flux_config, train_quietly):
     assert done["lora_path"] == str(final) and final.is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000005", "step_000010"]
     assert (out / "train_log.jsonl").is_file()
+    assert load_config(out / "config.yaml") == config  # the run folder records the config it ran with
     samples = [p for e in events if e["event"] == "sample" for p in e["paths"]]
     assert len(samples) == 2 and all(torch.tensor(1) for p in samples)
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000005_00.png", "step_000010_00.png"]
