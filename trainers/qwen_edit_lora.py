@@ -20,11 +20,15 @@ picture changes. Sources are resized to the target's bucket so one batch stacks.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
+from ..core.errors import FlenwheelError
+from ..core.pipelines import looks_like_path, qwen_edit_sizes
+from ..core.qwen_processor import load_processor
 from .adapter import (
     Example,
     ModelAdapter,
@@ -32,11 +36,11 @@ from .adapter import (
     Tensors,
 )
 from .buckets import fit, to_pixels
+from .config import SampleSpec
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .config import SampleSpec
     from .datasets import TrainItem
 
 QWEN_EDIT_TARGETS = (
@@ -65,9 +69,6 @@ class QwenEditAdapter(ModelAdapter):
     text_encoders = ("text_encoder",)
 
     def pipeline_extra(self) -> dict:
-        from ..core.pipelines import looks_like_path
-        from ..core.qwen_processor import load_processor
-
         if looks_like_path(self.config.model):
             return {"processor": load_processor(f"{self.config.model}/processor")}
         return {}
@@ -143,20 +144,14 @@ class QwenEditAdapter(ModelAdapter):
 
     def default_samples(self, items: list[TrainItem]) -> list[SampleSpec]:
         """Without configured samples, preview the first two triplets' edits."""
-        from .config import SampleSpec
-
         return [
             SampleSpec(prompt=item.caption, control_paths=[str(p) for p in item.controls])
             for item in items[:2]
         ]
 
     def prepare_sample(self, spec: SampleSpec) -> PreparedSample:
-        from pathlib import Path
-
         controls = [self.load_image(Path(path)) for path in spec.control_paths]
         if not controls:
-            from ..core.errors import FlenwheelError
-
             raise FlenwheelError(
                 f"the Qwen-Edit sample '{spec.prompt}' needs control_paths (the image to edit)"
             )
@@ -164,8 +159,6 @@ class QwenEditAdapter(ModelAdapter):
 
     @torch.no_grad()
     def sample(self, prepared: PreparedSample, size: tuple[int, int], seed: int) -> Image.Image:
-        from ..core.pipelines import qwen_edit_sizes
-
         embeds = prepared.text["embeds"][None].to(self.device)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         with qwen_edit_sizes(vae_pixels=size[0] * size[1], condition_pixels=self.config.condition_pixels):
