@@ -66,6 +66,8 @@ class Reporter:
             self.stream.write(json.dumps(payload, ensure_ascii=False) + "\n")
             self.stream.flush()
             self._record(payload)
+            if event == "error":  # a person running the CLI reads stderr, not JSON
+                print(f"[flenwheel-train] error: {payload.get('message')}", file=sys.stderr, flush=True)
         return payload
 
     def log(self, message: str, level: str = "info", all_ranks: bool = False) -> None:

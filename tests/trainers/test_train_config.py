@@ -122,3 +122,14 @@ def test_nf4_without_a_gpu_is_a_clear_error(flux_config, train_quietly):
 
     with pytest.raises(FlenwheelError, match="quantize: nf4 needs an NVIDIA GPU"):
         train_quietly(flux_config(quantize="nf4"))
+
+
+def test_cli_training_errors_are_readable_on_stderr(flux_config, config_file, tmp_path, capfd):
+    from flenwheel.core.cli import main
+
+    path = config_file(flux_config(dataset_path=str(tmp_path / "nowhere")))
+    with pytest.raises(SystemExit) as info:
+        main(["train", "flux", "--config", str(path)])
+    out, err = capfd.readouterr()
+    assert info.value.code == 1
+    assert '"event": "error"' in out and "[flenwheel-train] error: dataset" in err and "does not exist" in err
