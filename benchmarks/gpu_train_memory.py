@@ -54,6 +54,8 @@ class Spec:
     target_tokens: int
     targets: tuple[str, ...]
     containers: tuple[str, ...]
+    goal_gib: float
+    goal_mode: str | None
 
 
 def flux_spec(tiny: bool) -> Spec:
@@ -95,6 +97,8 @@ def flux_spec(tiny: bool) -> Spec:
         tokens,
         FLUX_TARGETS,
         ("transformer_blocks", "single_transformer_blocks"),
+        12.0,
+        "nf4 + grad ckpt",
     )
 
 
@@ -132,6 +136,8 @@ def qwen_spec(tiny: bool) -> Spec:
         side * side,
         QWEN_EDIT_TARGETS,
         ("transformer_blocks",),
+        24.0,
+        None,
     )
 
 
@@ -167,7 +173,9 @@ def memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, rank: int, steps: int) -> str:
+def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, rank: int,
+             steps: int) -> tuple[str, float | None]:
+    """One row of the table, and the peak in GiB (None when the mode could not run)."""
     from peft import LoraConfig
 
     model = None
@@ -220,16 +228,30 @@ def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, r
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - started)
         per_step = sum(times[1:]) / steps
-        return f"{params:7.2f}B params  peak {memory_mib(device) / 1024:7.2f} GiB  {per_step:8.3f} s/it"
+        peak = memory_mib(device) / 1024
+        return f"{params:7.2f}B params  peak {peak:7.2f} GiB  {per_step:8.3f} s/it", peak
     except torch.OutOfMemoryError:
-        return f"out of memory (peak {memory_mib(device) / 1024:.1f} GiB)"
+        return f"out of memory (peak {memory_mib(device) / 1024:.1f} GiB)", None
     except Exception as exc:  # a mode that cannot run here (bitsandbytes on a CPU) is reported, not fatal
-        return f"n/a: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+        return f"n/a: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}", None
     finally:
         del model
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def goal_line(spec: Spec, peaks: dict[str, float | None], verdict: bool = True) -> str:
+    """The issue's goal for this model: a fixed mode (FLUX) or the best mode (Qwen, no block swapping)."""
+    if spec.goal_mode is None:
+        peak, where = min((p for p in peaks.values() if p is not None), default=None), "best mode"
+    else:
+        peak, where = peaks.get(spec.goal_mode), spec.goal_mode
+    if not verdict:
+        return f"goal <= {spec.goal_gib:g} GiB ({where}): no verdict on tiny configs"
+    met = peak is not None and peak <= spec.goal_gib
+    shown = f"{peak:.2f} GiB" if peak is not None else "not measured"
+    return f"goal <= {spec.goal_gib:g} GiB ({where}): {'met' if met else 'missed'} ({shown})"
 
 
 def main() -> None:
@@ -257,11 +279,11 @@ def main() -> None:
     for make in specs:
         spec = make(args.tiny)
         print(f"\n{spec.name}")
+        peaks = {}
         for name in args.modes:
-            print(
-                f"  {name:30s} {run_mode(spec, MODES[name], device, dtype, args.rank, args.steps)}",
-                flush=True,
-            )
+            row, peaks[name] = run_mode(spec, MODES[name], device, dtype, args.rank, args.steps)
+            print(f"  {name:30s} {row}", flush=True)
+        print(f"  {goal_line(spec, peaks, verdict=not args.tiny)}")
 
 
 if __name__ == "__main__":

@@ -293,5 +293,5 @@ def finished_lora(config) -> Path | None:
     path = config.output_dir / config.lora_filename()
     if not path.is_file():
         return None
-    steps = read_metadata(path).get("flenwheel.steps")
-    return path if steps == str(config.max_train_steps) else None
+    steps = read_metadata(path).get("flenwheel.steps", "")
+    return path if steps.isdigit() and int(steps) >= config.max_train_steps else None
