@@ -147,14 +147,15 @@ def settings(kwargs: dict[str, Any]) -> dict[str, Any]:
 class NodeRun:
     """Follows one trainer process for a node: progress, previews, cancel."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, output_dir: Path) -> None:
         self.kind = kind
+        self.output = str(output_dir)
         self.progress = None
         self.preview = None
         self.cancelled = False
 
     def on_event(self, event: dict[str, Any]) -> None:
-        send_event("flenwheel.train", {"kind": self.kind, **event})
+        send_event("flenwheel.train", {"kind": self.kind, "output": self.output, **event})
         if event["event"] == "start":
             self.progress = comfy_progress(int(event["total"]))
         elif event["event"] == "sample" and event.get("paths"):
@@ -179,7 +180,7 @@ def train_node(kind: str, config_path: Path) -> tuple[Any, ...]:
     samples: list[str] = []
     if done is None:
         free_comfy_memory()  # the trainer is another process: ComfyUI's cached models must not hold the GPU
-        run = NodeRun(kind)
+        run = NodeRun(kind, config.output_dir)
         result: TrainingResult = run_training(
             kind, config_path, config.output_dir, run.on_event, run.should_stop
         )

@@ -57,7 +57,7 @@ def test_flux_node_cancel_saves_and_returns_lora_then_returns_finished_version(
         "comfy_progress",
         lambda total: lambda done, t, preview: progress.append((done, t, preview is not None)),
     )
-    monkeypatch.setattr(_training, "send_event", lambda name, data: pushed.append(data["event"]))
+    monkeypatch.setattr(_training, "send_event", lambda name, data: pushed.append((name, data)))
     monkeypatch.setattr(_training, "interrupt_requested", lambda: any(p[0] >= 3 for p in progress))
 
     out = FlenwheelTrainFluxLora().train(sourced_project, **_inputs(tiny_flux))
@@ -66,7 +66,9 @@ def test_flux_node_cancel_saves_and_returns_lora_then_returns_finished_version(
     assert summary.startswith("stopped at step") and out["ui"]["text"] == [summary]
     assert lora.startswith(str(folder / "checkpoints" / "step_")) and lora.endswith("lora.safetensors")
     assert progress[0][:2] == (1, 100000) and any(p[2] for p in progress)  # previews once a sample exists
-    assert pushed[0] == "start" and "done" in pushed
+    assert [d["event"] for _, d in pushed][0] == "start" and "done" in [d["event"] for _, d in pushed]
+    assert {name for name, _ in pushed} == {"flenwheel.train"}  # what web/training_tab.js listens to
+    assert {d["output"] for _, d in pushed} == {str(folder)} and {d["kind"] for _, d in pushed} == {"flux"}
     assert plot.ndim == 4 and plot.shape[-1] == 3 and plot.shape[1] > 100
     assert samples.shape[1:3] == (64, 64)
 

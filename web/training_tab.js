@@ -1,0 +1,158 @@
+// ComfyUI entry: a "Training" sidebar tab that follows FLENwheel training nodes live.
+// The nodes push every trainer event as `flenwheel.train` (start, step, checkpoint, sample, done,
+// error); this tab keeps one card per run folder with progress, speed, ETA and the loss curve.
+
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const TAB_ID = "flenwheel-training";
+const MAX_POINTS = 4000;
+const runs = new Map();
+let root = null;
+let pending = false;
+
+export function eta(seconds) {
+  if (seconds == null || !isFinite(seconds)) return "-";
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  return h ? `${h}h ${String(m).padStart(2, "0")}m` : m ? `${m}m ${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+export function smooth(values, window) {
+  const out = [];
+  let total = 0;
+  values.forEach((value, index) => {
+    total += value;
+    if (index >= window) total -= values[index - window];
+    out.push(total / Math.min(index + 1, window));
+  });
+  return out;
+}
+
+// Keep the last report of each step: a resumed run repeats a few steps.
+export function record(detail) {
+  const key = detail.output || detail.kind || "run";
+  const run = runs.get(key) || { key, kind: detail.kind, losses: new Map(), status: "running", checkpoints: [] };
+  runs.set(key, run);
+  switch (detail.event) {
+    case "start":
+      Object.assign(run, { status: "running", total: detail.total, step: detail.step, error: null });
+      break;
+    case "step":
+      Object.assign(run, { step: detail.step, total: detail.total, loss: detail.loss, itS: detail.it_s, eta: detail.eta_s });
+      if (typeof detail.loss === "number") run.losses.set(detail.step, detail.loss);
+      if (run.losses.size > MAX_POINTS) run.losses.delete(run.losses.keys().next().value);
+      break;
+    case "checkpoint":
+      run.checkpoints.push(detail.step);
+      break;
+    case "sample":
+      run.sampleStep = detail.step;
+      break;
+    case "done":
+      Object.assign(run, { status: detail.status, step: detail.step, lora: detail.lora_path });
+      break;
+    case "error":
+      Object.assign(run, { status: "error", error: detail.message });
+      break;
+  }
+  return run;
+}
+
+function chart(run) {
+  const points = [...run.losses.entries()].sort((a, b) => a[0] - b[0]);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 300 100");
+  svg.setAttribute("class", "fw-train-chart");
+  svg.style.cssText = "width:100%;height:110px;background:rgba(127,127,127,0.08);border-radius:4px";
+  if (points.length < 2) return svg;
+  const steps = points.map((p) => p[0]), losses = points.map((p) => p[1]);
+  const lo = Math.min(...losses), hi = Math.max(...losses), first = steps[0], last = steps[steps.length - 1];
+  const x = (s) => ((s - first) / Math.max(1, last - first)) * 296 + 2;
+  const y = (v) => 98 - ((v - lo) / Math.max(1e-12, hi - lo)) * 96;
+  const line = (values, color, width, cls) => {
+    const path = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    path.setAttribute("points", values.map((v, i) => `${x(steps[i]).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", color);
+    path.setAttribute("stroke-width", width);
+    path.setAttribute("class", cls);
+    svg.append(path);
+  };
+  line(losses, "#9bb7d4", "0.8", "fw-train-raw");
+  line(smooth(losses, Math.max(1, Math.floor(losses.length / 20))), "#4f8fdc", "2", "fw-train-avg");
+  return svg;
+}
+
+function card(run) {
+  const box = document.createElement("div");
+  box.className = "fw-train-run";
+  box.dataset.status = run.status;
+  box.style.cssText = "padding:8px;margin:6px 0;border:1px solid rgba(127,127,127,0.3);border-radius:6px";
+  const name = run.key.split(/[\\/]/).filter(Boolean).pop();
+  const total = run.total || 0, step = run.step || 0;
+  const percent = total ? Math.min(100, (100 * step) / total) : 0;
+  const title = document.createElement("div");
+  title.style.cssText = "display:flex;justify-content:space-between;font-weight:600";
+  title.append(Object.assign(document.createElement("span"), { textContent: `${run.kind || "train"} ${name}` }),
+    Object.assign(document.createElement("span"), { className: "fw-train-status", textContent: run.status }));
+  const bar = document.createElement("div");
+  bar.style.cssText = "height:6px;background:rgba(127,127,127,0.2);border-radius:3px;margin:6px 0";
+  bar.append(Object.assign(document.createElement("div"), { className: "fw-train-bar" }));
+  bar.firstChild.style.cssText = `height:100%;width:${percent.toFixed(1)}%;background:#4f8fdc;border-radius:3px`;
+  const facts = document.createElement("div");
+  facts.className = "fw-train-facts";
+  facts.style.cssText = "font-size:12px;opacity:0.85";
+  const loss = typeof run.loss === "number" ? run.loss.toFixed(4) : "-";
+  facts.textContent = `step ${step}/${total} · loss ${loss} · ${run.itS ? run.itS.toFixed(2) : "-"} it/s · ETA ${eta(run.eta)}`
+    + (run.checkpoints.length ? ` · saved at ${run.checkpoints[run.checkpoints.length - 1]}` : "");
+  box.append(title, bar, facts, chart(run));
+  if (run.error) box.append(Object.assign(document.createElement("div"), { className: "fw-train-error", textContent: run.error }));
+  if (run.lora) box.append(Object.assign(document.createElement("div"), { className: "fw-train-lora", textContent: run.lora }));
+  return box;
+}
+
+function render() {
+  pending = false;
+  if (!root) return;
+  root.replaceChildren();
+  const list = [...runs.values()].reverse();
+  if (!list.length) {
+    root.append(Object.assign(document.createElement("div"), {
+      className: "fw-train-empty",
+      textContent: "No training yet: queue a FLENwheel Train FLUX LoRA or Train Qwen-Edit LoRA node.",
+    }));
+  }
+  list.forEach((run) => root.append(card(run)));
+}
+
+function schedule() {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(render);
+}
+
+app.registerExtension({
+  name: "flenwheel.training",
+  async setup() {
+    api.addEventListener("flenwheel.train", ({ detail }) => {
+      record(detail);
+      schedule();
+    });
+    app.extensionManager.registerSidebarTab({
+      id: TAB_ID,
+      icon: "pi pi-chart-line",
+      title: "Training",
+      tooltip: "FLENwheel training: progress and loss of running LoRA trainers",
+      type: "custom",
+      render: (element) => {
+        root = element;
+        root.style.padding = "8px";
+        render();
+      },
+      destroy: () => {
+        root = null;
+      },
+    });
+  },
+});
