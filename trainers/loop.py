@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 
-from ..core.images import save_png
 from .adapter import ModelAdapter
 from .batches import BatchPlan, step_seed
 from .buckets import make_buckets, nearest_bucket, square_size
@@ -37,9 +36,10 @@ from .config import CONFIG_FILE, ConfigError, TrainConfig, save_config
 from .datasets import TrainingData, read_training_data
 from .encoding import EncodedData
 from .failures import NonFiniteLoss
-from .lora_io import export_state, resolve_targets, save_lora
+from .lora_io import export_state, lora_metadata, resolve_targets, save_lora
 from .optim import build_optimizer, build_scheduler, check_available
 from .protocol import LOG_FILE, Reporter
+from .sampling import write_samples
 from .state import restore, save, trainable_parameters
 from .stop import StopFlag
 
@@ -155,24 +155,6 @@ class Trainer:
                 f"resume: {mode} is not a checkpoint folder (use auto, none or a checkpoints/step_N path)"
             )
         return verify(path)
-
-    def metadata(self) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            "trainer": cfg.trainer,
-            "base_model": cfg.model,
-            "rank": cfg.lora_rank,
-            "alpha": cfg.alpha,
-            "alpha_folded_into_weights": True,
-            "dataset_version": self.data.version,
-            "dataset_hash": self.data.hash,
-            "instance_token": cfg.instance_token or "",
-            "resolution": cfg.resolution,
-            "learning_rate": cfg.learning_rate,
-            "max_train_steps": cfg.max_train_steps,
-            "target_modules": cfg.target_modules or "default",
-            "images": len(self.data.items),
-        }
 
     # Running ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -357,7 +339,7 @@ class Trainer:
                 optimizer,
                 scheduler,
                 self.exporter,
-                self.metadata(),
+                lora_metadata(self.config, self.data),
                 state,
             )
             self.reporter.emit(
@@ -372,20 +354,8 @@ class Trainer:
 
     def _sample(self, adapter: ModelAdapter, samples: list, buckets: list[tuple[int, int]]) -> None:
         if self.rank == 0 and samples:
-            cfg, paths = self.config, []
-            for index, prepared in enumerate(samples):
-                side = cfg.sample_size or cfg.resolution
-                size = (
-                    nearest_bucket(prepared.controls[0].size, buckets)
-                    if prepared.controls
-                    else square_size(side, adapter.pixel_multiple)
-                )
-                with self.accelerator.autocast():
-                    image = adapter.sample(prepared, size, cfg.sample_seed + index)
-                path = self.out / "samples" / f"step_{self.run_state.step:06d}_{index:02d}.png"
-                paths.append(
-                    str(save_png(image, path, {"prompt": prepared.spec.prompt, "step": self.run_state.step}))
-                )
+            with self.accelerator.autocast():
+                paths = write_samples(adapter, samples, buckets, self.config, self.run_state.step)
             self.reporter.emit("sample", step=self.run_state.step, paths=paths)
         self.accelerator.wait_for_everyone()
 
@@ -402,7 +372,7 @@ class Trainer:
             lora_path = save_lora(
                 self.out / cfg.lora_filename(),
                 self.exporter(params),
-                {**self.metadata(), "steps": run.step},
+                {**lora_metadata(self.config, self.data), "steps": run.step},
             )
             self._record_current()
         elif self.rank == 0 and run.last_checkpoint is not None:

@@ -16,13 +16,17 @@ from __future__ import annotations
 import fnmatch
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..core.atomic import atomic_write_with
 from ..core.errors import FlenwheelError
 from ..core.records import utc_now
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .datasets import TrainingData
 
 PREFIX = "transformer"
 SAVE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -72,6 +76,17 @@ def export_state(
                 out[f"{PREFIX}.{key.rsplit('.lora_B.', 1)[0]}.alpha"] = torch.tensor(float(rank))
         out[f"{PREFIX}.{key}"] = value.to(SAVE_DTYPES[dtype]).contiguous()
     return out
+
+
+def lora_metadata(config: TrainConfig, data: TrainingData) -> dict[str, Any]:
+    """What a LoRA file says about how it was made (``steps`` is added at each save)."""
+    return {
+        "trainer": config.trainer, "base_model": config.model, "rank": config.lora_rank, "alpha": config.alpha,
+        "alpha_folded_into_weights": True, "dataset_version": data.version, "dataset_hash": data.hash,
+        "instance_token": config.instance_token or "", "resolution": config.resolution,
+        "learning_rate": config.learning_rate, "max_train_steps": config.max_train_steps,
+        "target_modules": config.target_modules or "default", "images": len(data.items),
+    }
 
 
 def header(metadata: dict[str, Any]) -> dict[str, str]:
