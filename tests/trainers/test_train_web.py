@@ -83,7 +83,7 @@ def test_training_tab_follows_a_run(page):
               it_s=2.0, eta_s=(100 - step) / 2.0)
     _send(page, kind="flux", output=out, event="step", step=40, total=100, loss=0.5, it_s=2.0, eta_s=30.0)
     _send(page, kind="flux", output=out, event="checkpoint", step=40, path=out + "/checkpoints/step_000040")
-    page.wait_for_function("() => document.querySelector('.fw-train-facts')?.textContent.includes('step 40/100')")
+    page.wait_for_function("() => document.querySelector('.fw-train-facts')?.textContent.includes('saved at 40')")
     facts = page.inner_text(".fw-train-facts")
     assert "loss 0.5000" in facts and "2.00 it/s" in facts and "ETA 30s" in facts and "saved at 40" in facts
     assert "width: 40%" in page.get_attribute(".fw-train-bar", "style")
@@ -95,7 +95,7 @@ def test_training_tab_follows_a_run(page):
           lora_path=out + "/checkpoints/step_000040/lora.safetensors")
     _send(page, kind="qwen-edit", output="/p/models/qwen_lora/v1", event="start", step=0, total=10)
     _send(page, kind="qwen-edit", output="/p/models/qwen_lora/v1", event="error", message="out of memory at step 1")
-    page.wait_for_function("() => document.querySelectorAll('.fw-train-run').length === 2")
+    page.wait_for_function("() => document.querySelector('.fw-train-error') && document.querySelector('.fw-train-lora')")
     statuses = page.eval_on_selector_all(".fw-train-run", "cards => cards.map(c => c.dataset.status)")
     assert statuses == ["error", "stopped"]  # newest run first
     assert page.inner_text(".fw-train-error") == "out of memory at step 1"
