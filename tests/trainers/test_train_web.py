@@ -95,7 +95,8 @@ def test_training_tab_follows_a_run(page):
           lora_path=out + "/checkpoints/step_000040/lora.safetensors")
     _send(page, kind="qwen-edit", output="/p/models/qwen_lora/v1", event="start", step=0, total=10)
     _send(page, kind="qwen-edit", output="/p/models/qwen_lora/v1", event="error", message="out of memory at step 1")
-    page.wait_for_function("() => document.querySelector('.fw-train-error') && document.querySelector('.fw-train-lora')")
+    page.wait_for_function(
+        "() => document.querySelector('.fw-train-error') && document.querySelector('.fw-train-lora')")
     statuses = page.eval_on_selector_all(".fw-train-run", "cards => cards.map(c => c.dataset.status)")
     assert statuses == ["error", "stopped"]  # newest run first
     assert page.inner_text(".fw-train-error") == "out of memory at step 1"
