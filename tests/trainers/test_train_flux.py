@@ -173,3 +173,18 @@ def test_generation_stage_finds_and_applies_the_trained_version(flux_config, tra
     handle = load_pipeline("flux", str(tiny_flux), dtype="fp32", device="cpu")
     refs = set_loras(handle, [spec])
     assert refs[0].sha256 and refs[0].path == done["lora_path"]
+
+
+@pytest.mark.parametrize("kind", ["flux", "qwen-edit"])
+def test_default_bf16_precision_trains_samples_and_saves_bf16(kind, flux_config, qwen_config, train_quietly):
+    """Users run the default (bf16 base, fp32 LoRA, autocast, checkpointing); the tiny models do too."""
+    from safetensors.torch import load_file
+
+    make = flux_config if kind == "flux" else qwen_config
+    extra = {"sample_prompts": ["[trigger]"]} if kind == "flux" else {}
+    done, events = train_quietly(make(mixed_precision="bf16", max_train_steps=4, save_every=2, sample_every=4,
+                                      gradient_checkpointing=True, save_dtype="bf16", **extra))
+    assert done["status"] == "finished" and [e["event"] for e in events].count("sample") == 1
+    tensors = load_file(done["lora_path"])
+    assert {t.dtype for k, t in tensors.items() if "lora_" in k} == {torch.bfloat16}
+    assert any(t.float().abs().max() > 0 for k, t in tensors.items() if "lora_B" in k)
