@@ -1,7 +1,8 @@
 """The ``flenwheel`` command line.
 
 Every command lives in a module of this package that defines ``register(cli)``; modules are
-discovered at start-up, so a new stage adds a module and touches nothing else. Exit codes:
+discovered at start-up, so a new stage adds a module and touches nothing else. Modules whose
+name starts with ``_`` hold options shared by several commands. Exit codes:
 0 success, 1 a problem the message explains (``FlenwheelError``, failed checks), 2 wrong usage.
 Commands import heavy libraries (torch, diffusers) inside their bodies, so ``--help`` stays fast.
 """
@@ -36,6 +37,8 @@ def cli() -> None:
 
 def _register_commands() -> None:
     for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         module.register(cli)
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS
+from ..pipelines import DEFAULT_MODELS
+from ._memory import load_options, memory_options
 
 if TYPE_CHECKING:
     from ..enrich_plan import EnrichPlan, EnrichSettings
@@ -91,15 +92,7 @@ _CHOICE = {"show_default": True}
 @click.option("--pixels", default=1024 * 1024, **_CHOICE, help="Output area when width/height are unset.")
 @click.option("--vae-pixels", type=int, help="Input area for the VAE (diffusers default 1048576).")
 @click.option("--condition-pixels", type=int, help="Input area for the vision encoder (default 147456).")
-@click.option("--dtype", type=click.Choice(DTYPES), default="bf16", **_CHOICE, help="Compute precision.")
-@click.option("--quant", type=click.Choice(QUANTIZATIONS), default="none", **_CHOICE,
-              help="Quantise the transformer with bitsandbytes (NVIDIA GPU only).")
-@click.option("--quant-text-encoder", type=click.Choice(QUANTIZATIONS), default="none", **_CHOICE,
-              help="Quantise the Qwen2.5-VL text encoder with bitsandbytes (NVIDIA GPU only).")
-@click.option("--offload", type=click.Choice(OFFLOADS), default="none", **_CHOICE,
-              help="CPU offload: model (about half the VRAM) or sequential (least VRAM, slow).")
-@click.option("--vae-tiling", is_flag=True, help="Decode in tiles (less VRAM at large sizes).")
-@click.option("--device", help="Device (default: cuda when available, else cpu).")
+@memory_options("Qwen2.5-VL text encoder")
 @click.option("--gate", type=click.Choice(["auto", "on", "off"]), default="auto", **_CHOICE,
               help="Identity gate; auto runs it when face_recognition is installed.")
 @click.option("--tolerance", default=0.6, **_CHOICE, help="Face distance up to which the identity is kept.")
@@ -124,7 +117,6 @@ def enrich_cmd(project: str, **opts: Any) -> None:
     from ..identity_gate import resolve_gate
     from ..images import load_image
     from ..loras import parse_lora
-    from ..pipelines import LoadOptions
     from ..project import Project
     from ..qwen_edit_loader import load_qwen_edit
 
@@ -139,10 +131,7 @@ def enrich_cmd(project: str, **opts: Any) -> None:
     reference = load_image(opts["reference"]) if opts["reference"] else None
     scorer = resolve_gate(opened, opts["gate"], opts["tolerance"],
                           log=lambda text: click.secho(text, fg="yellow", err=True))
-    options = LoadOptions(dtype=opts["dtype"], device=opts["device"], quantize=opts["quant"],
-                          quantize_text_encoder=opts["quant_text_encoder"], offload=opts["offload"],
-                          vae_tiling=opts["vae_tiling"])
-    handle = load_qwen_edit(opts["model"], opts["transformer_file"], options, specs)
+    handle = load_qwen_edit(opts["model"], opts["transformer_file"], load_options(opts), specs)
     click.echo(f"loaded {handle.describe()}" + (f" with {len(specs)} LoRA(s)" if specs else ""))
     with _graceful_interrupt() as stop:
         try:

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from ..pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS
+from ..pipelines import DEFAULT_MODELS
+from ._memory import load_options, memory_options
 
 
 def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,34 +36,8 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--t5-file", type=click.Path(dir_okay=False), help="T5-XXL text encoder (t5xxl_fp16.safetensors)."
         ),
-        click.option(
-            "--dtype", type=click.Choice(DTYPES), default="bf16", show_default=True, help="Weight precision."
-        ),
-        click.option(
-            "--quantize",
-            type=click.Choice(QUANTIZATIONS),
-            default="none",
-            show_default=True,
-            help="Transformer 4-bit/8-bit (bitsandbytes, NVIDIA GPU).",
-        ),
-        click.option(
-            "--quantize-text-encoder",
-            type=click.Choice(QUANTIZATIONS),
-            default="none",
-            show_default=True,
-            help="T5-XXL 4-bit/8-bit (bitsandbytes, NVIDIA GPU).",
-        ),
-        click.option(
-            "--offload",
-            type=click.Choice(OFFLOADS),
-            default="none",
-            show_default=True,
-            help="CPU offload: model (about half the VRAM) or sequential (least VRAM, slow).",
-        ),
-        click.option("--vae-tiling", is_flag=True, help="Decode in tiles (less VRAM at large sizes)."),
-        click.option("--device", help="cuda, cuda:1, cpu... (default: CUDA when present)."),
     ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+    return memory_options("T5-XXL")(functools.reduce(lambda f, option: option(f), reversed(options), command))
 
 
 def render_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,20 +83,11 @@ def _split(text: str | None) -> list[str] | None:
 
 def load_model(kw: dict[str, Any]) -> Any:
     from ..flux_single_file import FluxFiles, load_flux
-    from ..pipelines import LoadOptions
 
     files = FluxFiles(
         transformer=kw["transformer_file"], vae=kw["vae_file"], clip_l=kw["clip_l_file"], t5=kw["t5_file"]
     )
-    options = LoadOptions(
-        dtype=kw["dtype"],
-        device=kw["device"],
-        quantize=kw["quantize"],
-        quantize_text_encoder=kw["quantize_text_encoder"],
-        offload=kw["offload"],
-        vae_tiling=kw["vae_tiling"],
-    )
-    return load_flux(kw["model"], files, options)
+    return load_flux(kw["model"], files, load_options(kw))
 
 
 def make_plan(
