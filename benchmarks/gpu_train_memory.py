@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -170,6 +169,8 @@ def quantize_nf4(model: torch.nn.Module, containers: tuple[str, ...], device: to
 def memory_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
+    import resource  # POSIX only; the CPU path is the --tiny check
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
