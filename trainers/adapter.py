@@ -73,18 +73,20 @@ class ModelAdapter(ABC):
         """Extra ``from_pretrained`` arguments for the pipeline (e.g. a processor)."""
         return {}
 
-    def load_encoders(self) -> None:
+    def load_encoders(self, text: bool = True) -> None:
         """The pipeline without its transformer: VAE, text encoders, tokenizers, scheduler.
 
         The transformer comes later (``load_transformer``), after the text encoders have done their
-        work and left: T5-XXL or Qwen2.5-VL and the transformer are never in memory together.
+        work and left: T5-XXL or Qwen2.5-VL and the transformer are never in memory together. With
+        ``text=False`` (every embedding is cached on disk) the text encoders are not loaded at all.
         """
         import diffusers
 
+        skipped = {} if text else {name: None for name in self.text_encoders}
         self.pipe = load_pipeline_parts(getattr(diffusers, self.pipeline_class), self.config.model, None,
-                                        self.weight_dtype, self.kind, **self.pipeline_extra())
+                                        self.weight_dtype, self.kind, **self.pipeline_extra(), **skipped)
         self.pipe.set_progress_bar_config(disable=True)
-        for name in ("vae", *self.text_encoders):
+        for name in ("vae", *(self.text_encoders if text else ())):
             getattr(self.pipe, name).requires_grad_(False).to(self.device)
 
     def load_transformer(self) -> torch.nn.Module:
@@ -123,8 +125,8 @@ class ModelAdapter(ABC):
     def encode_images(self, item: TrainItem, size: tuple[int, int]) -> Tensors:
         """Latents of the item's image (and source images), at the bucket ``size``."""
 
-    def text_key(self, item: TrainItem, caption: str) -> Hashable:
-        """Items whose text embedding is the same share one cache entry."""
+    def text_key(self, item: TrainItem, caption: str) -> str:
+        """Items whose text embedding is the same share one cache entry (content, never paths)."""
         return caption
 
     @abstractmethod
@@ -141,9 +143,13 @@ class ModelAdapter(ABC):
         """Previews to make when the config names none."""
         return []
 
+    def sample_key(self, spec: SampleSpec) -> str:
+        """The cache key of a sample's text embedding."""
+        return spec.prompt
+
     @abstractmethod
-    def prepare_sample(self, spec: SampleSpec) -> PreparedSample:
-        """Encode a sample's prompt now, while the text encoders are loaded."""
+    def prepare_sample(self, spec: SampleSpec, text: Tensors | None = None) -> PreparedSample:
+        """A sample ready to generate: its prompt encoded now (or ``text`` when cached)."""
 
     @abstractmethod
     def sample(self, prepared: PreparedSample, size: tuple[int, int], seed: int) -> Image.Image:

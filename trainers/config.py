@@ -78,6 +78,7 @@ class TrainConfig(BaseModel):
     caption_dropout: float = Field(0.05, ge=0.0, le=1.0)
     cache_latents: bool = True
     cache_text_embeddings: bool = True
+    cache_to_disk: bool = True
 
     guidance_scale: float = Field(1.0, ge=0)
     timestep_sampling: Literal["shift", "sigmoid", "uniform"] = "shift"

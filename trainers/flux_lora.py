@@ -111,8 +111,8 @@ class FluxAdapter(ModelAdapter):
         prediction = FluxPipeline._unpack_latents(prediction, pixel_h, pixel_w, self.pipe.vae_scale_factor)
         return F.mse_loss(prediction.float(), (noise - latents).float())
 
-    def prepare_sample(self, spec: SampleSpec) -> PreparedSample:
-        return PreparedSample(spec, self.encode_text(None, spec.prompt))
+    def prepare_sample(self, spec: SampleSpec, text: Tensors | None = None) -> PreparedSample:
+        return PreparedSample(spec, text if text is not None else self.encode_text(None, spec.prompt))
 
     @torch.no_grad()
     def sample(self, prepared: PreparedSample, size: tuple[int, int], seed: int) -> Image.Image:

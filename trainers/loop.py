@@ -34,6 +34,7 @@ from .checkpoint import (
 )
 from .config import CONFIG_FILE, ConfigError, TrainConfig, save_config
 from .datasets import TrainingData, read_training_data
+from .disk_cache import DiskCache
 from .encoding import EncodedData
 from .failures import NonFiniteLoss
 from .lora_io import export_state, lora_metadata, resolve_targets, save_lora
@@ -190,17 +191,21 @@ class Trainer:
         self.reporter.log(
             f"loading {cfg.trainer} model from {cfg.model} ({cfg.mixed_precision}, quantize {cfg.quantize})"
         )
-        adapter.load_encoders()
-        buckets, sizes = self._sizes(adapter)
-        self.encoded = EncodedData(adapter, cfg, self.data.items, sizes)
-        self.reporter.log(self.encoded.cache())
+        disk = DiskCache(self.out / "cache", [cfg.trainer, cfg.model, cfg.mixed_precision, cfg.max_sequence_length,
+                                              cfg.condition_pixels], cfg.cache_to_disk, self.rank == 0)
         specs = cfg.sample_prompts or adapter.default_samples(self.data.items)
-        samples = (
-            [adapter.prepare_sample(spec) for spec in specs] if cfg.sample_every and self.rank == 0 else []
-        )
-        if cfg.cache_text_embeddings:
+        specs = specs if cfg.sample_every and self.rank == 0 else []
+        self.encoded = EncodedData(adapter, cfg, self.data.items, [], disk)
+        text_keys = self.encoded.text_keys() + [adapter.sample_key(spec) for spec in specs]
+        need_text = not (cfg.cache_text_embeddings and disk.has_all("text", text_keys))
+        adapter.load_encoders(text=need_text)
+        buckets, sizes = self._sizes(adapter)
+        self.encoded.sizes = sizes
+        self.reporter.log(self.encoded.cache())
+        samples = self.encoded.prepare_samples(specs)
+        if cfg.cache_text_embeddings and need_text:
             adapter.release_text_encoders()
-        if cfg.cache_latents and not (cfg.sample_every and specs):
+        if cfg.cache_latents and not samples:
             adapter.release_vae()
         transformer = adapter.load_transformer()
         targets = self._add_lora(adapter, transformer)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from ..core.atomic import sha256_file
 from ..core.errors import FlenwheelError
 from ..core.pipelines import looks_like_path, qwen_edit_sizes
 from ..core.qwen_processor import load_processor
@@ -76,8 +77,12 @@ class QwenEditAdapter(ModelAdapter):
     def bucket_key(self, item: TrainItem, size: tuple[int, int]) -> Hashable:
         return (size, len(item.controls))
 
-    def text_key(self, item: TrainItem, caption: str) -> Hashable:
-        return (caption, item.controls)
+    def text_key(self, item: TrainItem, caption: str) -> str:
+        """The prompt is encoded with the source images: the item's id covers their content."""
+        return f"{caption}\x00{item.id}"
+
+    def sample_key(self, spec: SampleSpec) -> str:
+        return "\x00".join([spec.prompt, *(sha256_file(path) for path in spec.control_paths)])
 
     @torch.no_grad()
     def _latents(self, image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
@@ -149,13 +154,14 @@ class QwenEditAdapter(ModelAdapter):
             for item in items[:2]
         ]
 
-    def prepare_sample(self, spec: SampleSpec) -> PreparedSample:
+    def prepare_sample(self, spec: SampleSpec, text: Tensors | None = None) -> PreparedSample:
         controls = [self.load_image(Path(path)) for path in spec.control_paths]
         if not controls:
             raise FlenwheelError(
                 f"the Qwen-Edit sample '{spec.prompt}' needs control_paths (the image to edit)"
             )
-        return PreparedSample(spec, self._encode_prompt(spec.prompt, controls), controls)
+        return PreparedSample(spec, text if text is not None else self._encode_prompt(spec.prompt, controls),
+                              controls)
 
     @torch.no_grad()
     def sample(self, prepared: PreparedSample, size: tuple[int, int], seed: int) -> Image.Image:

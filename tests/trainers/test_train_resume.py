@@ -189,3 +189,37 @@ def test_finished_run_rerun_returns_the_same_lora(flux_config, train_quietly):
     assert again["status"] == "finished" and again["step"] == 4
     assert not [e for e in events if e["event"] == "step"]
     shutil.rmtree(config.output_dir / "checkpoints")
+
+
+@pytest.mark.parametrize("kind", ["flux", "qwen-edit"])
+def test_resume_reads_cached_embeddings_and_never_loads_the_text_encoders(
+        kind, flux_config, qwen_config, train_quietly, monkeypatch):
+    from flenwheel.trainers import adapter as adapter_module
+    from flenwheel.trainers.flux_lora import FluxAdapter
+    from flenwheel.trainers.qwen_edit_lora import QwenEditAdapter
+
+    make = flux_config if kind == "flux" else qwen_config
+    extra = {"sample_prompts": ["[trigger] smiling"]} if kind == "flux" else {}
+    settings = dict(save_every=2, caption_dropout=0.3, sample_every=2, **extra)
+    train_quietly(make(max_train_steps=2, **settings))
+    cache = make().output_dir / "cache"
+    assert list((cache / "text").glob("*.safetensors")) and list((cache / "latents").glob("*.safetensors"))
+
+    loaded = {}
+    real = adapter_module.load_pipeline_parts
+
+    def spy(*args, **kwargs):
+        loaded.update(kwargs)
+        return real(*args, **kwargs)
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the text encoders ran again")
+
+    adapter_class = FluxAdapter if kind == "flux" else QwenEditAdapter
+    monkeypatch.setattr(adapter_module, "load_pipeline_parts", spy)
+    monkeypatch.setattr(adapter_class, "encode_text", no_encoding)
+    monkeypatch.setattr(adapter_class, "encode_images", no_encoding)
+    done, events = train_quietly(make(max_train_steps=4, **settings))
+    assert done["step"] == 4 and [e["event"] for e in events].count("sample") == 1
+    assert all(loaded[name] is None for name in adapter_class.text_encoders)
+
