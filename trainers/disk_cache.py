@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..core.atomic import atomic_write_with
@@ -37,21 +38,34 @@ class DiskCache:
         return self.folder / kind / f"{digest[:40]}.safetensors"
 
     def has_all(self, kind: str, keys: list[str]) -> bool:
-        return self.enabled and all(self.path(kind, key).is_file() for key in keys)
+        """True when every entry is on disk and its header reads (then the encoders can stay unloaded)."""
+        return self.enabled and all(_readable(self.path(kind, key)) for key in keys)
 
     def load(self, kind: str, key: str, device: torch.device) -> Tensors | None:
         path = self.path(kind, key)
         if not (self.enabled and path.is_file()):
             return None
         try:
-            tensors = load_file(str(path), device=str(device))
-        except (OSError, ValueError, RuntimeError):
+            tensors = load_file(str(path))
+        except (OSError, ValueError, RuntimeError, SafetensorError):
             return None
         self.hits += 1
-        return tensors
+        return {name: value.to(device) for name, value in tensors.items()}
 
     def save(self, kind: str, key: str, tensors: Tensors) -> Tensors:
         if self.enabled and self.writable:
             plain = {name: value.detach().contiguous().cpu() for name, value in tensors.items()}
             atomic_write_with(self.path(kind, key), lambda tmp: save_file(plain, tmp), suffix=".safetensors")
         return tensors
+
+
+def _readable(path: Path) -> bool:
+    """A whole safetensors file: the header parses and covers the file (safetensors checks both)."""
+    if not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except (OSError, ValueError, RuntimeError, SafetensorError):
+        return False
+    return True

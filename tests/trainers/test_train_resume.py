@@ -223,3 +223,14 @@ def test_resume_reads_cached_embeddings_and_never_loads_the_text_encoders(
     assert done["step"] == 4 and [e["event"] for e in events].count("sample") == 1
     assert all(loaded[name] is None for name in adapter_class.text_encoders)
 
+
+
+def test_an_unreadable_cache_file_is_computed_again(flux_config, train_quietly):
+    config = flux_config(max_train_steps=2, save_every=2)
+    train_quietly(config)
+    files = sorted((config.output_dir / "cache").rglob("*.safetensors"))
+    for file in files:
+        file.write_bytes(b"not a safetensors file")
+    done, _ = train_quietly(flux_config(max_train_steps=3, save_every=2))
+    assert done["step"] == 3
+    assert all(file.stat().st_size > 100 for file in files)  # rewritten whole
