@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -100,19 +101,20 @@ def find_record(dataset: DatasetVersion, wanted: str) -> ImageRecord:
     raise CorrectionError(f"'{wanted}' matches {len(exact)} images of {dataset.label}; give more of the id")
 
 
-def _match_fix(stem: str, records: list[ImageRecord]) -> ImageRecord | None:
+def _match_fix(stem: str, records: Sequence[ImageRecord]) -> ImageRecord | None:
     named = [r for r in records if stem in _names(r)]
     if not named and len(stem) >= MIN_ID_PREFIX and _HEX.match(stem):
         named = [r for r in records if r.id.startswith(stem)]
     return named[0] if len(named) == 1 else None
 
 
-def fixes_by_record(dataset: DatasetVersion) -> tuple[dict[str, list[Path]], list[str]]:
+def fixes_by_record(dataset: DatasetVersion, records: Sequence[ImageRecord] | None = None
+                    ) -> tuple[dict[str, list[Path]], list[str]]:
     """Files in ``corrections/fixed/`` by the record they fix, and notes on files that fix nothing."""
     folder = dataset.path / FIXED_FOLDER
     if not folder.is_dir():
         return {}, []
-    records = dataset.records
+    records = list(records) if records is not None else dataset.records
     found: dict[str, list[Path]] = {}
     notes = []
     for path in list_image_files(folder):

@@ -2,6 +2,7 @@
 // prompt, the identity score, the verdict and (for the pristine pick) whether it fills a gap.
 
 import { clear, h } from "./elements.js";
+import { fixPicker } from "./fix.js";
 
 export class Viewer {
   constructor() {
@@ -37,9 +38,11 @@ export class Viewer {
     const caption = item.source ? "edit" : item.file;
     figures.push(figure(caption, urls.image(context.dataset, item.id, context.version),
       urls.thumb(context.dataset, item.id, context.version)));
+    const correcting = context.fix && item.label === "needs_correction";
+    if (correcting && item.fix) figures.push(figure("corrected target", context.fix.url(item), null));
     clear(this.images, ...figures);
     this.images.classList.toggle("fw-pair", figures.length > 1);
-    clear(this.info, ...details(item, context));
+    clear(this.info, ...details(item, context), correcting ? fixPicker(item, context.fix) : null);
     for (const next of context.preload || []) {
       new Image().src = urls.image(context.dataset, next.id, context.version);
     }
@@ -47,7 +50,8 @@ export class Viewer {
 }
 
 function figure(caption, src, placeholder) {
-  const img = h("img", { src, alt: caption, decoding: "async", style: { backgroundImage: `url("${placeholder}")` } });
+  const style = placeholder ? { backgroundImage: `url("${placeholder}")` } : null;
+  const img = h("img", { src, alt: caption, decoding: "async", style });
   return h("figure", { class: "fw-figure" }, img, h("figcaption", {}, caption));
 }
 
