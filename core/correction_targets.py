@@ -27,7 +27,7 @@ from PIL import Image
 
 from .atomic import atomic_copy
 from .dataset import DatasetVersion
-from .errors import FlenwheelError
+from .errors import FlenwheelError, ImageLoadError
 from .images import list_image_files, load_image, pixel_hash, png_bytes
 from .project import Project
 from .records import ImageRecord, utc_now
@@ -206,7 +206,7 @@ class StoredFix:
     replaced: list[str] = field(default_factory=list)
 
 
-def _decode(data: bytes | Path, scratch: Path) -> Image.Image:
+def _decode(data: bytes | Path, scratch: Path, label: str) -> Image.Image:
     """Decode through ``load_image`` (full decode, EXIF, any mode), also for bytes from a browser."""
     if isinstance(data, Path):
         return load_image(data)
@@ -216,6 +216,8 @@ def _decode(data: bytes | Path, scratch: Path) -> Image.Image:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         return load_image(name)
+    except ImageLoadError as exc:
+        raise CorrectionError(f"{label} cannot be read: {exc.problem}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
@@ -235,7 +237,7 @@ def store_fix(project: Project, version: str, image_id: str, data: bytes | Path,
         state = decision.label if decision else "not reviewed yet"
         raise CorrectionError(f"{record.filename} is {state}; only edits reviewed as needs_correction "
                               "take a corrected target")
-    image = _decode(data, project.cache_dir / "uploads")
+    image = _decode(data, project.cache_dir / "uploads", label)
     note = check_fix(project, record, image, label)
     name = PurePosixPath(origin(record)).stem
     relative = f"{FIXED_FOLDER}/{name}.png"

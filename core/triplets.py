@@ -107,7 +107,7 @@ class TripletBuild:
         return out + [f"note: {text}" for text in self.notes]
 
 
-def _improvement(item: CorrectionItem, fix: Path | None, rerun: ImageRecord | None, prompt: str) -> str:
+def _improvement(item: CorrectionItem, fix: Path | None, rerun: ImageRecord | None) -> str:
     """What the target fixes: the user's words (a .txt beside the fix, the review note) or a description."""
     if fix is not None and fix.with_suffix(".txt").is_file():
         return fix.with_suffix(".txt").read_text(encoding="utf-8").strip()
@@ -116,7 +116,7 @@ def _improvement(item: CorrectionItem, fix: Path | None, rerun: ImageRecord | No
     issue = reason_title(item.decision.reason) or "the problem"
     if rerun is None:
         return f"fixed by hand: {issue}"
-    if rerun.prompt and rerun.prompt.strip() != prompt.strip():
+    if rerun.prompt and rerun.prompt.strip() != (item.record.prompt or "").strip():
         return f"re-run with an improved prompt (seed {rerun.seed}) fixing {issue}: {rerun.prompt}"
     return f"re-run with a new seed ({rerun.seed}) fixing {issue}"
 
@@ -174,7 +174,7 @@ def _plan_one(project: Project, item: CorrectionItem, caption: CaptionChoice, na
     names.add(name)
     fix = item.fixes[0] if item.fixes else None
     return PlannedTriplet(item, name, source, source_path, load_image(item.dataset.image_path(record)), target,
-                          kind, origin_label, text, text_kind, _improvement(item, fix, rerun, text), reference,
+                          kind, origin_label, text, text_kind, _improvement(item, fix, rerun), reference,
                           rerun)
 
 

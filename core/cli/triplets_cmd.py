@@ -126,9 +126,9 @@ def rerun_cmd(project: str, images: tuple[str, ...], enriched: str | None, every
     from ..identity_gate import resolve_gate
     from ..loras import LoraSpec
 
-    opened, version = _open(project, enriched)
     if every == bool(images):
         raise click.UsageError("name the edits to re-run, or pass --all (not both)")
+    opened, version = _open(project, enriched)
     targets = list(images) or [i.record.id for i in correction_items(opened, version)[0]
                                if i.target_state in ("no target yet", "re-runs to review")]
     if not targets:

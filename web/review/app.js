@@ -289,6 +289,7 @@ class ReviewApp {
     this.#say(`sending ${file.name}…`);
     try {
       const result = await this.client.uploadFix(this.session.project, this.session.version, item.id, file);
+      this.message.hidden = true;
       const updated = { ...item, fix: { count: 1, file: result.fix.file.split("/").pop(), mtime: Date.now() } };
       this.session.items[this.session.items.findIndex((other) => other.id === item.id)] = updated;
       this.grid.update(updated);
