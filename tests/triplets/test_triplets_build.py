@@ -137,7 +137,7 @@ def test_problems_leave_corrections_out_with_clear_reasons(corrections, drop_fix
     result = build_triplets(project, identity="off")
     assert [line["failed_edit_id"] for line in result.lines] == [records[1].id]
     skipped = "\n".join(result.skipped)
-    assert "edit_00.png is 96x64 (aspect 1.500) but the failed edit edit_00.png is 64x64 (aspect 1.000): crop" in skipped
+    assert "edit_00.png is 96x64 (aspect 1.500) but the failed edit edit_00.png is 64x64 (aspect 1.000)" in skipped
     assert "is the failed edit itself" in skipped and "is the source image" in skipped
     assert "it has 2 fixes (edit_04.png, edit_04.webp); keep one" in skipped
     assert "fixed/edit_05.png: not an image Pillow can read" in skipped
