@@ -42,7 +42,7 @@ class FlenwheelTripletWriter:
     RETURN_TYPES = ("IMAGE", DATASET, "STRING", "STRING")
     RETURN_NAMES = ("sheet", "triplets", "jsonl_path", "report")
     OUTPUT_TOOLTIPS = (
-        "Side-by-side sheet: source | failed edit | corrected target, with issue and differences.",
+        "Side-by-side sheet: source, failed edit and corrected target in each row, with issue and differences.",
         "Handle to data/qwen_training/vN (records are the targets, with lineage).",
         "Path of triplets.jsonl, the dataset_path for the Qwen-Edit trainer.",
         "The step-2.1 criteria, and what was left out or still waits for a target.",
