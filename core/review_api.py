@@ -172,7 +172,7 @@ class ReviewAPI:
             dataset = open_dataset(project, spec.dataset_stage, version)
             index = record_index(dataset)
             current = ReviewStore(project).current(stage, version)
-            sources = source_lookup(project) if spec.dataset_stage == "enriched" else {}
+            sources = source_lookup(project) if spec.dataset_stage in ("enriched", "reruns") else {}
             fixes = fixes_by_record(dataset, index.records)[0] if spec.dataset_stage == "enriched" else {}
             items = []
             for record in index.records:
@@ -393,4 +393,8 @@ def _item(project: Project, record: ImageRecord, decision: Decision | None,
         item["source"] = {"dataset": "source", "version": source.version, "id": source.image_id}
     if fixes:
         item["fix"] = {"count": len(fixes), "file": fixes[0].name, "mtime": int(fixes[0].stat().st_mtime)}
+    extra = record.model_extra or {}
+    stage, _, version = str(extra.get("enriched_dataset") or "").partition("/")
+    if extra.get("corrects") and stage == "enriched":
+        item["corrects"] = {"dataset": "enriched", "version": version, "id": extra["corrects"]}
     return item

@@ -300,6 +300,19 @@ def _write(dataset: DatasetVersion, planned: list[PlannedTriplet], outcome: Trip
     dataset.finish()
 
 
+def _adopt_fixes(planned: list[PlannedTriplet]) -> None:
+    """Fixes dropped into ``corrections/fixed/`` by hand join their enriched version's manifest, so
+    ``flenwheel verify`` keeps reporting only changes nobody accounted for."""
+    folders: dict[str, tuple[DatasetVersion, list[Path]]] = {}
+    for t in planned:
+        if t.target_source == "manual":
+            folders.setdefault(t.item.dataset.label, (t.item.dataset, []))[1].append(t.item.fixes[0])
+    for dataset, paths in folders.values():
+        with dataset.edit() as edit:
+            for path in paths:
+                edit.rehash(path.relative_to(dataset.path).as_posix())
+
+
 def build_triplets(project: Project, enriched_versions: Sequence[str] | None = None, version: str | None = None,
                    identity: str = "auto", caption: CaptionChoice = "as_chosen",
                    log: Callable[[str], None] = LOG.info) -> TripletBuild:
@@ -332,6 +345,7 @@ def build_triplets(project: Project, enriched_versions: Sequence[str] | None = N
     outcome.dataset = dataset
     _write(dataset, planned, outcome, key, render_sheets(rows, f"{project.config.name}: {dataset.label}"))
     validate_triplets(dataset.path / TRIPLETS_FILE).raise_for_errors()
+    _adopt_fixes(planned)
     log(f"{dataset.label}: {len(planned)} triplets written")
     return outcome
 

@@ -47,3 +47,23 @@ def test_pick_a_corrected_target_in_the_large_view(enriched, picture, chromium, 
     assert pixel_hash(load_image(stored)) == pixel_hash(picture(77, 192))
     assert "edit_000.png" in page.inner_text(".fw-fix")
     assert not errors
+
+
+def test_rerun_review_shows_source_failed_edit_and_rerun(enriched, picture, chromium, live_app):
+    project, records = enriched(2)
+    ReviewStore(project).decide(records[0].id, "enriched", "v1", "needs_correction", reason="artifacts")
+    reruns = project.create_dataset("reruns", "v1", info={"enriched_dataset": "enriched/v1"})
+    candidate = reruns.add_image(picture(31), stem="edit_000_rerun_9", parents=[records[0].parents[0], records[0].id],
+                                 corrects=records[0].id, enriched_dataset="enriched/v1", prompt="cleaner", seed=9)
+    page = chromium.new_page(viewport={"width": 1200, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_app(create_app(project, place_delay=0.2)) + "/?stage=rerun&version=v1")
+    page.wait_for_selector(READY)
+    page.keyboard.press("Enter")
+    captions = page.eval_on_selector_all(".fw-figure figcaption", "nodes => nodes.map(n => n.textContent)")
+    assert captions == ["source", "failed edit", "re-run"]
+    page.keyboard.press("a")
+    page.wait_for_function("() => window.fwReview.session.inFlight === 0")
+    assert ReviewStore(project).current("rerun", "v1")[candidate.id].label == "accept"
+    assert not errors

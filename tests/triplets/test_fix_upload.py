@@ -93,3 +93,20 @@ async def test_upload_size_limit(served, monkeypatch):
     response = await client.post(f"{base}/fix", data=b"\0" * 5000, headers={"Content-Type": "image/png"},
                                  params={"version": "v1", "id": case.records[0].id})
     assert response.status == 413
+
+
+async def test_rerun_items_show_their_source_and_the_failed_edit(served, picture):
+    client, case, base = served
+    failed = case.records[0]
+    reruns = case.project.create_dataset("reruns", "v1", info={"enriched_dataset": "enriched/v1"})
+    candidate = reruns.add_image(picture(21), stem="edit_00_rerun_5", parents=[failed.parents[0], failed.id],
+                                 corrects=failed.id, enriched_dataset="enriched/v1", prompt="better", seed=5)
+    data = await (await client.get(f"{base}/items", params={"stage": "rerun", "version": "v1"})).json()
+    item = data["items"][0]
+    assert item["source"] == {"dataset": "source", "version": "v1", "id": failed.parents[0]}
+    assert item["corrects"] == {"dataset": "enriched", "version": "v1", "id": failed.id}
+    shown = await client.get(f"{base}/image/enriched/v1/{failed.id}")
+    assert shown.status == 200
+    decided = await client.post(f"{base}/decide", json={"stage": "rerun", "version": "v1", "id": candidate.id,
+                                                        "label": "accept"})
+    assert decided.status == 200 and (await decided.json())["summary"]["counts"]["accept"] == 1

@@ -34,8 +34,10 @@ def test_builds_triplets_from_manual_fixes_and_accepted_reruns(corrections, drop
     improved = _add_rerun(case, records[10], picture(510), "Replace the background, keep the face.",
                           train_on="improved")
     review_rerun(project, "v1", improved.id)
+    assert len(case.enriched.verify().extra) == 10, "files dropped in by hand are not in the manifest yet"
 
     result = build_triplets(project, identity="off")
+    assert case.enriched.verify().ok, "the build adopts the fixes it used into the enriched manifest"
     assert result.dataset.label == "qwen_training/v1" and len(result.lines) == 11
     assert result.dataset.finished and result.dataset.verify().ok
     lines = [json.loads(line) for line in result.jsonl.read_text().splitlines()]

@@ -35,7 +35,11 @@ export class Viewer {
       figures.push(figure("source", urls.image(item.source.dataset, item.source.id, item.source.version),
         urls.thumb(item.source.dataset, item.source.id, item.source.version)));
     }
-    const caption = item.source ? "edit" : item.file;
+    if (item.corrects) {
+      figures.push(figure("failed edit", urls.image(item.corrects.dataset, item.corrects.id, item.corrects.version),
+        urls.thumb(item.corrects.dataset, item.corrects.id, item.corrects.version)));
+    }
+    const caption = item.corrects ? "re-run" : item.source ? "edit" : item.file;
     figures.push(figure(caption, urls.image(context.dataset, item.id, context.version),
       urls.thumb(context.dataset, item.id, context.version)));
     const correcting = context.fix && item.label === "needs_correction";
