@@ -126,9 +126,11 @@ def _no_identity(stats: EditorStats, note: str | None) -> str:
 
 
 def _collect(project: Project, entry: dict[str, Any], scorer: Any) -> EditorStats:
+    """Counts from the review log; identity from the records, measured now (and stored) where missing."""
     dataset = project.dataset("enriched", entry["version"])
     stats = EditorStats(entry["label"], entry["version"], entry["loras"])
     decisions = ReviewStore(project).current("enriched", entry["version"])
+    measured: dict[str, dict[str, Any]] = {}
     for record in dataset.records:
         stats.edits += 1
         decision = decisions.get(record.id)
@@ -139,7 +141,7 @@ def _collect(project: Project, entry: dict[str, Any], scorer: Any) -> EditorStat
             stats.rejected += decision.label == "reject"
         score = record.scores.get("identity") if isinstance(record.scores, dict) else None
         if score is None and scorer is not None:
-            score = scorer.score(load_image(dataset.image_path(record))).to_json()
+            score = measured[record.id] = scorer.score(load_image(dataset.image_path(record))).to_json()
         if score is None:
             continue
         if score.get("distance") is None:
@@ -147,6 +149,11 @@ def _collect(project: Project, entry: dict[str, Any], scorer: Any) -> EditorStat
         else:
             stats.distances.append(float(score["distance"]))
             stats.kept += bool(score.get("match"))
+    if measured:
+        with dataset.edit() as edit:
+            for record in edit.records:
+                if record.id in measured:
+                    record.scores = {**record.scores, "identity": measured[record.id]}
     return stats
 
 

@@ -121,9 +121,21 @@ def _improvement(item: CorrectionItem, fix: Path | None, rerun: ImageRecord | No
     return f"re-run with a new seed ({rerun.seed}) fixing {issue}"
 
 
-def _target(project: Project, item: CorrectionItem, caption: CaptionChoice
-            ) -> tuple[Image.Image, str, str, str, str, ImageRecord | None, list[str]]:
-    """(target image, source kind, where from, caption, caption kind, re-run record, notes)."""
+@dataclass
+class Target:
+    """The chosen corrected target of one correction, and the caption that goes with it."""
+
+    image: Image.Image
+    kind: str
+    origin: str
+    caption: str
+    caption_kind: str
+    rerun: ImageRecord | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _target(project: Project, item: CorrectionItem, caption: CaptionChoice) -> Target:
+    """The manual fix (scaled to the edit's size), else the latest accepted re-run."""
     label = f"{item.dataset.label}/{item.record.filename}"
     original = item.record.prompt or ""
     if item.fixes:
@@ -132,7 +144,7 @@ def _target(project: Project, item: CorrectionItem, caption: CaptionChoice
         image = load_image(fix)
         note = check_fix(project, item.record, image, shown)
         fitted, _ = fit_to_edit(image, item.record, shown)
-        return (fitted, "manual", shown, original, "original", None, [note] if note else [])
+        return Target(fitted, "manual", shown, original, "original", notes=[note] if note else [])
     rerun = item.accepted[0]
     reruns = rerun_dataset(project, item.dataset.version)
     image = load_image(reruns.image_path(rerun))
@@ -142,7 +154,7 @@ def _target(project: Project, item: CorrectionItem, caption: CaptionChoice
     text = rerun.prompt if chosen == "improved" and rerun.prompt else original
     notes = [f"{len(item.accepted)} re-runs accepted for {label}; the latest accepted, {rerun.filename}, "
              "is the target"] if len(item.accepted) > 1 else []
-    return (image, "rerun", f"{reruns.label}/{rerun.filename}", text, chosen, rerun, notes)
+    return Target(image, "rerun", f"{reruns.label}/{rerun.filename}", text, chosen, rerun, notes)
 
 
 def _plan_one(project: Project, item: CorrectionItem, caption: CaptionChoice, names: set[str],
@@ -155,27 +167,27 @@ def _plan_one(project: Project, item: CorrectionItem, caption: CaptionChoice, na
         listed = ", ".join(p.name for p in item.fixes)
         raise CorrectionError(f"it has {len(item.fixes)} fixes ({listed}); keep one in corrections/fixed/")
     source, source_path = source_file(project, record)
-    target, kind, origin_label, text, text_kind, rerun, extra = _target(project, item, caption)
-    if not text.strip():
+    target = _target(project, item, caption)
+    if not target.caption.strip():
         raise CorrectionError("it has no recorded edit prompt to train on")
-    if pixel_hash(target) == source.id:
-        raise CorrectionError(f"its target {origin_label} is the source image itself")
+    if pixel_hash(target.image) == source.id:
+        raise CorrectionError(f"its target {target.origin} is the source image itself")
     reference = None
     if len(record.parents) > 1:
         try:
             ref_record, ref_path = source_file(project, record.model_copy(update={"parents": record.parents[1:]}))
             reference = (ref_record.id, ref_path)
         except CorrectionError as exc:
-            extra.append(f"{record.filename}: second control left out ({exc})")
-    notes.extend(extra)
+            target.notes.append(f"{record.filename}: second control left out ({exc})")
+    notes.extend(target.notes)
     name = f"{item.dataset.version}_{item.name}"
     if name in names:
         name = f"{name}_{record.id[:8]}"
     names.add(name)
     fix = item.fixes[0] if item.fixes else None
-    return PlannedTriplet(item, name, source, source_path, load_image(item.dataset.image_path(record)), target,
-                          kind, origin_label, text, text_kind, _improvement(item, fix, rerun), reference,
-                          rerun)
+    return PlannedTriplet(item, name, source, source_path, load_image(item.dataset.image_path(record)),
+                          target.image, target.kind, target.origin, target.caption, target.caption_kind,
+                          _improvement(item, fix, target.rerun), reference, target.rerun)
 
 
 def plan_triplets(project: Project, enriched_versions: Sequence[str] | None = None,

@@ -123,3 +123,42 @@ def test_report_without_a_comparison_and_enrich_takes_our_lora(project, picture,
     record = project.dataset("enriched").records[0]
     assert record.loras[0].path.endswith("models/qwen_lora/v1/qwen_char_lora_v1.safetensors")
     assert record.loras[0].strength == 0.7
+
+
+def test_identity_columns_with_real_faces(project, faces, monkeypatch):
+    """Edits of the character vs edits that drifted to another person: measured, stored, compared."""
+    from flenwheel.core.atomic import atomic_write_json
+    from flenwheel.core.editor_report import editor_report
+    from flenwheel.core.images import load_image
+
+    def small(path):
+        image = load_image(path)
+        return image.resize((320, round(320 * image.height / image.width)))
+
+    sources = project.create_dataset("source")
+    own = [sources.add_image(small(faces / "obama" / name), stem=name) for name in ("obama2.jpg", "obama4.jpg")]
+    pictures = {"base": [faces / "biden" / "biden2.jpg", faces / "obama" / "obama.jpg"],
+                "ours:v1": [faces / "obama" / "obama3.jpg", faces / "obama" / "obama.jpg"]}
+    editors = []
+    for number, (label, paths) in enumerate(pictures.items(), start=1):
+        dataset = project.create_dataset("enriched", f"v{number}")
+        for path in paths:
+            record = dataset.add_image(small(path), stem=path.stem, parents=[own[0].id])
+            ReviewStore(project).decide(record.id, "enriched", f"v{number}", "good")
+        editors.append({"label": label, "loras": [], "version": f"v{number}"})
+    atomic_write_json(project.benchmarks_dir / "editors" / "v1" / "comparison.json",
+                      {"name": "v1", "editors": editors, "settings": {}, "source_dataset": "source/v1"})
+
+    report = editor_report(project, identity="auto")
+    base, ours = report.editors
+    assert report.identity_note is None and len(base.distances) == len(ours.distances) == 2
+    assert ours.mean_distance < 0.6 < max(base.distances) and ours.identity_kept_rate == 1.0
+    assert base.identity_kept_rate == 0.5
+    assert "PASS ours:v1 keeps the identity better than base" in "\n".join(report.lines())
+    assert all("identity" in r.scores for r in project.dataset("enriched", "v1").records), "scores are stored"
+
+    import flenwheel.core.identity as identity
+
+    monkeypatch.setattr(identity.IdentityScorer, "score", lambda *a, **k: pytest.fail("scored twice"))
+    again = editor_report(project, identity="auto")
+    assert [s.mean_distance for s in again.editors] == [base.mean_distance, ours.mean_distance]
