@@ -61,6 +61,14 @@ def test_rerun_compare_and_report_nodes(project, picture, loaded, tiny_qwen_edit
     assert "Clean, natural result with no artifacts" in summary
     with pytest.raises(FlenwheelError, match="no image 'nope'"):
         rerun.rerun(project, loaded, "nope", "", 1, "original", "off", "v1")
+    store.decide(handle.ids[1], "rerun", "v1", "accept")
+    store.decide(handle.ids[0], "rerun", "v1", "reject")
+    gate = NODES["FlenwheelReviewGate"]().review(project, "rerun", "pass_through", 0, "fail", dataset=handle)
+    accepted = gate["result"][1]
+    assert accepted.ids == (handle.ids[1],)
+    written = NODES["FlenwheelTripletWriter"]().write(project, "new", "all", "off", "as_chosen",
+                                                       accepted_reruns=accepted)["result"]
+    assert written[1].records()[0].id == handle.ids[1] and "1 triplets written" in written[3]
 
     make_tiny_lora(tiny_qwen_edit, project.qwen_lora_dir("v1") / "qwen_char_lora_v1.safetensors")
     compare = NODES["FlenwheelCompareEditors"]()
