@@ -9,8 +9,6 @@ import pytest
 from PIL import Image
 
 REASONS = ("identity_drift", "artifacts", "insufficient_change", "eyes changed colour")
-FAST = ["--dtype", "fp32", "--device", "cpu", "--steps", "2", "--width", "64", "--height", "64",
-        "--vae-pixels", "4096", "--condition-pixels", "3136"]
 
 
 def noise(seed: int, size: tuple[int, int] = (64, 64)) -> Image.Image:
