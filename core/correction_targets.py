@@ -186,15 +186,19 @@ def source_file(project: Project, record: ImageRecord) -> tuple[ImageRecord, Pat
     return source, dataset.image_path(source)
 
 
-def check_fix(project: Project, item_record: ImageRecord, image: Image.Image, label: str) -> str | None:
-    """Refuse a fix that is the failed edit or the source, or has the wrong aspect; returns a size note."""
+def check_fix(project: Project, item_record: ImageRecord, image: Image.Image,
+              label: str) -> tuple[Image.Image, str | None]:
+    """Refuse a fix that is the failed edit or the source, or has the wrong aspect.
+
+    Returns the fix at the edit's size and a note when it had to be scaled.
+    """
     fixed_id = pixel_hash(image)
     if fixed_id == item_record.id:
         raise CorrectionError(f"{label} is the failed edit itself; a corrected target must show the fix")
     _, source_path = source_file(project, item_record)
     if fixed_id == pixel_hash(load_image(source_path)):
         raise CorrectionError(f"{label} is the source image; the target must show the edit done right")
-    return fit_to_edit(image, item_record, label)[1]
+    return fit_to_edit(image, item_record, label)
 
 
 @dataclass
@@ -238,7 +242,7 @@ def store_fix(project: Project, version: str, image_id: str, data: bytes | Path,
         raise CorrectionError(f"{record.filename} is {state}; only edits reviewed as needs_correction "
                               "take a corrected target")
     image = _decode(data, project.cache_dir / "uploads", label)
-    note = check_fix(project, record, image, label)
+    _, note = check_fix(project, record, image, label)
     name = PurePosixPath(origin(record)).stem
     relative = f"{FIXED_FOLDER}/{name}.png"
     earlier, _ = fixes_by_record(dataset)

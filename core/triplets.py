@@ -33,7 +33,6 @@ from .correction_targets import (
     CorrectionItem,
     check_fix,
     correction_items,
-    fit_to_edit,
     rerun_dataset,
     source_file,
 )
@@ -142,8 +141,7 @@ def _target(project: Project, item: CorrectionItem, caption: CaptionChoice) -> T
         fix = item.fixes[0]
         shown = f"{item.dataset.label}/{fix.relative_to(item.dataset.path).as_posix()}"
         image = load_image(fix)
-        note = check_fix(project, item.record, image, shown)
-        fitted, _ = fit_to_edit(image, item.record, shown)
+        fitted, note = check_fix(project, item.record, image, shown)
         return Target(fitted, "manual", shown, original, "original", notes=[note] if note else [])
     rerun = item.accepted[0]
     reruns = rerun_dataset(project, item.dataset.version)
