@@ -99,14 +99,34 @@ def _draw_cell(sheet: Image.Image, layout: _Layout, origin: tuple[int, int], cel
     draw.text((x, ty + layout.line), _caption(cell), fill=GREEN if first.get("success") else TEXT, font=layout.font)
 
 
+def _grid(results: dict[str, Any]) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    portraits = [c for c in results["cells"] if c["kind"] == "portrait"]
+    angles = list(dict.fromkeys(c["angle"] for c in portraits))
+    expressions = list(dict.fromkeys(c["expression"] for c in portraits))
+    return angles, expressions, [c for c in results["cells"] if c["kind"] == "pose"]
+
+
+def cell_boxes(results: dict[str, Any], tile: int = 224) -> dict[str, tuple[int, int, int, int]]:
+    """Where each cell's framed image sits on the card: ``{cell id: (left, top, right, bottom)}``."""
+    layout = _Layout(tile)
+    angles, expressions, poses = _grid(results)
+    y0 = layout.top + layout.line
+    step_x, step_y = layout.block_w + layout.gap, layout.block_h + layout.gap
+    boxes = {}
+    for cell in results["cells"]:
+        if cell["kind"] == "portrait":
+            column, row = angles.index(cell["angle"]), expressions.index(cell["expression"])
+        else:
+            column, row = poses.index(cell), len(expressions)
+        left, top = layout.side + column * step_x, y0 + row * step_y
+        boxes[cell["id"]] = (left, top, left + layout.block_w, top + layout.tile + 2 * layout.frame)
+    return boxes
+
+
 def render_card(results: dict[str, Any], load: ImageLoader, tile: int = 224) -> Image.Image:
     """The whole card for ``results`` (results.json content); ``load`` opens a project-relative file."""
     layout = _Layout(tile)
-    cells = results["cells"]
-    portraits = [c for c in cells if c["kind"] == "portrait"]
-    poses = [c for c in cells if c["kind"] == "pose"]
-    angles = list(dict.fromkeys(c["angle"] for c in portraits))
-    expressions = list(dict.fromkeys(c["expression"] for c in portraits))
+    angles, expressions, poses = _grid(results)
     columns = max(len(angles), len(poses), 1)
     rows = len(expressions) + (1 if poses else 0)
     width = layout.side + columns * (layout.block_w + layout.gap) + layout.gap
@@ -114,21 +134,16 @@ def render_card(results: dict[str, Any], load: ImageLoader, tile: int = 224) -> 
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     _header(draw, layout, results)
-    y0 = layout.top + layout.line
     for c, angle in enumerate(angles):
         draw.text((layout.side + c * (layout.block_w + layout.gap), layout.top), angle, fill=TEXT, font=layout.font)
-    for r, expression in enumerate(expressions):
-        y = y0 + r * (layout.block_h + layout.gap)
-        draw.text((layout.gap, y + layout.tile // 2), expression, fill=TEXT, font=layout.font)
-        for c, angle in enumerate(angles):
-            cell = next((p for p in portraits if p["angle"] == angle and p["expression"] == expression), None)
-            if cell is not None:
-                _draw_cell(sheet, layout, (layout.side + c * (layout.block_w + layout.gap), y), cell, load)
-    if poses:
-        y = y0 + len(expressions) * (layout.block_h + layout.gap)
-        draw.text((layout.gap, y + layout.tile // 2), "poses", fill=TEXT, font=layout.font)
-        for c, cell in enumerate(poses):
-            _draw_cell(sheet, layout, (layout.side + c * (layout.block_w + layout.gap), y), cell, load)
+    y0 = layout.top + layout.line
+    row_names = expressions + (["poses"] if poses else [])
+    for r, name in enumerate(row_names):
+        draw.text((layout.gap, y0 + r * (layout.block_h + layout.gap) + layout.tile // 2), name, fill=TEXT,
+                  font=layout.font)
+    for cell_id, (left, top, _, _) in cell_boxes(results, tile).items():
+        cell = next(c for c in results["cells"] if c["id"] == cell_id)
+        _draw_cell(sheet, layout, (left, top), cell, load)
     legend = ("frames: green pass, red fail, grey n/a; HUM? = no human verdict yet.  "
               + ", ".join(f"{v} {k}" for k, v in ABBREVIATIONS.items()))
     draw.text((layout.gap, height - 2 * layout.line), legend, fill=TEXT, font=layout.small)

@@ -20,6 +20,11 @@ poses:
 """
 
 
+@pytest.fixture
+def tiny_render():
+    return dict(TINY_RENDER)
+
+
 @pytest.fixture(scope="session")
 def photo(faces):
     """Load a shared photo by its path under the faces folder (e.g. ``obama/obama2.jpg``)."""
@@ -55,6 +60,27 @@ def character(tmp_path, faces):
 def shared_character(tmp_path_factory, faces):
     """The same, shared by a module's tests (its identity cache is then encoded once)."""
     return _init_character(tmp_path_factory.mktemp("shared") / "obama_project", faces)
+
+
+@pytest.fixture(scope="session")
+def flux_pipe(tiny_flux):
+    """The tiny FLUX pipeline in fp32 on the CPU, loaded once for the session."""
+    from flenwheel.core.flux_single_file import load_flux
+    from flenwheel.core.pipelines import LoadOptions
+
+    return load_flux(str(tiny_flux), options=LoadOptions(dtype="fp32", device="cpu"))
+
+
+@pytest.fixture
+def lora_character(character, tiny_flux):
+    """The character project with random tiny character LoRAs v1 and v2 where the trainer puts them."""
+    from flenwheel.core.tiny_lora import make_tiny_lora
+
+    for version, seed in (("v1", 1), ("v2", 2)):
+        folder = character.flux_lora_dir(version)
+        folder.mkdir(parents=True)
+        make_tiny_lora(tiny_flux, folder / f"char_lora_{version}.safetensors", seed=seed)
+    return character
 
 
 @pytest.fixture
@@ -97,7 +123,7 @@ class PhotoRenderer:
                                  "steps": s.steps, "guidance": s.guidance})
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def photo_renderer():
     return PhotoRenderer
 
