@@ -24,6 +24,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
@@ -73,7 +74,7 @@ class FluxRenderer:
         versions = [v for ref in refs if (v := lora_version_of(ref.path))]
         if versions:
             return versions[0]
-        return refs[0].path.rsplit("/", 1)[-1].removesuffix(".safetensors") if refs else "base"
+        return Path(refs[0].path).stem if refs else "base"
 
     def render(self, cell: Cell, seed: int, step_callback: StepCallback | None) -> Generated:
         return generate_batch(self.handle, [cell.prompt], [seed], cell.settings, step_callback)[0]
@@ -146,7 +147,7 @@ def run_benchmark(
     """Render, check and record every try of every cell that is not already done (see module doc)."""
     start = time.perf_counter()
     chosen = benchmark_label(label or renderer.label())
-    if not chosen or "/" in chosen or chosen.startswith("."):
+    if not chosen or any(c in chosen for c in "/\\:") or chosen.startswith("."):
         raise FlenwheelError(f"'{chosen}' cannot name a benchmark folder; use e.g. char_v1")
     cells = card.cells(project.subject, project.token)
     with contextlib.ExitStack() as stack:

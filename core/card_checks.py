@@ -121,15 +121,15 @@ class CardScorer:
         """References and the sharpness floor from the project's sources (latest version unless named)."""
         limits = card.limits
         enabled = parse_checks(checks)
-        sources = project.dataset("source", source_version)
         detection = DetectionSettings(limits.detect_side, limits.face_detector)
+        needs_sources = "identity" in enabled or "sharpness" in enabled
+        sources = project.dataset("source", source_version) if needs_sources else None
         identity = None
-        if "identity" in enabled:
+        if sources is not None and "identity" in enabled:
             identity = IdentityScorer.from_dataset(sources, limits.identity_tolerance, "largest",
                                                    limits.detect_side, limits.face_detector)
-        floor = calibrate_sharpness(
-            (load_image(sources.image_path(record)) for record in sources.records), limits.sharpness_factor
-        )
+        images = (load_image(sources.image_path(r)) for r in sources.records) if sources is not None else ()
+        floor = calibrate_sharpness(images, limits.sharpness_factor)
         return cls(limits, enabled, identity, floor, pose_model, detection=detection)
 
     @property

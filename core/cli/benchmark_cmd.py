@@ -22,11 +22,14 @@ def _card(card_files: tuple[str, ...], tries: int | None, base_seed: int | None,
                      render={k: v for k, v in render.items() if v is not None} or None)
 
 
-def _print_outputs(outputs: Any, as_json: bool) -> None:
+def _print_outputs(outputs: Any, as_json: bool, run: Any = None) -> None:
     if as_json:
-        click.echo(json.dumps(outputs.results["summary"] | {"report": str(outputs.report_path),
-                                                            "card": str(outputs.card_path),
-                                                            "results": str(outputs.results_path)}, indent=2))
+        extra = {"report": str(outputs.report_path), "card": str(outputs.card_path),
+                 "results": str(outputs.results_path)}
+        if run is not None:
+            extra["run"] = {"dataset": run.dataset.label, "generated": run.generated, "reused": run.reused,
+                            "scored": run.rescored, "seconds": round(run.seconds, 2)}
+        click.echo(json.dumps(outputs.results["summary"] | extra, indent=2))
         return
     for line in outputs.lines():
         colour = "green" if "target" in line and ": met" in line else "red" if "NOT met" in line else None
@@ -105,7 +108,7 @@ def run_cmd(project: str, loras: tuple[str, ...], tries: int | None, card_files:
                    f"flenwheel review serve {project} (Ctrl-C stops; verdicts stay saved)")
         wait_for_review(scope, timeout_minutes * 60.0, "pass_decided")
     outputs = write_outputs(opened, run.label, run.dataset)
-    _print_outputs(outputs, as_json)
+    _print_outputs(outputs, as_json, run)
     if check and not outputs.results["summary"]["target_met"]:
         raise SystemExit(1)
 
