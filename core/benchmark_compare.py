@@ -12,6 +12,7 @@ otherwise it is still written, with the differences listed as warnings at the to
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +115,12 @@ def comparison_image(data: dict[str, Any], card_a: Image.Image, card_b: Image.Im
     sheet = Image.new("RGB", (sum(c.width for c in cards) + 30, height + header), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     draw.text((10, 10), _headline(data), fill=GREEN if data["improved"] else RED, font=font)
-    changed = [f"{r['label']} {'+' if r['change'] == 'gained' else '-'}" for r in data["cells"]
-               if r["change"] in ("gained", "lost")]
-    draw.text((10, 52), ("changed: " + ", ".join(changed))[:200] if changed else "no cell changed",
-              fill=TEXT, font=ImageFont.load_default(size=20))
+    lost = [r["label"] for r in data["cells"] if r["change"] == "lost"]
+    gained = [r["label"] for r in data["cells"] if r["change"] == "gained"]
+    detail = f"lost: {', '.join(lost) or 'none'} | gained: {', '.join(gained) or 'none'}"
+    width = max(40, sheet.width // 11)
+    draw.text((10, 52), textwrap.shorten(detail, width, placeholder=" ..."), fill=TEXT,
+              font=ImageFont.load_default(size=20))
     sheet.paste(cards[0], (10, header))
     sheet.paste(cards[1], (20 + cards[0].width, header))
     return sheet

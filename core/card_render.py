@@ -68,12 +68,14 @@ class _Layout:
         self.badge_h = max(16, tile // 11)
         self.font = _font(max(11, tile // 19))
         self.small = _font(max(9, tile // 24))
+        self.title = _font(max(16, tile // 10))
         self.line = int(self.font.size * 1.3)
+        self.title_line = int(self.title.size * 1.3)
         self.block_w = tile + 2 * self.frame
         self.block_h = tile + 2 * self.frame + self.badge_h + 4 + 2 * self.line
         self.gap = max(8, tile // 24)
         self.side = max(110, tile // 2)
-        self.top = 3 * self.line + 2 * self.gap
+        self.top = 2 * self.title_line + self.line + 2 * self.gap
 
 
 def _draw_cell(sheet: Image.Image, layout: _Layout, origin: tuple[int, int], cell: dict[str, Any],
@@ -158,5 +160,6 @@ def _header(draw: ImageDraw.ImageDraw, layout: _Layout, results: dict[str, Any])
             f"(target {s['target']:.0%}: {'met' if s['target_met'] else 'not met'})   "
             f"any of {s['tries']}: {anyk['rate']:.0%}   human verdicts on "
             f"{s['human']['first_try_cells_with_verdict']}/{first['cells']} first tries")
-    draw.text((layout.gap, layout.gap), title, fill=TEXT, font=layout.font)
-    draw.text((layout.gap, layout.gap + layout.line), line, fill=GREEN if s["target_met"] else RED, font=layout.font)
+    draw.text((layout.gap, layout.gap), title, fill=TEXT, font=layout.title)
+    draw.text((layout.gap, layout.gap + layout.title_line), line, fill=GREEN if s["target_met"] else RED,
+              font=layout.title)
