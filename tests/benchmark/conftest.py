@@ -21,6 +21,14 @@ poses:
 
 
 @pytest.fixture
+def no_pose_env(monkeypatch):
+    """Engine tests expect body pose left to people, even where a developer configured MediaPipe."""
+    from flenwheel.core.body_pose import ENV_PYTHON
+
+    monkeypatch.delenv(ENV_PYTHON, raising=False)
+
+
+@pytest.fixture
 def tiny_render():
     return dict(TINY_RENDER)
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from flenwheel.core.character_lora import parse_lora_ref
 from flenwheel.core.cli import cli
 from flenwheel.core.review_store import ReviewStore
 from flenwheel.nodes.benchmark_node import FlenwheelModelCardBenchmark
+
+pytestmark = pytest.mark.usefixtures("no_pose_env")
 
 
 def run_cli(*args):

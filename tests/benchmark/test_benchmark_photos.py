@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from flenwheel.core.benchmark import run_benchmark
 from flenwheel.core.benchmark_compare import write_comparison
 from flenwheel.core.benchmark_results import write_outputs
+from flenwheel.core.body_pose import ENV_PYTHON
 from flenwheel.core.card_render import GREEN, RED, cell_boxes
 from flenwheel.core.model_card import load_card
 from flenwheel.core.review_store import ReviewStore
@@ -38,8 +39,10 @@ def benchmarked(tmp_path_factory, faces, photo_renderer):
              "profile-left": turned, "profile-right": ImageOps.mirror(turned)}
     other = load_image(faces / "biden" / "biden2.jpg")
     card = load_card(tries=1)
-    run_benchmark(project, photo_renderer("char_v1", lambda cell: other), card)
-    run_benchmark(project, photo_renderer("char_v2", lambda cell: views.get(cell.angle, front)), card)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(ENV_PYTHON, raising=False)
+        run_benchmark(project, photo_renderer("char_v1", lambda cell: other), card)
+        run_benchmark(project, photo_renderer("char_v2", lambda cell: views.get(cell.angle, front)), card)
     return project
 
 

@@ -13,6 +13,8 @@ from flenwheel.core.character_lora import parse_lora_ref
 from flenwheel.core.model_card import load_card
 from flenwheel.core.review_store import ReviewStore
 
+pytestmark = pytest.mark.usefixtures("no_pose_env")
+
 
 class Stop(Exception):
     """Stands in for ComfyUI's interrupt, raised from the progress callback."""
