@@ -161,7 +161,8 @@ def run_benchmark(
             "lora_label": chosen,
             "signature": signature,
             "card": {"target": card.target, "tries": card.tries, "angles": card.angles,
-                     "expressions": card.expressions, "sources": card.sources,
+                     "expressions": card.expressions, "sources": card.sources, "base_seed": card.base_seed,
+                     "render": card.render,
                      "cells": [cell.to_json() for cell in cells]},
             "scoring": scorer.settings_json(),
         }

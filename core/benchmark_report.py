@@ -86,10 +86,10 @@ def _checks_table(results: dict[str, Any]) -> str:
     rows = []
     for name in CHECKS:
         meta = results["checks"][name]
-        how = meta["how"] if meta["automatic"] else f"left to the human verdict: {meta.get('status')}"
+        how = meta["how"] if meta["by"] != "human" else f"left to the human verdict: {meta.get('status')}"
         c = counts[name]
         rate = "-" if c["pass_rate"] is None else f"{c['pass_rate']:.0%}"
-        rows.append(f"<tr><td>{esc(name)}</td><td>{'automatic' if meta['automatic'] else 'human'}</td>"
+        rows.append(f"<tr><td>{esc(name)}</td><td>{esc(meta['by'])}</td>"
                     f"<td>{esc(how)}</td><td>{c['pass']}</td><td>{c['fail']}</td><td>{c['n/a']}</td><td>{rate}</td></tr>")
     rows.append("<tr><td>human verdict</td><td>human</td><td>correct / incorrect in the review page "
                 "(stage benchmark); an incorrect verdict fails the image</td><td colspan=4>"

@@ -142,6 +142,17 @@ def _summary(cells: list[dict[str, Any]], info: dict[str, Any]) -> dict[str, Any
     }
 
 
+def _checks_meta(scoring: dict[str, Any]) -> dict[str, Any]:
+    """Who judged each check in this run, and how (the report's "automatic or human" table)."""
+    judged = scoring.get("judged_by") or {}
+    meta = {}
+    for name in CHECKS:
+        by = judged.get(name, "automatic")
+        meta[name] = {"by": by, "automatic": by == "automatic", "how": HOW[name]}
+    meta["body_pose"]["status"] = scoring.get("body_pose")
+    return meta
+
+
 def build_results(project: Project, dataset: DatasetVersion) -> dict[str, Any]:
     """results.json's content for one benchmark dataset (see the module docstring)."""
     metadata = dataset.load()
@@ -167,10 +178,9 @@ def build_results(project: Project, dataset: DatasetVersion) -> dict[str, Any]:
         "lora_version": info["lora_label"],
         "dataset": dataset.label,
         "settings": {"signature": info.get("signature"), "card_sources": info["card"].get("sources"),
+                     "render": info["card"].get("render"), "base_seed": info["card"].get("base_seed"),
                      "scoring": info.get("scoring"), "human_labels": ["correct", "incorrect"]},
-        "checks": {name: {"automatic": True, "how": HOW[name]} for name in CHECKS}
-        | {"body_pose": {"automatic": "mediapipe" in str(info.get("scoring", {}).get("body_pose")),
-                         "how": HOW["body_pose"], "status": info.get("scoring", {}).get("body_pose")}},
+        "checks": _checks_meta(info.get("scoring", {})),
         "summary": _summary(cells, info),
         "cells": cells,
     }

@@ -132,6 +132,13 @@ class CardScorer:
         floor = calibrate_sharpness(images, limits.sharpness_factor)
         return cls(limits, enabled, identity, floor, pose_model, detection=detection)
 
+    def judged_by(self) -> dict[str, str]:
+        """Per check: ``automatic``, ``human`` (body pose without a pose model) or ``not selected``."""
+        judged = {name: "automatic" if name in self.enabled else "not selected" for name in CHECKS}
+        if "body_pose" in self.enabled and self.pose_model is None:
+            judged["body_pose"] = "human"
+        return judged
+
     @property
     def pose_status(self) -> str:
         if "body_pose" not in self.enabled:
@@ -164,6 +171,7 @@ class CardScorer:
             ),
             "detector": self.detection.tag,
             "body_pose": self.pose_status,
+            "judged_by": self.judged_by(),
             "fingerprint": self.fingerprint(),
         }
 

@@ -232,6 +232,15 @@ class Card:
         return self.data.target
 
     @property
+    def base_seed(self) -> int:
+        return self.data.base_seed
+
+    @property
+    def render(self) -> dict[str, Any]:
+        """The card-wide render settings (cells may override them)."""
+        return self.data.render.model_dump()
+
+    @property
     def limits(self) -> Limits:
         return self.data.limits
 

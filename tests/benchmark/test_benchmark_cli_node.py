@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -67,6 +68,10 @@ def test_node_outputs_card_rate_and_report(lora_character, flux_pipe, small_card
     assert card.ndim == 4 and card.shape[0] == 1 and card.shape[-1] == 3
     assert rate == 0.0 and report_path.endswith("benchmarks/char_v1/report.html")
     assert "3 generated" in summary and "first try: 0/3" in summary
+    results = json.loads((lora_character.benchmarks_dir / "char_v1" / "results.json").read_text(encoding="utf-8"))
+    assert {name: meta["by"] for name, meta in results["checks"].items()} == {
+        "identity": "automatic", "one_face": "automatic", "resolution": "automatic",
+        "sharpness": "not selected", "head_angle": "not selected", "body_pose": "not selected"}
 
 
 def test_node_wait_mode_waits_for_the_first_try_verdicts(lora_character, flux_pipe, small_card_file):

@@ -44,7 +44,8 @@ def test_noise_fails_identity_with_no_face_and_scores_zero(lora_character, flux_
         assert "identity: no face" in first["failures"] and first["success"] is False
     assert results["settings"]["signature"]["loras"][0]["sha256"]
     assert "left to the human verdict" in results["checks"]["body_pose"]["status"]
-    assert results["checks"]["body_pose"]["automatic"] is False
+    assert results["checks"]["body_pose"]["by"] == "human" and results["checks"]["identity"]["by"] == "automatic"
+    assert results["settings"]["render"] == {"width": 64, "height": 64, "steps": 2, "guidance": 3.5}
     card_image = Image.open(folder / "model_card.png")
     assert card_image.width > 1000 and card_image.height > 1000
     report = (folder / "report.html").read_text(encoding="utf-8")
