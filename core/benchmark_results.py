@@ -147,7 +147,7 @@ def _checks_meta(scoring: dict[str, Any]) -> dict[str, Any]:
     judged = scoring.get("judged_by") or {}
     meta = {}
     for name in CHECKS:
-        by = judged.get(name, "automatic")
+        by = judged.get(name, "unknown")
         meta[name] = {"by": by, "automatic": by == "automatic", "how": HOW[name]}
     meta["body_pose"]["status"] = scoring.get("body_pose")
     return meta
