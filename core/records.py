@@ -14,7 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STAGES = ("source", "enriched", "synthetic", "pristine", "qwen_training", "benchmark")
+#: Dataset stages, each a ``data/<stage>/vN/`` folder. ``reruns/vN`` holds the improved-prompt re-runs
+#: of ``enriched/vN`` edits reviewed as needs_correction (candidates for the editor LoRA's targets).
+STAGES = ("source", "enriched", "synthetic", "pristine", "qwen_training", "benchmark", "reruns")
 
 #: Metadata file name per stage; the seed names ``enrichment_metadata.json`` for enriched sets.
 METADATA_FILES = {
@@ -24,6 +26,7 @@ METADATA_FILES = {
     "pristine": "metadata.json",
     "qwen_training": "metadata.json",
     "benchmark": "metadata.json",
+    "reruns": "metadata.json",
 }
 
 

@@ -10,6 +10,10 @@ Decisions are written to the store before the response is sent; placement into f
 moment later in the background (``PlacementQueue``), so labelling stays instant while the
 folders follow. Blocking work (SQLite, files, thumbnails) runs in worker threads so ComfyUI's
 event loop keeps serving its websocket.
+
+A corrected target for an edit reviewed as needs_correction (step 2.1) is uploaded as the request
+body of ``POST .../fix?version=vN&id=ID``; it is decoded and checked like any image and stored
+under a name taken from the record (``corrections/fixed/<edit name>.png``), never from the request.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .correction_targets import fix_path, fixes_by_record, store_fix
 from .dataset import DatasetVersion
 from .errors import FlenwheelError
 from .project import Project
@@ -41,7 +46,7 @@ from .review_items import (
 )
 from .review_placement import PlacementReport, place
 from .review_projects import ProjectRegistry
-from .review_stages import REVIEW_STAGES, review_stage
+from .review_stages import REVIEW_STAGES, clean_text, review_stage
 from .review_store import Decision, ReviewStore
 from .review_summary import summarize
 from .thumbnails import ThumbnailWarmer, thumb_size, thumbnail
@@ -49,6 +54,8 @@ from .thumbnails import ThumbnailWarmer, thumb_size, thumbnail
 LOG = logging.getLogger("flenwheel.review")
 
 API_PREFIX = "/flenwheel/review"
+MAX_UPLOAD = 64 * 1024 * 1024
+UPLOAD_TYPES = {"image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff"}
 PLACE_DELAY_S = 1.5
 IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
@@ -118,6 +125,8 @@ class ReviewAPI:
             ("POST", "/{project}/decide", self.decide),
             ("POST", "/{project}/undo", self.undo),
             ("POST", "/{project}/place", self.place_now),
+            ("POST", "/{project}/fix", self.upload_fix),
+            ("GET", "/{project}/fix/{version}/{image_id}", self.fix_image),
         ]
         for method, path, handler in table:
             routes.route(method, API_PREFIX + path)(_guarded(handler))
@@ -163,14 +172,15 @@ class ReviewAPI:
             dataset = open_dataset(project, spec.dataset_stage, version)
             index = record_index(dataset)
             current = ReviewStore(project).current(stage, version)
-            sources = source_lookup(project) if spec.dataset_stage == "enriched" else {}
+            sources = source_lookup(project) if spec.dataset_stage in ("enriched", "reruns") else {}
+            fixes = fixes_by_record(dataset, index.records)[0] if spec.dataset_stage == "enriched" else {}
             items = []
             for record in index.records:
                 decision = current.get(record.id)
                 label = decision.label if decision else None
                 if wanted == "all" or (wanted == "pending" and label is None) or \
                         (wanted == "decided" and label is not None) or wanted == label:
-                    items.append(_item(project, record, decision, sources))
+                    items.append(_item(project, record, decision, sources, fixes.get(record.id, [])))
             self.warm(project, dataset)
             return {"items": items, "summary": self._summary(project, stage, version)}
 
@@ -236,6 +246,41 @@ class ReviewAPI:
         review_stage(stage)
         report: PlacementReport = await asyncio.to_thread(place, project, stage, version)
         return web.json_response({"report": vars(report) | {"text": report.describe()}})
+
+    # Corrected targets (step 2.1) -----------------------------------------------------------
+    async def upload_fix(self, request: web.Request) -> web.Response:
+        """Store the picked file as the corrected target of a needs_correction edit.
+
+        The body is the image itself; the version and id come from the query and are checked, and
+        the file name is derived from the record: nothing from the request becomes a path.
+        """
+        if not same_origin(request):
+            raise web.HTTPForbidden(text="cross-site requests are refused")
+        if request.content_type not in UPLOAD_TYPES:
+            raise web.HTTPUnsupportedMediaType(text=f"send the image as one of {', '.join(sorted(UPLOAD_TYPES))}")
+        project = self.registry.get(request.match_info["project"])
+        version, image_id = request.query.get("version", ""), check_image_id(request.query.get("id", ""))
+        open_dataset(project, "enriched", version)
+        data = await _read_limited(request, MAX_UPLOAD)
+        name = request.query.get("name") or "the picked image"
+        stored = await asyncio.to_thread(store_fix, project, version, image_id, data, clean_text(name, "name"))
+        return web.json_response({"fix": {"file": stored.relative, "w": stored.width, "h": stored.height},
+                                  "note": stored.note, "replaced": stored.replaced})
+
+    async def fix_image(self, request: web.Request) -> web.StreamResponse:
+        project = self.registry.get(request.match_info["project"])
+        image_id = check_image_id(request.match_info["image_id"])
+        version = request.match_info["version"]
+
+        def find() -> Path:
+            dataset = open_dataset(project, "enriched", version)
+            record_index(dataset).get(image_id)
+            path = fix_path(project, version, image_id)
+            if path is None or not path.resolve().is_relative_to(project.root.resolve()):
+                raise ForeignImageError(f"image {image_id[:16]} has no corrected target")
+            return path
+
+        return web.FileResponse(await asyncio.to_thread(find), headers={"Cache-Control": "no-store"})
 
     # Helpers ------------------------------------------------------------------------------
     def _scope(self, request: web.Request) -> tuple[Project, str, str]:
@@ -310,14 +355,27 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
     return value
 
 
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    """The request body, refused past ``limit`` bytes (the server's own upload limit may be lower)."""
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        chunks.append(chunk)
+    if not size:
+        raise FlenwheelError("the upload is empty; pick an image file")
+    return b"".join(chunks)
+
+
 def _locator(project: Project, dataset: DatasetVersion, image_id: str) -> Callable[[], Path]:
     """Finds an image's current file later, through the same checks as a request."""
     return lambda: record_file(project, dataset, record_index(dataset).get(image_id))
 
 
 def _item(project: Project, record: ImageRecord, decision: Decision | None,
-          sources: dict[str, SourceRef]) -> dict[str, Any]:
-    """What the page needs of one image: ids, text, scores, verdict and where its source is."""
+          sources: dict[str, SourceRef], fixes: list[Path] = ()) -> dict[str, Any]:
+    """What the page needs of one image: ids, text, scores, verdict, its source and corrected target."""
     item: dict[str, Any] = {
         "id": record.id, "file": record.filename, "w": record.width, "h": record.height, "label": None,
     }
@@ -333,4 +391,10 @@ def _item(project: Project, record: ImageRecord, decision: Decision | None,
     source = find_source(project, record, sources) if sources else None
     if source is not None:
         item["source"] = {"dataset": "source", "version": source.version, "id": source.image_id}
+    if fixes:
+        item["fix"] = {"count": len(fixes), "file": fixes[0].name, "mtime": int(fixes[0].stat().st_mtime)}
+    extra = record.model_extra or {}
+    stage, _, version = str(extra.get("enriched_dataset") or "").partition("/")
+    if extra.get("corrects") and stage == "enriched":
+        item["corrects"] = {"dataset": "enriched", "version": version, "id": extra["corrects"]}
     return item

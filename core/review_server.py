@@ -68,7 +68,8 @@ def create_app(project: Project, host: str = "127.0.0.1",
     app.add_routes(routes)
 
     async def index(request: web.Request) -> web.Response:
-        raise web.HTTPFound("/review/index.html")
+        query = f"?{request.query_string}" if request.query_string else ""
+        raise web.HTTPFound(f"/review/index.html{query}")
 
     app.router.add_get("/", index)
     app.router.add_static("/review/", PAGE_DIR)

@@ -5,6 +5,9 @@ label's folder, the ReviewGate node reads each label's output slot, and the page
 buttons and keys from ``GET .../stages``. A new stage (the model card's human verdicts) is one
 more entry in ``REVIEW_STAGES``.
 
+The ``rerun`` stage reviews improved-prompt re-runs of edits marked needs_correction: an accepted
+re-run becomes that edit's corrected target in the editor LoRA's triplets (``triplets.py``).
+
 Output slots give every stage the same three node outputs: ``accept`` (good, pristine, correct),
 ``correct`` (needs_correction) and ``reject``.
 """
@@ -109,6 +112,16 @@ REVIEW_STAGES: dict[str, ReviewStage] = {
         notes=(FILLS_GAP,),
         criteria={"min_accepted": 10},
     ),
+    "rerun": ReviewStage(
+        name="rerun",
+        title="Correction re-runs: accept a corrected target (step 2.1)",
+        dataset_stage="reruns",
+        placement="labels",
+        labels=(
+            LabelSpec("accept", "Use as target", ("1", "a"), "accept", color=_GOOD),
+            LabelSpec("reject", "Not good enough", ("2", "r"), "reject", color=_REJECT),
+        ),
+    ),
     "benchmark": ReviewStage(
         name="benchmark",
         title="Model card benchmark verdicts",
@@ -116,7 +129,7 @@ REVIEW_STAGES: dict[str, ReviewStage] = {
         placement="labels",
         labels=(
             LabelSpec("correct", "Correct", ("1", "y"), "accept", color=_GOOD),
-            LabelSpec("incorrect", "Incorrect", ("2", "n"), "reject", color=_REJECT),
+            LabelSpec("incorrect", "Incorrect", ("2", "n"), "reject", needs_reason=True, color=_REJECT),
         ),
     ),
 }

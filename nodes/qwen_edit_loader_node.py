@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.editor_lora import resolve_lora
 from ..core.errors import ModelLoadError
-from ..core.loras import LoraSpec, parse_lora
+from ..core.loras import LoraSpec
 from ..core.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.project import Project
 from ..core.qwen_edit_loader import load_qwen_edit
 from ._comfy import free_comfy_memory, model_folder_dirs, model_folder_files, model_folder_path
-from ._types import CATEGORY, QWEN_EDIT_PIPELINE
+from ._types import CATEGORY, PROJECT, QWEN_EDIT_PIPELINE
 
 NO_FILE = "(use the model's own transformer)"
 NO_LORA = "None"
@@ -31,13 +33,13 @@ def resolve_model(value: str) -> str:
     return text
 
 
-def lora_specs(slots: list[tuple[str, float]], extra: str) -> list[LoraSpec]:
-    """Chosen LoRA files (ComfyUI's loras folder) plus ``PATH:STRENGTH`` lines for files elsewhere."""
+def lora_specs(slots: list[tuple[str, float]], extra: str, project: Project | None = None) -> list[LoraSpec]:
+    """Chosen LoRA files (ComfyUI's loras folder) plus ``PATH:STRENGTH`` or ``ours:vN`` lines."""
     specs = [LoraSpec(model_folder_path("loras", name), strength)
              for name, strength in slots if name and name != NO_LORA]
     for line in extra.splitlines():
         if line.strip() and not line.strip().startswith("#"):
-            specs.append(parse_lora(line.strip()))
+            specs.append(resolve_lora(line.strip(), project))
     return specs
 
 
@@ -88,13 +90,14 @@ class FlenwheelQwenEditLoader:
             },
             "optional": {
                 "extra_loras": ("STRING", {"default": "", "multiline": True, "tooltip": (
-                    "More LoRAs by path, one PATH:STRENGTH per line (e.g. the project's "
-                    "models/qwen_lora/v1/qwen_char_lora_v1.safetensors:1.0).")}),
+                    "More LoRAs, one per line: PATH:STRENGTH, a LoRA folder, or the project's editor LoRA as "
+                    "ours:v1 (ours:latest, ours:v1:0.8; needs the project input).")}),
+                "project": (PROJECT, {"tooltip": "The character project, to resolve ours:vN editor LoRAs."}),
             },
         }
 
     def load(self, model, transformer_file, dtype, quantize, quantize_text_encoder, offload, vae_tiling,
-             extra_loras="", **slots):
+             extra_loras="", project=None, **slots):
         source = resolve_model(model)
         if not source:
             raise ModelLoadError("no model given: enter a diffusers folder or Qwen/Qwen-Image-Edit-2509")
@@ -105,7 +108,7 @@ class FlenwheelQwenEditLoader:
                  for i in range(1, LORA_SLOTS + 1)]
         options = LoadOptions(dtype=dtype, quantize=quantize, quantize_text_encoder=quantize_text_encoder,
                               offload=offload, vae_tiling=vae_tiling)
-        handle = load_qwen_edit(source, file, options, lora_specs(pairs, extra_loras),
+        handle = load_qwen_edit(source, file, options, lora_specs(pairs, extra_loras, project),
                                 before_load=free_comfy_memory)
         loras = ", ".join(f"{Path(ref['path']).name} @ {ref['strength']:g}" for ref in handle.loras)
         return (handle, f"{handle.describe()}; {loras or 'no LoRAs'}")

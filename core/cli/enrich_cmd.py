@@ -77,7 +77,8 @@ _CHOICE = {"show_default": True}
 @click.option("--transformer-file", type=click.Path(dir_okay=False),
               help="Single-file transformer from ComfyUI's models/diffusion_models.")
 @click.option("--lora", "loras", multiple=True, metavar="PATH[:STRENGTH]",
-              help="LoRA to apply, e.g. Multiple-angles at 1.25 or your editor LoRA (repeatable).")
+              help="LoRA to apply, e.g. Multiple-angles at 1.25, or the project's editor LoRA as ours:vN "
+                   "(repeatable).")
 @click.option("--per-source", default=4, **_CHOICE, help="Edits per source (the seed asks for 3-5).")
 @click.option("--family", "families", multiple=True,
               help="Template family (repeatable; default: all, multiple_angles only with an angle LoRA).")
@@ -111,18 +112,18 @@ def enrich_cmd(project: str, **opts: Any) -> None:
 
     Rerunning the same command resumes an interrupted run. Ctrl-C stops after the current image.
     """
+    from ..editor_lora import resolve_lora
     from ..enrich import enrich, make_plan
     from ..errors import FlenwheelError
     from ..handles import DatasetHandle
     from ..identity_gate import resolve_gate
     from ..images import load_image
-    from ..loras import parse_lora
     from ..project import Project
     from ..qwen_edit_loader import load_qwen_edit
 
     settings = _settings(opts)
     opened = Project.open(project)
-    specs = [parse_lora(text) for text in opts["loras"]]
+    specs = [resolve_lora(text, opened) for text in opts["loras"]]
     source = DatasetHandle(opened.dataset("source", opts["source_version"]))
     if opts["dry_run"]:
         plan = make_plan(opened, settings, source, [spec.path for spec in specs], log=click.echo)

@@ -243,7 +243,8 @@ def test_a_finished_pristine_set_refuses_changes(synthetic):
 def test_benchmark_verdicts_only_label_records(project, picture):
     dataset = project.create_dataset("benchmark")
     record = dataset.add_image(picture(7), stem="card_front_smiling")
-    ReviewStore(project).decide(record.id, "benchmark", "v1", "incorrect")
+    ReviewStore(project).decide(record.id, "benchmark", "v1", "incorrect", reason="wrong angle")
     report = place(project, "benchmark", "v1")
     placed = project.dataset("benchmark", "v1").record(record.id)
     assert (report.relabelled, placed.label, placed.filename) == (1, "incorrect", "card_front_smiling.png")
+    assert placed.reason == "wrong angle"

@@ -62,6 +62,20 @@ export class ReviewClient {
     return this.post(`/${project}/undo`, body);
   }
 
+  /** Send a picked file as the corrected target of a needs-correction edit (the body is the file). */
+  uploadFix(project, version, id, file) {
+    const query = new URLSearchParams({ version, id, name: file.name });
+    return this.#send(`${this.base}/${project}/fix?${query}`, {
+      method: "POST",
+      headers: { "Content-Type": file.type || "application/octet-stream" },
+      body: file,
+    });
+  }
+
+  fixUrl(project, version, id, stamp) {
+    return `${this.base}/${project}/fix/${version}/${id}?t=${stamp}`;
+  }
+
   thumbUrl(project, dataset, version, id, size = 256) {
     return `${this.base}/${project}/thumb/${dataset}/${version}/${id}?size=${size}`;
   }

@@ -278,7 +278,26 @@ class ReviewApp {
       notes: this.spec.notes,
       coverage: this.session.summary?.coverage,
       preload: [this.session.items[index + 1], this.session.items[index - 1]].filter(Boolean),
+      fix: this.spec.dataset_stage === "enriched" ? {
+        url: (item) => this.client.fixUrl(this.session.project, this.session.version, item.id, item.fix?.mtime),
+        upload: (item, file) => this.#uploadFix(item, file),
+      } : null,
     });
+  }
+
+  async #uploadFix(item, file) {
+    this.#say(`sending ${file.name}…`);
+    try {
+      const result = await this.client.uploadFix(this.session.project, this.session.version, item.id, file);
+      this.message.hidden = true;
+      const updated = { ...item, fix: { count: 1, file: result.fix.file.split("/").pop(), mtime: Date.now() } };
+      this.session.items[this.session.items.findIndex((other) => other.id === item.id)] = updated;
+      this.grid.update(updated);
+      if (this.viewer.open && this.grid.selected?.id === item.id) this.#showViewer();
+      this.#say(`corrected target saved${result.note ? ` · ${result.note}` : ""}`);
+    } catch (error) {
+      this.#error(error);
+    }
   }
 
   #toggleHelp() {

@@ -2,6 +2,7 @@
 // prompt, the identity score, the verdict and (for the pristine pick) whether it fills a gap.
 
 import { clear, h } from "./elements.js";
+import { fixPicker } from "./fix.js";
 
 export class Viewer {
   constructor() {
@@ -34,12 +35,18 @@ export class Viewer {
       figures.push(figure("source", urls.image(item.source.dataset, item.source.id, item.source.version),
         urls.thumb(item.source.dataset, item.source.id, item.source.version)));
     }
-    const caption = item.source ? "edit" : item.file;
+    if (item.corrects) {
+      figures.push(figure("failed edit", urls.image(item.corrects.dataset, item.corrects.id, item.corrects.version),
+        urls.thumb(item.corrects.dataset, item.corrects.id, item.corrects.version)));
+    }
+    const caption = item.corrects ? "re-run" : item.source ? "edit" : item.file;
     figures.push(figure(caption, urls.image(context.dataset, item.id, context.version),
       urls.thumb(context.dataset, item.id, context.version)));
+    const correcting = context.fix && item.label === "needs_correction";
+    if (correcting && item.fix) figures.push(figure("corrected target", context.fix.url(item), null));
     clear(this.images, ...figures);
     this.images.classList.toggle("fw-pair", figures.length > 1);
-    clear(this.info, ...details(item, context));
+    clear(this.info, ...details(item, context), correcting ? fixPicker(item, context.fix) : null);
     for (const next of context.preload || []) {
       new Image().src = urls.image(context.dataset, next.id, context.version);
     }
@@ -47,7 +54,8 @@ export class Viewer {
 }
 
 function figure(caption, src, placeholder) {
-  const img = h("img", { src, alt: caption, decoding: "async", style: { backgroundImage: `url("${placeholder}")` } });
+  const style = placeholder ? { backgroundImage: `url("${placeholder}")` } : null;
+  const img = h("img", { src, alt: caption, decoding: "async", style });
   return h("figure", { class: "fw-figure" }, img, h("figcaption", {}, caption));
 }
 

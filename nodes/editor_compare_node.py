@@ -1,0 +1,133 @@
+"""FLENwheel Compare Editors and Editor Report: step 2.3 in a graph (base vs dx8152 vs our editor LoRA)."""
+
+from __future__ import annotations
+
+from ..core.editor_compare import parse_editors, run_comparison
+from ..core.editor_report import chart_image, editor_report
+from ..core.enrich_plan import EnrichSettings
+from ..core.identity_gate import GATE_MODES, resolve_gate
+from ..core.images import images_to_tensor
+from ._comfy import check_interrupt, interrupt_requested
+from ._review_routes import remember_project
+from ._types import CATEGORY, PROJECT_INPUT, QWEN_EDIT_PIPELINE
+from .enrich_node import MAX_SEED, _families, _float, _int, _lazy_progress
+
+_IDENTITY = (list(GATE_MODES), {"default": "auto", "tooltip": (
+    "auto: score faces against the character when face_recognition and usable reference faces exist "
+    "(scores only, no retries); on: require it; off: skip.")})
+
+
+class FlenwheelCompareEditors:
+    DESCRIPTION = (
+        "Step 2.3: runs the same sources, templates and seeds through each editor (base, a named LoRA such as "
+        "dx8152:PATH, or the project's editor LoRA ours:vN) into separate enriched versions, each recording "
+        "its editor. Review those versions (ReviewGate or the review page), then run FLENwheel Editor Report. "
+        "Rerunning with the same name resumes and skips finished edits."
+    )
+    CATEGORY = f"{CATEGORY}/editor"
+    RETURN_TYPES = ("STRING", "STRING")
+    RETURN_NAMES = ("comparison", "summary")
+    OUTPUT_TOOLTIPS = (
+        "The comparison's name, for FLENwheel Editor Report.",
+        "Which enriched version each editor wrote.",
+    )
+    FUNCTION = "compare"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "project": PROJECT_INPUT,
+                "qwen_edit": (QWEN_EDIT_PIPELINE, {"tooltip": (
+                    "Qwen-Image-Edit-2509 from the loader; its own LoRAs are ignored, each editor brings its own.")}),
+                "editors": ("STRING", {"default": "base, ours:latest", "multiline": True, "tooltip": (
+                    "Comma-separated editors: base, NAME:PATH[:STRENGTH] (e.g. dx8152:/loras/angles.safetensors:"
+                    "1.25), ours:vN[:STRENGTH]; join LoRAs with +.")}),
+                "name": ("STRING", {"default": "", "tooltip": (
+                    "Comparison name (blank: a new one); an earlier name resumes it.")}),
+                "per_source": _int(4, 1, 20, "Edits per source photo."),
+                "base_seed": _int(0, 0, MAX_SEED, "Run seed; every editor gets the same derived seeds.",
+                                  control_after_generate=False),
+                "steps": _int(40, 1, 200, "Denoising steps per edit."),
+                "true_cfg": _float(4.0, 0.0, 20.0, 0.1, "True CFG scale."),
+                "width": _int(0, 0, 4096, "Output width (0: follow the source's aspect ratio).", step=16),
+                "height": _int(0, 0, 4096, "Output height (0: follow the source's aspect ratio).", step=16),
+                "identity": _IDENTITY,
+            },
+            "optional": {
+                "families": ("STRING", {"default": "", "tooltip": (
+                    "Comma-separated template families (blank: all that fit any editor's LoRAs).")}),
+                "condition_pixels": _int(0, 0, 4194304, "Input area for the vision encoder (0: 384x384)."),
+                "vae_pixels": _int(0, 0, 4194304, "Input area for the VAE (0: diffusers' 1024x1024)."),
+            },
+        }
+
+    def compare(self, project, qwen_edit, editors, name, per_source, base_seed, steps, true_cfg, width, height,
+                identity, families="", condition_pixels=0, vae_pixels=0):
+        remember_project(project)
+        chosen = parse_editors([editors.replace("\n", ",")], project)
+        settings = EnrichSettings(per_source=per_source, families=_families(families), seed=base_seed, steps=steps,
+                                  true_cfg=true_cfg, width=width or None, height=height or None,
+                                  condition_pixels=condition_pixels or None, vae_pixels=vae_pixels or None)
+        run = run_comparison(project, qwen_edit, chosen, settings, name.strip() or None,
+                             scorer=resolve_gate(project, identity), should_stop=interrupt_requested,
+                             on_progress=_lazy_progress())
+        if run.stopped:
+            check_interrupt()
+        lines = [f"comparison {run.name}"] + [f"{e['label']}: enriched/{e['version']}" for e in run.data["editors"]]
+        lines.append("review these versions, then run FLENwheel Editor Report")
+        text = "\n".join(lines)
+        return {"ui": {"text": [text]}, "result": (run.name, text)}
+
+
+class FlenwheelEditorReport:
+    DESCRIPTION = (
+        "Step 2.3 report: per editor of a comparison, the needs_correction rate, reject rate, keep rate, mean "
+        "identity distance and identity kept rate from the review decisions, as a table and a bar chart "
+        "(benchmarks/editors/NAME/), with the seed's success criteria: our editor LoRA needs fewer corrections "
+        "and keeps the identity better than the others. Without measurable faces it says so."
+    )
+    CATEGORY = f"{CATEGORY}/editor"
+    RETURN_TYPES = ("IMAGE", "STRING", "STRING")
+    RETURN_NAMES = ("chart", "table", "report")
+    OUTPUT_TOOLTIPS = (
+        "Bar chart of the rates and identity distance per editor.",
+        "The per-editor table (Markdown).",
+        "Table, identity note and PASS/FAIL of the success criteria.",
+    )
+    FUNCTION = "report"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "project": PROJECT_INPUT,
+                "comparison": ("STRING", {"default": "latest", "tooltip": (
+                    "Comparison name (from FLENwheel Compare Editors), or 'latest'.")}),
+                "identity": _IDENTITY,
+            },
+        }
+
+    @classmethod
+    def IS_CHANGED(cls, **kwargs):
+        """Review decisions change outside the graph: always report afresh."""
+        return float("nan")
+
+    def report(self, project, comparison, identity):
+        name = None if comparison.strip() in ("", "latest") else comparison.strip()
+        result = editor_report(project, name, identity)
+        text = "\n".join(result.lines())
+        return {"ui": {"text": [text]},
+                "result": (images_to_tensor([chart_image(result)]), result.table(), text)}
+
+
+NODE_CLASS_MAPPINGS = {
+    "FlenwheelCompareEditors": FlenwheelCompareEditors,
+    "FlenwheelEditorReport": FlenwheelEditorReport,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FlenwheelCompareEditors": "FLENwheel Compare Editors",
+    "FlenwheelEditorReport": "FLENwheel Editor Report",
+}

@@ -1,0 +1,108 @@
+"""Real photos fed through the whole benchmark in place of generated images, and v1 -> v2 compared.
+
+v2 "renders" the character (Obama photos the sources do not contain) at the views they show: a
+frontal photo for the front cells, a photo turned to the left for half-left and its mirror image
+for half-right. v1 "renders" Joe Biden everywhere. Profiles have no real photo here, so those
+cells get the half-left photo and must fail the head angle check.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image, ImageOps
+
+from flenwheel.core.benchmark import run_benchmark
+from flenwheel.core.benchmark_compare import write_comparison
+from flenwheel.core.benchmark_results import write_outputs
+from flenwheel.core.body_pose import ENV_PYTHON
+from flenwheel.core.card_render import GREEN, RED, cell_boxes
+from flenwheel.core.model_card import load_card
+from flenwheel.core.review_store import ReviewStore
+
+SUCCEEDING = {f"{a}-{e}" for a in ("front", "half-left", "half-right") for e in ("neutral", "smiling", "angry", "sad")}
+SUCCEEDING |= {"t-pose", "standing", "sitting"}
+
+
+@pytest.fixture(scope="module")
+def benchmarked(tmp_path_factory, faces, photo_renderer):
+    """The shared character project with both versions benchmarked (one try per cell)."""
+    from flenwheel.core.curation import add_sources
+    from flenwheel.core.images import load_image
+    from flenwheel.core.project import Project
+
+    project = Project.init(tmp_path_factory.mktemp("photos") / "obama", name="Barack Obama")
+    add_sources(project, [faces / "obama" / "obama3.jpg", faces / "obama" / "obama4.jpg"])
+    front, turned = load_image(faces / "obama" / "obama.jpg"), load_image(faces / "obama" / "obama2.jpg")
+    views = {"front": front, "half-left": turned, "half-right": ImageOps.mirror(turned),
+             "profile-left": turned, "profile-right": ImageOps.mirror(turned)}
+    other = load_image(faces / "biden" / "biden2.jpg")
+    card = load_card(tries=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(ENV_PYTHON, raising=False)
+        run_benchmark(project, photo_renderer("char_v1", lambda cell: other), card)
+        run_benchmark(project, photo_renderer("char_v2", lambda cell: views.get(cell.angle, front)), card)
+    return project
+
+
+def test_identity_passes_for_the_character_and_fails_for_someone_else(benchmarked):
+    v1 = write_outputs(benchmarked, "v1").results
+    v2 = write_outputs(benchmarked, "v2").results
+    assert all(c["tries"][0]["checks"]["identity"]["status"] == "fail" for c in v1["cells"])
+    assert all("distance" in c["tries"][0]["checks"]["identity"]["detail"] for c in v1["cells"])
+    assert all(c["tries"][0]["checks"]["identity"]["status"] == "pass" for c in v2["cells"])
+    assert v1["summary"]["first_try"]["successes"] == 0
+
+
+def test_views_are_recognised_and_mirroring_swaps_them(benchmarked):
+    cells = {c["id"]: c["tries"][0] for c in write_outputs(benchmarked, "v2").results["cells"]}
+    assert {i for i, t in cells.items() if t["success"]} == SUCCEEDING
+    assert cells["front-sad"]["checks"]["head_angle"]["status"] == "pass"
+    assert cells["half-left-angry"]["checks"]["head_angle"]["value"] > 20
+    assert cells["half-right-angry"]["checks"]["head_angle"]["value"] < -20
+    assert "reads as half-left, the prompt asks for profile-left" in cells["profile-left-neutral"]["failures"][0]
+
+
+def test_card_and_report_render_with_real_faces_and_verdicts(benchmarked):
+    rows = {c["id"]: c for c in write_outputs(benchmarked, "v2").results["cells"]}
+    store = ReviewStore(benchmarked)
+    store.decide(rows["front-neutral"]["tries"][0]["image_id"], "benchmark", "v2", "incorrect",
+                 reason="identity drift")
+    store.decide(rows["half-left-neutral"]["tries"][0]["image_id"], "benchmark", "v2", "correct")
+    outputs = write_outputs(benchmarked, "v2")
+    summary = outputs.results["summary"]
+    assert summary["first_try"] == {"successes": 14, "cells": 23, "rate": round(14 / 23, 4)}
+    assert summary["target_met"] is False and summary["human"]["first_try_cells_with_verdict"] == 2
+    assert summary["rows"]["neutral"]["first_try"] == {"successes": 2, "cells": 5, "rate": 0.4}
+    assert summary["columns"]["half-left"]["first_try"]["rate"] == 1.0
+    assert summary["columns"]["profile-left"]["first_try"]["rate"] == 0.0
+    card = Image.open(outputs.card_path).convert("RGB")
+    boxes = cell_boxes(outputs.results)
+    assert card.getpixel(boxes["half-left-neutral"][:2]) == GREEN
+    assert card.getpixel(boxes["front-neutral"][:2]) == RED
+    assert card.getpixel(boxes["profile-right-sad"][:2]) == RED
+    centre = boxes["front-smiling"]
+    face_region = card.crop((centre[0] + 40, centre[1] + 40, centre[2] - 40, centre[3] - 40))
+    assert len(face_region.getcolors(1 << 24)) > 1000, "the tile should show the photo, not a flat colour"
+    report = " ".join(outputs.report_path.read_text(encoding="utf-8").split())
+    assert report.count("data:image/jpeg;base64,") == 24
+    assert "human: incorrect (identity drift)" in report and "First-try success 14/23 = 61%" in report
+
+
+def test_v1_to_v2_comparison_names_every_gained_cell(benchmarked):
+    write_outputs(benchmarked, "v1")
+    write_outputs(benchmarked, "v2")
+    html_path, png_path, data = write_comparison(benchmarked, "v1", "v2")
+    assert html_path == benchmarked.benchmarks_dir / "compare_v1_v2.html" and png_path.is_file()
+    gained = {row["id"] for row in data["cells"] if row["change"] == "gained"}
+    assert gained == SUCCEEDING - {"front-neutral"}
+    assert (data["lost"], data["net_gain"], data["improved"], data["warnings"]) == (0, 14, True, [])
+    distances = next(r for r in data["cells"] if r["id"] == "front-smiling")["identity_distance"]
+    assert distances[0] > 0.6 > distances[1]
+    html = " ".join(html_path.read_text(encoding="utf-8").split())
+    assert "net gain +14 cells (14 gained, 0 lost): improved" in html and html.count("data:image/jpeg") == 2
+    card_width = Image.open(benchmarked.benchmarks_dir / "char_v2" / "model_card.png").width
+    assert Image.open(png_path).width > 2 * card_width
+    stored = json.loads(Image.open(png_path).text["flenwheel"])
+    assert stored["comparison"]["net_gain"] == 14
