@@ -89,6 +89,11 @@ class FilterReport:
         """Why images were removed: counts of mismatch, no_face, multiple_faces, unreadable."""
         return dict(collections.Counter(o.score.verdict for o in self.removed if o.score))
 
+    def summary_line(self) -> str:
+        why = ", ".join(f"{verdict} {count}" for verdict, count in sorted(self.removed_by_verdict().items()))
+        return (f"{self.dataset.label}: kept {len(self.kept)}, removed {len(self.removed)}"
+                f"{f' ({why})' if why else ''}, skipped {len(self.skipped)}; kept images are in {self.filtered_dir}")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset.label,

@@ -11,9 +11,11 @@ before it exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from aiohttp import web
@@ -116,3 +118,42 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host.lower() == "localhost"
+
+
+@contextlib.contextmanager
+def serving(project: Project, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> Iterator[str]:
+    """Serve the review page from a background thread for the duration of the block; yields its URL.
+
+    ``flenwheel run`` uses this while it waits for a person's decisions, so the same page a
+    reviewer knows from ``flenwheel review serve`` is there without a second command.
+    """
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(create_app(project, host), access_log=None)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, host, port).start())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="flenwheel-review-server", daemon=True)
+    thread.start()
+    ready.wait()
+    if failure:
+        raise FlenwheelError(f"cannot serve the review page on {host}:{port}: {failure[0]}; "
+                             "choose another port (review.port)")
+    try:
+        yield f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()

@@ -31,6 +31,8 @@ REASONS = {
 }
 MAX_TEXT = 500
 FILLS_GAP = "fills gap"
+#: Reviewer name of decisions made by ``flenwheel run --auto-review`` (demos and tests only).
+AUTO_REVIEWER = "auto-review (demo only, not a human)"
 
 
 class ReviewError(FlenwheelError):

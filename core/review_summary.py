@@ -16,7 +16,7 @@ from .curation import Criterion
 from .project import Project
 from .records import ImageRecord
 from .review_items import record_index
-from .review_stages import FILLS_GAP, ReviewStage, reason_title, review_stage
+from .review_stages import AUTO_REVIEWER, FILLS_GAP, ReviewStage, reason_title, review_stage
 from .review_store import Decision, ReviewStore
 from .taxonomy import CARD_ANGLES, CARD_EXPRESSIONS
 
@@ -53,6 +53,7 @@ class ReviewSummary:
     notes: dict[str, int] = field(default_factory=dict)
     criteria: list[Criterion] = field(default_factory=list)
     coverage: Coverage | None = None
+    auto_decided: int = 0
 
     @property
     def passed(self) -> bool:
@@ -70,6 +71,9 @@ class ReviewSummary:
         """The human-readable report (CLI and node summary)."""
         counts = ", ".join(f"{count} {label}" for label, count in self.counts.items())
         out = [f"{self.dataset} ({self.stage} review): {self.total} images: {counts}, {self.pending} pending"]
+        if self.auto_decided:
+            out.append(f"  NOTE: {self.auto_decided} decisions were made by --auto-review (demo/test only, "
+                       "not a human)")
         if self.reasons:
             out.append("  reasons: " + ", ".join(f"{reason} {n}" for reason, n in self.reasons.items()))
         if self.notes:
@@ -97,6 +101,7 @@ def summarize(project: Project, stage: str, version: str, ids: Iterable[str] | N
         pending=len(records) - len(decided),
         reasons=dict(Counter(reason_title(d.reason) for d in decided if d.reason).most_common()),
         notes=dict(Counter(d.note for d in decided if d.note).most_common()),
+        auto_decided=sum(1 for d in decided if d.reviewer == AUTO_REVIEWER),
     )
     summary.criteria = _criteria(spec, summary, decided)
     if spec.name == "synthetic":

@@ -165,12 +165,7 @@ def _echo_filter(report: FilterReport) -> None:
         click.echo(f"removed {outcome.filename}: {outcome.score.reason if outcome.score else ''}")
     for outcome in report.skipped:
         click.echo(f"skipped {outcome.filename}: already reviewed")
-    why = ", ".join(f"{verdict} {count}" for verdict, count in sorted(report.removed_by_verdict().items()))
-    click.echo(
-        f"{report.dataset.label}: kept {len(report.kept)}, removed {len(report.removed)}"
-        f"{f' ({why})' if why else ''}, skipped {len(report.skipped)}; kept images are in "
-        f"{report.filtered_dir}"
-    )
+    click.echo(report.summary_line())
 
 
 @click.command("filter")
