@@ -98,41 +98,10 @@ def small_card_file(tmp_path):
     return path
 
 
-class PhotoRenderer:
-    """Real photos in place of generated images: ``choose(cell)`` names the photo for a cell.
-
-    Each rendered image is the photo fitted into a square of ``side`` pixels with a margin that grows
-    by 2 px per call, so no two tries have the same pixels (the engine refuses a renderer that ignores
-    prompt and seed).
-    """
-
-    def __init__(self, name, choose, side=1024):
-        self.name, self.choose, self.side = name, choose, side
-        self.calls = 0
-
-    def signature(self):
-        return {"model": "shared photos", "renderer": self.name}
-
-    def label(self):
-        return self.name
-
-    def render(self, cell, seed, step_callback):
-        from PIL import ImageOps
-
-        from flenwheel.core.generate import Generated
-
-        picture = self.choose(cell)
-        margin = 2 * self.calls
-        self.calls += 1
-        inner = ImageOps.contain(picture, (self.side - margin, self.side - margin))
-        image = ImageOps.pad(inner, (self.side, self.side), color=(128, 128, 128))
-        s = cell.settings
-        return Generated(image, {"prompt": cell.prompt, "seed": seed, "model": "shared photos", "loras": [],
-                                 "steps": s.steps, "guidance": s.guidance})
-
-
 @pytest.fixture(scope="session")
 def photo_renderer():
+    from flenwheel.core.photo_renderer import PhotoRenderer
+
     return PhotoRenderer
 
 
