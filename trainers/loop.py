@@ -23,15 +23,7 @@ import torch
 from .adapter import ModelAdapter
 from .batches import BatchPlan, step_seed
 from .buckets import make_buckets, nearest_bucket, square_size
-from .checkpoint import (
-    CHECKPOINTS_DIR,
-    Checkpoint,
-    list_checkpoints,
-    newest_valid,
-    prune,
-    remove_stale_staging,
-    verify,
-)
+from .checkpoint import CHECKPOINTS_DIR, Checkpoint, list_checkpoints, newest_valid, prune, remove_stale_staging, verify
 from .config import CONFIG_FILE, ConfigError, TrainConfig, save_config
 from .datasets import TrainingData, read_training_data
 from .disk_cache import DiskCache
