@@ -8,7 +8,8 @@ frontend in headless Chromium (Playwright driving /usr/bin/chromium, no browser 
 
 - loads every workflows/NN_*.json into the canvas and saves workflows/NN_*.jpg, the thumbnail the
   template browser shows (400x300);
-- saves docs/images/workflow_graph.png, the whole-turn graph;
+- saves docs/images/workflow_graph.png (the enrichment template, readable at README size) and
+  docs/images/whole_turn_graph.png (the whole-turn template, 2600 px wide);
 - builds a project of real face photos (the bundled samples and the shared test faces, set
   FLENWHEEL_SHARED or --faces) with the dataset API, edits simulated by plain image adjustments and
   one other person as an identity drift, with real identity scores and a few decisions, and saves
@@ -44,6 +45,7 @@ SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Co
             "LiteGraph.Canvas.LowQualityRenderingZoomThreshold": 0.1}
 THUMBNAIL = (400, 300)
 GRAPH = "02_enrich_qwen_edit"
+WHOLE_TURN = "13_whole_turn"
 
 
 def start_comfyui(comfy_dir: Path, python: str, base: Path) -> tuple[subprocess.Popen, str]:
@@ -184,11 +186,13 @@ def graph_shots(browser, url: str, images: Path) -> None:
         page.evaluate(FIT_GRAPH, [json.loads(path.read_text(encoding="utf-8")), 24])
         save_thumbnail(page.screenshot(), path.with_suffix(".jpg"))
     page.close()
-    page = browser.new_page(viewport={"width": 1800, "height": 1000})
-    open_canvas(page, url)
-    page.evaluate(FIT_GRAPH, [json.loads((ROOT / "workflows" / f"{GRAPH}.json").read_text(encoding="utf-8")), 30])
-    save_png(page.screenshot(), images / "workflow_graph.png")
-    page.close()
+    for name, target, viewport in ((GRAPH, "workflow_graph.png", (1800, 1000)),
+                                   (WHOLE_TURN, "whole_turn_graph.png", (2600, 1700))):
+        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        open_canvas(page, url)
+        page.evaluate(FIT_GRAPH, [json.loads((ROOT / "workflows" / f"{name}.json").read_text(encoding="utf-8")), 30])
+        save_png(page.screenshot(), images / target)
+        page.close()
 
 
 def review_shot(page, url: str, images: Path) -> None:
