@@ -36,6 +36,8 @@ def main() -> int:
             print(f"stale: workflows/{name}")
         for name in extra:
             print(f"no template makes: workflows/{name}")
+        if not stale and not extra:
+            print(f"{len(files) // 2} templates up to date")
         return 1 if stale or extra else 0
     for name in stale:
         atomic_write_text(FOLDER / name, files[name])
