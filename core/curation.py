@@ -229,6 +229,9 @@ def add_sources(
             "nothing was added, because:\n  - " + "\n  - ".join(problems)
             + "\nfix or remove these files, or pass --skip-invalid to add the rest"
         )
+    if not candidates and skip_invalid and decoded and all(c.image_id in existing for c in decoded):
+        # every photo is already a source (a re-queued graph, a repeated command): nothing to do
+        return AddReport(dataset=project.dataset("source", existing_version).label, skipped=problems)
     if not candidates:
         raise CurationError("no usable images to add:\n  - " + "\n  - ".join(problems))
     dataset = target_dataset(project, version)

@@ -111,6 +111,13 @@ def optional_inputs(dataset_tooltip: str) -> dict[str, Any]:
                 "tooltip": "More config keys as YAML lines, e.g. 'caption_dropout: 0.1'.",
             },
         ),
+        "wait_for": (
+            DATASET,
+            {
+                "tooltip": "Train only after the node wired here has run (e.g. a Review Gate's accepted "
+                "output in a whole-turn graph). Its images are not added to the training set.",
+            },
+        ),
     }
 
 

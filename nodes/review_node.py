@@ -7,14 +7,13 @@ import time
 from ..core.images import images_to_tensor, tensor_to_images
 from ..core.review_gate import SLOTS, finish, scope_for, wait_for_review
 from ..core.review_stages import REVIEW_STAGES
-from ._comfy import check_interrupt, send_event
+from ._comfy import blocked_output, check_interrupt, send_event
 from ._review_routes import remember_project, warm_thumbnails
 from ._types import CATEGORY, DATASET, PROJECT_INPUT, version_or_none
 
 EVENT_WAITING = "flenwheel.review.waiting"
 EVENT_DONE = "flenwheel.review.done"
 NOTIFY_EVERY_S = 3.0
-EMPTY_SIZE = 64
 
 
 class FlenwheelReviewGate:
@@ -29,11 +28,12 @@ class FlenwheelReviewGate:
     RETURN_NAMES = ("accepted_images", "accepted", "correction_images", "corrections", "rejected_images",
                     "rejected", "summary")
     OUTPUT_TOOLTIPS = (
-        "Images labelled good (enriched), pristine (synthetic) or correct (benchmark); empty batch if none.",
+        "Images labelled good (enriched), pristine (synthetic) or correct (benchmark); when there are none, "
+        "the nodes wired to it are skipped.",
         "Dataset handle of the accepted images (pristine picks come from data/pristine/vN).",
-        "Images labelled needs_correction (enriched only); empty batch if none.",
+        "Images labelled needs_correction (enriched only); when there are none, the nodes wired to it are skipped.",
         "Dataset handle of the images that need correction, with their reasons in the records.",
-        "Rejected (or incorrect) images; empty batch if none.",
+        "Rejected (or incorrect) images; when there are none, the nodes wired to it are skipped.",
         "Dataset handle of the rejected images, with their reasons.",
         "Counts, reasons and the seed's criteria (all reviewed, 30+ good, reasons, 10+ pristine).",
     )
@@ -97,7 +97,8 @@ class FlenwheelReviewGate:
         for slot in SLOTS:
             handle = result.handles[slot]
             loaded = handle.load_images()
-            outputs += [images_to_tensor(loaded) if loaded else _empty_batch(), handle]
+            # an empty IMAGE batch crashes Preview/Save Image, so an empty verdict blocks what it feeds
+            outputs += [images_to_tensor(loaded) if loaded else blocked_output(), handle]
         text = result.text()
         return {"ui": {"text": [text]}, "result": (*outputs, text)}
 
@@ -114,12 +115,6 @@ def _notifier(event: dict):
             send_event(EVENT_WAITING, event | {"pending": pending, "total": total})
 
     return tick
-
-
-def _empty_batch():
-    import torch
-
-    return torch.zeros((0, EMPTY_SIZE, EMPTY_SIZE, 3), dtype=torch.float32)
 
 
 NODE_CLASS_MAPPINGS = {"FlenwheelReviewGate": FlenwheelReviewGate}

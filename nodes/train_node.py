@@ -41,7 +41,8 @@ class _TrainNode:
         """Always run: the node itself knows when a version is already finished and returns at once."""
         return float("nan")
 
-    def train(self, project, base_model, version, config_path="", dataset=None, **kwargs):
+    def train(self, project, base_model, version, config_path="", dataset=None, wait_for=None, **kwargs):
+        """``wait_for`` only orders the graph: ComfyUI runs a node after everything wired into it."""
         if config_path.strip():
             return train_node(self.KIND, Path(config_path.strip()).expanduser())
         overrides = {"model": base_model.strip() or None, **settings(kwargs)}

@@ -62,6 +62,14 @@ def test_duplicates_within_a_batch_and_against_the_dataset(project, tmp_path, no
         add_sources(project, [folder / "same_pixels.png"])
 
 
+def test_adding_the_same_folder_again_with_skip_invalid_adds_nothing(project, tmp_path, noise_image):
+    folder = _photos(tmp_path / "in", noise_image, 2)
+    add_sources(project, [folder])
+    again = add_sources(project, [folder], skip_invalid=True)
+    assert again.added == [] and len(again.skipped) == 2 and "already in the dataset" in again.skipped[0]
+    assert len(project.dataset("source").records) == 2
+
+
 def test_caption_without_the_token_is_refused(project, tmp_path, noise_image):
     folder = _photos(tmp_path / "in", noise_image, 1)
     with pytest.raises(CurationError, match="does not contain the instance token 'ohwx_char'"):

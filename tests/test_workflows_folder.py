@@ -1,7 +1,8 @@
 """Every shipped workflow (workflows/*.json and their API twins in workflows/api/) validates.
 
 The specs come from the nodes as they are now, so changing a node's inputs without updating the
-workflows that use it fails here. With no workflows in the folder the test has nothing to check.
+workflows that use it fails here; so does a committed template that differs from what its
+description in core/workflow_templates.py gives (run `python scripts/build_workflows.py`).
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from flenwheel.core.node_specs import known_specs
-from flenwheel.core.workflow_check import check_in_folder, workflow_files
+from flenwheel.core.workflow_build import Node, Template, TemplateError, build, render_files
+from flenwheel.core.workflow_check import check_in_folder, check_ui, workflow_files
+from flenwheel.core.workflow_templates import templates
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 FILES = workflow_files(WORKFLOWS) if WORKFLOWS.is_dir() else []
+TEMPLATES = sorted(WORKFLOWS.glob("[0-9][0-9]_*.json"))
 
 
 @pytest.fixture(scope="module")
@@ -26,3 +31,55 @@ def specs():
 def test_shipped_workflow_is_valid(path, specs):
     problems = check_in_folder(path, WORKFLOWS, specs)
     assert not problems, "\n".join(map(str, problems))
+
+
+def test_committed_templates_are_what_their_descriptions_give(specs):
+    files = render_files(templates(), specs)
+    committed = {p.relative_to(WORKFLOWS).as_posix() for p in FILES}
+    assert committed == set(files), "run `python scripts/build_workflows.py` and commit workflows/"
+    stale = [name for name, text in files.items() if (WORKFLOWS / name).read_text(encoding="utf-8") != text]
+    assert not stale, f"stale templates {stale}: run `python scripts/build_workflows.py` and commit them"
+
+
+def test_templates_cover_the_flywheel_in_order_with_a_note_and_thumbnail():
+    assert [p.stem[:2] for p in TEMPLATES] == [f"{i:02d}" for i in range(1, 14)]
+    for path in TEMPLATES:
+        thumbnail = path.with_suffix(".jpg")
+        assert thumbnail.is_file(), f"{thumbnail.name} is missing: run scripts/screenshots.py"
+        assert Image.open(thumbnail).size == (400, 300)
+        text = path.read_text(encoding="utf-8")
+        assert '"type": "MarkdownNote"' in text
+
+
+def test_memory_options_default_to_a_24_gb_card(specs):
+    for template in templates():
+        for node in template.nodes:
+            if node.type in ("FlenwheelLoadFlux", "FlenwheelQwenEditLoader"):
+                assert node.values["quantize"] == "nf4" and node.values["offload"] == "model", template.name
+            if node.type.startswith("FlenwheelTrain"):
+                assert node.values["quantize"] == "nf4" and node.values["gradient_checkpointing"], template.name
+
+
+def test_a_node_input_change_fails_the_shipped_workflow(specs):
+    """Simulate a node that gained a widget after the template was written."""
+    from dataclasses import replace
+
+    from flenwheel.core.node_specs import InputSpec
+    from flenwheel.core.workflow_format import load_workflow
+
+    train = specs["FlenwheelTrainFluxLora"]
+    extra = InputSpec("warmup_steps", "INT", {"default": 0, "min": 0}, True)
+    changed = {**specs, train.name: replace(train, inputs=(*train.inputs[:3], extra, *train.inputs[3:]),
+                                            _by_name={})}
+    problems = check_ui(load_workflow(WORKFLOWS / "04_train_flux_lora.json"), changed)
+    assert any("widget values" in str(problem) and "re-save" in str(problem) for problem in problems)
+
+
+def test_a_description_that_no_longer_fits_its_node_is_refused(specs):
+    wrong_widget = Template("x", "note", [Node("p", "FlenwheelProject", 1, {"folder": "a"})])
+    with pytest.raises(TemplateError, match="has no widget folder"):
+        build(wrong_widget, specs)
+    wrong_link = Template("x", "note", [Node("p", "FlenwheelProject", 1),
+                                        Node("c", "FlenwheelCurateSources", 2, links={"project": "p.summary"})])
+    with pytest.raises(TemplateError, match="gives STRING"):
+        build(wrong_link, specs)

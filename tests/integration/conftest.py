@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -121,3 +122,108 @@ def _wait_until_up(comfy: RunningComfy) -> None:
             pass
         time.sleep(0.5)
     pytest.fail(f"ComfyUI did not answer within {START_TIMEOUT_S} s:\n{comfy.log_text()[-4000:]}")
+
+
+#: Snapshots of one project in flywheel order; a template starts from the state its stage expects.
+FLYWHEEL_STATES = ("curated", "enriched", "reviewed", "char_v1", "synthetic", "pristine", "corrections",
+                   "triplets", "editor_v1")
+
+
+@dataclass
+class FlywheelStates:
+    folder: Path
+
+    def copy(self, state: str, target: Path) -> Path:
+        """A private copy of the project as it was at ``state`` (templates change what they run on)."""
+        if state not in FLYWHEEL_STATES:
+            raise KeyError(f"no flywheel state '{state}'; known: {', '.join(FLYWHEEL_STATES)}")
+        shutil.copytree(self.folder / state, target, symlinks=True)
+        return target
+
+
+@pytest.fixture(scope="session")
+def flywheel_states(tmp_path_factory, tiny_flux, tiny_qwen_edit) -> FlywheelStates:
+    """One tiny project taken through both flywheels with the Python API (the engine behind
+    ``flenwheel run``, with its demo/test auto-review), snapshotted after every stage."""
+    import torch
+
+    from flenwheel.core.demo import demo_config
+    from flenwheel.core.project import Project
+    from flenwheel.core.review_gate import scope_for
+    from flenwheel.core.triplets import build_triplets
+    from flenwheel.core.turn import Turn
+
+    folder = tmp_path_factory.mktemp("flywheel-states")
+    project = Project.init(folder / "work", name="Tiny character")
+    turn = Turn(project, demo_config({"flux": tiny_flux, "qwen-edit": tiny_qwen_edit}), auto=True, log=lambda _: None)
+
+    def snapshot(state: str) -> None:
+        shutil.copytree(project.root, folder / state, symlinks=True)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models run several times faster on one thread of a busy CPU
+    try:
+        turn.curate()
+        snapshot("curated")
+        enriched = turn.enrich().dataset.version
+        snapshot("enriched")
+        turn.review("enriched", scope_for(project, "enriched", version=enriched))
+        snapshot("reviewed")
+        lora = turn.train("v1")
+        snapshot("char_v1")
+        scope = turn.generate_and_filter(lora)
+        snapshot("synthetic")
+        turn.review("synthetic", scope)
+        turn.release_flux()
+        snapshot("pristine")
+        _fix_every_correction(project, enriched)
+        snapshot("corrections")
+        build_triplets(project, identity="off", log=lambda _: None)
+        snapshot("triplets")
+        _train_editor_lora(project, tiny_qwen_edit)
+        snapshot("editor_v1")
+    finally:
+        torch.set_num_threads(threads)
+    return FlywheelStates(folder)
+
+
+def _fix_every_correction(project, version: str) -> None:
+    """Drop a corrected target for every edit reviewed as needs_correction, as a user would."""
+    import numpy as np
+    from PIL import Image
+
+    from flenwheel.core.correction_targets import store_fix
+    from flenwheel.core.images import png_bytes
+    from flenwheel.core.review_store import ReviewStore
+
+    dataset = project.dataset("enriched", version)
+    decided = ReviewStore(project).current("enriched", version)
+    fixed = [record for record in dataset.records
+             if decided.get(record.id) and decided[record.id].label == "needs_correction"]
+    assert fixed, "the auto-review marked no edit as needs_correction"
+    for index, record in enumerate(fixed):
+        pixels = np.random.default_rng(index).integers(0, 256, (record.height, record.width, 3), dtype=np.uint8)
+        store_fix(project, version, record.id, png_bytes(Image.fromarray(pixels, "RGB")))
+
+
+def _train_editor_lora(project, tiny_qwen_edit: Path) -> None:
+    from flenwheel.core.demo import TINY_TRAINING
+    from flenwheel.trainers.launcher import run_training
+    from flenwheel.trainers.project_setup import prepare_run
+
+    overrides = {**TINY_TRAINING, "model": str(tiny_qwen_edit), "max_train_steps": 4, "save_every": 4,
+                 "condition_pixels": 56 * 56}
+    plan = prepare_run(project, "qwen-edit", "latest", overrides)
+    result = run_training("qwen-edit", plan.config_path, plan.output_dir)
+    assert result.status == "finished", f"tiny editor LoRA training ended {result.status}"
+
+
+@pytest.fixture(scope="session")
+def comfy_loras(comfyui, tiny_qwen_edit) -> dict[str, str]:
+    """LoRA files in the running ComfyUI's models/loras, by placeholder name (e.g. a tiny angle LoRA)."""
+    from flenwheel.core.tiny_lora import make_tiny_lora
+
+    folder = comfyui.base / "models" / "loras"
+    folder.mkdir(parents=True, exist_ok=True)
+    make_tiny_lora(tiny_qwen_edit, folder / "tiny_qwen_angles.safetensors")
+    return {"tiny_angle_lora": "tiny_qwen_angles.safetensors"}

@@ -1,16 +1,18 @@
-"""The pack inside a real ComfyUI: registration, templates, web files, and workflows run end to end.
+"""The pack inside a real ComfyUI: registration, templates, web files, review routes, and every template run.
 
 Needs COMFYUI_DIR (see conftest.py and docs/comfyui-integration.md); skipped otherwise. Workflows
-in workflows/api/ run through ``flenwheel comfy run``. A workflow whose defaults name real models
-gets test values from tests/integration/workflow_overrides.json when that file exists:
-``{"<workflow file stem>": ["Node title.input=value", ...]}``, where a value may use {tiny_flux},
-{tiny_qwen_edit}, {samples} and {faces}.
-"""
+in workflows/api/ run through ``flenwheel comfy run`` with test values from
+tests/integration/workflow_overrides.json: ``{"<workflow file stem>": ["Node title.input=value", ...]}``,
+where a value may use {tiny_flux}, {tiny_qwen_edit}, {samples}, {faces}, {tiny_angle_lora} (a tiny
+LoRA in ComfyUI's loras folder), {project_new} (a folder with no project yet) and {project_STATE}
+(a private copy of the tiny flywheel project at STATE, see conftest.FLYWHEEL_STATES). EXPECTED
+lists what each template must leave in that project and print."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from PIL import Image
 import flenwheel
 from flenwheel.core.cli import cli
 from flenwheel.core.node_specs import known_specs, pack_object_info
+from flenwheel.core.project import Project
 from flenwheel.core.workflow_format import load_workflow, ui_to_api
 
 pytestmark = pytest.mark.integration
@@ -122,24 +125,81 @@ def test_foundation_nodes_run_through_the_runner(comfyui, tmp_path):
     assert all(Image.open(p).size[0] > 0 for p in saved)
 
 
-def overrides_for(path: Path, request) -> list[str]:
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+#: What each template leaves in its project (globs that must match) and prints (node title -> text).
+EXPECTED: dict[str, tuple[list[str], dict[str, str]]] = {
+    "01_curate_sources": (["data/source/v1/*.png"], {"Step 1.1 report": "usable images"}),
+    "02_enrich_qwen_edit": (["data/enriched/v1/*.png"], {"Step 1.2 summary": "multiple_angles"}),
+    "03_review_enriched": (["data/enriched/v1/good/*.png", "data/enriched/v1/rejected/*.png"],
+                           {"Review summary": "0 pending"}),
+    "04_train_flux_lora": (["models/flux_lora/char_v1/char_lora_v1.safetensors"], {"Training summary": "v1"}),
+    "05_generate_synthetic": (["data/synthetic/v1/*.png"], {"Step 1.5 summary": "50+ images"}),
+    "06_identity_filter": ([], {"Scores": "face_count"}),
+    "07_review_synthetic_pristine": ([], {"Review summary": "synthetic"}),
+    "08_iterate_train_v2": (["models/flux_lora/char_v2/char_lora_v2.safetensors"], {"Training summary": "v2"}),
+    "09_corrections_to_triplets": (["data/qwen_training/v1/triplets.jsonl", "data/qwen_training/v1/target/*"],
+                                   {"Step 2.1 report": "triplets"}),
+    "10_train_qwen_edit_lora": (["models/qwen_lora/v1/qwen_char_lora_v1.safetensors"], {"Training summary": "v1"}),
+    "11_enrich_with_our_editor": (["data/enriched/v2/*.png", "benchmarks/editors/base_vs_ours/*"],
+                                  {"Step 2.3 report": "ours"}),
+    "12_model_card_benchmark": (["benchmarks/char_v1/results.json", "benchmarks/char_v1/model_card.png"],
+                                {"Summary": "first try"}),
+    "13_whole_turn": (["models/flux_lora/char_v2/char_lora_v2.safetensors", "benchmarks/char_v1/results.json",
+                       "benchmarks/char_v2/results.json"], {}),
+}
+
+
+def overrides_for(path: Path, request, tmp_path: Path) -> tuple[list[str], Path | None]:
+    """The workflow's test values with their placeholders filled in, and the project folder they name."""
     if not OVERRIDES.exists():
-        return []
+        return [], None
     entries = json.loads(OVERRIDES.read_text(encoding="utf-8")).get(path.stem, [])
-    values = {"samples": str(PACK_ROOT / "samples" / "character")}
-    for name in ("tiny_flux", "tiny_qwen_edit", "faces"):
-        if any("{" + name + "}" in entry for entry in entries):
+    values = {"samples": str(PACK_ROOT / "samples" / "character"), "project_new": str(tmp_path / "new_project")}
+    for name in sorted({name for entry in entries for name in PLACEHOLDER.findall(entry)} - set(values)):
+        if name in ("tiny_flux", "tiny_qwen_edit", "faces"):
             values[name] = str(request.getfixturevalue(name))
-    return [entry.format(**values) for entry in entries]
+        elif name.startswith("project_"):
+            state = name.removeprefix("project_")
+            values[name] = str(request.getfixturevalue("flywheel_states").copy(state, tmp_path / name))
+        else:
+            values.update(request.getfixturevalue("comfy_loras"))
+    project = next((Path(values[n]) for e in entries for n in PLACEHOLDER.findall(e) if n.startswith("project_")),
+                   None)
+    return [PLACEHOLDER.sub(lambda match: values[match.group(1)], entry) for entry in entries], project
 
 
 @pytest.mark.parametrize("path", API_WORKFLOWS, ids=[p.name for p in API_WORKFLOWS])
 def test_api_workflow_runs(comfyui, path, request, tmp_path):
     workflow = tmp_path / path.name
     shutil.copy(path, workflow)
-    extra = [arg for entry in overrides_for(path, request) for arg in ("--set", entry)]
-    code, report = comfy_run(str(workflow), "--server", comfyui.url, *extra)
+    entries, project = overrides_for(path, request, tmp_path)
+    code, report = comfy_run(str(workflow), "--server", comfyui.url, *[a for e in entries for a in ("--set", e)])
     assert code == 0, f"exit {code}: {report['message']}"
+    files, texts = EXPECTED.get(path.stem, ([], {}))
+    for pattern in files:
+        assert project is not None and list(project.glob(pattern)), f"{path.stem} left no {pattern} in {project}"
+    titles = {node_id: node["_meta"]["title"] for node_id, node in load_workflow(path).items()}
+    printed = {titles[node_id]: " ".join(map(str, out.get("text", []))) for node_id, out in report["outputs"].items()}
+    for title, wanted in texts.items():
+        assert wanted in printed.get(title, ""), f"{title} printed {printed.get(title)!r}, expected {wanted!r}"
+
+
+def test_review_routes_are_served(comfyui):
+    """The review page's API answers under /flenwheel/review and /api/flenwheel/review, and lists
+    the projects found under ComfyUI's output folder."""
+    project = Project.init(comfyui.base / "output" / "flenwheel" / "routes_probe", name="Routes probe")
+    for prefix in ("/api/flenwheel/review", "/flenwheel/review"):
+        stages = comfyui.get_json(f"{prefix}/stages")["stages"]
+        assert {"enriched", "synthetic", "rerun", "benchmark"} <= {stage["name"] for stage in stages}
+        listed = comfyui.get_json(f"{prefix}/projects")["projects"]
+        entry = next((p for p in listed if p["name"] == project.config.name), None)
+        assert entry is not None, f"{prefix}/projects does not list {project.root}: {listed}"
+        datasets = comfyui.get_json(f"{prefix}/{entry['key']}/datasets")
+        assert datasets["datasets"] == []
+    status, _ = comfyui.get("/api/flenwheel/review/not-a-project/datasets")
+    assert status == 404
+    status, body = comfyui.get(f"/extensions/{comfyui.pack}/review/index.html")
+    assert status == 200 and b"mountReview" in body
 
 
 @pytest.fixture(scope="module")

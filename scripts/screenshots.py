@@ -1,0 +1,245 @@
+"""Screenshots for the README and the templates' thumbnails, taken from a real ComfyUI in headless Chromium.
+
+    COMFYUI_DIR=/path/to/ComfyUI [COMFYUI_PYTHON=/path/to/its/python] python scripts/screenshots.py
+
+A development tool, not a test. It starts ComfyUI on the CPU with a temporary base directory and
+this pack linked into its custom_nodes/ (the checkout is never touched), opens ComfyUI's own
+frontend in headless Chromium (Playwright driving /usr/bin/chromium, no browser download), and:
+
+- loads every workflows/NN_*.json into the canvas and saves workflows/NN_*.jpg, the thumbnail the
+  template browser shows (400x300);
+- saves docs/images/workflow_graph.png (the enrichment template, readable at README size) and
+  docs/images/whole_turn_graph.png (the whole-turn template, 2600 px wide);
+- builds a project of real face photos (the bundled samples and the shared test faces, set
+  FLENWHEEL_SHARED or --faces) with the dataset API, edits simulated by plain image adjustments and
+  one other person as an identity drift, with real identity scores and a few decisions, and saves
+  docs/images/review_page.png: the review page with the side-by-side view of source and edit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from PIL import Image, ImageEnhance, ImageOps
+
+from flenwheel.core.identity_gate import resolve_gate
+from flenwheel.core.project import Project
+from flenwheel.core.review_store import ReviewStore
+
+ROOT = Path(__file__).resolve().parent.parent
+PACK = "FLENwheel"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasMenu": False,
+            "Comfy.Graph.CanvasInfo": False,
+            # draw titles and widgets at any zoom, so a whole graph fits a thumbnail with its text
+            "LiteGraph.Canvas.LowQualityRenderingZoomThreshold": 0.1}
+THUMBNAIL = (400, 300)
+GRAPH = "02_enrich_qwen_edit"
+WHOLE_TURN = "13_whole_turn"
+
+
+def start_comfyui(comfy_dir: Path, python: str, base: Path) -> tuple[subprocess.Popen, str]:
+    (base / "custom_nodes").mkdir(parents=True)
+    (base / "custom_nodes" / PACK).symlink_to(ROOT, target_is_directory=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch",
+               "--base-directory", str(base), "--database-url", "sqlite:///:memory:"]
+    log = (base / "comfyui.log").open("wb")
+    process = subprocess.Popen(command, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"ComfyUI exited; see {base / 'comfyui.log'}")
+        try:
+            urllib.request.urlopen(url + "/object_info", timeout=5)
+            return process, url
+        except OSError:
+            time.sleep(0.5)
+    process.terminate()
+    sys.exit("ComfyUI did not start within 180 s")
+
+
+def post_json(url: str, value: object) -> None:
+    request = urllib.request.Request(url, data=json.dumps(value).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def get_json(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def simulated_edits(photo: Image.Image) -> list[tuple[str, str, Image.Image]]:
+    """Plain adjustments standing in for Qwen edits, so the screenshot shows real faces."""
+    warm = Image.merge("RGB", [band.point(lambda v, k=k: min(255, int(v * k)))
+                               for band, k in zip(photo.split(), (1.15, 1.0, 0.8), strict=True)])
+    sketch = ImageOps.autocontrast(ImageOps.grayscale(photo)).convert("RGB")
+    width, height = photo.size
+    close = photo.crop((width // 6, 0, width - width // 6, height * 5 // 6)).resize(photo.size)
+    night = ImageEnhance.Brightness(ImageEnhance.Color(photo).enhance(0.5)).enhance(0.55)
+    return [("lighting", "Change the lighting to a warm sunset glow.", warm),
+            ("style", "Turn the photo into a charcoal sketch.", sketch),
+            ("camera_angle", "Move the camera closer, a close-up of the face.", close),
+            ("lighting", "Change the lighting to nighttime, lit by street lamps.", night)]
+
+
+def review_project(output: Path, faces: Path) -> Project:
+    """A project whose enriched images are real photos: edits of three sources and one identity drift."""
+    project = Project.init(output / "flenwheel" / "barack_obama", name="Barack Obama")
+    sources = project.create_dataset("source")
+    photos = [faces / "obama" / name for name in ("obama.jpg", "obama2.jpg", "obama3.jpg")]
+    parents = []
+    for path in photos:
+        image = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+        image.thumbnail((640, 640))
+        parents.append((sources.add_image(image, stem=path.stem, angle="front", expression="neutral",
+                                          caption=f"photo of {project.subject}"), image))
+    sources.finish()
+    gate = resolve_gate(project, "auto")
+    enriched = project.create_dataset("enriched")
+    records = []
+    for index, (parent, image) in enumerate(parents):
+        for family, prompt, edited in simulated_edits(image)[index % 2:index % 2 + 3]:
+            records.append(_add_edit(enriched, edited, parent.id, family, prompt, gate))
+    drift = ImageOps.exif_transpose(Image.open(faces / "biden" / "biden.jpg")).convert("RGB")
+    drift.thumbnail((640, 640))
+    records.insert(1, _add_edit(enriched, drift, parents[0][0].id, "background",
+                                "Replace the background with a city street.", gate))
+    store = ReviewStore(project)
+    decisions = ((1, "needs_correction", "identity_drift"), (3, "good", None), (4, "reject", "artifacts"),
+                 (5, "good", None), (9, "good", None))
+    for index, label, reason in decisions:
+        record = records[index]
+        store.decide(record.id, "enriched", enriched.version, label, reason=reason, reviewer="screenshot")
+    return project
+
+
+def _add_edit(dataset, image, parent_id, family, prompt, gate):
+    scores = {"identity": gate.score(image).to_json()} if gate is not None else {}
+    full = f"{prompt} Keep the person's face, features, skin tone and hairstyle identical."
+    return dataset.add_image(image, stem=f"edit_{family}", parents=[parent_id], prompt=full, family=family,
+                             scores=scores)
+
+
+def save_png(data: bytes, path: Path, limit: int = 600_000) -> None:
+    """PNG as small as it stays sharp: optimised, then an adaptive palette when still too big."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, optimize=True)
+    if path.stat().st_size > limit:
+        image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    print(f"{path.relative_to(ROOT)}: {image.width}x{image.height}, {path.stat().st_size // 1024} KB")
+
+
+def save_thumbnail(data: bytes, path: Path) -> None:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    ImageOps.fit(image, THUMBNAIL, Image.Resampling.LANCZOS).save(path, quality=85, optimize=True)
+    print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
+
+
+FIT_GRAPH = """async ([workflow, margin]) => {
+  const app = window.app;
+  await app.loadGraphData(workflow);
+  await new Promise((done) => setTimeout(done, 500));
+  const boxes = app.graph._nodes.map((n) => [n.pos[0], n.pos[1] - 30, n.size[0], n.size[1] + 30])
+    .concat(app.graph._groups.map((g) => g._bounding || g.bounding));
+  const left = Math.min(...boxes.map((b) => b[0])), top = Math.min(...boxes.map((b) => b[1]));
+  const right = Math.max(...boxes.map((b) => b[0] + b[2])), bottom = Math.max(...boxes.map((b) => b[1] + b[3]));
+  const element = app.canvas.canvas, width = element.clientWidth, height = element.clientHeight;
+  const scale = Math.min(1.2, (width - 2 * margin) / (right - left), (height - 2 * margin) / (bottom - top));
+  app.canvas.ds.scale = scale;
+  app.canvas.ds.offset = [(width / scale - (right - left)) / 2 - left, (height / scale - (bottom - top)) / 2 - top];
+  app.canvas.setDirty(true, true);
+  await new Promise((done) => setTimeout(done, 1500));
+  return scale;
+}"""
+
+
+def open_canvas(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_function("window.app && window.app.graph && window.app.extensionManager", timeout=120_000)
+    page.wait_for_timeout(2000)
+    page.keyboard.press("Escape")
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleFocusMode')")
+    page.wait_for_timeout(500)
+
+
+def graph_shots(browser, url: str, images: Path) -> None:
+    """Each template fitted into a 4:3 canvas for its thumbnail; the README graph in a wide one."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    open_canvas(page, url)
+    for path in sorted((ROOT / "workflows").glob("[0-9][0-9]_*.json")):
+        page.evaluate(FIT_GRAPH, [json.loads(path.read_text(encoding="utf-8")), 24])
+        save_thumbnail(page.screenshot(), path.with_suffix(".jpg"))
+    page.close()
+    for name, target, viewport in ((GRAPH, "workflow_graph.png", (1800, 1000)),
+                                   (WHOLE_TURN, "whole_turn_graph.png", (2600, 1700))):
+        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        open_canvas(page, url)
+        page.evaluate(FIT_GRAPH, [json.loads((ROOT / "workflows" / f"{name}.json").read_text(encoding="utf-8")), 30])
+        save_png(page.screenshot(), images / target)
+        page.close()
+
+
+def review_shot(page, url: str, images: Path) -> None:
+    projects = get_json(url + "/api/flenwheel/review/projects")["projects"]
+    key = next(p["key"] for p in projects if p["name"] == "Barack Obama")
+    page.goto(f"{url}/extensions/{PACK}/review/index.html?project={key}&stage=enriched")
+    page.wait_for_selector("img", timeout=60_000)
+    page.wait_for_timeout(2500)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(2500)
+    save_png(page.screenshot(), images / "review_page.png")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--comfyui", type=Path, default=os.environ.get("COMFYUI_DIR"),
+                        help="ComfyUI checkout (default: $COMFYUI_DIR)")
+    parser.add_argument("--python", default=os.environ.get("COMFYUI_PYTHON", sys.executable),
+                        help="interpreter with ComfyUI's requirements (default: $COMFYUI_PYTHON, else this one)")
+    parser.add_argument("--faces", type=Path,
+                        default=Path(os.environ.get("FLENWHEEL_SHARED", ROOT.parent / "shared")) / "faces")
+    parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+    parser.add_argument("--images", type=Path, default=ROOT / "docs" / "images")
+    args = parser.parse_args()
+    if not args.comfyui or not (Path(args.comfyui) / "main.py").is_file():
+        parser.error("point --comfyui (or COMFYUI_DIR) at a ComfyUI checkout")
+    if not (args.faces / "obama").is_dir():
+        parser.error(f"no face photos at {args.faces} (set FLENWHEEL_SHARED or --faces)")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="flenwheel-shots-") as temp:
+        base = Path(temp)
+        process, url = start_comfyui(Path(args.comfyui).resolve(), args.python, base)
+        try:
+            review_project(base / "output", args.faces)
+            for name, value in SETTINGS.items():
+                post_json(f"{url}/api/settings/{name}", value)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+                graph_shots(browser, url, args.images)
+                review_shot(browser.new_page(viewport={"width": 1440, "height": 900}), url, args.images)
+                browser.close()
+        finally:
+            process.terminate()
+            process.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
