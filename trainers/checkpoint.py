@@ -5,7 +5,7 @@ same format as the final file), the raw trainable weights in fp32 (``trainable.s
 an exact resume), the optimiser, scheduler and RNG states (``training_state.pt``) and
 ``state.json`` - step, data position and the sha256 of every other file - written last.
 
-Everything is written into ``.step_000250.tmp-XXXX`` first, fsynced, and the folder is renamed in
+Everything is written into ``.step_000250.tmp-<random>`` first, fsynced, and the folder is renamed in
 one ``os.rename``. A kill -9 at any moment therefore leaves either no ``step_*`` folder or a whole
 one; leftover ``.tmp`` folders are never picked and are removed at the next start. Resume still
 checks every file against ``state.json`` and falls back to the next older checkpoint if one does not
