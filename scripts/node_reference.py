@@ -1,7 +1,7 @@
-"""Write docs/nodes.md, the node reference, from the nodes' own descriptions and tooltips.
+"""Write docs/nodes.md, the node reference, and the README's node table from the nodes themselves.
 
-    python scripts/node_reference.py            # rewrite docs/nodes.md
-    python scripts/node_reference.py --check    # exit 1 if docs/nodes.md is stale
+    python scripts/node_reference.py            # rewrite docs/nodes.md and the README's table
+    python scripts/node_reference.py --check    # exit 1 if either is stale
 
 Needs the flenwheel package importable (``pip install -e .``) with every optional dependency, so
 that no node module is left out of the reference.
@@ -14,9 +14,22 @@ import sys
 from pathlib import Path
 
 from flenwheel.core.atomic import atomic_write_text
-from flenwheel.core.node_reference import render
+from flenwheel.core.node_reference import render, with_summary
 
-TARGET = Path(__file__).resolve().parent.parent / "docs" / "nodes.md"
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "docs" / "nodes.md"
+README = ROOT / "README.md"
+
+
+def sync(path: Path, text: str, check: bool) -> bool:
+    """Write ``text`` to ``path`` unless it is already there (or only check); True when up to date."""
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if check:
+        print(f"{path} is {'up to date' if current == text else 'stale'}")
+    elif current != text:
+        atomic_write_text(path, text)
+        print(f"{path} written")
+    return current == text
 
 
 def main() -> int:
@@ -24,15 +37,9 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="only report whether the file is up to date")
     parser.add_argument("-o", "--output", type=Path, default=TARGET, help="file to write")
     args = parser.parse_args()
-    text = render()
-    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
-    if args.check:
-        print(f"{args.output} is {'up to date' if current == text else 'stale'}")
-        return 0 if current == text else 1
-    if current != text:
-        atomic_write_text(args.output, text)
-    print(f"{args.output} {'unchanged' if current == text else 'written'}")
-    return 0
+    fresh = [sync(args.output, render(), args.check),
+             sync(README, with_summary(README.read_text(encoding="utf-8")), args.check)]
+    return 0 if all(fresh) or not args.check else 1
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import flenwheel
-from flenwheel.core.node_reference import render
+from flenwheel.core.node_reference import render, with_summary
 from flenwheel.core.node_specs import parse_spec
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "nodes.md"
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_docs_nodes_md_is_up_to_date():
@@ -17,6 +18,15 @@ def test_docs_nodes_md_is_up_to_date():
         "docs/nodes.md is stale (a node's description, inputs or outputs changed): "
         "run `python scripts/node_reference.py` and commit the result"
     )
+
+
+def test_readme_node_table_is_up_to_date_and_lists_every_node():
+    readme = README.read_text(encoding="utf-8")
+    assert readme == with_summary(readme), (
+        "the README's node table is stale: run `python scripts/node_reference.py` and commit the result"
+    )
+    for name in flenwheel.NODE_DISPLAY_NAME_MAPPINGS.values():
+        assert f"| [{name}](docs/nodes.md#" in readme
 
 
 def test_reference_carries_every_description_tooltip_and_output_name():
