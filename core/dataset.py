@@ -26,9 +26,10 @@ from filelock import FileLock
 from PIL import Image
 from pydantic import ValidationError
 
+from . import thumbnails
 from .atomic import atomic_copy, atomic_write_json, sha256_file
 from .errors import DatasetError
-from .images import pixel_hash, png_bytes, read_png_record
+from .images import pixel_hash, png_bytes, read_png_record, to_rgb8
 from .records import METADATA_FILES, ImageRecord, utc_now
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class Edit:
         if target.exists() and not _is_leftover_of(target, image_id):
             raise DatasetError(f"{target} already exists and is not in the metadata; refusing to overwrite it")
         self.write_file(final.filename, png_bytes(image, final.to_json()))
+        thumbnails.store(self.dataset.project.cache_dir, image_id, to_rgb8(image))
         self.metadata.images.append(final)
         return final
 

@@ -3,6 +3,11 @@
 A thumbnail is keyed by the image's content id, so it stays valid when placement moves the file
 between ``good/`` and ``rejected/`` and is never stale (the same id always means the same pixels).
 Only a few sizes exist, so a request cannot make the server render arbitrary sizes.
+
+The page's default size is written when an image enters a dataset (``store``, called by the
+dataset's ``add_image`` while the picture is still in memory, about 2 ms), so the review page of a
+fresh dataset opens without rendering anything; images that arrive otherwise are rendered on
+first request or by the background warmer.
 """
 
 from __future__ import annotations
@@ -47,10 +52,16 @@ def thumbnail(cache_dir: Path, image_id: str, source: Path, size: int = DEFAULT_
     target = thumb_path(cache_dir, image_id, size)
     if target.is_file():
         return target
-    image = load_image(source)
-    image.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return store(cache_dir, image_id, load_image(source), size)
+
+
+def store(cache_dir: Path, image_id: str, image: Image.Image, size: int = DEFAULT_SIZE) -> Path:
+    """Write the thumbnail of a picture already in memory (an upright RGB image, as saved)."""
+    small = image.copy()
+    small.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
     buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=False)
+    small.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=False)
+    target = thumb_path(cache_dir, image_id, size)
     atomic_write_bytes(target, buffer.getvalue())
     return target
 

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+from PIL import Image
 
 from flenwheel.core import atomic
 from flenwheel.core.dataset import MANIFEST_FILE, DuplicateImageError
@@ -167,3 +168,12 @@ def test_an_add_that_crashed_before_commit_can_be_redone(project, noise_image, m
     record = dataset.add_image(noise_image(), stem="a")
     assert record.filename == "a.png"
     assert dataset.verify().ok
+
+
+def test_adding_an_image_writes_its_review_thumbnail(project, noise_image):
+    from flenwheel.core.thumbnails import DEFAULT_SIZE, thumb_path
+
+    record = project.create_dataset("enriched").add_image(noise_image((640, 480)), stem="edit")
+    thumb = thumb_path(project.cache_dir, record.id, DEFAULT_SIZE)
+    with Image.open(thumb) as picture:
+        assert max(picture.size) == DEFAULT_SIZE and picture.format == "JPEG"
