@@ -58,9 +58,12 @@ class Turn:
         self.auto = auto
         self.log = log
         self.report = TurnReport(project.root, auto)
-        self.decisions = read_decisions(config.review.decisions) if config.review.mode == "file" and not auto else {}
-        if config.review.mode == "file" and not auto and not config.review.decisions:
-            raise FlenwheelError("review.mode is 'file' but review.decisions names no file")
+        self._flux: Any = None
+        self.decisions: dict[str, Any] = {}
+        if config.review.mode == "file" and not auto:
+            if not config.review.decisions:
+                raise FlenwheelError("review.mode is 'file' but review.decisions names no file")
+            self.decisions = read_decisions(config.review.decisions)
 
     def record(self, stage: str, lines: list[str]) -> None:
         self.report.stages[stage] = lines
@@ -234,8 +237,6 @@ class Turn:
         return run.label
 
     # models -------------------------------------------------------------------------------
-    _flux: Any = None
-
     def flux(self) -> Any:
         """The FLUX pipeline, loaded on first use and kept until a trainer needs the memory."""
         if self._flux is None:

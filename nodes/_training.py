@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.images import images_to_tensor, load_image
+from ..core.pipelines import DEFAULT_MODELS
 from ..trainers.config import load_config
 from ..trainers.launcher import TrainingResult, run_training
 from ..trainers.loss_plot import plot_losses
@@ -21,6 +22,12 @@ from ._comfy import comfy_progress, free_comfy_memory, interrupt_requested, is_i
 from ._types import DATASET
 
 OPTIMIZERS = ["adamw", "adamw8bit", "prodigy"]
+
+
+def base_model_input(kind: str) -> tuple[str, dict[str, Any]]:
+    """The base-model widget of a training node, defaulting to the same hub id the loaders use."""
+    name = "FLUX.1-dev" if kind == "flux" else "Qwen-Image-Edit-2509"
+    return ("STRING", {"default": DEFAULT_MODELS[kind], "tooltip": f"{name} as a diffusers folder or hub id."})
 
 
 def common_inputs(steps: int, lr: float, resolution: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..trainers.project_setup import iterate
+from ._training import base_model_input
 from ._types import CATEGORY, PROJECT_INPUT
 
 
@@ -24,13 +25,7 @@ class FlenwheelIterate:
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": (
-                    "STRING",
-                    {
-                        "default": "black-forest-labs/FLUX.1-dev",
-                        "tooltip": "FLUX.1-dev as a diffusers folder or hub id.",
-                    },
-                ),
+                "base_model": base_model_input("flux"),
             }
         }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..trainers.project_setup import FLUX_SAMPLES, prepare_run
-from ._training import common_inputs, optional_inputs, settings, train_node
+from ._training import base_model_input, common_inputs, optional_inputs, settings, train_node
 from ._types import CATEGORY, PROJECT_INPUT
 
 VERSION_TOOLTIP = (
@@ -67,13 +67,7 @@ class FlenwheelTrainFluxLora(_TrainNode):
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": (
-                    "STRING",
-                    {
-                        "default": "black-forest-labs/FLUX.1-dev",
-                        "tooltip": "FLUX.1-dev as a diffusers folder or hub id.",
-                    },
-                ),
+                "base_model": base_model_input("flux"),
                 "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
                 **common_inputs(1500, 1e-4, 1024),
                 "sample_prompts": (
@@ -106,13 +100,7 @@ class FlenwheelTrainQwenEditLora(_TrainNode):
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": (
-                    "STRING",
-                    {
-                        "default": "Qwen/Qwen-Image-Edit-2509",
-                        "tooltip": "Qwen-Image-Edit-2509 as a diffusers folder or hub id.",
-                    },
-                ),
+                "base_model": base_model_input("qwen-edit"),
                 "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
                 **common_inputs(1000, 1e-4, 1024),
             },
