@@ -79,12 +79,12 @@ def bench_engine(args: argparse.Namespace) -> None:
     """The enrichment engine end to end on the tiny model."""
     import torch
 
-    from flenwheel.core import tiny
-    from flenwheel.core.curation import add_sources
-    from flenwheel.core.enrich import EnrichSettings, enrich
-    from flenwheel.core.pipelines import LoadOptions
-    from flenwheel.core.project import Project
-    from flenwheel.core.qwen_edit_loader import load_qwen_edit
+    from flenwheel.core.curate.curation import add_sources
+    from flenwheel.core.data.project import Project
+    from flenwheel.core.enrich.enrich import EnrichSettings, enrich
+    from flenwheel.core.models.pipelines import LoadOptions
+    from flenwheel.core.models.qwen_edit_loader import load_qwen_edit
+    from flenwheel.core.testing import tiny
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,7 +116,7 @@ def bench_engine(args: argparse.Namespace) -> None:
 def _processor(tokenizer: Any, pixels: dict[str, int]) -> Any:
     from transformers import Qwen2VLImageProcessor
 
-    from flenwheel.core.qwen_processor import ImageOnlyQwen2VLProcessor
+    from flenwheel.core.models.qwen_processor import ImageOnlyQwen2VLProcessor
 
     image_processor = Qwen2VLImageProcessor(patch_size=14, merge_size=2, temporal_patch_size=2, **pixels)
     return ImageOnlyQwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer)
@@ -133,7 +133,7 @@ def build_random_pipeline(configs: dict[str, Any], device: str, dtype: Any) -> A
     )
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
 
-    from flenwheel.core import tiny
+    from flenwheel.core.testing import tiny
 
     folder = tiny.ensure("qwen-edit", Path(tempfile.gettempdir()) / "flenwheel-bench-models")
     tokenizer = Qwen2Tokenizer.from_pretrained(folder / "tokenizer")
@@ -197,8 +197,8 @@ def bench_full_size(args: argparse.Namespace) -> None:
     """Peak VRAM and s/image per memory option on the real architecture (random weights)."""
     import torch
 
-    from flenwheel.core.enrich import EnrichSettings, edit_once
-    from flenwheel.core.pipelines import PipelineHandle
+    from flenwheel.core.enrich.enrich import EnrichSettings, edit_once
+    from flenwheel.core.models.pipelines import PipelineHandle
 
     device = "cpu" if args.tiny else "cuda"
     if device == "cuda" and not torch.cuda.is_available():

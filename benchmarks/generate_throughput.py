@@ -34,13 +34,13 @@ from typing import Any
 
 import torch
 
-from flenwheel.core.dataset import DuplicateImageError
-from flenwheel.core.flux_single_file import load_flux
-from flenwheel.core.generate import generate_one
-from flenwheel.core.loras import LoraSpec
-from flenwheel.core.pipelines import LoadOptions
-from flenwheel.core.project import Project
-from flenwheel.core.prompt_sets import RenderSettings
+from flenwheel.core.data.dataset import DuplicateImageError
+from flenwheel.core.data.project import Project
+from flenwheel.core.generate.generate import generate_one
+from flenwheel.core.generate.prompt_sets import RenderSettings
+from flenwheel.core.models.flux_single_file import load_flux
+from flenwheel.core.models.loras import LoraSpec
+from flenwheel.core.models.pipelines import LoadOptions
 
 PROMPT = "front view portrait photo of ohwx_char person, facing the camera, soft studio light"
 FULL_MODES = {
@@ -73,7 +73,7 @@ def build_full_size(folder: Path, rank: int) -> Path:
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
-    from flenwheel.core import tiny
+    from flenwheel.core.testing import tiny
 
     if (folder / "model_index.json").is_file() and (folder / "lora.safetensors").is_file():
         return folder
@@ -150,7 +150,7 @@ def build_full_size(folder: Path, rank: int) -> Path:
 def build_tiny(folder: Path) -> Path:
     from diffusers import FluxTransformer2DModel
 
-    from flenwheel.core import tiny
+    from flenwheel.core.testing import tiny
 
     tiny.build("flux", folder)
     random_lora(

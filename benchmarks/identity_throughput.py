@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from flenwheel.core.faces import face_api
-from flenwheel.core.identity import IdentityScorer
-from flenwheel.core.images import load_image, pil_to_array
+from flenwheel.core.data.images import load_image, pil_to_array
+from flenwheel.core.identity.faces import face_api
+from flenwheel.core.identity.identity import IdentityScorer
 
 SIZES = {"512x512": (512, 512), "1024x1024": (1024, 1024), "1920x1080": (1920, 1080)}
 REFERENCE = "obama/obama.jpg"

@@ -27,8 +27,8 @@ import numpy as np
 from aiohttp import web
 from PIL import Image
 
-from flenwheel.core.project import Project
-from flenwheel.core.review_server import create_app
+from flenwheel.core.data.project import Project
+from flenwheel.core.review.server import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 

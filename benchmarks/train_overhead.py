@@ -60,7 +60,7 @@ def ours(args: argparse.Namespace, model: str, images: Path, work: Path, steps: 
     import yaml
 
     sys.path.insert(0, str(ROOT.parent))
-    from flenwheel.trainers.launcher import trainer_command
+    from flenwheel.core.training.launcher import trainer_command
 
     output = work / f"ours_{steps}"
     shutil.rmtree(output, ignore_errors=True)
@@ -196,7 +196,7 @@ def main() -> None:
     model = args.model
     if model is None:
         sys.path.insert(0, str(ROOT.parent))
-        from flenwheel.core import tiny
+        from flenwheel.core.testing import tiny
 
         model = str(tiny.build("flux", work / "tiny-flux"))
     images = work / "images"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core.prompt_sets import plan_run
+from ..core.generate.prompt_sets import plan_run
 
 SEED_MAX = 2**31 - 1
 

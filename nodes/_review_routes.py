@@ -2,7 +2,7 @@
 
 The sidebar may show the projects that FLENwheel nodes opened in this ComfyUI session and the
 project folders under ComfyUI's output folder; a request names one by its opaque key, never by
-a path (see ``core/review_projects.py``).
+a path (see ``core/review/projects.py``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..core.dataset import DatasetVersion
-from ..core.project import Project
-from ..core.review_projects import ProjectRegistry
+from ..core.data.dataset import DatasetVersion
+from ..core.data.project import Project
+from ..core.review.projects import ProjectRegistry
 from ._comfy import prompt_server
 
 LOG = logging.getLogger("flenwheel")
@@ -45,9 +45,10 @@ def mount_review_routes() -> bool:
     server = prompt_server()
     if server is None or _state.get("api"):
         return False
-    from ..core.review_api import ReviewAPI
+    from ..core.editor.fix_routes import review_extensions
+    from ..core.review.api import ReviewAPI
 
-    api = ReviewAPI(registry())
+    api = ReviewAPI(registry(), extensions=review_extensions())
     api.add_routes(server.routes)
     _state["api"] = api
     return True

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.images import images_to_tensor, load_image
-from ..core.pipelines import DEFAULT_MODELS
+from ..core.data.images import images_to_tensor, load_image
+from ..core.models.pipelines import DEFAULT_MODELS
+from ..core.training.launcher import TrainingResult, run_training
+from ..core.training.loss_plot import plot_losses
+from ..core.training.planning import finished_lora
 from ..trainers.config import load_config
-from ..trainers.launcher import TrainingResult, run_training
-from ..trainers.loss_plot import plot_losses
-from ..trainers.project_setup import finished_lora
 from ._comfy import comfy_progress, free_comfy_memory, interrupt_requested, is_interrupt, send_event
 from ._types import DATASET
 
@@ -132,7 +132,7 @@ def settings(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Widget values plus the ``extra_settings`` YAML, as config overrides."""
     import yaml
 
-    from ..core.errors import FlenwheelError
+    from ..core.data.errors import FlenwheelError
 
     keys = (
         "max_train_steps",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ..core.benchmark import FluxRenderer, run_benchmark, verdict_scope
-from ..core.benchmark_results import write_outputs
-from ..core.card_checks import parse_checks
-from ..core.images import images_to_tensor, load_image
-from ..core.model_card import CHECKS, load_card
-from ..core.review_gate import wait_for_review
+from ..core.benchmark.checks import parse_checks
+from ..core.benchmark.model_card import CHECKS, load_card
+from ..core.benchmark.results import write_outputs
+from ..core.benchmark.run import FluxRenderer, run_benchmark, verdict_scope
+from ..core.data.images import images_to_tensor, load_image
+from ..core.review.gate import wait_for_review
 from ._comfy import check_interrupt, comfy_progress
 from ._review_routes import remember_project, warm_thumbnails
 from ._types import CATEGORY, PROJECT_INPUT

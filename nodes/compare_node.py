@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..core.compare import compare_loras, parse_columns, save_comparison
-from ..core.images import images_to_tensor
+from ..core.data.images import images_to_tensor
+from ..core.generate.compare import compare_loras, parse_columns, save_comparison
 from ._comfy import check_interrupt, comfy_progress
 from ._prompt_inputs import plan_from_inputs, prompt_inputs, render_inputs, split_list
 from ._types import CATEGORY, PROJECT_INPUT

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..core.curation import add_sources, check_sources
-from ..core.face_checks import source_checks
-from ..core.handles import DatasetHandle
-from ..core.images import images_to_tensor, tensor_to_images
-from ..core.taxonomy import ANGLES, EXPRESSIONS
+from ..core.curate.curation import add_sources, check_sources
+from ..core.curate.face_checks import source_checks
+from ..core.data.handles import DatasetHandle
+from ..core.data.images import images_to_tensor, tensor_to_images
+from ..core.data.taxonomy import ANGLES, EXPRESSIONS
 from ._comfy import comfy_progress
 from ._types import CATEGORY, DATASET, PROJECT_INPUT
 
@@ -62,7 +62,7 @@ class FlenwheelCurateSources:
         report = check_sources(project, checks=checks)
         handle = DatasetHandle(project.dataset("source"))
         lines = [f"sources {report.dataset}"] + [
-            f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.detail}" for c in report.criteria
+            c.line() for c in report.criteria
         ] + [f"not usable: {name}: {'; '.join(r)}" for name, r in report.problems.items()]
         lines += [notice] if notice else []
         return (handle, images_to_tensor(handle.load_images()), "\n".join(lines))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..core.handles import DatasetHandle
-from ..core.images import images_to_tensor
-from ..core.records import STAGES
+from ..core.data.handles import DatasetHandle
+from ..core.data.images import images_to_tensor
+from ..core.data.records import STAGES
 from ._types import CATEGORY, DATASET, PROJECT_INPUT, VERSION_INPUT, version_or_none
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..core.editor_compare import parse_editors, run_comparison
-from ..core.editor_report import chart_image, editor_report
-from ..core.enrich_plan import EnrichSettings
-from ..core.identity_gate import GATE_MODES, resolve_gate
-from ..core.images import images_to_tensor
+from ..core.data.images import images_to_tensor
+from ..core.editor.editor_compare import parse_editors, run_comparison
+from ..core.editor.editor_report import chart_image, editor_report
+from ..core.enrich.plan import EnrichSettings
+from ..core.identity.gate import GATE_MODES, resolve_gate
 from ._comfy import check_interrupt, interrupt_requested
 from ._review_routes import remember_project
 from ._types import CATEGORY, PROJECT_INPUT, QWEN_EDIT_PIPELINE

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.edit_prompts import load_templates
-from ..core.enrich import EnrichSettings, enrich
-from ..core.errors import DatasetError
-from ..core.handles import DatasetHandle
-from ..core.identity_gate import DEFAULT_TOLERANCE, GATE_MODES, resolve_gate
-from ..core.images import images_to_tensor, tensor_to_images
+from ..core.data.errors import DatasetError
+from ..core.data.handles import DatasetHandle
+from ..core.data.images import images_to_tensor, tensor_to_images
+from ..core.enrich.edit_prompts import load_templates
+from ..core.enrich.enrich import EnrichSettings, enrich
+from ..core.identity.gate import DEFAULT_TOLERANCE, GATE_MODES, resolve_gate
 from ._comfy import ProgressFn, check_interrupt, comfy_progress, interrupt_requested
 from ._types import CATEGORY, DATASET, PROJECT_INPUT, QWEN_EDIT_PIPELINE
 

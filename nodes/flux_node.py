@@ -8,10 +8,10 @@ strength therefore re-runs the LoRA node alone, never the loader.
 
 from __future__ import annotations
 
-from ..core.character_lora import LATEST, resolve_lora
-from ..core.flux_single_file import COMFY_FOLDERS, FluxFiles, load_flux
-from ..core.loras import LoraSpec
-from ..core.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.character_lora import LATEST, resolve_lora
+from ..core.models.flux_single_file import COMFY_FOLDERS, FluxFiles, load_flux
+from ..core.models.loras import LoraSpec
+from ..core.models.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
 from ._comfy import model_folder_files, model_folder_path
 from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT
 

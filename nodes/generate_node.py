@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..core.generate import run_generation
-from ..core.handles import DatasetHandle
-from ..core.images import images_to_tensor, load_image
-from ..core.prompt_sets import FAMILIES
+from ..core.data.handles import DatasetHandle
+from ..core.data.images import images_to_tensor, load_image
+from ..core.generate.generate import run_generation
+from ..core.generate.prompt_sets import FAMILIES
 from ._comfy import check_interrupt, comfy_progress
 from ._prompt_inputs import plan_from_inputs, prompt_inputs, render_inputs
 from ._types import CATEGORY, DATASET, PROJECT_INPUT

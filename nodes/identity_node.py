@@ -6,13 +6,13 @@ import importlib.util
 import json
 from pathlib import Path
 
-from ..core.errors import FlenwheelError
-from ..core.faces import DETECTORS, DetectionSettings
-from ..core.handles import DatasetHandle
-from ..core.identity import DEFAULT_TOLERANCE, POLICIES, IdentityScorer
-from ..core.identity_filter import filter_dataset, import_synthetic, score_images
-from ..core.images import images_to_tensor, list_image_files, tensor_to_images
-from ..core.references import collect_references
+from ..core.data.errors import FlenwheelError
+from ..core.data.handles import DatasetHandle
+from ..core.data.images import images_to_tensor, list_image_files, tensor_to_images
+from ..core.identity.faces import DETECTORS, DetectionSettings
+from ..core.identity.filter import filter_dataset, import_synthetic, score_images
+from ..core.identity.identity import DEFAULT_TOLERANCE, POLICIES, IdentityScorer
+from ..core.identity.references import collect_references
 from ._comfy import blocked_output, comfy_progress
 from ._types import CATEGORY, DATASET, PROJECT
 

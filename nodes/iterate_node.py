@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..trainers.project_setup import iterate
+from ..core.training.planning import iterate
 from ._training import base_model_input
 from ._types import CATEGORY, PROJECT_INPUT
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.project import DEFAULT_CLASS_WORD, DEFAULT_TOKEN, PROJECT_FILE, Project
+from ..core.data.project import DEFAULT_CLASS_WORD, DEFAULT_TOKEN, PROJECT_FILE, Project
 from ._review_routes import remember_project
 from ._types import CATEGORY, PROJECT
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.editor_lora import resolve_lora
-from ..core.errors import ModelLoadError
-from ..core.loras import LoraSpec
-from ..core.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
-from ..core.project import Project
-from ..core.qwen_edit_loader import load_qwen_edit
+from ..core.data.errors import ModelLoadError
+from ..core.data.project import Project
+from ..core.models.editor_lora import resolve_lora
+from ..core.models.loras import LoraSpec
+from ..core.models.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.qwen_edit_loader import load_qwen_edit
 from ._comfy import free_comfy_memory, model_folder_dirs, model_folder_files, model_folder_path
 from ._types import CATEGORY, PROJECT, QWEN_EDIT_PIPELINE
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from ..core.images import images_to_tensor, tensor_to_images
-from ..core.review_gate import SLOTS, finish, scope_for, wait_for_review
-from ..core.review_stages import REVIEW_STAGES
+from ..core.data.images import images_to_tensor, tensor_to_images
+from ..core.review.gate import SLOTS, finish, scope_for, wait_for_review
+from ..core.review.stages import REVIEW_STAGES
 from ._comfy import blocked_output, check_interrupt, send_event
 from ._review_routes import remember_project, warm_thumbnails
 from ._types import CATEGORY, DATASET, PROJECT_INPUT, version_or_none

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..trainers.project_setup import FLUX_SAMPLES, prepare_run
+from ..core.training.planning import FLUX_SAMPLES, prepare_run
 from ._training import base_model_input, common_inputs, optional_inputs, settings, train_node
 from ._types import CATEGORY, PROJECT_INPUT
 

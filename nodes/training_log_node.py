@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import FlenwheelError
-from ..core.images import images_to_tensor
-from ..trainers.loss_plot import plot_losses
-from ..trainers.project_setup import lora_versions
+from ..core.data.errors import FlenwheelError
+from ..core.data.images import images_to_tensor
+from ..core.training.loss_plot import plot_losses
+from ..core.training.planning import lora_versions
 from ..trainers.protocol import LOG_FILE, loss_history, read_log
 from ._types import CATEGORY, PROJECT_INPUT
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..core.correction_rerun import TRAIN_ON, rerun_correction
-from ..core.correction_targets import correction_items
-from ..core.errors import FlenwheelError
-from ..core.handles import DatasetHandle
-from ..core.identity_gate import GATE_MODES, resolve_gate
-from ..core.images import images_to_tensor, load_image
-from ..core.triplets import CAPTION_CHOICES, build_triplets
+from ..core.data.errors import FlenwheelError
+from ..core.data.handles import DatasetHandle
+from ..core.data.images import images_to_tensor, load_image
+from ..core.editor.correction_rerun import TRAIN_ON, rerun_correction
+from ..core.editor.correction_targets import correction_items
+from ..core.editor.triplets import CAPTION_CHOICES, build_triplets
+from ..core.identity.gate import GATE_MODES, resolve_gate
 from ._comfy import comfy_progress
 from ._review_routes import remember_project
 from ._types import CATEGORY, DATASET, PROJECT_INPUT, QWEN_EDIT_PIPELINE, version_or_none

@@ -14,10 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from flenwheel.core.atomic import atomic_write_text
-from flenwheel.core.node_specs import known_specs
-from flenwheel.core.workflow_build import render_files
-from flenwheel.core.workflow_templates import templates
+from flenwheel.comfy.dev.workflow_build import render_files
+from flenwheel.comfy.dev.workflow_templates import templates
+from flenwheel.comfy.node_specs import known_specs
+from flenwheel.core.data.atomic import atomic_write_text
 
 FOLDER = Path(__file__).resolve().parent.parent / "workflows"
 

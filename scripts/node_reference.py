@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from flenwheel.core.atomic import atomic_write_text
-from flenwheel.core.node_reference import render, with_summary
+from flenwheel.comfy.dev.node_reference import render, with_summary
+from flenwheel.core.data.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "nodes.md"

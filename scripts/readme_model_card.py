@@ -13,13 +13,13 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from flenwheel.core.benchmark import run_benchmark
-from flenwheel.core.benchmark_results import write_outputs
-from flenwheel.core.curation import add_sources
-from flenwheel.core.images import load_image
-from flenwheel.core.model_card import load_card
-from flenwheel.core.photo_renderer import PhotoRenderer
-from flenwheel.core.project import Project
+from flenwheel.core.benchmark.model_card import load_card
+from flenwheel.core.benchmark.photo_renderer import PhotoRenderer
+from flenwheel.core.benchmark.results import write_outputs
+from flenwheel.core.benchmark.run import run_benchmark
+from flenwheel.core.curate.curation import add_sources
+from flenwheel.core.data.images import load_image
+from flenwheel.core.data.project import Project
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "images" / "model_card_example.jpg"

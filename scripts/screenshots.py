@@ -32,9 +32,9 @@ from pathlib import Path
 
 from PIL import Image, ImageEnhance, ImageOps
 
-from flenwheel.core.identity_gate import resolve_gate
-from flenwheel.core.project import Project
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.data.project import Project
+from flenwheel.core.identity.gate import resolve_gate
+from flenwheel.core.review.store import ReviewStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = "FLENwheel"

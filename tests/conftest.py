@@ -62,21 +62,21 @@ def tiny_cache(request) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_flux(tiny_cache) -> Path:
-    from flenwheel.core import tiny
+    from flenwheel.core.testing import tiny
 
     return tiny.ensure("flux", tiny_cache)
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen_edit(tiny_cache) -> Path:
-    from flenwheel.core import tiny
+    from flenwheel.core.testing import tiny
 
     return tiny.ensure("qwen-edit", tiny_cache)
 
 
 @pytest.fixture
 def project(tmp_path):
-    from flenwheel.core.project import Project
+    from flenwheel.core.data.project import Project
 
     return Project.init(tmp_path / "project", name="Test Character")
 

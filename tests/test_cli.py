@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from flenwheel.core.cli import cli
+from flenwheel.cli import cli
 
 
 def _commands(group: click.Group, prefix=()):

@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from flenwheel.core.cli import cli
-from flenwheel.core.comfy_client import free_name, safe_relative
-from flenwheel.core.node_specs import core_object_info, pack_object_info
-from flenwheel.core.prompt_overrides import OverrideError, apply_overrides
+from flenwheel.cli import cli
+from flenwheel.comfy.client import free_name, safe_relative
+from flenwheel.comfy.node_specs import core_object_info, pack_object_info
+from flenwheel.comfy.prompt_overrides import OverrideError, apply_overrides
 
 DATA = Path(__file__).parent / "data" / "workflows"
 PNG = b"\x89PNG\r\n\x1a\nfake image bytes"
@@ -99,7 +99,7 @@ class FakeComfy:
                 "node_id": "3",
                 "node_type": "FlenwheelCurateSources",
                 "executed": ["1"],
-                "exception_type": "flenwheel.core.errors.CurationError",
+                "exception_type": "flenwheel.core.data.errors.CurationError",
                 "exception_message": "no images given",
                 "traceback": ['  File "curate.py", line 1\n'],
             }

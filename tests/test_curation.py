@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from flenwheel.core.curation import CurationError, add_sources, check_sources, make_caption
-from flenwheel.core.quality import assess
+from flenwheel.core.curate.curation import CurationError, add_sources, check_sources, make_caption
+from flenwheel.core.curate.quality import assess
 
 
 def _photos(folder, noise_image, count, size=(640, 640)):

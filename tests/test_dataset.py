@@ -8,10 +8,10 @@ import os
 import pytest
 from PIL import Image
 
-from flenwheel.core import atomic
-from flenwheel.core.dataset import MANIFEST_FILE, DuplicateImageError
-from flenwheel.core.errors import DatasetError
-from flenwheel.core.images import pixel_hash, read_png_record
+from flenwheel.core.data import atomic
+from flenwheel.core.data.dataset import MANIFEST_FILE, DuplicateImageError
+from flenwheel.core.data.errors import DatasetError
+from flenwheel.core.data.images import pixel_hash, read_png_record
 
 
 def test_added_image_is_a_png_with_its_record_and_the_source_schema(project, noise_image):
@@ -135,7 +135,7 @@ def test_a_crash_while_committing_keeps_the_previous_metadata(project, noise_ima
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("flenwheel.core.dataset.atomic_write_json", crash)
+    monkeypatch.setattr("flenwheel.core.data.dataset.atomic_write_json", crash)
     with pytest.raises(OSError):
         dataset.add_image(noise_image(seed=2), stem="b")
     monkeypatch.undo()
@@ -171,7 +171,7 @@ def test_an_add_that_crashed_before_commit_can_be_redone(project, noise_image, m
 
 
 def test_adding_an_image_writes_its_review_thumbnail(project, noise_image):
-    from flenwheel.core.thumbnails import DEFAULT_SIZE, thumb_path
+    from flenwheel.core.data.thumbnails import DEFAULT_SIZE, thumb_path
 
     record = project.create_dataset("enriched").add_image(noise_image((640, 480)), stem="edit")
     thumb = thumb_path(project.cache_dir, record.id, DEFAULT_SIZE)

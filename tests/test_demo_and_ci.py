@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import flenwheel
-from flenwheel.core.demo import run_demo
+from flenwheel.core.turn.demo import run_demo
 
 ROOT = Path(flenwheel.__file__).resolve().parent
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from flenwheel.core.edit_prompts import TemplateError, default_families, load_templates, plan_edits
+from flenwheel.core.enrich.edit_prompts import TemplateError, default_families, load_templates, plan_edits
 
 SEED_FAMILIES = {
     "background": {"forest", "studio", "beach", "urban"},

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flenwheel.core.curation import add_sources
-from flenwheel.core.enrich import EnrichSettings, edit_once, enrich
-from flenwheel.core.errors import DatasetError, FlenwheelError
-from flenwheel.core.identity_gate import resolve_gate
-from flenwheel.core.images import load_image, pixel_hash
-from flenwheel.core.pipelines import LoadOptions
-from flenwheel.core.qwen_edit_loader import load_qwen_edit
+from flenwheel.core.curate.curation import add_sources
+from flenwheel.core.data.errors import DatasetError, FlenwheelError
+from flenwheel.core.data.images import load_image, pixel_hash
+from flenwheel.core.enrich.enrich import EnrichSettings, edit_once, enrich
+from flenwheel.core.identity.gate import resolve_gate
+from flenwheel.core.models.pipelines import LoadOptions
+from flenwheel.core.models.qwen_edit_loader import load_qwen_edit
 
 FAST = EnrichSettings(steps=2, width=64, height=64, vae_pixels=64 * 64, condition_pixels=56 * 56)
 
@@ -145,7 +145,7 @@ def test_interrupted_run_resumes_without_redoing_finished_edits(sources, handle,
     kept = {r.filename: r.id for r in first.dataset.records}
     assert first.dataset.load().info["last_run"]["stopped"] is True
 
-    import flenwheel.core.qwen_edit as qwen_edit
+    import flenwheel.core.enrich.qwen_edit as qwen_edit
 
     edits = []
     original = qwen_edit.edit_once
@@ -262,7 +262,7 @@ def test_no_sources_and_bad_settings_fail_clearly(project, handle):
 
 
 def test_gate_auto_is_off_without_the_identity_engine_and_on_fails(project, monkeypatch):
-    monkeypatch.setitem(sys.modules, "flenwheel.core.identity", None)
+    monkeypatch.setitem(sys.modules, "flenwheel.core.identity.identity", None)
     notes = []
     assert resolve_gate(project, "auto", log=notes.append) is None
     assert "identity gate off" in notes[0]
@@ -283,7 +283,7 @@ def test_gate_uses_the_identity_engine_when_present(project, monkeypatch):
             return cls()
 
     engine = types.SimpleNamespace(IdentityScorer=Scorer, identity_available=lambda: True)
-    monkeypatch.setitem(sys.modules, "flenwheel.core.identity", engine)
+    monkeypatch.setitem(sys.modules, "flenwheel.core.identity.identity", engine)
     assert isinstance(resolve_gate(project, "on", tolerance=0.5), Scorer) and built == [0.5]
     engine.identity_available = lambda: False
     with pytest.raises(FlenwheelError, match="face_recognition is not installed"):

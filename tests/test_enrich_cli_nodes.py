@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from flenwheel.core.cli import cli
-from flenwheel.core.curation import add_sources
-from flenwheel.core.errors import ModelLoadError
-from flenwheel.core.qwen_edit_loader import release_qwen_edit
+from flenwheel.cli import cli
+from flenwheel.core.curate.curation import add_sources
+from flenwheel.core.data.errors import ModelLoadError
+from flenwheel.core.models.qwen_edit_loader import release_qwen_edit
 from flenwheel.nodes import load_nodes
 
 FAST_ARGS = ["--dtype", "fp32", "--device", "cpu", "--steps", "2", "--width", "64", "--height", "64",
@@ -49,7 +49,7 @@ def sources(project):
 
 @pytest.fixture
 def no_identity_engine(monkeypatch):
-    monkeypatch.setitem(sys.modules, "flenwheel.core.identity", None)
+    monkeypatch.setitem(sys.modules, "flenwheel.core.identity.identity", None)
 
 
 def run_cli(*args):
@@ -71,7 +71,7 @@ def test_cli_enriches_resumes_and_reports(sources, tiny_qwen_edit, no_identity_e
 
 def test_cli_first_ctrl_c_stops_after_the_current_image(sources, tiny_qwen_edit, no_identity_engine,
                                                         monkeypatch):
-    import flenwheel.core.qwen_edit as qwen_edit
+    import flenwheel.core.enrich.qwen_edit as qwen_edit
 
     original = qwen_edit.edit_once
     calls = []

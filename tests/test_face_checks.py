@@ -12,10 +12,10 @@ from PIL import Image
 
 pytest.importorskip("face_recognition")
 
-from flenwheel.core import faces as faces_module  # noqa: E402
-from flenwheel.core.cli import cli  # noqa: E402
-from flenwheel.core.face_checks import SKIPPED_NOTICE, FaceSourceCheck  # noqa: E402
-from flenwheel.core.images import load_image  # noqa: E402
+from flenwheel.cli import cli  # noqa: E402
+from flenwheel.core.curate.face_checks import SKIPPED_NOTICE, FaceSourceCheck  # noqa: E402
+from flenwheel.core.data.images import load_image  # noqa: E402
+from flenwheel.core.identity import faces as faces_module  # noqa: E402
 from flenwheel.nodes.curate_node import FlenwheelCurateSources  # noqa: E402
 
 OBAMA = ["obama/obama.jpg", "obama/obama2.jpg", "obama/obama3.jpg", "obama/obama4.jpg"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import flenwheel
-from flenwheel.core.handles import DatasetHandle
-from flenwheel.core.images import images_to_tensor
-from flenwheel.core.project import Project
+from flenwheel.core.data.handles import DatasetHandle
+from flenwheel.core.data.images import images_to_tensor
+from flenwheel.core.data.project import Project
 
 
 def node(name):
@@ -43,7 +43,7 @@ def test_curate_node_takes_a_folder_and_an_image_batch(project, tmp_path, noise_
 
 
 def test_load_dataset_node_outputs_batch_handle_and_captions(project, tmp_path, noise_image):
-    from flenwheel.core.curation import add_sources
+    from flenwheel.core.curate.curation import add_sources
 
     noise_image((640, 640), seed=1).save(tmp_path / "a.png")
     noise_image((512, 768), seed=2).save(tmp_path / "b.png")

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 pytest.importorskip("face_recognition")
 
-from flenwheel.core import faces as faces_module  # noqa: E402
-from flenwheel.core.cli import cli  # noqa: E402
-from flenwheel.core.images import load_image  # noqa: E402
+from flenwheel.cli import cli  # noqa: E402
+from flenwheel.core.data.images import load_image  # noqa: E402
+from flenwheel.core.identity import faces as faces_module  # noqa: E402
 
 ROW_KEYS = {
     "image",

@@ -14,9 +14,10 @@ from PIL import Image
 
 pytest.importorskip("face_recognition")
 
-from flenwheel.core import faces as faces_module  # noqa: E402
-from flenwheel.core.errors import FlenwheelError, MissingDependencyError  # noqa: E402
-from flenwheel.core.identity import (  # noqa: E402
+from flenwheel.core.data.errors import FlenwheelError, MissingDependencyError  # noqa: E402
+from flenwheel.core.data.images import load_image  # noqa: E402
+from flenwheel.core.identity import faces as faces_module  # noqa: E402
+from flenwheel.core.identity.identity import (  # noqa: E402
     IdentityScore,
     IdentityScorer,
     Reference,
@@ -25,7 +26,6 @@ from flenwheel.core.identity import (  # noqa: E402
     identity_available,
     similarity,
 )
-from flenwheel.core.images import load_image  # noqa: E402
 
 PEOPLE = {
     "obama": [
@@ -243,10 +243,10 @@ def test_truncated_files_stay_refused_after_face_recognition_is_imported(faces, 
 def test_face_recognition_is_imported_lazily_and_leaves_pillow_strict():
     code = (
         "import sys; from PIL import ImageFile\n"
-        "import flenwheel.core.identity, flenwheel.core.identity_filter, flenwheel.core.face_checks\n"
-        "import flenwheel.core.cli\n"
+        "import flenwheel.core.identity.identity, flenwheel.core.identity.filter, flenwheel.core.curate.face_checks\n"
+        "import flenwheel.cli\n"
         "assert 'face_recognition' not in sys.modules, 'imported too early'\n"
-        "from flenwheel.core.faces import face_api\n"
+        "from flenwheel.core.identity.faces import face_api\n"
         "face_api()\n"
         "assert 'face_recognition' in sys.modules\n"
         "assert ImageFile.LOAD_TRUNCATED_IMAGES is False\n"

@@ -10,12 +10,12 @@ from PIL import Image
 
 pytest.importorskip("face_recognition")
 
-from flenwheel.core import face_cache  # noqa: E402
-from flenwheel.core.cli import cli  # noqa: E402
-from flenwheel.core.errors import DatasetError, FlenwheelError  # noqa: E402
-from flenwheel.core.identity import IdentityScorer  # noqa: E402
-from flenwheel.core.identity_filter import filter_dataset, run_filter  # noqa: E402
-from flenwheel.core.images import load_image  # noqa: E402
+from flenwheel.cli import cli  # noqa: E402
+from flenwheel.core.data.errors import DatasetError, FlenwheelError  # noqa: E402
+from flenwheel.core.data.images import load_image  # noqa: E402
+from flenwheel.core.identity import face_cache  # noqa: E402
+from flenwheel.core.identity.filter import filter_dataset, run_filter  # noqa: E402
+from flenwheel.core.identity.identity import IdentityScorer  # noqa: E402
 
 SOURCES = ["obama/obama.jpg", "obama/obama2.jpg", "obama/obama3.jpg"]
 SYNTHETIC = {

@@ -11,9 +11,9 @@ from PIL import Image
 
 pytest.importorskip("face_recognition")
 
-from flenwheel.core.errors import FlenwheelError  # noqa: E402
-from flenwheel.core.handles import DatasetHandle  # noqa: E402
-from flenwheel.core.images import images_to_tensor, load_image  # noqa: E402
+from flenwheel.core.data.errors import FlenwheelError  # noqa: E402
+from flenwheel.core.data.handles import DatasetHandle  # noqa: E402
+from flenwheel.core.data.images import images_to_tensor, load_image  # noqa: E402
 from flenwheel.nodes import identity_node, load_nodes  # noqa: E402
 from flenwheel.nodes.identity_node import FlenwheelFaceIdentityFilter  # noqa: E402
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from flenwheel.core.errors import ImageLoadError
-from flenwheel.core.images import (
+from flenwheel.core.data.errors import ImageLoadError
+from flenwheel.core.data.images import (
     images_to_tensor,
     load_image,
     pixel_hash,

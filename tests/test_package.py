@@ -114,7 +114,7 @@ def test_package_metadata_for_pip_comfy_registry_and_manager():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     project = pyproject["project"]
     assert project["name"] == "flenwheel" and "comfyui" not in project["name"].lower()
-    assert project["scripts"]["flenwheel"] == "flenwheel.core.cli:main"
+    assert project["scripts"]["flenwheel"] == "flenwheel.cli:main"
     assert {"test", "quant"} <= set(project["optional-dependencies"])
     assert any(dep.startswith("bitsandbytes") for dep in project["optional-dependencies"]["quant"])
     assert {"PublisherId", "DisplayName", "Icon"} <= set(pyproject["tool"]["comfy"])

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from flenwheel.core.errors import ProjectError
-from flenwheel.core.project import LAYOUT, PROJECT_FILE, Project
+from flenwheel.core.data.errors import ProjectError
+from flenwheel.core.data.project import LAYOUT, PROJECT_FILE, Project
 
 
 def test_init_creates_the_seed_layout_and_project_file(tmp_path):

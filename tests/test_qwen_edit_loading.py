@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from flenwheel.core.enrich import EnrichSettings, edit_once
-from flenwheel.core.errors import ModelLoadError
-from flenwheel.core.images import pixel_hash
-from flenwheel.core.loras import LoraSpec
-from flenwheel.core.pipelines import LoadOptions
-from flenwheel.core.qwen_edit_loader import load_qwen_edit, release_qwen_edit
-from flenwheel.core.qwen_single_file import SingleFileError
+from flenwheel.core.data.errors import ModelLoadError
+from flenwheel.core.data.images import pixel_hash
+from flenwheel.core.enrich.enrich import EnrichSettings, edit_once
+from flenwheel.core.models.loras import LoraSpec
+from flenwheel.core.models.pipelines import LoadOptions
+from flenwheel.core.models.qwen_edit_loader import load_qwen_edit, release_qwen_edit
+from flenwheel.core.models.qwen_single_file import SingleFileError
 
 CPU = LoadOptions(dtype="fp32", device="cpu")
 FAST = EnrichSettings(steps=2, width=64, height=64, vae_pixels=64 * 64, condition_pixels=56 * 56)

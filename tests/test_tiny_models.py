@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from flenwheel.core import tiny
-from flenwheel.core.errors import ModelLoadError
-from flenwheel.core.pipelines import LoadOptions, load_pipeline, qwen_edit_sizes
+from flenwheel.core.data.errors import ModelLoadError
+from flenwheel.core.models.pipelines import LoadOptions, load_pipeline, qwen_edit_sizes
+from flenwheel.core.testing import tiny
 
 
 def test_flux_loads_with_stock_from_pretrained_and_generates(tiny_flux):
@@ -58,7 +58,7 @@ def test_our_loader_is_deterministic_per_seed(tiny_flux):
 def test_image_only_processor_matches_the_stock_one(tiny_qwen_edit):
     from transformers import Qwen2VLProcessor
 
-    from flenwheel.core.qwen_processor import ImageOnlyQwen2VLProcessor
+    from flenwheel.core.models.qwen_processor import ImageOnlyQwen2VLProcessor
 
     stock = Qwen2VLProcessor.from_pretrained(tiny_qwen_edit / "processor")
     fallback = ImageOnlyQwen2VLProcessor(image_processor=stock.image_processor, tokenizer=stock.tokenizer)
@@ -73,7 +73,7 @@ def test_image_only_processor_matches_the_stock_one(tiny_qwen_edit):
 def test_fallback_processor_is_chosen_only_without_torchvision(tiny_qwen_edit, monkeypatch):
     import builtins
 
-    from flenwheel.core import qwen_processor
+    from flenwheel.core.models import qwen_processor
 
     assert type(qwen_processor.load_processor(tiny_qwen_edit / "processor")).__name__ == "Qwen2VLProcessor"
     real_import = builtins.__import__
@@ -129,8 +129,8 @@ def test_cached_build_is_reused_and_rebuilt_when_stale(tmp_path):
 def test_quantisation_without_bitsandbytes_says_how_to_install(tiny_flux, monkeypatch):
     import builtins
 
-    from flenwheel.core.errors import MissingDependencyError
-    from flenwheel.core.pipelines import quantization_config
+    from flenwheel.core.data.errors import MissingDependencyError
+    from flenwheel.core.models.pipelines import quantization_config
 
     real_import = builtins.__import__
 

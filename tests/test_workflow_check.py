@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from flenwheel.core import node_specs
-from flenwheel.core.node_specs import known_specs, types_match
-from flenwheel.core.object_info import describe
-from flenwheel.core.workflow_check import check_api, check_file, check_folder, check_ui, compare_twins
-from flenwheel.core.workflow_format import WorkflowError, load_workflow, ui_to_api, workflow_kind
+from flenwheel.comfy import node_specs
+from flenwheel.comfy.node_specs import known_specs, types_match
+from flenwheel.comfy.object_info import describe
+from flenwheel.comfy.workflow_check import check_api, check_file, check_folder, check_ui, compare_twins
+from flenwheel.comfy.workflow_format import WorkflowError, load_workflow, ui_to_api, workflow_kind
 
 DATA = Path(__file__).parent / "data" / "workflows"
 
@@ -252,7 +252,7 @@ def test_folder_check_pairs_twins(tmp_path, ui, api, specs):
 def test_convert_and_check_commands(tmp_path):
     from click.testing import CliRunner
 
-    from flenwheel.core.cli import cli
+    from flenwheel.cli import cli
 
     workflow = tmp_path / "curate.json"
     workflow.write_text((DATA / "curate_demo.json").read_text(encoding="utf-8"), encoding="utf-8")

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..core.errors import FlenwheelError, ModelLoadError
-from ..core.images import load_image
-from ..core.pipelines import check_source, dtype_kwarg
+from ..core.data.errors import FlenwheelError, ModelLoadError
+from ..core.data.images import load_image
+from ..core.models.pipelines import check_source, dtype_kwarg
 
 if TYPE_CHECKING:
     from PIL import Image

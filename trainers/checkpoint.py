@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import sha256_file
-from ..core.errors import FlenwheelError
+from ..core.data.atomic import sha256_file
+from ..core.data.errors import FlenwheelError
 
 CHECKPOINTS_DIR = "checkpoints"
 STATE_FILE = "state.json"

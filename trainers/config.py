@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..core.atomic import atomic_write_text
-from ..core.errors import FlenwheelError
+from ..core.data.atomic import atomic_write_text
+from ..core.data.errors import FlenwheelError
 
 KINDS = ("flux", "qwen-edit")
 CONFIG_FILE = "config.yaml"
@@ -164,7 +164,7 @@ _PATH_KEYS = ("model", "output_path", "project_dir")
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative paths are relative to the config's folder; a hub id (``org/name``) is left alone."""
-    from ..core.pipelines import looks_like_path
+    from ..core.models.pipelines import looks_like_path
 
     def fix(value: str) -> str:
         path = Path(value).expanduser()

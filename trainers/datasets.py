@@ -23,10 +23,10 @@ from typing import Any
 
 from PIL import Image
 
-from ..core.atomic import sha256_file
-from ..core.errors import DatasetError
-from ..core.images import list_image_files
-from ..core.records import METADATA_FILES
+from ..core.data.atomic import sha256_file
+from ..core.data.errors import DatasetError
+from ..core.data.images import list_image_files
+from ..core.data.records import METADATA_FILES
 from .triplets import TRIPLETS_FILE, read_triplets
 
 TRAINING_SET_FILE = "training_set.json"

@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ..core.atomic import atomic_write_with
+from ..core.data.atomic import atomic_write_with
 
 FORMAT = 1
 Tensors = dict[str, torch.Tensor]

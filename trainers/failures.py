@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..core.errors import FlenwheelError
+from ..core.data.errors import FlenwheelError
 
 if TYPE_CHECKING:
     from .config import TrainConfig

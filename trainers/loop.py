@@ -390,6 +390,6 @@ class Trainer:
     def _record_current(self) -> None:
         if not self.config.project_dir:
             return
-        from ..core.project import Project
+        from ..core.data.project import Project
 
         Project.open(self.config.project_dir).set_current(PROJECT_KEYS[self.config.trainer], self.out.name)

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..core.atomic import atomic_write_with
-from ..core.errors import FlenwheelError
-from ..core.records import utc_now
+from ..core.data.atomic import atomic_write_with
+from ..core.data.errors import FlenwheelError
+from ..core.data.records import utc_now
 
 if TYPE_CHECKING:
     from .config import TrainConfig

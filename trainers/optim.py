@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..core.errors import MissingDependencyError
+from ..core.data.errors import MissingDependencyError
 
 if TYPE_CHECKING:
     from .config import TrainConfig

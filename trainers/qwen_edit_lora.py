@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..core.atomic import sha256_file
-from ..core.errors import FlenwheelError
-from ..core.pipelines import looks_like_path, qwen_edit_sizes
-from ..core.qwen_processor import load_processor
+from ..core.data.atomic import sha256_file
+from ..core.data.errors import FlenwheelError
+from ..core.models.pipelines import looks_like_path, qwen_edit_sizes
+from ..core.models.qwen_processor import load_processor
 from .adapter import (
     Example,
     ModelAdapter,

@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
-from ..core.errors import FlenwheelError
+from ..core.data.errors import FlenwheelError
 from .config import TrainConfig, load_config
 from .failures import NonFiniteLoss, is_out_of_memory, memory_hints, out_of_memory_message
 from .protocol import Reporter

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.images import save_png
+from ..core.data.images import save_png
 from .buckets import nearest_bucket, square_size
 
 if TYPE_CHECKING:

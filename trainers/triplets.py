@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import DatasetError
+from ..core.data.errors import DatasetError
 
 TRIPLETS_FILE = "triplets.jsonl"
 _CONTROL_KEY = re.compile(r"^control_path(?:_(\d+))?$")

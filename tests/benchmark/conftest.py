@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flenwheel.core.body_pose import LANDMARKS
+from flenwheel.core.identity.body_pose import LANDMARKS
 
 #: Render settings that keep a tiny-model image well under a second (the resolution check then fails).
 TINY_RENDER = {"width": 64, "height": 64, "steps": 2}
@@ -23,7 +23,7 @@ poses:
 @pytest.fixture
 def no_pose_env(monkeypatch):
     """Engine tests expect body pose left to people, even where a developer configured MediaPipe."""
-    from flenwheel.core.body_pose import ENV_PYTHON
+    from flenwheel.core.identity.body_pose import ENV_PYTHON
 
     monkeypatch.delenv(ENV_PYTHON, raising=False)
 
@@ -36,7 +36,7 @@ def tiny_render():
 @pytest.fixture(scope="session")
 def photo(faces):
     """Load a shared photo by its path under the faces folder (e.g. ``obama/obama2.jpg``)."""
-    from flenwheel.core.images import load_image
+    from flenwheel.core.data.images import load_image
 
     cache = {}
 
@@ -49,8 +49,8 @@ def photo(faces):
 
 
 def _init_character(root, faces):
-    from flenwheel.core.curation import add_sources
-    from flenwheel.core.project import Project
+    from flenwheel.core.curate.curation import add_sources
+    from flenwheel.core.data.project import Project
 
     project = Project.init(root, name="Barack Obama")
     report = add_sources(project, [faces / "obama" / "obama3.jpg", faces / "obama" / "obama4.jpg"])
@@ -73,8 +73,8 @@ def shared_character(tmp_path_factory, faces):
 @pytest.fixture(scope="session")
 def flux_pipe(tiny_flux):
     """The tiny FLUX pipeline in fp32 on the CPU, loaded once for the session."""
-    from flenwheel.core.flux_single_file import load_flux
-    from flenwheel.core.pipelines import LoadOptions
+    from flenwheel.core.models.flux_single_file import load_flux
+    from flenwheel.core.models.pipelines import LoadOptions
 
     return load_flux(str(tiny_flux), options=LoadOptions(dtype="fp32", device="cpu"))
 
@@ -82,7 +82,7 @@ def flux_pipe(tiny_flux):
 @pytest.fixture
 def lora_character(character, tiny_flux):
     """The character project with random tiny character LoRAs v1 and v2 where the trainer puts them."""
-    from flenwheel.core.tiny_lora import make_tiny_lora
+    from flenwheel.core.testing.tiny_lora import make_tiny_lora
 
     for version, seed in (("v1", 1), ("v2", 2)):
         folder = character.flux_lora_dir(version)
@@ -100,7 +100,7 @@ def small_card_file(tmp_path):
 
 @pytest.fixture(scope="session")
 def photo_renderer():
-    from flenwheel.core.photo_renderer import PhotoRenderer
+    from flenwheel.core.benchmark.photo_renderer import PhotoRenderer
 
     return PhotoRenderer
 

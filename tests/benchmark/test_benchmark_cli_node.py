@@ -9,9 +9,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from flenwheel.core.character_lora import parse_lora_ref
-from flenwheel.core.cli import cli
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.cli import cli
+from flenwheel.core.models.character_lora import parse_lora_ref
+from flenwheel.core.review.store import ReviewStore
 from flenwheel.nodes.benchmark_node import FlenwheelModelCardBenchmark
 
 pytestmark = pytest.mark.usefixtures("no_pose_env")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flenwheel.core.benchmark_compare import compare_results
+from flenwheel.core.benchmark.compare import compare_results
 
 
 def results(version, outcomes, seeds=(1, 2), complete=True, distance=0.4):

@@ -13,13 +13,13 @@ import json
 import pytest
 from PIL import Image, ImageOps
 
-from flenwheel.core.benchmark import run_benchmark
-from flenwheel.core.benchmark_compare import write_comparison
-from flenwheel.core.benchmark_results import write_outputs
-from flenwheel.core.body_pose import ENV_PYTHON
-from flenwheel.core.card_render import GREEN, RED, cell_boxes
-from flenwheel.core.model_card import load_card
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.benchmark.compare import write_comparison
+from flenwheel.core.benchmark.model_card import load_card
+from flenwheel.core.benchmark.render import GREEN, RED, cell_boxes
+from flenwheel.core.benchmark.results import write_outputs
+from flenwheel.core.benchmark.run import run_benchmark
+from flenwheel.core.identity.body_pose import ENV_PYTHON
+from flenwheel.core.review.store import ReviewStore
 
 SUCCEEDING = {f"{a}-{e}" for a in ("front", "half-left", "half-right") for e in ("neutral", "smiling", "angry", "sad")}
 SUCCEEDING |= {"t-pose", "standing", "sitting"}
@@ -28,9 +28,9 @@ SUCCEEDING |= {"t-pose", "standing", "sitting"}
 @pytest.fixture(scope="module")
 def benchmarked(tmp_path_factory, faces, photo_renderer):
     """The shared character project with both versions benchmarked (one try per cell)."""
-    from flenwheel.core.curation import add_sources
-    from flenwheel.core.images import load_image
-    from flenwheel.core.project import Project
+    from flenwheel.core.curate.curation import add_sources
+    from flenwheel.core.data.images import load_image
+    from flenwheel.core.data.project import Project
 
     project = Project.init(tmp_path_factory.mktemp("photos") / "obama", name="Barack Obama")
     add_sources(project, [faces / "obama" / "obama3.jpg", faces / "obama" / "obama4.jpg"])

@@ -7,11 +7,11 @@ import json
 import pytest
 from PIL import Image
 
-from flenwheel.core.benchmark import FluxRenderer, run_benchmark
-from flenwheel.core.benchmark_results import write_outputs
-from flenwheel.core.character_lora import parse_lora_ref
-from flenwheel.core.model_card import load_card
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.benchmark.model_card import load_card
+from flenwheel.core.benchmark.results import write_outputs
+from flenwheel.core.benchmark.run import FluxRenderer, run_benchmark
+from flenwheel.core.models.character_lora import parse_lora_ref
+from flenwheel.core.review.store import ReviewStore
 
 pytestmark = pytest.mark.usefixtures("no_pose_env")
 

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from flenwheel.core.body_pose import ENV_PYTHON, LANDMARKS, PoseModel, PoseModelError, classify, open_pose_model
+from flenwheel.core.identity.body_pose import (
+    ENV_PYTHON,
+    LANDMARKS,
+    PoseModel,
+    PoseModelError,
+    classify,
+    open_pose_model,
+)
 
 RECORDED = Path(__file__).resolve().parent.parent / "data" / "pose" / "shared_photos_mediapipe.json"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from PIL import ImageFilter, ImageOps
 
-from flenwheel.core.card_checks import CardScorer, calibrate_sharpness, parse_checks
-from flenwheel.core.errors import FlenwheelError
-from flenwheel.core.model_card import load_card
-from flenwheel.core.quality import sharpness
+from flenwheel.core.benchmark.checks import CardScorer, calibrate_sharpness, parse_checks
+from flenwheel.core.benchmark.model_card import load_card
+from flenwheel.core.curate.quality import sharpness
+from flenwheel.core.data.errors import FlenwheelError
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_small_blurry_group_and_faceless_images_fail_with_reasons(scorer, cells,
 
 
 def test_sharpness_floor_is_calibrated_on_the_sources(scorer, shared_character):
-    from flenwheel.core.images import load_image
+    from flenwheel.core.data.images import load_image
 
     sources = shared_character.dataset("source")
     values = sorted(sharpness(load_image(sources.image_path(r))) for r in sources.records)

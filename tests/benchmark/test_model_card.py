@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flenwheel.core.model_card import Card, CardError, Cell, load_card
-from flenwheel.core.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS
+from flenwheel.core.benchmark.model_card import Card, CardError, Cell, load_card
+from flenwheel.core.data.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS
 
 SUBJECT, TOKEN = "ohwx_char person", "ohwx_char"
 

@@ -13,7 +13,7 @@ TINY_RUN = {"width": 32, "height": 32, "steps": 2}
 @pytest.fixture(scope="session")
 def tiny_loras(tiny_flux, tmp_path_factory) -> dict:
     """Two different random character LoRAs for the tiny FLUX (trainer layout, diffusers/PEFT keys)."""
-    from flenwheel.core.tiny_lora import make_tiny_lora
+    from flenwheel.core.testing.tiny_lora import make_tiny_lora
 
     folder = tmp_path_factory.mktemp("loras")
     return {
@@ -25,8 +25,8 @@ def tiny_loras(tiny_flux, tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def flux(tiny_flux):
     """The tiny FLUX pipeline in fp32 on the CPU, shared: every test asks for its LoRAs through a handle."""
-    from flenwheel.core.flux_single_file import load_flux
-    from flenwheel.core.pipelines import LoadOptions
+    from flenwheel.core.models.flux_single_file import load_flux
+    from flenwheel.core.models.pipelines import LoadOptions
 
     return load_flux(str(tiny_flux), options=LoadOptions(dtype="fp32", device="cpu"))
 

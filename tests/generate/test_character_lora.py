@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flenwheel.core.character_lora import lora_version_of, parse_lora_ref, resolve_lora
-from flenwheel.core.errors import ModelLoadError
+from flenwheel.core.data.errors import ModelLoadError
+from flenwheel.core.models.character_lora import lora_version_of, parse_lora_ref, resolve_lora
 
 
 def test_project_versions_paths_and_lookup(lora_project, tiny_loras, tmp_path):

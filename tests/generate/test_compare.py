@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flenwheel.core.compare import compare_loras, labelled_grid, parse_columns, save_comparison
-from flenwheel.core.errors import FlenwheelError, ModelLoadError
-from flenwheel.core.generate import generate_one
-from flenwheel.core.images import read_png_record
-from flenwheel.core.prompt_sets import plan_run
+from flenwheel.core.data.errors import FlenwheelError, ModelLoadError
+from flenwheel.core.data.images import read_png_record
+from flenwheel.core.generate.compare import compare_loras, labelled_grid, parse_columns, save_comparison
+from flenwheel.core.generate.generate import generate_one
+from flenwheel.core.generate.prompt_sets import plan_run
 
 
 def test_column_specs(lora_project, tiny_loras):

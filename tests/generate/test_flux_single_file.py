@@ -5,23 +5,23 @@ from __future__ import annotations
 import pytest
 import torch
 
-from flenwheel.core.errors import ModelLoadError
-from flenwheel.core.flux_single_file import (
+from flenwheel.core.data.errors import ModelLoadError
+from flenwheel.core.generate.generate import generate_one, model_label
+from flenwheel.core.models.flux_single_file import (
     FluxFiles,
     bfl_to_diffusers,
     diffusers_to_bfl,
     load_flux,
     to_dtype,
 )
-from flenwheel.core.generate import generate_one, model_label
-from flenwheel.core.pipelines import LoadOptions
+from flenwheel.core.models.pipelines import LoadOptions
 
 CPU = LoadOptions(dtype="fp32", device="cpu")
 
 
 @pytest.fixture(scope="module")
 def comfy_files(tiny_flux, tmp_path_factory) -> FluxFiles:
-    from flenwheel.core.tiny_comfy_files import export_flux_files
+    from flenwheel.core.testing.tiny_comfy_files import export_flux_files
 
     return export_flux_files(tiny_flux, tmp_path_factory.mktemp("comfy_models"))
 

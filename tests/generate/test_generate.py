@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flenwheel.core.character_lora import character_lora_file
-from flenwheel.core.errors import DatasetError
-from flenwheel.core.generate import generate_one, run_generation
-from flenwheel.core.images import load_image, read_png_record
-from flenwheel.core.loras import LoraError, LoraSpec
-from flenwheel.core.prompt_sets import plan_run
-from flenwheel.core.records import ImageRecord
-from flenwheel.core.synthetic_report import check_synthetic
+from flenwheel.core.data.errors import DatasetError
+from flenwheel.core.data.images import load_image, read_png_record
+from flenwheel.core.data.records import ImageRecord
+from flenwheel.core.generate.generate import generate_one, run_generation
+from flenwheel.core.generate.prompt_sets import plan_run
+from flenwheel.core.generate.synthetic_report import check_synthetic
+from flenwheel.core.models.character_lora import character_lora_file
+from flenwheel.core.models.loras import LoraError, LoraSpec
 
 IDS = ["front", "smiling-front", "t-pose"]
 
@@ -221,7 +221,7 @@ def _record(i, **tags):
 
 
 def test_summary_checks_the_seed_criteria():
-    from flenwheel.core.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS, CARD_POSES
+    from flenwheel.core.data.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS, CARD_POSES
 
     covered = [
         _record(i, angle=a, expression=e)
@@ -241,8 +241,8 @@ def test_out_of_memory_halves_the_batch_and_keeps_going(lora_project, tiny_run, 
     import torch
     from PIL import Image
 
-    from flenwheel.core import generate
-    from flenwheel.core.generate import Generated
+    from flenwheel.core.generate import generate
+    from flenwheel.core.generate.generate import Generated
 
     calls = []
 

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from flenwheel.core.cli import cli
+from flenwheel.cli import cli
 
 
 def run(*args):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flenwheel.core.tiny_comfy_files import export_flux_files
+from flenwheel.core.testing.tiny_comfy_files import export_flux_files
 from flenwheel.nodes import compare_node, flux_node, generate_node
 from flenwheel.nodes.flux_node import FROM_MODEL
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flenwheel.core.prompt_sets import FAMILIES, PromptSetError, derive_seed, load_prompt_set, plan_images
-from flenwheel.core.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS, CARD_POSES
+from flenwheel.core.data.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS, CARD_POSES
+from flenwheel.core.generate.prompt_sets import FAMILIES, PromptSetError, derive_seed, load_prompt_set, plan_images
 
 SUBJECT, TOKEN = "ohwx_char person", "ohwx_char"
 

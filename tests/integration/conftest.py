@@ -147,11 +147,11 @@ def flywheel_states(tmp_path_factory, tiny_flux, tiny_qwen_edit) -> FlywheelStat
     ``flenwheel run``, with its demo/test auto-review), snapshotted after every stage."""
     import torch
 
-    from flenwheel.core.demo import demo_config
-    from flenwheel.core.project import Project
-    from flenwheel.core.review_gate import scope_for
-    from flenwheel.core.triplets import build_triplets
-    from flenwheel.core.turn import Turn
+    from flenwheel.core.data.project import Project
+    from flenwheel.core.editor.triplets import build_triplets
+    from flenwheel.core.review.gate import scope_for
+    from flenwheel.core.turn.demo import demo_config
+    from flenwheel.core.turn.turn import Turn
 
     folder = tmp_path_factory.mktemp("flywheel-states")
     project = Project.init(folder / "work", name="Tiny character")
@@ -192,9 +192,9 @@ def _fix_every_correction(project, version: str) -> None:
     import numpy as np
     from PIL import Image
 
-    from flenwheel.core.correction_targets import store_fix
-    from flenwheel.core.images import png_bytes
-    from flenwheel.core.review_store import ReviewStore
+    from flenwheel.core.data.images import png_bytes
+    from flenwheel.core.editor.correction_targets import store_fix
+    from flenwheel.core.review.store import ReviewStore
 
     dataset = project.dataset("enriched", version)
     decided = ReviewStore(project).current("enriched", version)
@@ -207,9 +207,9 @@ def _fix_every_correction(project, version: str) -> None:
 
 
 def _train_editor_lora(project, tiny_qwen_edit: Path) -> None:
-    from flenwheel.core.demo import TINY_TRAINING
-    from flenwheel.trainers.launcher import run_training
-    from flenwheel.trainers.project_setup import prepare_run
+    from flenwheel.core.training.launcher import run_training
+    from flenwheel.core.training.planning import prepare_run
+    from flenwheel.core.turn.demo import TINY_TRAINING
 
     overrides = {**TINY_TRAINING, "model": str(tiny_qwen_edit), "max_train_steps": 4, "save_every": 4,
                  "condition_pixels": 56 * 56}
@@ -221,7 +221,7 @@ def _train_editor_lora(project, tiny_qwen_edit: Path) -> None:
 @pytest.fixture(scope="session")
 def comfy_loras(comfyui, tiny_qwen_edit) -> dict[str, str]:
     """LoRA files in the running ComfyUI's models/loras, by placeholder name (e.g. a tiny angle LoRA)."""
-    from flenwheel.core.tiny_lora import make_tiny_lora
+    from flenwheel.core.testing.tiny_lora import make_tiny_lora
 
     folder = comfyui.base / "models" / "loras"
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 import flenwheel
-from flenwheel.core.cli import cli
-from flenwheel.core.node_specs import known_specs, pack_object_info
-from flenwheel.core.project import Project
-from flenwheel.core.workflow_format import load_workflow, ui_to_api
+from flenwheel.cli import cli
+from flenwheel.comfy.node_specs import known_specs, pack_object_info
+from flenwheel.comfy.workflow_format import load_workflow, ui_to_api
+from flenwheel.core.data.project import Project
 
 pytestmark = pytest.mark.integration
 

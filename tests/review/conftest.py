@@ -53,7 +53,7 @@ def synthetic(project):
     """``project`` with a synthetic v1 whose images carry model-card angle/expression tags."""
 
     def make(count: int = 8):
-        from flenwheel.core.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS
+        from flenwheel.core.data.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS
 
         dataset = project.create_dataset("synthetic")
         records = []

@@ -10,10 +10,10 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from flenwheel.core.review_projects import project_key
-from flenwheel.core.review_server import create_app
-from flenwheel.core.review_store import ReviewStore
-from flenwheel.core.thumbnails import thumb_path
+from flenwheel.core.data.thumbnails import thumb_path
+from flenwheel.core.review.projects import project_key
+from flenwheel.core.review.server import create_app
+from flenwheel.core.review.store import ReviewStore
 
 pytestmark = pytest.mark.asyncio
 API = "/flenwheel/review"

@@ -14,9 +14,9 @@ import types
 import pytest
 from aiohttp import web
 
-from flenwheel.core.project import Project
-from flenwheel.core.review_server import PAGE_DIR, create_app
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.data.project import Project
+from flenwheel.core.review.server import PAGE_DIR, create_app
+from flenwheel.core.review.store import ReviewStore
 
 READY = ".fw-review[data-ready='1']"
 
@@ -158,8 +158,8 @@ STUB_ROUTES = [web.get("/", _stub), web.get("/scripts/app.js", _stub), web.get("
 
 def test_project_lookup_never_takes_a_path(tmp_path, monkeypatch):
     """Inside ComfyUI the sidebar sees session projects and output-folder projects, nothing else."""
-    from flenwheel.core.review_items import ForeignImageError
-    from flenwheel.core.review_projects import ProjectRegistry, project_key
+    from flenwheel.core.review.items import ForeignImageError
+    from flenwheel.core.review.projects import ProjectRegistry, project_key
 
     output = tmp_path / "output"
     inside = Project.init(output / "flenwheel" / "alice", name="Alice")

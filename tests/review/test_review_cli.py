@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from flenwheel.core.cli import cli
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.cli import cli
+from flenwheel.core.review.store import ReviewStore
 
 
 def _run(*args: str):
@@ -28,9 +28,9 @@ def test_status_reports_counts_reasons_and_criteria(enriched):
     assert lines[0] == ("enriched/v1 (enriched review): 40 images: 31 good, 1 needs_correction, 1 reject, "
                         "7 pending")
     assert "reasons: identity drift 1, hands melted 1" in result.output
-    assert "FAIL  all reviewed" in result.output and "33 of 40 decided" in result.output
-    assert "PASS  at least 30 good" in result.output
-    assert "PASS  reasons documented for rejections" in result.output
+    assert "FAIL all reviewed" in result.output and "33 of 40 decided" in result.output
+    assert "PASS at least 30 good" in result.output
+    assert "PASS reasons documented for rejections" in result.output
 
     checked = _run("review", "status", str(project.root), "--check")
     assert checked.exit_code == 1
@@ -49,7 +49,7 @@ def test_status_of_the_pristine_pick_shows_coverage(synthetic):
     store.decide(records[0].id, "synthetic", "v1", "pristine", note="fills gap")
     store.decide(records[1].id, "synthetic", "v1", "reject", reason="artifacts")
     output = _run("review", "status", str(project.root), "--stage", "synthetic").output
-    assert "FAIL  at least 10 pristine" in output and "1 pristine" in output
+    assert "FAIL at least 10 pristine" in output and "1 pristine" in output
     assert "notes: fills gap 1" in output
     assert "coverage (pristine picks / candidates)" in output
     front_row = next(line for line in output.splitlines() if line.strip().startswith("front"))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flenwheel.core.images import load_image, pixel_hash
-from flenwheel.core.review_placement import place
-from flenwheel.core.review_server import create_app
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.data.images import load_image, pixel_hash
+from flenwheel.core.editor.fix_routes import review_extensions
+from flenwheel.core.review.placement import place
+from flenwheel.core.review.server import create_app
+from flenwheel.core.review.store import ReviewStore
 
 READY = ".fw-review[data-ready='1']"
 
@@ -22,7 +23,7 @@ def test_pick_a_corrected_target_in_the_large_view(enriched, picture, chromium, 
     page = chromium.new_page(viewport={"width": 1200, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(live_app(create_app(project, place_delay=0.2)) + "/")
+    page.goto(live_app(create_app(project, place_delay=0.2, extensions=review_extensions())) + "/")
     page.wait_for_selector(READY)
     page.click(".fw-tile >> nth=1")
     page.keyboard.press("Enter")
@@ -58,7 +59,7 @@ def test_rerun_review_shows_source_failed_edit_and_rerun(enriched, picture, chro
     page = chromium.new_page(viewport={"width": 1200, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(live_app(create_app(project, place_delay=0.2)) + "/?stage=rerun&version=v1")
+    page.goto(live_app(create_app(project, place_delay=0.2, extensions=review_extensions())) + "/?stage=rerun&version=v1")
     page.wait_for_selector(READY)
     page.keyboard.press("Enter")
     captions = page.eval_on_selector_all(".fw-figure figcaption", "nodes => nodes.map(n => n.textContent)")

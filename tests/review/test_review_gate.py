@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from flenwheel.core.handles import DatasetHandle
-from flenwheel.core.images import images_to_tensor
-from flenwheel.core.review_gate import ReviewTimeout, scope_for, wait_for_review
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.data.handles import DatasetHandle
+from flenwheel.core.data.images import images_to_tensor
+from flenwheel.core.review.gate import ReviewTimeout, scope_for, wait_for_review
+from flenwheel.core.review.store import ReviewStore
 from flenwheel.nodes import load_nodes
 from flenwheel.nodes.review_node import EVENT_DONE, EVENT_WAITING, FlenwheelReviewGate
 
@@ -97,7 +97,7 @@ def test_wait_mode_blocks_until_a_reviewer_decides_everything(enriched, prompt_s
     assert isinstance(good, DatasetHandle) and set(good.ids) == {records[0].id, records[1].id}
     assert [r.filename for r in fixes.records()] == ["corrections/edit_002.png"]
     assert rejects.records()[0].reason == "identity_drift"
-    assert "0 pending" in summary and "FAIL  at least 30 good" in summary
+    assert "0 pending" in summary and "FAIL at least 30 good" in summary
 
     waiting = [data for event, data in prompt_server.events if event == EVENT_WAITING]
     assert waiting[0]["pending"] == 4 and waiting[0]["total"] == 4 and waiting[0]["node"] == "17"

@@ -8,10 +8,10 @@ import textwrap
 
 import pytest
 
-from flenwheel.core import dataset as dataset_module
-from flenwheel.core.errors import DatasetError
-from flenwheel.core.review_placement import place
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.data import dataset as dataset_module
+from flenwheel.core.data.errors import DatasetError
+from flenwheel.core.review.placement import place
+from flenwheel.core.review.store import ReviewStore
 
 
 def _files(dataset) -> list[str]:
@@ -127,9 +127,9 @@ def test_kill_9_in_the_middle_of_a_move_is_repaired(enriched, moment):
     script = textwrap.dedent("""
         import os
         from pathlib import Path
-        from flenwheel.core import dataset
-        from flenwheel.core.project import Project
-        from flenwheel.core.review_placement import place
+        from flenwheel.core.data import dataset
+        from flenwheel.core.data.project import Project
+        from flenwheel.core.review.placement import place
     """) + textwrap.dedent(CRASH[moment]) + textwrap.dedent(f"""
         place(Project.open({str(project.root)!r}), "enriched", "v1")
     """)

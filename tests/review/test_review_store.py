@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from flenwheel.core.review_stages import ReviewError
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.core.review.stages import ReviewError
+from flenwheel.core.review.store import ReviewStore
 
 
 def test_decisions_are_validated_and_current(enriched):
@@ -104,8 +104,8 @@ def test_decisions_survive_kill_9_of_the_deciding_process(enriched):
     project, records = enriched(3)
     script = textwrap.dedent(f"""
         import sys, time
-        from flenwheel.core.project import Project
-        from flenwheel.core.review_store import ReviewStore
+        from flenwheel.core.data.project import Project
+        from flenwheel.core.review.store import ReviewStore
         store = ReviewStore(Project.open({str(project.root)!r}))
         store.decide({records[0].id!r}, "enriched", "v1", "good")
         store.decide({records[1].id!r}, "enriched", "v1", "reject", reason="artifacts")
@@ -121,8 +121,8 @@ def test_decisions_survive_kill_9_of_the_deciding_process(enriched):
     assert child.returncode == -signal.SIGKILL
 
     reader = textwrap.dedent(f"""
-        from flenwheel.core.project import Project
-        from flenwheel.core.review_store import ReviewStore
+        from flenwheel.core.data.project import Project
+        from flenwheel.core.review.store import ReviewStore
         current = ReviewStore(Project.open({str(project.root)!r})).current("enriched", "v1")
         print(sorted((d.label, d.reason) for d in current.values()))
     """)

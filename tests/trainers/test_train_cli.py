@@ -54,7 +54,7 @@ def reviewed_project(project, noise_image):
 
 
 def _cli(*args):
-    from flenwheel.core.cli import cli
+    from flenwheel.cli import cli
 
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
@@ -77,7 +77,7 @@ def test_train_init_writes_training_set_and_config(reviewed_project, tiny_flux):
 
 
 def test_train_flux_from_init_config_then_iterate(reviewed_project, tiny_flux, noise_image):
-    from flenwheel.core.project import Project
+    from flenwheel.core.data.project import Project
     from flenwheel.trainers.lora_io import read_metadata
 
     init = _cli(
@@ -151,8 +151,8 @@ def test_init_without_data_is_a_clear_error(project):
 
 
 def test_a_wired_dataset_becomes_the_new_versions_training_set(reviewed_project, tiny_flux):
-    from flenwheel.core.handles import DatasetHandle
-    from flenwheel.trainers.project_setup import prepare_run
+    from flenwheel.core.data.handles import DatasetHandle
+    from flenwheel.core.training.planning import prepare_run
 
     sources = DatasetHandle(reviewed_project.dataset("source"))
     one = sources.subset([sources.records()[1].id])

@@ -97,7 +97,7 @@ def test_saved_config_round_trips(tmp_path, flux_config, config_file):
 def test_cli_reports_config_errors_with_exit_1(tmp_path):
     from click.testing import CliRunner
 
-    from flenwheel.core.cli import cli
+    from flenwheel.cli import cli
 
     path = _write(tmp_path, BASE.format(model="x/y") + "lora_rnk: 8\n")
     result = CliRunner().invoke(cli, ["train", "flux", "--config", str(path)])
@@ -108,7 +108,7 @@ def test_cli_reports_config_errors_with_exit_1(tmp_path):
 def test_optimizers_that_cannot_run_here_fail_before_loading(flux_config, train_quietly, monkeypatch):
     import sys
 
-    from flenwheel.core.errors import MissingDependencyError
+    from flenwheel.core.data.errors import MissingDependencyError
 
     monkeypatch.setitem(sys.modules, "prodigyopt", None)
     with pytest.raises(MissingDependencyError, match="pip install prodigyopt"):
@@ -118,14 +118,14 @@ def test_optimizers_that_cannot_run_here_fail_before_loading(flux_config, train_
 
 
 def test_nf4_without_a_gpu_is_a_clear_error(flux_config, train_quietly):
-    from flenwheel.core.errors import FlenwheelError
+    from flenwheel.core.data.errors import FlenwheelError
 
     with pytest.raises(FlenwheelError, match="quantize: nf4 needs an NVIDIA GPU"):
         train_quietly(flux_config(quantize="nf4"))
 
 
 def test_cli_training_errors_are_readable_on_stderr(flux_config, config_file, tmp_path, capfd):
-    from flenwheel.core.cli import main
+    from flenwheel.cli import main
 
     path = config_file(flux_config(dataset_path=str(tmp_path / "nowhere")))
     with pytest.raises(SystemExit) as info:

@@ -16,7 +16,7 @@ def test_caption_folder_fills_the_trigger(caption_folder):
 
 
 def test_uncaptioned_images_are_an_error_unless_a_default_caption_is_set(caption_folder):
-    from flenwheel.core.errors import DatasetError
+    from flenwheel.core.data.errors import DatasetError
     from flenwheel.trainers.datasets import read_training_data
 
     (caption_folder / "img_0.txt").unlink()
@@ -44,7 +44,7 @@ def test_enriched_dataset_contributes_only_good_images(project, noise_image):
 
 
 def test_empty_training_set_is_a_clear_error(project):
-    from flenwheel.core.errors import DatasetError
+    from flenwheel.core.data.errors import DatasetError
     from flenwheel.trainers.datasets import read_training_data
 
     enriched = project.create_dataset("enriched")

@@ -114,7 +114,7 @@ def test_lora_loads_in_fresh_flux_pipeline_changes_output_and_matches_training(
 
 def test_lora_loads_through_core_pipelines(flux_config, train_quietly, tiny_flux):
     """Other stages load LoRAs with core.pipelines.load_pipeline + diffusers' load_lora_weights."""
-    from flenwheel.core.pipelines import load_pipeline
+    from flenwheel.core.models.pipelines import load_pipeline
 
     done, _ = train_quietly(flux_config())
     handle = load_pipeline("flux", str(tiny_flux), dtype="fp32", device="cpu")
@@ -123,7 +123,7 @@ def test_lora_loads_through_core_pipelines(flux_config, train_quietly, tiny_flux
 
 
 def test_wrong_target_module_names_the_real_layers(flux_config, train_quietly):
-    from flenwheel.core.errors import FlenwheelError
+    from flenwheel.core.data.errors import FlenwheelError
 
     with pytest.raises(FlenwheelError, match="to_q"):
         train_quietly(flux_config(target_modules=["q_proj", "v_proj"]))
@@ -142,7 +142,7 @@ def test_finished_run_records_current_version_in_project(flux_config, train_quie
         output_path=str(project.flux_lora_dir("v1")), project_dir=str(project.root), max_train_steps=2
     )
     train_quietly(config)
-    from flenwheel.core.project import Project
+    from flenwheel.core.data.project import Project
 
     assert Project.open(project.root).config.current["flux_lora"] == "char_v1"
 
@@ -161,9 +161,9 @@ def test_gradient_checkpointing_gives_the_same_training(flux_config, train_quiet
 
 def test_generation_stage_finds_and_applies_the_trained_version(flux_config, train_quietly, project, tiny_flux):
     """The hand-off to step 1.5: ``char_v1`` / ``latest`` resolve to our file and set_loras applies it."""
-    from flenwheel.core.character_lora import parse_lora_ref
-    from flenwheel.core.loras import set_loras
-    from flenwheel.core.pipelines import load_pipeline
+    from flenwheel.core.models.character_lora import parse_lora_ref
+    from flenwheel.core.models.loras import set_loras
+    from flenwheel.core.models.pipelines import load_pipeline
 
     config = flux_config(output_path=str(project.flux_lora_dir("v1")), output_name="char_lora_v1",
                          project_dir=str(project.root), max_train_steps=2)

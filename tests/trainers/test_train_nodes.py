@@ -100,7 +100,7 @@ def test_training_log_node_plots_a_run(flux_config, train_quietly):
 def test_loss_plot_uses_the_last_report_of_each_step(tmp_path):
     import json
 
-    from flenwheel.trainers.loss_plot import plot_losses, smooth
+    from flenwheel.core.training.loss_plot import plot_losses, smooth
     from flenwheel.trainers.protocol import loss_history, read_log
 
     log = tmp_path / "train_log.jsonl"
@@ -131,7 +131,7 @@ def test_nodes_register_with_tooltips():
 
 
 def test_iterate_node_needs_pristine_images(sourced_project, tiny_flux):
-    from flenwheel.core.errors import FlenwheelError
+    from flenwheel.core.data.errors import FlenwheelError
     from flenwheel.nodes.iterate_node import FlenwheelIterate
 
     with pytest.raises(FlenwheelError, match="no FLUX LoRA has been trained yet"):

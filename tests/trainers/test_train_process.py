@@ -25,8 +25,8 @@ def _events(text):
 
 @pytest.mark.slow
 def test_launcher_follows_events_and_stop_saves_a_checkpoint(flux_config, config_file, child_env):
+    from flenwheel.core.training.launcher import run_training
     from flenwheel.trainers.checkpoint import verify
-    from flenwheel.trainers.launcher import run_training
 
     config = flux_config(
         max_train_steps=100000, save_every=100000, sample_every=2, sample_prompts=["[trigger]"]
@@ -56,7 +56,7 @@ def test_launcher_follows_events_and_stop_saves_a_checkpoint(flux_config, config
 
 @pytest.mark.slow
 def test_launcher_reports_a_failing_trainer(flux_config, config_file, child_env, tmp_path):
-    from flenwheel.trainers.launcher import TrainingFailed, run_training
+    from flenwheel.core.training.launcher import TrainingFailed, run_training
 
     config = flux_config(dataset_path=str(tmp_path / "missing"))
     with pytest.raises(TrainingFailed, match="does not exist"):

@@ -13,7 +13,7 @@ def test_trains_on_triplets_and_lora_changes_edits_in_fresh_pipeline(
 ):
     from PIL import Image
 
-    from flenwheel.core.pipelines import load_pipeline, qwen_edit_sizes
+    from flenwheel.core.models.pipelines import load_pipeline, qwen_edit_sizes
 
     config = qwen_config(output_name="qwen_char_lora_v1", lora_alpha=8.0)
     done, events = train_quietly(config)
@@ -152,7 +152,7 @@ def test_triplets_reader_accepts_absolute_and_numbered_controls(tmp_path, triple
     ],
 )
 def test_triplets_errors_name_the_line(tmp_path, line, message):
-    from flenwheel.core.errors import DatasetError
+    from flenwheel.core.data.errors import DatasetError
     from flenwheel.trainers.triplets import read_triplets
 
     (tmp_path / "source").mkdir()
@@ -167,7 +167,7 @@ def test_triplets_errors_name_the_line(tmp_path, line, message):
 
 
 def test_flux_trainer_refuses_triplets(flux_config, train_quietly, triplets_file):
-    from flenwheel.core.errors import DatasetError
+    from flenwheel.core.data.errors import DatasetError
 
     with pytest.raises(DatasetError, match="qwen-edit"):
         train_quietly(flux_config(dataset_path=str(triplets_file)))

@@ -37,8 +37,8 @@ def one_thread():
 def corrections(project):
     """A project with 3 sources and an enriched v1 of ``count`` edits, the first ``corrected`` of them
     reviewed as needs_correction (reasons cycling through presets and free text), the rest good."""
-    from flenwheel.core.review_placement import place
-    from flenwheel.core.review_store import ReviewStore
+    from flenwheel.core.review.placement import place
+    from flenwheel.core.review.store import ReviewStore
 
     def make(count: int = 12, corrected: int | None = None, size: tuple[int, int] = (64, 64)):
         corrected = count if corrected is None else corrected

@@ -8,13 +8,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from flenwheel.core.cli import cli
-from flenwheel.core.curation import add_sources
-from flenwheel.core.editor_compare import CompareError, parse_editors
-from flenwheel.core.editor_lora import resolve_lora
-from flenwheel.core.errors import ModelLoadError
-from flenwheel.core.review_store import ReviewStore
-from flenwheel.core.tiny_lora import make_tiny_lora
+from flenwheel.cli import cli
+from flenwheel.core.curate.curation import add_sources
+from flenwheel.core.data.errors import ModelLoadError
+from flenwheel.core.editor.editor_compare import CompareError, parse_editors
+from flenwheel.core.models.editor_lora import resolve_lora
+from flenwheel.core.review.store import ReviewStore
+from flenwheel.core.testing.tiny_lora import make_tiny_lora
 
 FAST = ["--dtype", "fp32", "--device", "cpu", "--steps", "2", "--width", "64", "--height", "64",
         "--vae-pixels", "4096", "--condition-pixels", "3136"]
@@ -127,9 +127,9 @@ def test_report_without_a_comparison_and_enrich_takes_our_lora(project, picture,
 
 def test_identity_columns_with_real_faces(project, faces, monkeypatch):
     """Edits of the character vs edits that drifted to another person: measured, stored, compared."""
-    from flenwheel.core.atomic import atomic_write_json
-    from flenwheel.core.editor_report import editor_report
-    from flenwheel.core.images import load_image
+    from flenwheel.core.data.atomic import atomic_write_json
+    from flenwheel.core.data.images import load_image
+    from flenwheel.core.editor.editor_report import editor_report
 
     def small(path):
         image = load_image(path)
@@ -157,7 +157,7 @@ def test_identity_columns_with_real_faces(project, faces, monkeypatch):
     assert "PASS ours:v1 keeps the identity better than base" in "\n".join(report.lines())
     assert all("identity" in r.scores for r in project.dataset("enriched", "v1").records), "scores are stored"
 
-    import flenwheel.core.identity as identity
+    import flenwheel.core.identity.identity as identity
 
     monkeypatch.setattr(identity.IdentityScorer, "score", lambda *a, **k: pytest.fail("scored twice"))
     again = editor_report(project, identity="auto")

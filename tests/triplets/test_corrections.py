@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from flenwheel.core.correction_rerun import improve_prompt, rerun_correction, review_rerun
-from flenwheel.core.correction_targets import CorrectionError, correction_items, find_record, store_fix
-from flenwheel.core.images import load_image, pixel_hash, png_bytes
-from flenwheel.core.review_store import ReviewStore
-from flenwheel.core.triplets import build_triplets
+from flenwheel.core.data.images import load_image, pixel_hash, png_bytes
+from flenwheel.core.editor.correction_rerun import improve_prompt, rerun_correction, review_rerun
+from flenwheel.core.editor.correction_targets import CorrectionError, correction_items, find_record, store_fix
+from flenwheel.core.editor.triplets import build_triplets
+from flenwheel.core.review.store import ReviewStore
 
 FAST = {"steps": 2, "true_cfg": 1.0, "vae_pixels": 4096, "condition_pixels": 3136}
 
@@ -60,11 +60,11 @@ def test_improve_prompt():
 @pytest.fixture
 def enriched_by_model(project, picture, tiny_qwen_edit):
     """3 sources enriched 2 ways each by the tiny model; the first 3 edits need correction."""
-    from flenwheel.core.curation import add_sources
-    from flenwheel.core.enrich import EnrichSettings, enrich
-    from flenwheel.core.pipelines import LoadOptions
-    from flenwheel.core.qwen_edit_loader import load_qwen_edit
-    from flenwheel.core.review_placement import place
+    from flenwheel.core.curate.curation import add_sources
+    from flenwheel.core.enrich.enrich import EnrichSettings, enrich
+    from flenwheel.core.models.pipelines import LoadOptions
+    from flenwheel.core.models.qwen_edit_loader import load_qwen_edit
+    from flenwheel.core.review.placement import place
 
     for i in range(3):
         add_sources(project, images=[(f"src{i}", picture(i))], angle="front")

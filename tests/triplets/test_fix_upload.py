@@ -8,9 +8,10 @@ import pytest
 import pytest_asyncio
 from PIL import Image
 
-from flenwheel.core.images import load_image, pixel_hash, png_bytes
-from flenwheel.core.review_projects import project_key
-from flenwheel.core.review_server import create_app
+from flenwheel.core.data.images import load_image, pixel_hash, png_bytes
+from flenwheel.core.editor.fix_routes import review_extensions
+from flenwheel.core.review.projects import project_key
+from flenwheel.core.review.server import create_app
 
 pytestmark = pytest.mark.asyncio
 API = "/flenwheel/review"
@@ -19,7 +20,7 @@ API = "/flenwheel/review"
 @pytest_asyncio.fixture
 async def served(corrections, aiohttp_client):
     case = corrections(3, corrected=2)
-    client = await aiohttp_client(create_app(case.project, place_delay=0.05))
+    client = await aiohttp_client(create_app(case.project, place_delay=0.05, extensions=review_extensions()))
     return client, case, f"{API}/{project_key(case.project)}"
 
 
@@ -86,7 +87,7 @@ async def test_upload_never_takes_a_path_from_the_request(served, picture):
 
 
 async def test_upload_size_limit(served, monkeypatch):
-    import flenwheel.core.review_api as review_api
+    import flenwheel.core.editor.fix_routes as review_api
 
     client, case, base = served
     monkeypatch.setattr(review_api, "MAX_UPLOAD", 1000)

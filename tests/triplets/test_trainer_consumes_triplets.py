@@ -11,9 +11,9 @@ import io
 import pytest
 import yaml
 
-from flenwheel.core.editor_compare import Editor, editor_handle
-from flenwheel.core.editor_lora import resolve_lora
-from flenwheel.core.triplets import build_triplets
+from flenwheel.core.editor.editor_compare import Editor, editor_handle
+from flenwheel.core.editor.triplets import build_triplets
+from flenwheel.core.models.editor_lora import resolve_lora
 
 STEPS = 5
 
@@ -64,10 +64,10 @@ def test_trainer_consumes_the_jsonl_for_5_steps(corrections, drop_fix, picture, 
 
     spec = resolve_lora("ours:v1", case.project)
     assert spec.path == str(lora)
-    from flenwheel.core.enrich_plan import EnrichSettings
-    from flenwheel.core.pipelines import LoadOptions
-    from flenwheel.core.qwen_edit import edit_once
-    from flenwheel.core.qwen_edit_loader import load_qwen_edit
+    from flenwheel.core.enrich.plan import EnrichSettings
+    from flenwheel.core.enrich.qwen_edit import edit_once
+    from flenwheel.core.models.pipelines import LoadOptions
+    from flenwheel.core.models.qwen_edit_loader import load_qwen_edit
 
     base = load_qwen_edit(str(tiny_qwen_edit), options=LoadOptions(dtype="fp32", device="cpu"))
     settings = EnrichSettings(steps=2, true_cfg=1.0, width=64, height=64, vae_pixels=4096, condition_pixels=3136)

@@ -7,10 +7,10 @@ import json
 import pytest
 import yaml
 
-from flenwheel.core.errors import DatasetError, FlenwheelError
-from flenwheel.core.triplet_check import validate_triplets
-from flenwheel.core.triplet_export import export_triplets, read_export, read_version
-from flenwheel.core.triplets import build_triplets
+from flenwheel.core.data.errors import DatasetError, FlenwheelError
+from flenwheel.core.editor.triplet_check import validate_triplets
+from flenwheel.core.editor.triplet_export import export_triplets, read_export, read_version
+from flenwheel.core.editor.triplets import build_triplets
 
 
 def _write(folder, lines):

@@ -7,12 +7,12 @@ import json
 import pytest
 from PIL import Image
 
-from flenwheel.core.correction_rerun import review_rerun
-from flenwheel.core.errors import FlenwheelError
-from flenwheel.core.images import load_image, pixel_hash
-from flenwheel.core.review_store import ReviewStore
-from flenwheel.core.triplet_check import validate_triplets
-from flenwheel.core.triplets import build_triplets
+from flenwheel.core.data.errors import FlenwheelError
+from flenwheel.core.data.images import load_image, pixel_hash
+from flenwheel.core.editor.correction_rerun import review_rerun
+from flenwheel.core.editor.triplet_check import validate_triplets
+from flenwheel.core.editor.triplets import build_triplets
+from flenwheel.core.review.store import ReviewStore
 
 
 def _add_rerun(case, failed, image, prompt, train_on="original", seed=77):
@@ -103,7 +103,7 @@ def test_a_rebuild_with_nothing_new_writes_nothing_and_an_interrupted_build_is_r
     assert case.project.versions("qwen_training") == ["v1"]
 
     drop_fix(case, "edit_00.png", picture(900))
-    import flenwheel.core.triplets as triplets
+    import flenwheel.core.editor.triplets as triplets
 
     def crash(*args, **kwargs):
         raise RuntimeError("power cut")
@@ -160,9 +160,9 @@ def test_nothing_to_write_is_an_error_that_says_what_to_do(corrections):
 
 def test_identity_report_with_real_faces(project, faces):
     """A failed edit that drifted to another person, corrected back: the target is measurably closer."""
-    from flenwheel.core.correction_targets import store_fix
-    from flenwheel.core.images import png_bytes
-    from flenwheel.core.review_placement import place
+    from flenwheel.core.data.images import png_bytes
+    from flenwheel.core.editor.correction_targets import store_fix
+    from flenwheel.core.review.placement import place
 
     def square(path, side=320):
         image = load_image(path)

@@ -6,9 +6,9 @@ import json
 
 from click.testing import CliRunner
 
-from flenwheel.core.cli import cli
-from flenwheel.core.curation import add_sources
-from flenwheel.core.review_store import ReviewStore
+from flenwheel.cli import cli
+from flenwheel.core.curate.curation import add_sources
+from flenwheel.core.review.store import ReviewStore
 
 FAST = ["--dtype", "fp32", "--device", "cpu", "--steps", "2", "--width", "64", "--height", "64",
         "--vae-pixels", "4096", "--condition-pixels", "3136"]

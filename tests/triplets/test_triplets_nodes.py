@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import flenwheel
-from flenwheel.core.errors import FlenwheelError
-from flenwheel.core.handles import DatasetHandle
-from flenwheel.core.review_store import ReviewStore
-from flenwheel.core.tiny_lora import make_tiny_lora
+from flenwheel.core.data.errors import FlenwheelError
+from flenwheel.core.data.handles import DatasetHandle
+from flenwheel.core.review.store import ReviewStore
+from flenwheel.core.testing.tiny_lora import make_tiny_lora
 
 NODES = flenwheel.NODE_CLASS_MAPPINGS
 
@@ -35,16 +35,16 @@ def test_triplet_writer_node(corrections, drop_fix, picture):
 
 @pytest.fixture
 def loaded(tiny_qwen_edit):
-    from flenwheel.core.pipelines import LoadOptions
-    from flenwheel.core.qwen_edit_loader import load_qwen_edit
+    from flenwheel.core.models.pipelines import LoadOptions
+    from flenwheel.core.models.qwen_edit_loader import load_qwen_edit
 
     return load_qwen_edit(str(tiny_qwen_edit), options=LoadOptions(dtype="fp32", device="cpu"))
 
 
 def test_rerun_compare_and_report_nodes(project, picture, loaded, tiny_qwen_edit):
-    from flenwheel.core.curation import add_sources
-    from flenwheel.core.enrich import EnrichSettings, enrich
-    from flenwheel.core.review_placement import place
+    from flenwheel.core.curate.curation import add_sources
+    from flenwheel.core.enrich.enrich import EnrichSettings, enrich
+    from flenwheel.core.review.placement import place
 
     for i in range(2):
         add_sources(project, images=[(f"src{i}", picture(i))], angle="front")

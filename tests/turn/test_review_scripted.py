@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from flenwheel.core.errors import FlenwheelError
-from flenwheel.core.review_gate import scope_for
-from flenwheel.core.review_scripted import apply_decisions, auto_review, auto_verdict, read_decisions
-from flenwheel.core.review_stages import AUTO_REVIEWER
-from flenwheel.core.review_store import ReviewStore
-from flenwheel.core.review_summary import summarize
+from flenwheel.core.data.errors import FlenwheelError
+from flenwheel.core.review.gate import scope_for
+from flenwheel.core.review.scripted import apply_decisions, auto_review, auto_verdict, read_decisions
+from flenwheel.core.review.stages import AUTO_REVIEWER
+from flenwheel.core.review.store import ReviewStore
+from flenwheel.core.review.summary import summarize
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from flenwheel.core.cli import cli
-from flenwheel.core.demo import demo_config
-from flenwheel.core.project import Project
+from flenwheel.cli import cli
+from flenwheel.core.data.project import Project
+from flenwheel.core.turn.demo import demo_config
 
 
 def _decide_all(project: Project, stage: str, label: str, path, reason=None):

@@ -6,9 +6,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from flenwheel.core.cli import cli
-from flenwheel.core.errors import FlenwheelError
-from flenwheel.core.turn_config import TurnConfig, load_turn_config
+from flenwheel.cli import cli
+from flenwheel.core.data.errors import FlenwheelError
+from flenwheel.core.turn.config import TurnConfig, load_turn_config
 
 
 def test_defaults_are_the_real_models_and_page_review():

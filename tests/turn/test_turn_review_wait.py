@@ -9,9 +9,9 @@ import threading
 import time
 import urllib.request
 
-from flenwheel.core.review_gate import scope_for
-from flenwheel.core.turn import Turn
-from flenwheel.core.turn_config import TurnConfig
+from flenwheel.core.review.gate import scope_for
+from flenwheel.core.turn.config import TurnConfig
+from flenwheel.core.turn.turn import Turn
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-// HTTP client for the review API (core/review_api.py). The same calls work inside ComfyUI
+// HTTP client for the review API (core/review/api.py). The same calls work inside ComfyUI
 // (base /api/flenwheel/review) and in `flenwheel review serve` (base /flenwheel/review).
 
 export class ReviewClient {

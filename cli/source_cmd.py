@@ -1,0 +1,80 @@
+"""``flenwheel source add|check``: step 1.1, bring photos in and check the set."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..core.curate.curation import add_sources, check_sources
+from ..core.curate.face_checks import source_checks
+from ..core.data.project import Project
+from ..core.data.taxonomy import ANGLES, EXPRESSIONS
+
+
+@click.group("source")
+def source_group() -> None:
+    """Curate source photos (step 1.1)."""
+
+
+@source_group.command("add")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--caption", help="Caption with the instance token (or [trigger]); default: built from the tags.")
+@click.option("--angle", type=click.Choice(ANGLES), default="unknown", show_default=True, help="View of the face.")
+@click.option("--expression", type=click.Choice(EXPRESSIONS), default="unknown", show_default=True,
+              help="Facial expression.")
+@click.option("--version", help="Dataset version to add to (default: the open one, else a new one).")
+@click.option("--mirror", is_flag=True, help="Also add each photo's left-right flip, with the mirrored view tag.")
+@click.option("--skip-invalid", is_flag=True, help="Add the readable photos and report the rest (default: add none).")
+@click.option("--json", "as_json", is_flag=True, help="Print the added records as JSON.")
+def add_cmd(project: str, images: tuple[str, ...], caption: str | None, angle: str, expression: str,
+            version: str | None, mirror: bool, skip_invalid: bool, as_json: bool) -> None:
+    """Copy photos into data/source/vN/: upright, RGB, 8-bit, quality-checked and captioned."""
+    opened = Project.open(project)
+    checks, notice = source_checks(opened)
+    report = add_sources(opened, images, caption=caption, angle=angle, expression=expression,
+                         version=version, mirror=mirror, skip_invalid=skip_invalid, checks=checks)
+    if as_json:
+        click.echo(json.dumps({"dataset": report.dataset, "added": [r.to_json() for r in report.added],
+                               "skipped": report.skipped, "notices": [notice] if notice else []},
+                              indent=2, ensure_ascii=False))
+        return
+    if notice:
+        click.secho(notice, fg="yellow", err=True)
+    for record in report.added:
+        reasons = (record.quality or {}).get("reasons") or []
+        status = "ok" if not reasons else "flagged: " + "; ".join(reasons)
+        click.echo(f"added {record.filename:40s} {status}")
+    for problem in report.skipped:
+        click.secho(f"skipped: {problem}", fg="yellow")
+    click.echo(f"{len(report.added)} added to {report.dataset}, {len(report.flagged)} flagged, "
+               f"{len(report.skipped)} skipped")
+
+
+@source_group.command("check")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--version", help="Dataset version (default: latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check_cmd(project: str, version: str | None, as_json: bool) -> None:
+    """Print the seed's step-1.1 criteria with pass/fail; exit 1 when any fails."""
+    opened = Project.open(project)
+    checks, notice = source_checks(opened)
+    report = check_sources(opened, version, checks=checks)
+    if as_json:
+        click.echo(json.dumps({**report.to_json(), "notices": [notice] if notice else []}, indent=2))
+    else:
+        if notice:
+            click.secho(notice, fg="yellow", err=True)
+        click.echo(f"sources {report.dataset}")
+        for criterion in report.criteria:
+            mark = click.style("PASS", fg="green") if criterion.passed else click.style("FAIL", fg="red")
+            click.echo(f"  {mark}  {criterion.name:32s} {criterion.detail}")
+        for name, reasons in report.problems.items():
+            click.echo(f"  not usable: {name}: {'; '.join(reasons)}")
+    if not report.passed:
+        raise SystemExit(1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(source_group)

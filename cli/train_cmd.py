@@ -1,0 +1,133 @@
+"""``flenwheel train flux|qwen-edit --config CFG`` and ``flenwheel train init flux|qwen-edit PROJECT``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+KINDS = ("flux", "qwen-edit")
+
+
+@click.group("train")
+def train_group() -> None:
+    """Train LoRAs (steps 1.4, 1.8, 2.2); JSON-lines progress on stdout, logs on stderr."""
+
+
+def _run(kind: str, config: str) -> None:
+    from ..trainers.protocol import Reporter
+    from ..trainers.run import protocol_stream, run_job
+
+    status = run_job(kind, config, Reporter(stream=protocol_stream()))
+    sys.stdout.flush()
+    if status:
+        raise SystemExit(status)
+
+
+@train_group.command("flux")
+@click.option(
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="YAML config (write one with: flenwheel train init flux PROJECT).",
+)
+def flux_cmd(config: str) -> None:
+    """Train a FLUX.1-dev character LoRA. Same as: python -m flenwheel.trainers flux --config CFG."""
+    _check_config(config, "flux")
+    _run("flux", config)
+
+
+@train_group.command("qwen-edit")
+@click.option(
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="YAML config (write one with: flenwheel train init qwen-edit PROJECT).",
+)
+def qwen_edit_cmd(config: str) -> None:
+    """Train a Qwen-Image-Edit-2509 LoRA on triplets (same as python -m flenwheel.trainers qwen-edit)."""
+    _check_config(config, "qwen-edit")
+    _run("qwen-edit", config)
+
+
+def _check_config(path: str, kind: str) -> None:
+    """Config errors print as one line with exit status 1 before any event is written."""
+    from ..trainers.config import load_config
+
+    load_config(path, kind)
+
+
+def overrides(
+    model: str | None,
+    steps: int | None,
+    rank: int | None,
+    resolution: int | None,
+    learning_rate: float | None,
+    settings: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Options that change the written config; ``--set key=value`` takes any config key (YAML value)."""
+    import yaml
+
+    out: dict[str, Any] = {
+        "model": model,
+        "max_train_steps": steps,
+        "lora_rank": rank,
+        "resolution": resolution,
+        "learning_rate": learning_rate,
+    }
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--set expects key=value, got '{item}'")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+PLAN_OPTIONS = (
+    click.option("--model", help="Base model: diffusers folder or hub id (default: the official one)."),
+    click.option("--steps", type=int, help="max_train_steps."),
+    click.option("--rank", type=int, help="lora_rank."),
+    click.option("--resolution", type=int, help="Training resolution (bucket area = resolution²)."),
+    click.option("--learning-rate", type=float, help="learning_rate."),
+    click.option(
+        "--set",
+        "settings",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Any other config key, e.g. --set mixed_precision=no (repeatable).",
+    ),
+)
+
+
+def plan_options(func):
+    """The options shared by ``train init`` and ``iterate``."""
+    for option in reversed(PLAN_OPTIONS):
+        func = option(func)
+    return func
+
+
+@train_group.command("init")
+@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--version", help="LoRA version to prepare (default: the next one).")
+@click.option("--triplets", help="qwen-edit: triplets version (default: the latest data/qwen_training/vN).")
+@plan_options
+def init_cmd(kind: str, project: str, version: str | None, triplets: str | None, **options: Any) -> None:
+    """Write a ready config (and, for FLUX, the frozen training set) into the project's models/ folder."""
+    from ..core.data.project import Project
+    from ..core.training.planning import init_flux, init_qwen_edit
+
+    opened = Project.open(project)
+    if kind == "flux":
+        plan = init_flux(opened, version, overrides(**options))
+    else:
+        plan = init_qwen_edit(opened, version, triplets, overrides(**options))
+    click.echo(plan.describe())
+    click.echo(f"next: flenwheel train {kind} --config {plan.config_path}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(train_group)

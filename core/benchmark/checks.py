@@ -1,0 +1,262 @@
+"""The model card's automatic checks: one scoring function for generated images and real photos alike.
+
+``CardScorer.score(image, cell)`` measures one picture against what its cell asked for and
+returns every check as pass, fail or n/a (not applicable) with the measured value and a reason a
+person can verify:
+
+- identity: face_recognition distance of the largest face to the project's source faces
+  (``identity.IdentityScorer``), pass at or under the tolerance;
+- one_face: exactly one face found (portraits);
+- resolution: both sides at least ``min_side`` pixels;
+- sharpness: Laplacian variance (``quality.sharpness``) at or above a floor calibrated on the
+  sources: ``sharpness_factor`` x their median, never below curation's own minimum;
+- head_angle: yaw from the 68 landmarks (``head_pose``) read as a view word, equal to the prompt's;
+- body_pose: MediaPipe landmarks (``body_pose``) read as t-pose / standing / sitting and front /
+  side view; n/a when no pose environment is configured, so pose is then left to the human.
+
+A check the cell does not list, or the run did not select, is n/a with a note saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from ..curate.quality import QualityThresholds, sharpness
+from ..data.errors import FlenwheelError
+from ..data.images import load_image, save_png
+from ..data.project import Project
+from ..data.taxonomy import CARD_ANGLES, CARD_POSES
+from ..identity.body_pose import PoseModel, classify
+from ..identity.faces import DetectionSettings, Face, find_faces
+from ..identity.head_pose import YawBuckets, head_view
+from ..identity.identity import IdentityScorer
+from .model_card import CHECKS, Card, Cell, Limits
+
+SCORING_VERSION = 1
+FACE_CHECKS = ("identity", "one_face", "head_angle")
+Status = Literal["pass", "fail", "n/a"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check on one image: its status, what was measured, and why it failed (or was skipped)."""
+
+    status: Status
+    value: Any = None
+    detail: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "value": self.value, "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(data["status"], data.get("value"), data.get("detail"))
+
+
+def _na(detail: str) -> CheckResult:
+    return CheckResult("n/a", None, detail)
+
+
+@dataclass(frozen=True)
+class SharpnessFloor:
+    """The sharpness floor and the source measurements it was calibrated on."""
+
+    floor: float
+    source_median: float | None
+    source_count: int
+    factor: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"floor": self.floor, "source_median": self.source_median, "source_count": self.source_count,
+                "factor": self.factor, "minimum": QualityThresholds.min_sharpness}
+
+
+def calibrate_sharpness(images: Iterable[Image.Image], factor: float) -> SharpnessFloor:
+    """``factor`` x the median sharpness of ``images`` (the sources), at least curation's minimum."""
+    values = [sharpness(image) for image in images]
+    if not values:
+        return SharpnessFloor(QualityThresholds.min_sharpness, None, 0, factor)
+    median = statistics.median(values)
+    return SharpnessFloor(round(max(QualityThresholds.min_sharpness, factor * median), 2), round(median, 2),
+                          len(values), factor)
+
+
+def parse_checks(text: str | Iterable[str] | None) -> tuple[str, ...]:
+    """A comma list (or sequence) of check names to a validated tuple; empty or None means all."""
+    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text or ()) if n.strip()]
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise FlenwheelError(f"unknown checks {', '.join(unknown)}; use {', '.join(CHECKS)}")
+    return tuple(names) or CHECKS
+
+
+@dataclass
+class CardScorer:
+    """Everything the checks need, built once per run; ``score`` is the one scoring function."""
+
+    limits: Limits
+    enabled: tuple[str, ...]
+    identity: IdentityScorer | None
+    sharpness_floor: SharpnessFloor
+    pose_model: PoseModel | None = None
+    pose_note: str = ""
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+
+    @classmethod
+    def from_project(cls, project: Project, card: Card, checks: Iterable[str] | str | None = None,
+                     pose_model: PoseModel | None = None, source_version: str | None = None) -> CardScorer:
+        """References and the sharpness floor from the project's sources (latest version unless named)."""
+        limits = card.limits
+        enabled = parse_checks(checks)
+        detection = DetectionSettings(limits.detect_side, limits.face_detector)
+        needs_sources = "identity" in enabled or "sharpness" in enabled
+        sources = project.dataset("source", source_version) if needs_sources else None
+        identity = None
+        if sources is not None and "identity" in enabled:
+            identity = IdentityScorer.from_dataset(sources, limits.identity_tolerance, "largest",
+                                                   limits.detect_side, limits.face_detector)
+        images = (load_image(sources.image_path(r)) for r in sources.records) if sources is not None else ()
+        floor = calibrate_sharpness(images, limits.sharpness_factor)
+        return cls(limits, enabled, identity, floor, pose_model, detection=detection)
+
+    def judged_by(self) -> dict[str, str]:
+        """Per check: ``automatic``, ``human`` (body pose without a pose model) or ``not selected``."""
+        judged = {name: "automatic" if name in self.enabled else "not selected" for name in CHECKS}
+        if "body_pose" in self.enabled and self.pose_model is None:
+            judged["body_pose"] = "human"
+        return judged
+
+    @property
+    def pose_status(self) -> str:
+        if "body_pose" not in self.enabled:
+            return "not selected for this run"
+        if self.pose_model is None:
+            return "no pose model configured: body pose is left to the human verdict"
+        return self.pose_model.name
+
+    def fingerprint(self) -> str:
+        """What the stored results depend on; a change (references, limits, checks) means rescoring."""
+        data = {
+            "version": SCORING_VERSION,
+            "limits": self.limits.model_dump(),
+            "enabled": list(self.enabled),
+            "references": self.identity.references.fingerprint if self.identity else None,
+            "sharpness": self.sharpness_floor.floor,
+            "pose": self.pose_model.name if self.pose_model else None,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def settings_json(self) -> dict[str, Any]:
+        return {
+            "enabled": list(self.enabled),
+            "limits": self.limits.model_dump(),
+            "sharpness": self.sharpness_floor.to_json(),
+            "identity_references": (
+                {"count": len(self.identity.references.references), "fingerprint": self.identity.references.fingerprint,
+                 "names": [r.name for r in self.identity.references.references]}
+                if self.identity else None
+            ),
+            "detector": self.detection.tag,
+            "body_pose": self.pose_status,
+            "judged_by": self.judged_by(),
+            "fingerprint": self.fingerprint(),
+        }
+
+    def score(self, image: Image.Image, cell: Cell, path: str | Path | None = None) -> dict[str, Any]:
+        """Every check for one image: ``{"checks": {name: CheckResult}, "identity": score json | None}``."""
+        active = [name for name in CHECKS if name in cell.checks and name in self.enabled]
+        faces = None
+        if any(name in active for name in FACE_CHECKS):
+            faces = find_faces(image, landmarks=True, encodings="identity" in active, settings=self.detection)
+        results: dict[str, CheckResult] = {}
+        identity_json = None
+        for name in CHECKS:
+            if name not in active:
+                why = "not a check of this cell" if name not in cell.checks else "not selected for this run"
+                results[name] = _na(why)
+            elif name == "identity":
+                results[name], identity_json = self._identity(faces or [])
+            elif name == "one_face":
+                results[name] = self._one_face(faces or [])
+            elif name == "head_angle":
+                results[name] = self._head_angle(faces or [], cell)
+            elif name == "resolution":
+                results[name] = self._resolution(image)
+            elif name == "sharpness":
+                results[name] = self._sharpness(image)
+            else:
+                results[name] = self._body_pose(image, cell, path)
+        return {"checks": results, "identity": identity_json}
+
+    # The checks ---------------------------------------------------------------------------
+    def _identity(self, faces: list[Face]) -> tuple[CheckResult, dict[str, Any] | None]:
+        assert self.identity is not None
+        score = self.identity.score_faces(faces[:1], face_count=len(faces))
+        value = score.distance
+        status: Status = "pass" if score.match else "fail"
+        return CheckResult(status, value, score.reason), score.to_json()
+
+    @staticmethod
+    def _one_face(faces: list[Face]) -> CheckResult:
+        count = len(faces)
+        if count == 1:
+            return CheckResult("pass", 1)
+        return CheckResult("fail", count, "no face" if count == 0 else f"{count} faces")
+
+    def _head_angle(self, faces: list[Face], cell: Cell) -> CheckResult:
+        if cell.angle not in CARD_ANGLES:
+            return _na("the prompt asks for no head angle")
+        if not faces or not faces[0].landmarks:
+            return CheckResult("fail", None, "no face")
+        buckets = YawBuckets(self.limits.front_max_yaw, self.limits.half_max_yaw)
+        yaw, view = head_view(faces[0].landmarks, buckets)
+        if view == cell.angle:
+            return CheckResult("pass", yaw, f"yaw {yaw:+.0f} deg reads as {view}")
+        return CheckResult("fail", yaw, f"yaw {yaw:+.0f} deg reads as {view}, the prompt asks for {cell.angle}")
+
+    def _resolution(self, image: Image.Image) -> CheckResult:
+        size = [image.width, image.height]
+        if min(size) >= self.limits.min_side:
+            return CheckResult("pass", size)
+        return CheckResult("fail", size, f"{image.width}x{image.height} is under {self.limits.min_side} px on a side")
+
+    def _sharpness(self, image: Image.Image) -> CheckResult:
+        value = round(sharpness(image), 2)
+        floor = self.sharpness_floor.floor
+        if value >= floor:
+            return CheckResult("pass", value)
+        return CheckResult("fail", value, f"blurry: sharpness {value:.1f} < floor {floor:.1f}")
+
+    def _body_pose(self, image: Image.Image, cell: Cell, path: str | Path | None) -> CheckResult:
+        if cell.kind != "pose":
+            return _na("not a pose cell")
+        if cell.pose not in CARD_POSES:
+            return _na(f"no automatic rule for the pose '{cell.pose}': left to the human verdict")
+        if self.pose_model is None:
+            return _na("no pose model configured: left to the human verdict")
+        with tempfile.TemporaryDirectory() as folder:
+            file = Path(path) if path is not None else save_png(image, Path(folder) / "pose.png")
+            landmarks, width, height = self.pose_model.landmarks(file)
+        if landmarks is None:
+            return CheckResult("fail", None, "no body found")
+        found = classify(landmarks, width, height, self.limits.pose_min_visibility)
+        value = found.to_json()
+        wrong_view = cell.view in ("front", "side") and found.view != cell.view
+        if found.pose == cell.pose and not wrong_view:
+            return CheckResult("pass", value, f"{found.pose}, {found.view} view")
+        said = f"reads as {found.pose}, {found.view or 'unknown'} view"
+        notes = f" ({'; '.join(found.notes)})" if found.notes else ""
+        return CheckResult("fail", value, f"{said}; the prompt asks for {cell.pose}, {cell.view} view{notes}")

@@ -1,0 +1,1 @@
+"""The data contract: projects, dataset versions, image records and their lineage, atomic writes, safe image IO, user-facing errors and the shared vocabulary."""

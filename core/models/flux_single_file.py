@@ -1,0 +1,379 @@
+"""FLUX from the single files a ComfyUI user already has, with a diffusers folder or hub id for the rest.
+
+ComfyUI keeps FLUX.1 as separate files: the transformer in ``diffusion_models``/``unet`` (e.g.
+``flux1-dev.safetensors``, Black Forest Labs' key layout, sometimes fp8), the autoencoder as
+``ae.safetensors`` in ``vae``, and ``clip_l`` + ``t5xxl`` in ``text_encoders``/``clip``. Reusing
+them saves a 30 GB download. What still comes from the diffusers folder or hub id (``source``):
+the model configs, both tokenizers and the scheduler (a few MB), plus any part not given as a file.
+
+Supported, per part:
+- transformer: BFL layout (optionally under ``model.diffusion_model.``, as in all-in-one
+  checkpoints) or diffusers layout; bf16/fp16/fp32, plain fp8 and ComfyUI's scaled fp8 are
+  upcast to the chosen dtype; NF4/8-bit quantisation on a GPU.
+- vae: the LDM/BFL layout of ``ae.safetensors`` (diffusers' own converter).
+- clip_l, t5xxl: Hugging Face layouts (ComfyUI's files are), fp16/bf16/fp32/fp8/scaled fp8.
+Not supported: GGUF files, pickled ``.ckpt``/``.pt`` files, and 4/8-bit quantisation of a T5
+loaded from a single file (load T5 from the folder to quantise it).
+
+Our BFL-to-diffusers transformer conversion reads the layer widths from the tensors. diffusers'
+own converter hard-codes FLUX.1's width (3072), which rules out any other geometry, the tiny test
+model included; the test suite checks that both agree on FLUX.1's geometry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data.errors import ModelLoadError
+from .pipelines import (
+    DEFAULT_MODELS,
+    LoadOptions,
+    PipelineHandle,
+    check_source,
+    default_device,
+    dtype_kwarg,
+    load_pipeline,
+    quantization_config,
+    torch_dtype,
+)
+
+#: ComfyUI model folder each part is picked from.
+COMFY_FOLDERS = {
+    "transformer": "diffusion_models",
+    "vae": "vae",
+    "clip_l": "text_encoders",
+    "t5": "text_encoders",
+}
+_CHECKPOINT_PREFIX = "model.diffusion_model."
+
+_GLOBAL = {
+    "time_in.in_layer": "time_text_embed.timestep_embedder.linear_1",
+    "time_in.out_layer": "time_text_embed.timestep_embedder.linear_2",
+    "vector_in.in_layer": "time_text_embed.text_embedder.linear_1",
+    "vector_in.out_layer": "time_text_embed.text_embedder.linear_2",
+    "guidance_in.in_layer": "time_text_embed.guidance_embedder.linear_1",
+    "guidance_in.out_layer": "time_text_embed.guidance_embedder.linear_2",
+    "txt_in": "context_embedder",
+    "img_in": "x_embedder",
+    "final_layer.linear": "proj_out",
+}
+_DOUBLE = {
+    "img_mod.lin": "norm1.linear",
+    "txt_mod.lin": "norm1_context.linear",
+    "img_attn.proj": "attn.to_out.0",
+    "txt_attn.proj": "attn.to_add_out",
+    "img_mlp.0": "ff.net.0.proj",
+    "img_mlp.2": "ff.net.2",
+    "txt_mlp.0": "ff_context.net.0.proj",
+    "txt_mlp.2": "ff_context.net.2",
+}
+_DOUBLE_NORMS = {
+    "img_attn.norm.query_norm.scale": "attn.norm_q.weight",
+    "img_attn.norm.key_norm.scale": "attn.norm_k.weight",
+    "txt_attn.norm.query_norm.scale": "attn.norm_added_q.weight",
+    "txt_attn.norm.key_norm.scale": "attn.norm_added_k.weight",
+}
+_SINGLE = {"modulation.lin": "norm.linear", "linear2": "proj_out"}
+_SINGLE_NORMS = {"norm.query_norm.scale": "attn.norm_q.weight", "norm.key_norm.scale": "attn.norm_k.weight"}
+#: Fused BFL projections and the diffusers projections they hold, in order.
+_DOUBLE_QKV = {
+    "img_attn.qkv": ("attn.to_q", "attn.to_k", "attn.to_v"),
+    "txt_attn.qkv": ("attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"),
+}
+_SINGLE_FUSED = ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp")
+_FINAL_MOD = ("final_layer.adaLN_modulation.1", "norm_out.linear")
+
+
+@dataclass(frozen=True)
+class FluxFiles:
+    """Single files replacing parts of the FLUX pipeline; None keeps the part from ``source``."""
+
+    transformer: str | None = None
+    vae: str | None = None
+    clip_l: str | None = None
+    t5: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return dataclasses.asdict(self)
+
+    def given(self) -> bool:
+        return any(self.to_json().values())
+
+
+def _block_count(keys: list[str], prefix: str) -> int:
+    found = [int(m.group(1)) for key in keys if (m := re.match(rf"{re.escape(prefix)}(\d+)\.", key))]
+    return max(found) + 1 if found else 0
+
+
+def _renames(double: int, single: int) -> dict[str, str]:
+    """Exact BFL name -> diffusers name for every tensor that is only renamed."""
+    names: dict[str, str] = {}
+
+    def module(bfl: str, diffusers: str) -> None:
+        for param in ("weight", "bias"):
+            names[f"{bfl}.{param}"] = f"{diffusers}.{param}"
+
+    for bfl, diffusers in _GLOBAL.items():
+        module(bfl, diffusers)
+    for i in range(double):
+        for bfl, diffusers in _DOUBLE.items():
+            module(f"double_blocks.{i}.{bfl}", f"transformer_blocks.{i}.{diffusers}")
+        for bfl, diffusers in _DOUBLE_NORMS.items():
+            names[f"double_blocks.{i}.{bfl}"] = f"transformer_blocks.{i}.{diffusers}"
+    for i in range(single):
+        for bfl, diffusers in _SINGLE.items():
+            module(f"single_blocks.{i}.{bfl}", f"single_transformer_blocks.{i}.{diffusers}")
+        for bfl, diffusers in _SINGLE_NORMS.items():
+            names[f"single_blocks.{i}.{bfl}"] = f"single_transformer_blocks.{i}.{diffusers}"
+    return names
+
+
+def _swap_halves(tensor: Any) -> Any:
+    """BFL's final modulation is (shift, scale), diffusers' (scale, shift); swapping is its own inverse."""
+    import torch
+
+    first, second = tensor.chunk(2, dim=0)
+    return torch.cat([second, first], dim=0)
+
+
+def is_bfl_layout(state_dict: dict[str, Any]) -> bool:
+    return any(
+        key.startswith(("double_blocks.", f"{_CHECKPOINT_PREFIX}double_blocks.")) for key in state_dict
+    )
+
+
+def bfl_to_diffusers(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Black Forest Labs / ComfyUI transformer keys to diffusers' FluxTransformer2DModel keys.
+
+    Keys of other parts in an all-in-one checkpoint (VAE, text encoders) are left out.
+    """
+    if any(key.startswith(_CHECKPOINT_PREFIX) for key in state_dict):
+        state_dict = {
+            k[len(_CHECKPOINT_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(_CHECKPOINT_PREFIX)
+        }
+    keys = list(state_dict)
+    double, single = _block_count(keys, "double_blocks."), _block_count(keys, "single_blocks.")
+    inner = state_dict["img_in.weight"].shape[0]
+    out = {
+        diffusers: state_dict[bfl] for bfl, diffusers in _renames(double, single).items() if bfl in state_dict
+    }
+    for param in ("weight", "bias"):
+        for i in range(double):
+            for fused, parts in _DOUBLE_QKV.items():
+                chunks = state_dict[f"double_blocks.{i}.{fused}.{param}"].chunk(3, dim=0)
+                for name, tensor in zip(parts, chunks, strict=True):
+                    out[f"transformer_blocks.{i}.{name}.{param}"] = tensor
+        for i in range(single):
+            fused = state_dict[f"single_blocks.{i}.linear1.{param}"]
+            sizes = [inner, inner, inner, fused.shape[0] - 3 * inner]
+            for name, tensor in zip(_SINGLE_FUSED, fused.split(sizes, dim=0), strict=True):
+                out[f"single_transformer_blocks.{i}.{name}.{param}"] = tensor
+        out[f"{_FINAL_MOD[1]}.{param}"] = _swap_halves(state_dict[f"{_FINAL_MOD[0]}.{param}"])
+    return out
+
+
+def diffusers_to_bfl(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """The inverse: write a diffusers FLUX transformer the way ComfyUI stores it."""
+    import torch
+
+    keys = list(state_dict)
+    double, single = (
+        _block_count(keys, "transformer_blocks."),
+        _block_count(keys, "single_transformer_blocks."),
+    )
+    out = {
+        bfl: state_dict[diffusers]
+        for bfl, diffusers in _renames(double, single).items()
+        if diffusers in state_dict
+    }
+    for param in ("weight", "bias"):
+        for i in range(double):
+            for fused, parts in _DOUBLE_QKV.items():
+                out[f"double_blocks.{i}.{fused}.{param}"] = torch.cat(
+                    [state_dict[f"transformer_blocks.{i}.{name}.{param}"] for name in parts]
+                )
+        for i in range(single):
+            out[f"single_blocks.{i}.linear1.{param}"] = torch.cat(
+                [state_dict[f"single_transformer_blocks.{i}.{name}.{param}"] for name in _SINGLE_FUSED]
+            )
+        out[f"{_FINAL_MOD[0]}.{param}"] = _swap_halves(state_dict[f"{_FINAL_MOD[1]}.{param}"])
+    return out
+
+
+def read_state_dict(path: str | Path, part: str) -> dict[str, Any]:
+    """All tensors of a safetensors file, with errors that name the file and say what to use instead."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ModelLoadError(f"{part} file {file} does not exist")
+    suffix = file.suffix.lower()
+    if suffix == ".gguf":
+        raise ModelLoadError(
+            f"{file}: GGUF files are not supported; use the .safetensors {part} (bf16 or fp8)"
+        )
+    if suffix in (".ckpt", ".pt", ".pth", ".bin"):
+        raise ModelLoadError(
+            f"{file}: pickled checkpoints are not loaded (they can run code); use a .safetensors file"
+        )
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{part} file {file} is not a readable safetensors file (truncated?): {exc}"
+        ) from None
+
+
+def to_dtype(state_dict: dict[str, Any], dtype: Any) -> dict[str, Any]:
+    """Cast floating tensors to ``dtype``; ComfyUI's scaled fp8 weights are multiplied by their scales."""
+    out: dict[str, Any] = {}
+    for key, tensor in state_dict.items():
+        if key.endswith(("scaled_fp8", ".scale_weight", ".scale_input")):
+            continue
+        value = tensor.to(dtype) if tensor.is_floating_point() else tensor
+        scale = state_dict.get(key[: -len(".weight")] + ".scale_weight") if key.endswith(".weight") else None
+        out[key] = value * scale.to(dtype) if scale is not None else value
+    return out
+
+
+def load_transformer(path: str | Path, config_source: str, options: LoadOptions, device: str) -> Any:
+    """The FLUX transformer from one file, configured like ``config_source``'s, optionally quantised."""
+    from diffusers import FluxTransformer2DModel
+
+    dtype = torch_dtype(options.dtype)
+    state_dict = to_dtype(read_state_dict(path, "transformer"), dtype)
+    if is_bfl_layout(state_dict):
+        try:
+            state_dict = bfl_to_diffusers(state_dict)
+        except KeyError as exc:
+            raise ModelLoadError(f"{path} is not a complete FLUX transformer: {exc} is missing") from None
+    elif not any(key.startswith("transformer_blocks.") for key in state_dict):
+        raise ModelLoadError(
+            f"{path} is not a FLUX transformer (no double_blocks.* or transformer_blocks.* keys)"
+        )
+    extra: dict[str, Any] = {}
+    quant = quantization_config("flux", LoadOptions(quantize=options.quantize), device)
+    if quant is not None:
+        extra["quantization_config"] = quant.quant_mapping["transformer"]
+    try:
+        return FluxTransformer2DModel.from_single_file(
+            state_dict, config=config_source, subfolder="transformer", **dtype_kwarg(dtype), **extra
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"cannot load the FLUX transformer {path} with the config of {config_source}: {exc}"
+        ) from None
+
+
+def load_vae(path: str | Path, config_source: str, dtype_name: str) -> Any:
+    """FLUX's autoencoder (``ae.safetensors``) through diffusers' own LDM-layout converter."""
+    from diffusers import AutoencoderKL
+
+    file = Path(path).expanduser()
+    read_state_dict(file, "vae")
+    try:
+        return AutoencoderKL.from_single_file(
+            str(file), config=config_source, subfolder="vae", **dtype_kwarg(torch_dtype(dtype_name))
+        )
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ModelLoadError(
+            f"cannot load the FLUX VAE {file} with the config of {config_source}: {exc}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class _EncoderKind:
+    label: str
+    subfolder: str
+    marker: str
+
+
+_ENCODERS = {
+    "clip_l": _EncoderKind("CLIP-L", "text_encoder", "embeddings.token_embedding.weight"),
+    "t5": _EncoderKind("T5-XXL", "text_encoder_2", "encoder.final_layer_norm.weight"),
+}
+
+
+def _model_class(part: str) -> Any:
+    from transformers import CLIPTextModel, T5EncoderModel
+
+    return CLIPTextModel if part == "clip_l" else T5EncoderModel
+
+
+def _align_keys(state_dict: dict[str, Any], expected: list[str], marker: str) -> dict[str, Any] | None:
+    """Re-prefix file keys to the model's (``text_model.`` or a checkpoint prefix may differ)."""
+    found = next((key for key in state_dict if key.endswith(marker)), None)
+    wanted = next((key for key in expected if key.endswith(marker)), None)
+    if found is None or wanted is None:
+        return None
+    old, new = found[: -len(marker)], wanted[: -len(marker)]
+    return {new + key[len(old) :]: value for key, value in state_dict.items() if key.startswith(old)}
+
+
+def load_text_encoder(part: str, path: str | Path, config_source: str, dtype_name: str) -> Any:
+    """CLIP-L or T5-XXL from a ComfyUI text-encoder file, with the base model's config."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig
+
+    kind = _ENCODERS[part]
+    try:
+        config = AutoConfig.from_pretrained(config_source, subfolder=kind.subfolder)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read the {kind.label} config of {config_source}: {exc}") from None
+    with init_empty_weights(include_buffers=False):
+        model = _model_class(part)(config)
+    expected = list(model.state_dict())
+    state_dict = _align_keys(
+        to_dtype(read_state_dict(path, part), torch_dtype(dtype_name)), expected, kind.marker
+    )
+    if state_dict is None:
+        raise ModelLoadError(f"{path} is not a {kind.label} text encoder (no key ending in {kind.marker})")
+    known = set(expected)
+    try:
+        model.load_state_dict({k: v for k, v in state_dict.items() if k in known}, strict=False, assign=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{path} does not match the {kind.label} of {config_source}: {exc}") from None
+    model.tie_weights()
+    missing = [name for name, param in model.named_parameters() if param.device.type == "meta"]
+    if missing:
+        raise ModelLoadError(
+            f"{path} is not a complete {kind.label} text encoder: {len(missing)} weights missing "
+            f"(e.g. {', '.join(missing[:3])})"
+        )
+    return model.eval()
+
+
+def load_flux(
+    source: str = DEFAULT_MODELS["flux"], files: FluxFiles | None = None, options: LoadOptions | None = None
+) -> PipelineHandle:
+    """FLUX from a diffusers folder or hub id, with any of its parts replaced by single files."""
+    files = files or FluxFiles()
+    options = options or LoadOptions()
+    options.validate()
+    resolved = check_source(source, "flux")
+    if not files.given():
+        return load_pipeline("flux", resolved, options=options)
+    if files.t5 and options.quantize_text_encoder != "none":
+        raise ModelLoadError(
+            "4/8-bit quantisation of a T5 loaded from a single file is not supported; leave the t5 "
+            "file out (T5 then comes from the model folder) or set quantize_text_encoder=none"
+        )
+    device = options.device or default_device()
+    components: dict[str, Any] = {}
+    if files.transformer:
+        components["transformer"] = load_transformer(files.transformer, resolved, options, device)
+    if files.vae:
+        components["vae"] = load_vae(files.vae, resolved, options.dtype)
+    if files.clip_l:
+        components["text_encoder"] = load_text_encoder("clip_l", files.clip_l, resolved, options.dtype)
+    if files.t5:
+        components["text_encoder_2"] = load_text_encoder("t5", files.t5, resolved, options.dtype)
+    rest = dataclasses.replace(options, quantize="none") if files.transformer else options
+    handle = load_pipeline("flux", resolved, options=rest, components=components)
+    handle.options = {**options.to_json(), "files": files.to_json()}
+    return handle

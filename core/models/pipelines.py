@@ -1,0 +1,269 @@
+"""Loading FLUX and Qwen-Image-Edit-2509 pipelines: one loader for real weights and tiny test models.
+
+A pipeline is loaded once and handed around as a ``PipelineHandle`` (the loader node's output),
+so ComfyUI's cache keeps the model in memory across runs. Tiny models and FLUX.1-dev go through
+the same ``from_pretrained`` call; only the folder differs.
+
+Qwen-Image-Edit-2509 resizes every input image to about 1024x1024 for the VAE and 384x384 for the
+vision encoder, whatever output size is asked (module constants in diffusers). ``qwen_edit_sizes``
+makes both configurable per call without editing diffusers: at 64 px a tiny edit takes 0.1 s
+instead of 13 s, and on a real model smaller condition sizes trade detail for memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..data.errors import MissingDependencyError, ModelLoadError
+
+KINDS = ("flux", "qwen-edit")
+DTYPES = ("bf16", "fp16", "fp32")
+QUANTIZATIONS = ("none", "nf4", "int8")
+OFFLOADS = ("none", "model", "sequential")
+#: Components that dominate memory and are worth quantising, per pipeline kind.
+TEXT_ENCODERS = {"flux": ("text_encoder_2",), "qwen-edit": ("text_encoder",)}
+DEFAULT_MODELS = {
+    "flux": "black-forest-labs/FLUX.1-dev",
+    "qwen-edit": "Qwen/Qwen-Image-Edit-2509",
+}
+if TYPE_CHECKING:
+    from .loras import LoraSpec
+
+_EDIT_PLUS_MODULE = "diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus"
+_sizes_lock = threading.RLock()
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Memory options users pick per card size (see docs): precision, quantisation, offload, tiling.
+
+    ``quantize`` applies to the transformer, ``quantize_text_encoder`` to the big text encoder
+    (T5-XXL for FLUX, Qwen2.5-VL for Qwen-Image-Edit). 4-bit NF4 and 8-bit need bitsandbytes and
+    an NVIDIA GPU. ``offload="model"`` keeps one component on the GPU at a time (about half the
+    VRAM, a little slower); ``"sequential"`` streams layers (lowest VRAM, much slower).
+    """
+
+    dtype: str = "bf16"
+    device: str | None = None
+    quantize: str = "none"
+    quantize_text_encoder: str = "none"
+    offload: str = "none"
+    vae_tiling: bool = False
+
+    def validate(self) -> None:
+        torch_dtype(self.dtype)
+        for name, value, allowed in (("quantize", self.quantize, QUANTIZATIONS),
+                                     ("quantize_text_encoder", self.quantize_text_encoder, QUANTIZATIONS),
+                                     ("offload", self.offload, OFFLOADS)):
+            if value not in allowed:
+                raise ModelLoadError(f"unknown {name} '{value}'; use one of {', '.join(allowed)}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+
+
+@dataclass
+class PipelineHandle:
+    """A loaded pipeline plus what it was loaded from, so records can name the model exactly.
+
+    ``lora_specs`` are the LoRAs this handle asks for. Several handles may share one pipeline (a
+    loader node's output and the LoRA nodes branching from it), so engines apply a handle's specs
+    with ``loras.set_loras`` right before they generate instead of trusting what is active.
+    """
+
+    kind: str
+    pipe: Any
+    source: str
+    dtype: str
+    device: str
+    loras: list[dict[str, Any]] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    lora_specs: tuple[LoraSpec, ...] = ()
+
+    def describe(self) -> str:
+        return f"{self.kind} from {self.source} ({self.dtype} on {self.device})"
+
+    def with_loras(self, specs: list[LoraSpec] | tuple[LoraSpec, ...]) -> PipelineHandle:
+        """A handle on the same pipeline (nothing reloaded) that asks for ``specs``."""
+        return dataclasses.replace(self, lora_specs=tuple(specs), loras=[])
+
+
+def torch_dtype(name: str) -> Any:
+    """``bf16`` / ``fp16`` / ``fp32`` to a torch dtype, with a clear error otherwise."""
+    import torch
+
+    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    if name not in table:
+        raise ModelLoadError(f"unknown dtype '{name}'; use one of {', '.join(DTYPES)}")
+    return table[name]
+
+
+def dtype_kwarg(dtype: Any) -> dict[str, Any]:
+    """diffusers >= 0.42 names the argument ``dtype`` (``torch_dtype`` warns); older releases need ``torch_dtype``."""
+    import diffusers
+    from packaging.version import Version
+
+    return {"dtype" if Version(diffusers.__version__) >= Version("0.42") else "torch_dtype": dtype}
+
+
+def default_device() -> str:
+    """ComfyUI's choice of device inside ComfyUI; outside it, CUDA when present, else CPU."""
+    try:
+        import comfy.model_management as model_management
+    except ImportError:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(model_management.get_torch_device())
+
+
+def looks_like_path(source: str) -> bool:
+    """A hub id is ``org/name``; anything that exists, is absolute or starts with ``.``/``~`` is a path."""
+    return (
+        os.path.isabs(source)
+        or source.startswith((".", "~"))
+        or os.path.exists(source)
+        or source.count("/") != 1
+        or "\\" in source
+    )
+
+
+def check_source(source: str, kind: str) -> str:
+    """Resolve a local folder (or keep a hub id), failing with a message that names what is missing."""
+    if not source:
+        raise ModelLoadError(f"no {kind} model given; pass a diffusers folder or a hub id like {DEFAULT_MODELS[kind]}")
+    if not looks_like_path(source):
+        return source
+    folder = Path(source).expanduser()
+    if not folder.exists():
+        raise ModelLoadError(f"{kind} model folder {folder} does not exist")
+    if not (folder / "model_index.json").is_file():
+        raise ModelLoadError(
+            f"{folder} is not a diffusers pipeline folder (no model_index.json); for single-file checkpoints "
+            "use the single-file loader options"
+        )
+    return str(folder.resolve())
+
+
+def _pipeline_class(kind: str) -> Any:
+    if kind == "flux":
+        from diffusers import FluxPipeline
+
+        return FluxPipeline
+    if kind == "qwen-edit":
+        from diffusers import QwenImageEditPlusPipeline
+
+        return QwenImageEditPlusPipeline
+    raise ModelLoadError(f"unknown pipeline kind '{kind}'; expected one of {', '.join(KINDS)}")
+
+
+def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | None:
+    """A diffusers PipelineQuantizationConfig for the chosen bitsandbytes modes, or None.
+
+    Fails before any weight is read when it cannot work: no bitsandbytes, or no CUDA device
+    (bitsandbytes quantises on the GPU; on a CPU it would fail halfway through loading).
+    """
+    if options.quantize == "none" and options.quantize_text_encoder == "none":
+        return None
+    if not str(device).startswith("cuda"):
+        raise ModelLoadError(
+            f"{options.quantize if options.quantize != 'none' else options.quantize_text_encoder} quantisation "
+            f"needs an NVIDIA GPU, but the device is {device}; use quantize=none (bf16) with offload=model instead"
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError(
+            "4-bit/8-bit loading needs bitsandbytes: pip install 'flenwheel[quant]' (NVIDIA GPU only)"
+        ) from None
+    import torch
+    from diffusers import BitsAndBytesConfig as DiffusersBnb
+    from diffusers import PipelineQuantizationConfig
+    from transformers import BitsAndBytesConfig as TransformersBnb
+
+    def settings(mode: str) -> dict[str, Any]:
+        if mode == "nf4":
+            return {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": torch.bfloat16}
+        return {"load_in_8bit": True}
+
+    mapping: dict[str, Any] = {}
+    if options.quantize != "none":
+        mapping["transformer"] = DiffusersBnb(**settings(options.quantize))
+    if options.quantize_text_encoder != "none":
+        for name in TEXT_ENCODERS[kind]:
+            mapping[name] = TransformersBnb(**settings(options.quantize_text_encoder))
+    return PipelineQuantizationConfig(quant_mapping=mapping)
+
+
+def apply_memory_options(pipe: Any, options: LoadOptions, device: str) -> None:
+    """Move to the device, or set up CPU offload instead (offload manages placement itself).
+
+    diffusers' ``Pipeline.to`` knows bitsandbytes modules (8-bit ones stay where they were loaded).
+    """
+    if options.offload != "none":
+        if not str(device).startswith("cuda"):
+            raise ModelLoadError(f"CPU offload only helps with a GPU; the device is {device}: use offload=none")
+        if options.offload == "model":
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    if options.vae_tiling:
+        pipe.vae.enable_tiling()
+
+
+def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | None = None,
+                  options: LoadOptions | None = None, components: dict[str, Any] | None = None) -> PipelineHandle:
+    """Load a diffusers pipeline folder or hub id with the chosen memory options.
+
+    ``components`` replaces parts of the pipeline with models already loaded (e.g. a transformer
+    read from a ComfyUI single-file checkpoint); the folder or hub id supplies everything else.
+    """
+    options = options or LoadOptions(dtype=dtype, device=device)
+    options.validate()
+    resolved = check_source(source, kind)
+    target = options.device or default_device()
+    extra: dict[str, Any] = dict(components or {})
+    quant = quantization_config(kind, options, target)
+    if quant is not None:
+        extra["quantization_config"] = quant
+    if kind == "qwen-edit" and looks_like_path(resolved) and "processor" not in extra:
+        from .qwen_processor import load_processor
+
+        extra["processor"] = load_processor(Path(resolved) / "processor")
+    try:
+        pipe = _pipeline_class(kind).from_pretrained(resolved, **dtype_kwarg(torch_dtype(options.dtype)), **extra)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load {kind} model from {resolved}: {exc}") from None
+    apply_memory_options(pipe, options, target)
+    pipe.set_progress_bar_config(disable=True)
+    return PipelineHandle(kind=kind, pipe=pipe, source=resolved, dtype=options.dtype, device=target,
+                          options=options.to_json())
+
+
+@contextlib.contextmanager
+def qwen_edit_sizes(vae_pixels: int | None = None, condition_pixels: int | None = None) -> Iterator[None]:
+    """Run Qwen-Image-Edit-2509 with other input-image areas (pixels) than diffusers' 1024² / 384².
+
+    The pipeline reads these module constants at call time; they are set for the duration of the
+    block under a lock, so concurrent edits never see each other's sizes.
+    """
+    import importlib
+
+    module = importlib.import_module(_EDIT_PLUS_MODULE)
+    with _sizes_lock:
+        saved = (module.VAE_IMAGE_SIZE, module.CONDITION_IMAGE_SIZE)
+        module.VAE_IMAGE_SIZE = vae_pixels or saved[0]
+        module.CONDITION_IMAGE_SIZE = condition_pixels or saved[1]
+        try:
+            yield
+        finally:
+            module.VAE_IMAGE_SIZE, module.CONDITION_IMAGE_SIZE = saved

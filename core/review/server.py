@@ -1,0 +1,160 @@
+"""``flenwheel review serve``: the review page and its API without ComfyUI.
+
+The app serves the same files ComfyUI serves from ``web/review/`` and mounts the same
+``ReviewAPI`` as the ComfyUI sidebar, for exactly one project. It binds to 127.0.0.1 unless told
+otherwise, and while it listens on loopback it answers only requests addressed to a loopback
+name, so a web page cannot reach it through DNS rebinding. Thumbnails of every reviewable dataset
+are made in the background from the start; placement still waiting when the server stops is done
+before it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from ..data.errors import FlenwheelError
+from ..data.project import Project
+from .api import PLACE_DELAY_S, ReviewAPI, ReviewExtension
+from .projects import ProjectRegistry
+from .stages import REVIEW_STAGES
+
+LOG = logging.getLogger("flenwheel.review")
+
+PAGE_DIR = Path(__file__).resolve().parents[2] / "web" / "review"
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+DEFAULT_PORT = 8189
+
+
+def allowed_hosts(host: str) -> set[str] | None:
+    """Host names requests may address; None (anything) when serving on all or a public interface."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    try:
+        if not ipaddress.ip_address(host).is_loopback:
+            return {host.lower()}
+    except ValueError:
+        if host.lower() != "localhost":
+            return {host.lower()}
+    return LOOPBACK_NAMES | {host.lower()}
+
+
+def host_guard(allowed: set[str] | None) -> Callable:
+    """Middleware refusing requests whose Host header is not one of ``allowed``."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+        if allowed is not None:
+            name = (request.url.host or "").strip("[]").lower()
+            if name not in allowed:
+                raise web.HTTPForbidden(text=f"this review server answers only {', '.join(sorted(allowed))}")
+        return await handler(request)
+
+    return guard
+
+
+def create_app(project: Project, host: str = "127.0.0.1", place_delay: float = PLACE_DELAY_S,
+               extensions: Sequence[ReviewExtension] = ()) -> web.Application:
+    """The standalone review app for one project."""
+    api = ReviewAPI(ProjectRegistry([project]), place_delay=place_delay, extensions=extensions)
+    app = web.Application(middlewares=[host_guard(allowed_hosts(host))])
+    routes = web.RouteTableDef()
+    api.add_routes(routes)
+    app.add_routes(routes)
+
+    async def index(request: web.Request) -> web.Response:
+        query = f"?{request.query_string}" if request.query_string else ""
+        raise web.HTTPFound(f"/review/index.html{query}")
+
+    app.router.add_get("/", index)
+    app.router.add_static("/review/", PAGE_DIR)
+
+    async def finish_placement(app: web.Application) -> None:
+        await api.placement.flush()
+
+    async def warm_thumbnails(app: web.Application) -> None:
+        await asyncio.to_thread(_warm_all, api, project)
+
+    app.on_startup.append(warm_thumbnails)
+    app.on_shutdown.append(finish_placement)
+    return app
+
+
+def _warm_all(api: ReviewAPI, project: Project) -> None:
+    """Thumbnails of every reviewable dataset, newest first, so the page rarely waits for one."""
+    for spec in REVIEW_STAGES.values():
+        for version in reversed(project.versions(spec.dataset_stage)):
+            try:
+                api.warm(project, project.dataset(spec.dataset_stage, version))
+            except FlenwheelError as exc:
+                LOG.info("FLENwheel review: no thumbnails for %s %s: %s", spec.dataset_stage, version, exc)
+
+
+def serve(project: Project, host: str = "127.0.0.1", port: int = DEFAULT_PORT, open_browser: bool = False,
+          log: Callable[[str], None] = print, extensions: Sequence[ReviewExtension] = ()) -> None:
+    """Run the review server until Ctrl+C."""
+    app = create_app(project, host, extensions=extensions)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    url = f"http://{shown if ':' not in shown else f'[{shown}]'}:{port}/"
+    if allowed_hosts(host) is None or not _is_loopback(host):
+        log(f"warning: serving on {host}: anyone who can reach this machine can see and label the images")
+    log(f"reviewing {project.config.name} ({project.root}) at {url}  (Ctrl+C to stop)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+@contextlib.contextmanager
+def serving(project: Project, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
+            extensions: Sequence[ReviewExtension] = ()) -> Iterator[str]:
+    """Serve the review page from a background thread for the duration of the block; yields its URL.
+
+    ``flenwheel run`` uses this while it waits for a person's decisions, so the same page a
+    reviewer knows from ``flenwheel review serve`` is there without a second command.
+    """
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(create_app(project, host, extensions=extensions), access_log=None)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, host, port).start())
+        except BaseException as exc:  # reported to the caller below
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="flenwheel-review-server", daemon=True)
+    thread.start()
+    ready.wait()
+    if failure:
+        raise FlenwheelError(f"cannot serve the review page on {host}:{port}: {failure[0]}; "
+                             "choose another port (review.port)")
+    try:
+        yield f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()

@@ -1,0 +1,297 @@
+"""Ready-to-run training configs from a character project: ``flenwheel train init`` and ``flenwheel iterate``.
+
+A FLUX run trains on a frozen *training set*: the project's curated sources, the enriched images
+reviewed as ``good`` and, from v2 on, the pristine synthetic images of earlier versions. The list is
+written to ``models/flux_lora/char_vN/training_set.json`` with each image's id, sha256, caption,
+origin (stage/version) and parents, so the LoRA's lineage is on disk and a resumed run provably
+sees the same data. All paths in the config and the set are relative, so a project folder can move.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...trainers.config import CONFIG_FILE, parse_config, save_config
+from ...trainers.datasets import EXCLUDED_LABELS, TRAINING_SET_FILE
+from ...trainers.triplets import TRIPLETS_FILE
+from ..data.atomic import atomic_write_json, sha256_file
+from ..data.dataset import DatasetVersion
+from ..data.errors import FlenwheelError
+from ..data.handles import DatasetHandle
+from ..data.project import Project, parse_version
+from ..data.records import ImageRecord, utc_now
+from ..models.pipelines import DEFAULT_MODELS
+
+#: The seed's example values, and a sampling cadence that shows progress without slowing training much.
+FLUX_DEFAULTS: dict[str, Any] = {
+    "lora_rank": 16,
+    "learning_rate": 1e-4,
+    "batch_size": 1,
+    "gradient_checkpointing": True,
+    "mixed_precision": "bf16",
+    "max_train_steps": 1500,
+    "save_every": 250,
+    "sample_every": 250,
+    "resolution": 1024,
+    "caption_dropout": 0.05,
+    "keep_last_n": 3,
+    "resume": "auto",
+}
+FLUX_SAMPLES = (
+    "portrait photo of [trigger], looking at the camera, soft window light",
+    "photo of [trigger] smiling, three-quarter view, outdoors",
+    "full body photo of [trigger] standing in a city street",
+)
+QWEN_DEFAULTS: dict[str, Any] = {
+    **FLUX_DEFAULTS,
+    "max_train_steps": 1000,
+    "caption_dropout": 0.0,
+    "sample_every": 250,
+}
+_LORA_DIR = re.compile(r"^(?:char_)?v([1-9][0-9]*)$")
+
+
+@dataclass
+class TrainingPlan:
+    """What ``init``/``iterate`` prepared: where the config is and what the set holds."""
+
+    kind: str
+    version: str
+    config_path: Path
+    output_dir: Path
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{n} {origin}" for origin, n in self.counts.items())
+        return f"{self.kind} {self.version}: {parts} -> {self.config_path}"
+
+
+def lora_versions(project: Project, kind: str) -> list[int]:
+    folder = project.root / "models" / ("flux_lora" if kind == "flux" else "qwen_lora")
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if p.is_dir() and (m := _LORA_DIR.match(p.name)))
+
+
+def _output_dir(project: Project, kind: str, version: str) -> Path:
+    return project.flux_lora_dir(version) if kind == "flux" else project.qwen_lora_dir(version)
+
+
+def _check_fresh(output: Path) -> None:
+    if (output / "checkpoints").is_dir() or any(output.glob("*.safetensors")):
+        raise FlenwheelError(
+            f"{output} already holds training results; pick the next version (--version) "
+            "or run flenwheel iterate"
+        )
+
+
+def _entries(dataset: DatasetVersion, records: list[ImageRecord], base: Path,
+             good_only: bool) -> list[dict[str, Any]]:
+    """Training-set entries (path relative to ``base``, hashes, caption, lineage) of some records."""
+    found = []
+    for record in records:
+        if (good_only and record.label != "good") or record.label in EXCLUDED_LABELS:
+            continue
+        path = dataset.image_path(record)
+        found.append({
+            "path": os.path.relpath(path, base), "id": record.id, "sha256": sha256_file(path),
+            "caption": record.caption or record.prompt or "", "origin": dataset.label,
+            "parents": record.parents, "label": record.label,
+        })
+    return found
+
+
+def _dedupe(groups: list[list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    entries, counts, seen = [], {}, set()
+    for group in groups:
+        for entry in group:
+            if entry["id"] not in seen:
+                seen.add(entry["id"])
+                entries.append(entry)
+                counts[entry["origin"]] = counts.get(entry["origin"], 0) + 1
+    if not entries:
+        raise FlenwheelError(
+            "the project has no training images yet: add sources (flenwheel source add) "
+            "and review enriched images"
+        )
+    return entries, counts
+
+
+def build_flux_set(project: Project, version: str, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Latest sources + latest enriched ``good`` + pristine v1..v(N-1), each image once."""
+    number = parse_version(version)
+    parts: list[tuple[str, str]] = []
+    for stage in ("source", "enriched"):
+        latest = project.latest_version(stage)
+        if latest:
+            parts.append((stage, latest))
+    parts += [("pristine", v) for v in project.versions("pristine") if parse_version(v) < number]
+    groups = []
+    for stage, dataset_version in parts:
+        dataset = project.dataset(stage, dataset_version)
+        groups.append(_entries(dataset, dataset.records, base, good_only=stage == "enriched"))
+    return _dedupe(groups)
+
+
+def handle_set(handle: DatasetHandle, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The records of one dataset handle (a node's wired dataset), minus rejected ones."""
+    return _dedupe([_entries(handle.dataset, handle.records(), base, good_only=False)])
+
+
+def _write_config(
+    project: Project,
+    kind: str,
+    version: str,
+    output: Path,
+    dataset: str,
+    defaults: dict[str, Any],
+    overrides: dict[str, Any] | None,
+) -> Path:
+    raw = {
+        "trainer": kind,
+        "model": DEFAULT_MODELS[kind],
+        **defaults,
+        "dataset_path": [dataset],
+        "output_path": ".",
+        "output_name": f"char_lora_{version}" if kind == "flux" else f"qwen_char_lora_{version}",
+        "project_dir": os.path.relpath(project.root, output),
+        "instance_token": project.subject,
+        **{k: v for k, v in (overrides or {}).items() if v is not None},
+    }
+    if kind == "flux" and "sample_prompts" not in raw:
+        raw["sample_prompts"] = list(FLUX_SAMPLES)
+    return save_config(parse_config(raw, f"{kind} config for {project.root}"), output / CONFIG_FILE)
+
+
+def init_flux(project: Project, version: str | None = None, overrides: dict[str, Any] | None = None,
+              dataset: DatasetHandle | None = None) -> TrainingPlan:
+    """Write ``models/flux_lora/char_vN/{training_set.json,config.yaml}`` for the next (or given) version.
+
+    The set is the project's default (``build_flux_set``), or the records of ``dataset`` when given.
+    """
+    existing = lora_versions(project, "flux")
+    version = version or f"v{(existing[-1] + 1) if existing else 1}"
+    output = _output_dir(project, "flux", version)
+    _check_fresh(output)
+    output.mkdir(parents=True, exist_ok=True)
+    if dataset is not None:
+        entries, counts = handle_set(dataset, output)
+    else:
+        entries, counts = build_flux_set(project, version, output)
+    atomic_write_json(
+        output / TRAINING_SET_FILE,
+        {
+            "version": version,
+            "project": project.config.name,
+            "instance_token": project.subject,
+            "created": utc_now(),
+            "items": entries,
+        },
+    )
+    config = _write_config(project, "flux", version, output, TRAINING_SET_FILE, FLUX_DEFAULTS, overrides)
+    return TrainingPlan("flux", version, config, output, counts)
+
+
+def init_qwen_edit(
+    project: Project,
+    version: str | None = None,
+    triplets: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainingPlan:
+    """Write ``models/qwen_lora/vN/config.yaml`` for the latest (or given) triplets version."""
+    source = triplets or project.latest_version("qwen_training")
+    if source is None:
+        raise FlenwheelError(
+            "the project has no triplets yet (data/qwen_training/vN/); write them with TripletWriter"
+        )
+    jsonl = project.stage_dir("qwen_training") / source / TRIPLETS_FILE
+    if not jsonl.is_file():
+        raise FlenwheelError(f"{jsonl} does not exist; write triplets with TripletWriter first")
+    existing = lora_versions(project, "qwen-edit")
+    version = version or f"v{(existing[-1] + 1) if existing else 1}"
+    output = _output_dir(project, "qwen-edit", version)
+    _check_fresh(output)
+    output.mkdir(parents=True, exist_ok=True)
+    count = sum(1 for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip())
+    config = _write_config(
+        project, "qwen-edit", version, output, os.path.relpath(jsonl, output), QWEN_DEFAULTS, overrides
+    )
+    return TrainingPlan("qwen-edit", version, config, output, {f"qwen_training/{source}": count})
+
+
+def iterate(project: Project, overrides: dict[str, Any] | None = None) -> TrainingPlan:
+    """Step 1.8: the vN+1 training set (sources + enriched good + pristine up to vN) and its config."""
+    current = project.config.current.get("flux_lora")
+    match = _LORA_DIR.match(current or "")
+    existing = lora_versions(project, "flux")
+    number = int(match.group(1)) if match else (existing[-1] if existing else 0)
+    if number == 0:
+        raise FlenwheelError(
+            "no FLUX LoRA has been trained yet; start with: flenwheel train init flux PROJECT"
+        )
+    pristine = f"v{number}"
+    if pristine not in project.versions("pristine") or not project.dataset("pristine", pristine).records:
+        raise FlenwheelError(
+            f"data/pristine/{pristine} holds no images yet; review char_v{number}'s synthetic images "
+            "and mark the "
+            "best as pristine before iterating"
+        )
+    return init_flux(project, f"v{number + 1}", overrides)
+
+
+def prepare_run(project: Project, kind: str, choice: str = "latest", overrides: dict[str, Any] | None = None,
+                dataset: DatasetHandle | None = None) -> TrainingPlan:
+    """The run a node (or script) should start.
+
+    ``latest`` continues the newest version (a new v1 when there is none), ``new`` prepares the next
+    version, ``vN`` that version. A new version trains on ``dataset`` when given (for qwen-edit, a
+    triplets version), else on the project's default data. Settings in ``overrides`` are written into
+    an existing version's config; its frozen data stays as it is.
+    """
+    from ...trainers.config import load_config
+
+    existing = lora_versions(project, kind)
+    choice = (choice or "latest").strip()
+    version = None if choice == "new" or (choice == "latest" and not existing) else (
+        f"v{existing[-1]}" if choice == "latest" else choice)
+    if version is not None:
+        parse_version(version)
+        output = _output_dir(project, kind, version)
+        if (output / CONFIG_FILE).is_file():
+            config = load_config(output / CONFIG_FILE, kind)
+            changed = config.model_dump() | {k: v for k, v in (overrides or {}).items() if v is not None}
+            updated = parse_config(changed, str(output / CONFIG_FILE))
+            save_config(_relative(updated, output), output / CONFIG_FILE)
+            return TrainingPlan(kind, version, output / CONFIG_FILE, output, {})
+    if kind == "flux":
+        return init_flux(project, version, overrides, dataset)
+    if dataset is not None and dataset.dataset.stage != "qwen_training":
+        raise FlenwheelError(
+            f"the Qwen-Edit trainer needs a triplets dataset (qwen_training), not {dataset.label}"
+        )
+    return init_qwen_edit(project, version, dataset.dataset.version if dataset else None, overrides)
+
+
+def _relative(config, output: Path):
+    """Keep the paths of a rewritten project config relative to its folder, as ``init`` wrote them."""
+    data = config.model_dump()
+    data["dataset_path"] = [os.path.relpath(p, output) for p in config.dataset_path]
+    data["output_path"] = "."
+    if config.project_dir:
+        data["project_dir"] = os.path.relpath(config.project_dir, output)
+    return parse_config(data)
+
+
+def finished_lora(config) -> Path | None:
+    """The final LoRA when this config's run is complete (its header records max_train_steps steps)."""
+    from ...trainers.lora_io import read_metadata
+
+    path = config.output_dir / config.lora_filename()
+    if not path.is_file():
+        return None
+    steps = read_metadata(path).get("flenwheel.steps", "")
+    return path if steps.isdigit() and int(steps) >= config.max_train_steps else None

@@ -1,0 +1,1 @@
+"""The whole flywheel turn, its config, and the offline demo."""

@@ -1,0 +1,172 @@
+"""The settings of one headless flywheel turn (``flenwheel run PROJECT --config turn.yaml``).
+
+One YAML file holds what a person would otherwise set on twelve workflow graphs: which models and
+memory options, how many edits and images, how reviews are made, what the trainer overrides and
+how the model card runs. Unknown keys are errors, so a typo never silently falls back to a
+default; every section and key is optional.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..data.errors import FlenwheelError
+from ..models.pipelines import DEFAULT_MODELS, LoadOptions
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelsSection(_Section):
+    """Base models and the memory options shared by every in-process stage."""
+
+    flux: str = DEFAULT_MODELS["flux"]
+    flux_transformer_file: str | None = None
+    flux_vae_file: str | None = None
+    clip_l_file: str | None = None
+    t5_file: str | None = None
+    qwen_edit: str = DEFAULT_MODELS["qwen-edit"]
+    qwen_transformer_file: str | None = None
+    edit_loras: list[str] = Field(default_factory=list, description="PATH[:STRENGTH] or ours:vN")
+    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
+    device: str | None = None
+    quantize: Literal["none", "nf4", "int8"] = "none"
+    quantize_text_encoder: Literal["none", "nf4", "int8"] = "none"
+    offload: Literal["none", "model", "sequential"] = "none"
+    vae_tiling: bool = False
+
+    def load_options(self) -> LoadOptions:
+        return LoadOptions(dtype=self.dtype, device=self.device, quantize=self.quantize,
+                           quantize_text_encoder=self.quantize_text_encoder, offload=self.offload,
+                           vae_tiling=self.vae_tiling)
+
+
+class SourceEntry(_Section):
+    path: str
+    angle: str = "unknown"
+    expression: str = "unknown"
+    caption: str | None = None
+    mirror: bool = False
+
+
+class SourcesSection(_Section):
+    """Photos to curate when the project has no sources yet (step 1.1)."""
+
+    add: list[SourceEntry] = Field(default_factory=list)
+    require_check: bool = True
+
+
+class EnrichSection(_Section):
+    per_source: int = 4
+    families: list[str] = Field(default_factory=list)
+    seed: int = 0
+    steps: int = 40
+    true_cfg: float = 4.0
+    width: int | None = None
+    height: int | None = None
+    pixels: int = 1024 * 1024
+    vae_pixels: int | None = None
+    condition_pixels: int | None = None
+    gate: Literal["auto", "on", "off"] = "auto"
+    tolerance: float = 0.6
+    retries: int = 2
+
+
+class ReviewSection(_Section):
+    """``wait``: for a person in the review page (served while waiting); ``file``: from ``decisions``."""
+
+    mode: Literal["wait", "file"] = "wait"
+    decisions: str | None = None
+    timeout_minutes: float = 0
+    host: str = "127.0.0.1"
+    port: int = 8189
+
+
+class TrainSection(_Section):
+    """Trainer config keys (see docs/training.md) written over ``train init``'s defaults."""
+
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class GenerateSection(_Section):
+    prompt_files: list[str] = Field(default_factory=list)
+    families: list[str] = Field(default_factory=list)
+    variants: int | None = None
+    seed: int = 0
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+
+
+class FilterSection(_Section):
+    """``send_to_review: all`` shows every synthetic image to the reviewer, scores included: for
+    stylised characters, where face detection misses too often to remove images automatically."""
+
+    tolerance: float = 0.6
+    send_to_review: Literal["passed", "all"] = "passed"
+
+
+class BenchmarkSection(_Section):
+    enabled: bool = True
+    card_files: list[str] = Field(default_factory=list)
+    tries: int | None = None
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    checks: list[str] | None = None
+
+
+class IterateSection(_Section):
+    """Step 1.8: build vN+1 from good + pristine images, and (``train_next``) train and benchmark it."""
+
+    enabled: bool = True
+    train_next: bool = True
+
+
+class TurnConfig(_Section):
+    models: ModelsSection = Field(default_factory=ModelsSection)
+    sources: SourcesSection = Field(default_factory=SourcesSection)
+    enrich: EnrichSection = Field(default_factory=EnrichSection)
+    review: ReviewSection = Field(default_factory=ReviewSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    generate: GenerateSection = Field(default_factory=GenerateSection)
+    filter: FilterSection = Field(default_factory=FilterSection)
+    benchmark: BenchmarkSection = Field(default_factory=BenchmarkSection)
+    iterate: IterateSection = Field(default_factory=IterateSection)
+
+
+def load_turn_config(path: str | Path | None) -> TurnConfig:
+    """Read and validate a turn file (None: all defaults), naming the file and key on errors."""
+    if path is None:
+        return TurnConfig()
+    file = Path(path).expanduser()
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise FlenwheelError(f"turn config {file} does not exist") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise FlenwheelError(f"turn config {file} cannot be read: {exc}") from None
+    if not isinstance(raw, dict):
+        raise FlenwheelError(f"turn config {file} must be a mapping of sections (models, enrich, ...)")
+    try:
+        config = TurnConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise FlenwheelError(f"turn config {file}: {problems}") from None
+    for entry in config.sources.add:
+        if not Path(entry.path).is_absolute():
+            entry.path = str((file.parent / entry.path).resolve())
+    if config.review.decisions and not Path(config.review.decisions).is_absolute():
+        config.review.decisions = str((file.parent / config.review.decisions).resolve())
+    return config
+
+
+def default_config_text() -> str:
+    """Every key with its default, as YAML (``flenwheel run --print-config``)."""
+    return yaml.safe_dump(TurnConfig().model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,304 @@
+"""One whole flywheel turn, headless: curate, enrich, review, train, generate, filter, review, iterate, benchmark.
+
+Every stage is the same engine the nodes and the stage commands use, and every stage resumes, so
+running the same turn again after a crash, an interrupt or a review break continues where it
+stopped instead of starting over. Models are loaded one at a time and released before a trainer
+starts, because the trainer is a separate process that needs the GPU memory.
+
+Reviews wait for a person in the review page (served while waiting), or take the person's
+decisions from a file. ``auto_review`` exists for demos and tests only: its decisions are stored
+under a reviewer name that says so, and every summary that counts them says so too.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..curate.curation import add_sources, check_sources
+from ..data.atomic import atomic_write_json
+from ..data.criteria import criteria_lines
+from ..data.errors import FlenwheelError
+from ..data.handles import DatasetHandle
+from ..data.project import Project, parse_version
+from ..data.records import utc_now
+from ..review.gate import GateScope, finish, scope_for, wait_for_review
+from ..review.scripted import apply_decisions, auto_review, read_decisions
+from .config import TurnConfig
+
+Log = Callable[[str], None]
+REPORT_FILE = "turn_report.json"
+
+
+@dataclass
+class TurnReport:
+    """What the turn did, stage by stage, and where its reports are."""
+
+    project: Path
+    auto_review: bool
+    started: str = field(default_factory=utc_now)
+    stages: dict[str, list[str]] = field(default_factory=dict)
+    reports: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"project": str(self.project), "auto_review": self.auto_review, "started": self.started,
+                "seconds": round(self.seconds, 1), "stages": self.stages, "reports": self.reports}
+
+
+class Turn:
+    """Runs the stages of one turn on one project with one config."""
+
+    def __init__(self, project: Project, config: TurnConfig, auto: bool, log: Log) -> None:
+        self.project = project
+        self.config = config
+        self.auto = auto
+        self.log = log
+        self.report = TurnReport(project.root, auto)
+        self._flux: Any = None
+        self.decisions: dict[str, Any] = {}
+        if config.review.mode == "file" and not auto:
+            if not config.review.decisions:
+                raise FlenwheelError("review.mode is 'file' but review.decisions names no file")
+            self.decisions = read_decisions(config.review.decisions)
+
+    def record(self, stage: str, lines: list[str]) -> None:
+        self.report.stages[stage] = lines
+        for line in lines:
+            self.log(f"  {line}")
+
+    # 1.1 ----------------------------------------------------------------------------------
+    def curate(self) -> None:
+        from ..curate.face_checks import source_checks
+
+        self.log("1.1 sources")
+        checks, notice = source_checks(self.project)
+        if notice:
+            self.log(f"  {notice}")
+        if not self.project.versions("source"):
+            if not self.config.sources.add:
+                raise FlenwheelError("the project has no sources; list photos under sources.add in the turn "
+                                     "config, or run: flenwheel source add PROJECT PHOTOS...")
+            for entry in self.config.sources.add:
+                add_sources(self.project, [entry.path], caption=entry.caption, angle=entry.angle,
+                            expression=entry.expression, mirror=entry.mirror, checks=checks)
+        report = check_sources(self.project, checks=checks)
+        self.record("sources", criteria_lines(report.criteria))
+        if not report.passed and self.config.sources.require_check:
+            raise FlenwheelError("the sources fail step 1.1's criteria (see above); fix them, or set "
+                                 "sources.require_check: false to go on anyway")
+
+    # 1.2 ----------------------------------------------------------------------------------
+    def enrich(self) -> DatasetHandle:
+        from ..enrich.enrich import enrich
+        from ..enrich.plan import EnrichSettings
+        from ..identity.gate import resolve_gate
+        from ..models.editor_lora import resolve_lora
+        from ..models.qwen_edit_loader import load_qwen_edit, release_qwen_edit
+
+        self.log("1.2 enrichment")
+        cfg, models = self.config.enrich, self.config.models
+        settings = EnrichSettings(per_source=cfg.per_source, families=tuple(cfg.families), seed=cfg.seed,
+                                  steps=cfg.steps, true_cfg=cfg.true_cfg, width=cfg.width, height=cfg.height,
+                                  pixels=cfg.pixels, vae_pixels=cfg.vae_pixels,
+                                  condition_pixels=cfg.condition_pixels, max_retries=cfg.retries)
+        loras = [resolve_lora(text, self.project) for text in models.edit_loras]
+        handle = load_qwen_edit(models.qwen_edit, models.qwen_transformer_file, models.load_options(), loras)
+        try:
+            scorer = resolve_gate(self.project, cfg.gate, cfg.tolerance, log=self.log)
+            result = enrich(self.project, handle, settings, scorer=scorer, log=lambda text: None)
+        finally:
+            del handle
+            release_qwen_edit()
+            _free_memory()
+        self.record("enrich", [f"{len(result.added)} new edits, {result.resumed} resumed -> {result.dataset.label}",
+                               *result.summary.lines()])
+        return DatasetHandle(result.dataset)
+
+    # 1.3 / 1.7 ----------------------------------------------------------------------------
+    def review(self, stage: str, scope: GateScope) -> DatasetHandle:
+        """Get every image of ``scope`` decided (page, file or auto), place them, hand on the accepted."""
+        if self.auto:
+            auto_review(scope)
+        elif self.config.review.mode == "file":
+            found = apply_decisions(scope, self.decisions)
+            if found.unknown:
+                self.log(f"  decisions file: no image named {', '.join(found.unknown[:5])}")
+        pending = scope.pending()
+        if pending and self.config.review.mode == "wait" and not self.auto:
+            from ..editor.fix_routes import review_extensions
+            from ..review.server import serving
+
+            review = self.config.review
+            with serving(self.project, review.host, review.port, review_extensions()) as url:
+                self.log(f"  {len(pending)} images wait for review: open {url}?stage={scope.stage.name}"
+                         f"&version={scope.version}")
+                wait_for_review(scope, review.timeout_minutes * 60, "fail")
+        elif pending:
+            raise FlenwheelError(f"{len(pending)} images of {scope.dataset.label} have no decision in the "
+                                 "decisions file; add them, or use review.mode: wait")
+        result = finish(scope)
+        self.record(f"review {stage}", result.summary.lines())
+        return result.handles["accept"]
+
+    # 1.4 / 1.8 ----------------------------------------------------------------------------
+    def prepare(self, version: str) -> Path:
+        """The config of FLUX LoRA ``version``, written now unless an earlier run prepared it.
+
+        v1 trains on the sources and the good enriched images; later versions are built by
+        ``iterate``, which adds the pristine picks.
+        """
+        from ..training.planning import CONFIG_FILE, init_flux, iterate
+
+        self.log(f"{'1.4' if version == 'v1' else '1.8'} FLUX character LoRA char_{version}")
+        config_path = self.project.flux_lora_dir(version) / CONFIG_FILE
+        if not config_path.is_file():
+            overrides = {"model": self.config.models.flux, **self.config.train.overrides}
+            plan = init_flux(self.project, version, overrides) if version == "v1" else iterate(self.project, overrides)
+            self.log(f"  training set: {plan.describe()}")
+            config_path = plan.config_path
+        return config_path
+
+    def train(self, version: str) -> str:
+        """Train (or resume, or reuse the finished) FLUX LoRA ``version``; returns the LoRA file."""
+        from ...trainers.config import load_config
+        from ..training.launcher import run_training
+        from ..training.planning import finished_lora
+
+        config_path = self.prepare(version)
+        config = load_config(config_path, "flux")
+        done = finished_lora(config)
+        if done is None:
+            result = run_training("flux", config_path, config.output_dir, on_event=self._training_event)
+            done = Path(result.lora_path) if result.lora_path else None
+            if result.status != "finished" or done is None:
+                raise FlenwheelError(f"training char_{version} stopped ({result.status}) at step {result.step}; "
+                                     "run the turn again to resume from its last checkpoint")
+            lines = [f"char_{version}: trained {result.step} steps -> {done}"]
+        else:
+            lines = [f"char_{version}: already trained -> {done}"]
+        self.project.set_current("flux_lora", f"char_{version}")
+        self.record(f"train char_{version}", lines)
+        return str(done)
+
+    def _training_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "step" and (event.get("step", 0) % 25 == 0 or event.get("step") == event.get("total")):
+            self.log(f"  step {event['step']}/{event['total']} loss {event.get('loss', float('nan')):.4f}")
+        elif kind in ("checkpoint", "error"):
+            self.log(f"  {kind}: {event.get('path') or event.get('message')}")
+
+    # 1.5 - 1.6 ----------------------------------------------------------------------------
+    def generate_and_filter(self, lora: str) -> GateScope:
+        from ..generate.generate import run_generation
+        from ..generate.prompt_sets import plan_run
+        from ..identity.filter import run_filter
+        from ..models.character_lora import parse_lora_ref
+
+        cfg = self.config.generate
+        self.log(f"1.5 generating synthetic images with {Path(lora).name}")
+        handle = self.flux().with_loras([parse_lora_ref(lora, self.project)])
+        settings = {"width": cfg.width, "height": cfg.height, "steps": cfg.steps, "guidance": cfg.guidance}
+        _, plan = plan_run(self.project, cfg.prompt_files, families=cfg.families or None, variants=cfg.variants,
+                           base_seed=cfg.seed, run_settings={k: v for k, v in settings.items() if v is not None})
+        generated = run_generation(self.project, handle, plan)
+        self.record("generate", generated.lines())
+        self.log("1.6 identity filter")
+        filtered = run_filter(self.project, generated.dataset.version, tolerance=self.config.filter.tolerance)
+        self.record("filter", [filtered.summary_line()])
+        if self.config.filter.send_to_review == "all":
+            return scope_for(self.project, "synthetic", version=generated.dataset.version)
+        kept = DatasetHandle(generated.dataset, tuple(outcome.record_id for outcome in filtered.kept))
+        return scope_for(self.project, "synthetic", handle=kept)
+
+    # model card ---------------------------------------------------------------------------
+    def benchmark(self, lora: str) -> str | None:
+        from ..benchmark.model_card import load_card
+        from ..benchmark.results import write_outputs
+        from ..benchmark.run import FluxRenderer, run_benchmark
+        from ..models.character_lora import parse_lora_ref
+
+        cfg = self.config.benchmark
+        if not cfg.enabled:
+            return None
+        self.log(f"model card benchmark of {Path(lora).name}")
+        render = {key: value for key, value in (("width", cfg.width), ("height", cfg.height), ("steps", cfg.steps))
+                  if value is not None}
+        card = load_card(cfg.card_files, tries=cfg.tries, render=render or None)
+        renderer = FluxRenderer(self.flux().with_loras([parse_lora_ref(lora, self.project)]))
+        run = run_benchmark(self.project, renderer, card, checks=cfg.checks)
+        if self.decisions:
+            apply_decisions(scope_for(self.project, "benchmark", version=run.dataset.version), self.decisions)
+        outputs = write_outputs(self.project, run.label, run.dataset)
+        self.record(f"benchmark {run.label}", [*run.lines(), *outputs.lines()])
+        self.report.reports[f"model card {run.label}"] = str(outputs.report_path)
+        return run.label
+
+    # models -------------------------------------------------------------------------------
+    def flux(self) -> Any:
+        """The FLUX pipeline, loaded on first use and kept until a trainer needs the memory."""
+        if self._flux is None:
+            from ..models.flux_single_file import FluxFiles, load_flux
+
+            models = self.config.models
+            files = FluxFiles(transformer=models.flux_transformer_file, vae=models.flux_vae_file,
+                              clip_l=models.clip_l_file, t5=models.t5_file)
+            self._flux = load_flux(models.flux, files, models.load_options())
+        return self._flux
+
+    def release_flux(self) -> None:
+        self._flux = None
+        _free_memory()
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def run_turn(project: Project, config: TurnConfig, auto: bool = False, log: Log = print) -> TurnReport:
+    """Run (or resume) one flywheel turn and write ``reports/turn_report.json`` in the project."""
+    from ..benchmark.compare import write_comparison
+
+    start = time.monotonic()
+    turn = Turn(project, config, auto, log)
+    if auto:
+        log("NOTE: --auto-review decides every review (demo/test only, not a human); reports say so")
+    turn.curate()
+    enriched = turn.enrich()
+    log("1.3 review of the enriched images")
+    turn.review("enriched", scope_for(project, "enriched", version=enriched.dataset.version))
+    current = project.config.current.get("flux_lora", "char_v1").removeprefix("char_")
+    lora = turn.train(current)
+    scope = turn.generate_and_filter(lora)
+    log("1.7 review of the synthetic images (pick the pristine ones)")
+    pristine = turn.review("synthetic", scope)
+    first = turn.benchmark(lora)
+    following = f"v{parse_version(current) + 1}"
+    if config.iterate.enabled and len(pristine) and not config.iterate.train_next:
+        turn.record("iterate", [f"char_{following} prepared: {turn.prepare(following)}"])
+    elif config.iterate.enabled and len(pristine):
+        turn.release_flux()
+        label = turn.benchmark(turn.train(following))
+        if first and label:
+            html, png, _ = write_comparison(project, first, label)
+            turn.report.reports[f"compare {first} -> {label}"] = str(html)
+            turn.record("compare", [f"{first} -> {label}: {html}", f"side by side: {png}"])
+    elif config.iterate.enabled:
+        turn.record("iterate", ["skipped: no pristine images were picked, so the next version would "
+                                "train on the same data"])
+    turn.release_flux()
+    turn.report.seconds = time.monotonic() - start
+    path = project.root / "reports" / REPORT_FILE
+    atomic_write_json(path, turn.report.to_json())
+    turn.report.reports["turn"] = str(path)
+    return turn.report
