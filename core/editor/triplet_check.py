@@ -16,7 +16,6 @@ or free text, and no target appears twice.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,36 +24,10 @@ from typing import Any
 
 from ..data.errors import DatasetError, ImageLoadError
 from ..data.images import load_image, pixel_hash
+from ..data.triplet_file import control_keys, line_problems, read_lines
 from ..review.stages import MAX_TEXT, REASONS
 
-TRIPLETS_FILE = "triplets.jsonl"
-CONTROL_KEY = re.compile(r"^control_path(?:_(\d+))?$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def control_keys(line: dict[str, Any]) -> list[str]:
-    """``control_path`` first, then ``control_path_0``, ``_1``... in numeric order (musubi's order)."""
-    found = [(-1 if m.group(1) is None else int(m.group(1)), key)
-             for key in line if (m := CONTROL_KEY.match(key))]
-    return [key for _, key in sorted(found)]
-
-
-def read_lines(path: str | Path) -> tuple[Path, list[tuple[int, Any]]]:
-    """The JSONL file (a folder means its triplets.jsonl) and its parsed non-blank lines by number."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / TRIPLETS_FILE
-    if not file.is_file():
-        raise DatasetError(f"no triplets file at {file}; build one with: flenwheel triplets build PROJECT")
-    lines = []
-    for number, raw in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            lines.append((number, json.loads(raw)))
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{file} line {number} is not JSON ({exc.msg})") from None
-    return file, lines
 
 
 def issue_problem(issue: Any) -> str | None:
@@ -99,7 +72,6 @@ class TripletCheck:
 
 def _image_hash(base: Path, value: Any, what: str, where: str, check: TripletCheck) -> str | None:
     if not isinstance(value, str) or not value:
-        check.errors.append(f"{where} has no {what}")
         return None
     path = Path(value) if Path(value).is_absolute() else base / value
     try:
@@ -120,11 +92,10 @@ def validate_triplets(path: str | Path) -> TripletCheck:
             check.errors.append(f"{where} is not a JSON object")
             continue
         check.count += 1
+        check.errors += [f"{where} {problem}" for problem in line_problems(line)]
         target = _image_hash(file.parent, line.get("image_path"), "image_path (the corrected target)", where,
                              check)
         keys = control_keys(line)
-        if not keys:
-            check.errors.append(f"{where} has no control_path (the source image)")
         controls = [_image_hash(file.parent, line[key], key, where, check) for key in keys]
         if target is not None and controls and target == controls[0]:
             check.errors.append(f"{where}: the target is the same image as the source ({line[keys[0]]}); "
@@ -133,9 +104,6 @@ def validate_triplets(path: str | Path) -> TripletCheck:
             failed = _image_hash(file.parent, line["failed_edit_path"], "failed_edit_path", where, check)
             if failed == target:
                 check.errors.append(f"{where}: the target is the failed edit itself; it corrects nothing")
-        caption = line.get("caption")
-        if not isinstance(caption, str) or not caption.strip():
-            check.errors.append(f"{where} has an empty caption (the edit prompt)")
         problem = issue_problem(line.get("issue"))
         if problem:
             check.errors.append(f"{where} {problem}")

@@ -27,7 +27,8 @@ from ..data.atomic import atomic_copy, atomic_write_text
 from ..data.errors import FlenwheelError
 from ..data.images import load_image, pixel_hash
 from ..data.project import Project
-from .triplet_check import TRIPLETS_FILE, control_keys, read_lines, validate_triplets
+from ..data.triplet_file import TRIPLETS_FILE, control_keys, read_lines
+from .triplet_check import validate_triplets
 
 FORMATS = ("musubi", "aitoolkit")
 DUAL_GROUP = "with_reference"

@@ -34,10 +34,11 @@ from ..data.errors import DatasetError, FlenwheelError, ImageLoadError
 from ..data.images import load_image, pixel_hash, png_bytes
 from ..data.project import Project
 from ..data.records import ImageRecord
+from ..data.triplet_file import TRIPLETS_FILE, read_lines
 from ..identity.gate import resolve_gate
 from ..review.stages import reason_title
 from .correction_targets import CorrectionError, CorrectionItem, check_fix, correction_items, rerun_dataset, source_file
-from .triplet_check import TRIPLETS_FILE, issue_problem, read_lines, validate_triplets
+from .triplet_check import issue_problem, validate_triplets
 from .triplet_report import SheetRow, TripletMeasure, TripletReport, build_report, measure, render_sheets
 
 LOG = logging.getLogger("flenwheel.triplets")

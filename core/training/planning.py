@@ -17,13 +17,13 @@ from typing import Any
 
 from ...trainers.config import CONFIG_FILE, parse_config, save_config
 from ...trainers.datasets import EXCLUDED_LABELS, TRAINING_SET_FILE
-from ...trainers.triplets import TRIPLETS_FILE
 from ..data.atomic import atomic_write_json, sha256_file
 from ..data.dataset import DatasetVersion
 from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
 from ..data.records import ImageRecord, utc_now
+from ..data.triplet_file import TRIPLETS_FILE
 from ..models.pipelines import DEFAULT_MODELS
 
 #: The seed's example values, and a sampling cadence that shows progress without slowing training much.
