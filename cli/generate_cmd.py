@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..core.data.text_lists import split_list
 from ..core.models.pipelines import DEFAULT_MODELS
 from ._memory import load_options, memory_options
 
@@ -78,7 +79,7 @@ def render_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _split(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+    return split_list(text) or None
 
 
 def load_model(kw: dict[str, Any]) -> Any:

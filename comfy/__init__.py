@@ -1,1 +1,3 @@
-"""ComfyUI tooling that needs no ComfyUI: the API client, terminal display, object_info, node specs and workflow format and checks."""
+"""ComfyUI tooling that needs no ComfyUI: the API client, terminal display, object_info, node specs and
+workflow format and checks.
+"""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from ..core.data.text_lists import split_list
 from ..core.generate.prompt_sets import plan_run
 
 SEED_MAX = 2**31 - 1
 
 
-def split_list(text: str) -> list[str] | None:
-    return [part.strip() for part in (text or "").replace("\n", ",").split(",") if part.strip()] or None
+def split_or_none(text: str) -> list[str] | None:
+    return split_list(text) or None
 
 
 def _size(default: int, what: str) -> tuple[str, dict]:
@@ -118,8 +119,8 @@ def plan_from_inputs(
     return plan_run(
         project,
         files,
-        families=split_list(families),
-        ids=split_list(prompt_ids),
+        families=split_or_none(families),
+        ids=split_or_none(prompt_ids),
         variants=variants,
         base_seed=base_seed,
         run_settings=run,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..core.data.images import images_to_tensor
+from ..core.data.text_lists import split_list
 from ..core.generate.compare import compare_loras, parse_columns, save_comparison
 from ._comfy import check_interrupt, comfy_progress
-from ._prompt_inputs import plan_from_inputs, prompt_inputs, render_inputs, split_list
+from ._prompt_inputs import plan_from_inputs, prompt_inputs, render_inputs
 from ._types import CATEGORY, PROJECT_INPUT
 from .flux_node import FLUX_INPUT, lora_lookup
 

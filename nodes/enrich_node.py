@@ -7,6 +7,7 @@ from typing import Any
 from ..core.data.errors import DatasetError
 from ..core.data.handles import DatasetHandle
 from ..core.data.images import images_to_tensor, tensor_to_images
+from ..core.data.text_lists import split_list
 from ..core.enrich.edit_prompts import load_templates
 from ..core.enrich.enrich import EnrichSettings, enrich
 from ..core.identity.gate import DEFAULT_TOLERANCE, GATE_MODES, resolve_gate
@@ -17,7 +18,7 @@ MAX_SEED = 2**32 - 1
 
 
 def _families(text: str) -> tuple[str, ...]:
-    return tuple(name.strip() for name in text.replace("\n", ",").split(",") if name.strip())
+    return tuple(split_list(text))
 
 
 def _int(default: int, low: int, high: int, tooltip: str, **extra: Any) -> tuple[str, dict[str, Any]]:

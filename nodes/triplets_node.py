@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..core.data.errors import FlenwheelError
 from ..core.data.handles import DatasetHandle
 from ..core.data.images import images_to_tensor, load_image
+from ..core.data.text_lists import split_list
 from ..core.editor.correction_rerun import TRAIN_ON, rerun_correction
 from ..core.editor.correction_targets import correction_items
 from ..core.editor.triplets import CAPTION_CHOICES, build_triplets
@@ -86,7 +87,7 @@ class FlenwheelTripletWriter:
         if corrections is not None or accepted_reruns is not None:
             versions = [_enriched_version(project, "", corrections, accepted_reruns)]
         elif enriched_versions.strip() not in ("", "all"):
-            versions = [v.strip() for v in enriched_versions.split(",") if v.strip()]
+            versions = split_list(enriched_versions)
         wanted = None if version.strip() in ("", "new", "latest") else version.strip()
         result = build_triplets(project, versions, wanted, identity, caption)
         sheet = load_image(result.dataset.path / "sheet.png")

@@ -19,6 +19,7 @@ import torch
 
 from ..core.data.errors import FlenwheelError, ModelLoadError
 from ..core.data.images import load_image
+from ..core.models.device_memory import free_memory
 from ..core.models.pipelines import check_source, dtype_kwarg
 
 if TYPE_CHECKING:
@@ -218,11 +219,3 @@ def load_pipeline_parts(
         )
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load the {kind} pipeline from {source}: {exc}") from None
-
-
-def free_memory() -> None:
-    import gc
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -35,6 +35,7 @@ from ..data.errors import FlenwheelError
 from ..data.images import load_image, save_png
 from ..data.project import Project
 from ..data.taxonomy import CARD_ANGLES, CARD_POSES
+from ..data.text_lists import split_list
 from ..identity.body_pose import PoseModel, classify
 from ..identity.faces import DetectionSettings, Face, find_faces
 from ..identity.head_pose import YawBuckets, head_view
@@ -96,7 +97,7 @@ def calibrate_sharpness(images: Iterable[Image.Image], factor: float) -> Sharpne
 
 def parse_checks(text: str | Iterable[str] | None) -> tuple[str, ...]:
     """A comma list (or sequence) of check names to a validated tuple; empty or None means all."""
-    names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text or ()) if n.strip()]
+    names = split_list(text)
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         raise FlenwheelError(f"unknown checks {', '.join(unknown)}; use {', '.join(CHECKS)}")

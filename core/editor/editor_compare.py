@@ -27,6 +27,7 @@ from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
 from ..data.records import utc_now
+from ..data.text_lists import split_list
 from ..enrich.edit_prompts import default_families, load_templates
 from ..enrich.enrich import EnrichResult, enrich
 from ..enrich.plan import EnrichSettings
@@ -68,7 +69,7 @@ def _part(text: str, project: Project) -> tuple[str, LoraSpec]:
 
 def parse_editors(texts: Sequence[str], project: Project) -> list[Editor]:
     """Editors from ``base,dx8152:PATH,ours:v1`` style entries (commas or repeated options)."""
-    entries = [piece.strip() for text in texts for piece in text.split(",") if piece.strip()]
+    entries = split_list(texts)
     if len(entries) < 2:
         raise CompareError("compare at least two editors, e.g. --editors base,ours:v1")
     editors = []

@@ -24,6 +24,7 @@ from ..data.errors import FlenwheelError
 from ..data.images import save_png
 from ..data.project import Project
 from ..data.records import utc_now
+from ..data.text_lists import split_list
 from ..models.character_lora import parse_lora_ref
 from ..models.loras import LoraSpec, parse_lora
 from ..models.pipelines import PipelineHandle
@@ -68,7 +69,7 @@ def parse_columns(
         parts = [part.strip() for part in text.split("+")]
         head, sep, tail = parts[0].rpartition(":")
         if len(parts) == 1 and sep and "," in tail:
-            for strength in (s.strip() for s in tail.split(",") if s.strip()):
+            for strength in split_list(tail):
                 spec = parse_lora_ref(f"{head}:{strength}", project, lookup)
                 columns.append(Column(f"{_short(head)} @{spec.strength:g}", (spec,)))
             continue

@@ -1,1 +1,3 @@
-"""Identity: face encodings, references, scoring, the enrichment gate, the identity filter (step 1.6), head and body pose."""
+"""Identity: face encodings, references, scoring, the enrichment gate, the identity filter (step 1.6),
+head and body pose.
+"""

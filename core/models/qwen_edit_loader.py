@@ -10,7 +10,6 @@ Qwen-Image-Edit models never fit on one consumer GPU together.
 
 from __future__ import annotations
 
-import gc
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.errors import ModelLoadError
+from .device_memory import free_memory
 from .loras import LoraSpec, loaded_adapters, set_loras
 from .pipelines import LoadOptions, PipelineHandle, check_source, default_device, load_pipeline
 
@@ -45,13 +45,7 @@ def _release_shared() -> None:
         if handle is not None:
             handle.pipe = None
     _shared.key, _shared.pipe, _shared.options, _shared.handles = None, None, {}, []
-    gc.collect()
-    try:
-        import torch
-    except ImportError:
-        return
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    free_memory()
 
 
 def release_qwen_edit() -> None:

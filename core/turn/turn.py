@@ -12,7 +12,6 @@ under a reviewer name that says so, and every summary that counts them says so t
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
 from ..data.records import utc_now
+from ..models.device_memory import free_memory
 from ..review.gate import GateScope, finish, scope_for, wait_for_review
 from ..review.scripted import apply_decisions, auto_review, read_decisions
 from .config import TurnConfig
@@ -114,7 +114,7 @@ class Turn:
         finally:
             del handle
             release_qwen_edit()
-            _free_memory()
+            free_memory()
         self.record("enrich", [f"{len(result.added)} new edits, {result.resumed} resumed -> {result.dataset.label}",
                                *result.summary.lines()])
         return DatasetHandle(result.dataset)
@@ -252,17 +252,7 @@ class Turn:
 
     def release_flux(self) -> None:
         self._flux = None
-        _free_memory()
-
-
-def _free_memory() -> None:
-    gc.collect()
-    try:
-        import torch
-    except ImportError:
-        return
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+        free_memory()
 
 
 def run_turn(project: Project, config: TurnConfig, auto: bool = False, log: Log = print) -> TurnReport:
