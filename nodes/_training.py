@@ -14,9 +14,8 @@ from typing import Any
 
 from ..core.data.images import images_to_tensor, load_image
 from ..core.models.pipelines import DEFAULT_MODELS
-from ..core.training.launcher import TrainingResult, run_training
 from ..core.training.loss_plot import plot_losses
-from ..core.training.planning import finished_lora
+from ..core.training.train_version import train_version
 from ..trainers.config import load_config
 from ._comfy import comfy_progress, free_comfy_memory, interrupt_requested, is_interrupt, send_event
 from ._types import DATASET
@@ -190,20 +189,10 @@ class NodeRun:
 def train_node(kind: str, config_path: Path) -> tuple[Any, ...]:
     """Run (or reuse) the training a config describes and build the node's outputs."""
     config = load_config(config_path, kind)
-    done = finished_lora(config)
-    samples: list[str] = []
-    if done is None:
-        free_comfy_memory()  # the trainer is another process: ComfyUI's cached models must not hold the GPU
-        run = NodeRun(kind, config.output_dir)
-        result: TrainingResult = run_training(
-            kind, config_path, config.output_dir, run.on_event, run.should_stop
-        )
-        lora, samples = result.lora_path or "", result.samples
-        summary = f"{result.status} at step {result.step}/{result.total}: {lora}"
-    else:
-        lora = str(done)
-        summary = f"already trained ({config.max_train_steps} steps): {lora}"
-    return outputs(config.output_dir, lora, samples, summary)
+    run = NodeRun(kind, config.output_dir)
+    # the trainer is another process: ComfyUI's cached models must not hold the GPU
+    outcome = train_version(kind, config_path, run.on_event, run.should_stop, before_start=free_comfy_memory)
+    return outputs(config.output_dir, str(outcome.lora or ""), outcome.samples, outcome.summary())
 
 
 def outputs(output_dir: Path, lora: str, samples: list[str], summary: str) -> dict[str, Any]:

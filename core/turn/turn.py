@@ -165,25 +165,16 @@ class Turn:
 
     def train(self, version: str) -> str:
         """Train (or resume, or reuse the finished) FLUX LoRA ``version``; returns the LoRA file."""
-        from ...trainers.config import load_config
-        from ..training.launcher import run_training
-        from ..training.planning import finished_lora
+        from ..training.train_version import train_version
 
-        config_path = self.prepare(version)
-        config = load_config(config_path, "flux")
-        done = finished_lora(config)
-        if done is None:
-            result = run_training("flux", config_path, config.output_dir, on_event=self._training_event)
-            done = Path(result.lora_path) if result.lora_path else None
-            if result.status != "finished" or done is None:
-                raise FlenwheelError(f"training char_{version} stopped ({result.status}) at step {result.step}; "
-                                     "run the turn again to resume from its last checkpoint")
-            lines = [f"char_{version}: trained {result.step} steps -> {done}"]
-        else:
-            lines = [f"char_{version}: already trained -> {done}"]
+        outcome = train_version("flux", self.prepare(version), on_event=self._training_event)
+        if not outcome.finished:
+            raise FlenwheelError(f"training char_{version} stopped ({outcome.status}) at step {outcome.step}; "
+                                 "run the turn again to resume from its last checkpoint")
+        how = "already trained" if outcome.reused else f"trained {outcome.step} steps"
         self.project.set_current("flux_lora", f"char_{version}")
-        self.record(f"train char_{version}", lines)
-        return str(done)
+        self.record(f"train char_{version}", [f"char_{version}: {how} -> {outcome.lora}"])
+        return str(outcome.lora)
 
     def _training_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")

@@ -79,7 +79,9 @@ def test_flux_node_cancel_saves_and_returns_lora_then_returns_finished_version(
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished version must not be trained again")
 
-    monkeypatch.setattr(_training, "run_training", must_not_run)
+    from flenwheel.core.training import train_version
+
+    monkeypatch.setattr(train_version, "run_training", must_not_run)
     again = FlenwheelTrainFluxLora().train(
         sourced_project, **_inputs(tiny_flux, max_train_steps=config.max_train_steps)
     )
