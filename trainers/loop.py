@@ -30,7 +30,7 @@ from .disk_cache import DiskCache
 from .encoding import EncodedData
 from .failures import NonFiniteLoss
 from .lora_io import export_state, lora_metadata, resolve_targets, save_lora
-from .optim import build_optimizer, build_scheduler, check_available
+from .optim import build_optimizer, build_scheduler, check_available, learning_rate_warning
 from .protocol import LOG_FILE, Reporter
 from .sampling import write_samples
 from .state import restore, save, trainable_parameters
@@ -169,6 +169,8 @@ class Trainer:
     def _run(self) -> dict[str, Any]:
         cfg = self.config
         check_available(cfg)
+        if warning := learning_rate_warning(cfg):
+            self.reporter.log(warning, "warning")
         self.data = read_training_data(cfg.dataset_path, cfg.trainer, cfg.instance_token, cfg.default_caption)
         resume_from = self._resume_point()
         device = self.accelerator.device
