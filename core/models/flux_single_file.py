@@ -242,7 +242,7 @@ def load_transformer(path: str | Path, config_source: str, options: LoadOptions,
     from diffusers import FluxTransformer2DModel
 
     dtype = torch_dtype(options.dtype)
-    quant = quantization_config("flux", LoadOptions(quantize=options.quantize), device)
+    quant = quantization_config("flux", LoadOptions(quantize=options.quantize, dtype=options.dtype), device)
     state_dict = widen(read_state_dict(path, "transformer"), dtype, path)
     if is_bfl_layout(state_dict):
         try:

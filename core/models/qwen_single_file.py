@@ -120,7 +120,7 @@ def load_qwen_transformer(path: str | Path, config_source: str, options: LoadOpt
     from .pipelines import dtype_kwarg
 
     file = Path(path).expanduser()
-    quant = quantization_config("qwen-edit", LoadOptions(quantize=options.quantize), device)
+    quant = quantization_config("qwen-edit", LoadOptions(quantize=options.quantize, dtype=options.dtype), device)
     dtype = torch_dtype(options.dtype)
     checkpoint = _strip_prefix(read_checkpoint(file))
     _check_architecture(checkpoint, file)

@@ -247,11 +247,15 @@ def test_quantised_single_file_is_built_on_the_gpu(tiny_flux, comfy_files, monke
     from flenwheel.core.models import flux_single_file
 
     seen = {}
-    monkeypatch.setattr(flux_single_file, "quantization_config",
-                        lambda *a: SimpleNamespace(quant_mapping={"transformer": "nf4-config"}))
+    def quant(kind, options, device):
+        seen["compute"] = options.dtype
+        return SimpleNamespace(quant_mapping={"transformer": "nf4-config"})
+
+    monkeypatch.setattr(flux_single_file, "quantization_config", quant)
     monkeypatch.setattr(FluxTransformer2DModel, "from_single_file", lambda *a, **kw: seen.update(kw))
-    load_transformer(comfy_files.transformer, str(tiny_flux), LoadOptions(quantize="nf4"), "cuda:1")
+    load_transformer(comfy_files.transformer, str(tiny_flux), LoadOptions(dtype="fp16", quantize="nf4"), "cuda:1")
     assert seen["device"] == "cuda:1" and seen["quantization_config"] == "nf4-config"
+    assert seen["compute"] == "fp16"
 
 
 def test_fp16_t5_file_keeps_the_fp32_modules_of_the_folder_load(tiny_flux, comfy_files, tmp_path):
