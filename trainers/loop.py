@@ -286,7 +286,7 @@ class Trainer:
             if step % cfg.save_every == 0 and step < cfg.max_train_steps:
                 self._save(transformer, optimizer, scheduler, plan)
             if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.max_train_steps):
-                self._sample(adapter, samples, buckets)
+                self._sample(adapter, samples, buckets, transformer)
         return self._finish(transformer, optimizer, scheduler, plan, stopped=False)
 
     def _stop_requested(self) -> bool:
@@ -351,10 +351,10 @@ class Trainer:
                 self.reporter.log(f"removed old checkpoint {name} (keep_last_n: {cfg.keep_last_n})")
         self.accelerator.wait_for_everyone()
 
-    def _sample(self, adapter: ModelAdapter, samples: list, buckets: list[tuple[int, int]]) -> None:
+    def _sample(self, adapter: ModelAdapter, samples: list, buckets: list[tuple[int, int]], transformer) -> None:
         if self.rank == 0 and samples:
             with self.accelerator.autocast():
-                paths = write_samples(adapter, samples, buckets, self.config, self.run_state.step)
+                paths = write_samples(adapter, samples, buckets, self.config, self.run_state.step, transformer)
             self.reporter.emit("sample", step=self.run_state.step, paths=paths)
         self.accelerator.wait_for_everyone()
 
