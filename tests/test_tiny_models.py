@@ -142,3 +142,29 @@ def test_quantisation_without_bitsandbytes_says_how_to_install(tiny_flux, monkey
     monkeypatch.setattr(builtins, "__import__", no_bnb)
     with pytest.raises(MissingDependencyError, match=r"flenwheel\[quant\]"):
         quantization_config("flux", LoadOptions(quantize="nf4"), "cuda:0")
+
+
+@pytest.mark.parametrize(("dtype", "expected"), [("fp16", "float16"), ("bf16", "bfloat16")])
+def test_nf4_computes_in_the_chosen_dtype(dtype, expected, monkeypatch):
+    """An fp16-only card asks for fp16; NF4 layers must then compute in fp16, not a fixed bf16.
+
+    Only the settings handed to the bitsandbytes configs are checked, so stand-ins replace the config
+    classes (which refuse to exist without bitsandbytes installed).
+    """
+    import sys
+    import types
+
+    import diffusers
+    import torch
+    import transformers
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", sys.modules.get("bitsandbytes") or types.ModuleType("bnb"))
+    for module in (diffusers, transformers):
+        monkeypatch.setattr(module, "BitsAndBytesConfig", types.SimpleNamespace)
+    monkeypatch.setattr(diffusers, "PipelineQuantizationConfig", types.SimpleNamespace)
+    from flenwheel.core.models.pipelines import quantization_config
+
+    quant = quantization_config("flux", LoadOptions(dtype=dtype, quantize="nf4", quantize_text_encoder="nf4"),
+                                "cuda:0")
+    assert quant.quant_mapping["transformer"].bnb_4bit_compute_dtype == getattr(torch, expected)
+    assert quant.quant_mapping["text_encoder_2"].bnb_4bit_compute_dtype == getattr(torch, expected)

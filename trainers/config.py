@@ -13,12 +13,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..core.data.atomic import atomic_write_text
 from ..core.data.errors import FlenwheelError
 
 KINDS = ("flux", "qwen-edit")
+#: Used when no learning_rate is set: Adam's usual LoRA step, or 1.0 for prodigy, which scales it itself.
+DEFAULT_LEARNING_RATE = {"adamw": 1e-4, "adamw8bit": 1e-4, "prodigy": 1.0}
 CONFIG_FILE = "config.yaml"
 
 
@@ -55,7 +65,7 @@ class TrainConfig(BaseModel):
     target_modules: list[str] | None = None
 
     optimizer: Literal["adamw", "adamw8bit", "prodigy"] = "adamw"
-    learning_rate: float = Field(1e-4, gt=0)
+    learning_rate: float = Field(None, gt=0, validate_default=True)
     weight_decay: float = Field(1e-4, ge=0)
     max_grad_norm: float = Field(1.0, ge=0)
     lr_scheduler: Literal[
@@ -108,6 +118,12 @@ class TrainConfig(BaseModel):
         if not value:
             raise ValueError("name at least one dataset (a folder, a training_set.json or a triplets.jsonl)")
         return value
+
+    @field_validator("learning_rate", mode="before")
+    @classmethod
+    def _default_learning_rate(cls, value: Any, info: ValidationInfo) -> Any:
+        """Unset means the optimiser's own default: prodigy at Adam's 1e-4 would barely move."""
+        return DEFAULT_LEARNING_RATE.get(info.data.get("optimizer", "adamw"), 1e-4) if value is None else value
 
     @field_validator("mixed_precision", mode="before")
     @classmethod

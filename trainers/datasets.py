@@ -31,6 +31,7 @@ from .triplets import TRIPLETS_FILE, read_triplets
 
 TRAINING_SET_FILE = "training_set.json"
 TRIGGER = "[trigger]"
+EXIF_ORIENTATION = 0x0112
 EXCLUDED_LABELS = {"rejected", "needs_correction", "corrections", "correction"}
 
 
@@ -64,9 +65,13 @@ def fill_caption(caption: str, token: str | None) -> str:
 
 
 def _size(path: Path) -> tuple[int, int]:
+    """The upright size, as the loader's pixels are: a phone portrait stored sideways (EXIF
+    orientation 5-8) must go to a portrait bucket, or its head and feet are cropped away."""
     try:
         with Image.open(path) as image:
-            return image.size
+            width, height = image.size
+            turned = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+            return (height, width) if turned else (width, height)
     except (OSError, ValueError) as exc:
         raise DatasetError(f"cannot read training image {path}: {exc}") from None
 

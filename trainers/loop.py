@@ -30,7 +30,7 @@ from .disk_cache import DiskCache
 from .encoding import EncodedData
 from .failures import NonFiniteLoss
 from .lora_io import export_state, lora_metadata, resolve_targets, save_lora
-from .optim import build_optimizer, build_scheduler, check_available
+from .optim import build_optimizer, build_scheduler, check_available, learning_rate_warning
 from .protocol import LOG_FILE, Reporter
 from .sampling import write_samples
 from .state import restore, save, trainable_parameters
@@ -169,6 +169,8 @@ class Trainer:
     def _run(self) -> dict[str, Any]:
         cfg = self.config
         check_available(cfg)
+        if warning := learning_rate_warning(cfg):
+            self.reporter.log(warning, "warning")
         self.data = read_training_data(cfg.dataset_path, cfg.trainer, cfg.instance_token, cfg.default_caption)
         resume_from = self._resume_point()
         device = self.accelerator.device
@@ -284,7 +286,7 @@ class Trainer:
             if step % cfg.save_every == 0 and step < cfg.max_train_steps:
                 self._save(transformer, optimizer, scheduler, plan)
             if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.max_train_steps):
-                self._sample(adapter, samples, buckets)
+                self._sample(adapter, samples, buckets, transformer)
         return self._finish(transformer, optimizer, scheduler, plan, stopped=False)
 
     def _stop_requested(self) -> bool:
@@ -349,10 +351,10 @@ class Trainer:
                 self.reporter.log(f"removed old checkpoint {name} (keep_last_n: {cfg.keep_last_n})")
         self.accelerator.wait_for_everyone()
 
-    def _sample(self, adapter: ModelAdapter, samples: list, buckets: list[tuple[int, int]]) -> None:
+    def _sample(self, adapter: ModelAdapter, samples: list, buckets: list[tuple[int, int]], transformer) -> None:
         if self.rank == 0 and samples:
             with self.accelerator.autocast():
-                paths = write_samples(adapter, samples, buckets, self.config, self.run_state.step)
+                paths = write_samples(adapter, samples, buckets, self.config, self.run_state.step, transformer)
             self.reporter.emit("sample", step=self.run_state.step, paths=paths)
         self.accelerator.wait_for_everyone()
 

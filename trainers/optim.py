@@ -1,8 +1,10 @@
 """Optimisers and learning-rate schedules named in the config.
 
 ``adamw`` is torch's; ``adamw8bit`` (bitsandbytes) keeps the two Adam moments in 8 bits, which saves
-about 6 bytes per trained parameter; ``prodigy`` (prodigyopt) estimates its own step size - set
-``learning_rate: 1.0`` with it. Missing packages fail before the model loads, with the install line.
+about 6 bytes per trained parameter; ``prodigy`` (prodigyopt) estimates its own step size and
+multiplies it by ``learning_rate``, so it wants about 1.0 (the default when none is set); far below
+that it barely trains, which the run's log says. Missing packages fail before the model loads, with
+the install line.
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ def check_available(config: TrainConfig) -> None:
             raise MissingDependencyError(
                 "optimizer: prodigy needs prodigyopt: pip install prodigyopt"
             ) from None
+
+
+PRODIGY_MIN_LR = 0.1
+
+
+def learning_rate_warning(config: TrainConfig) -> str | None:
+    """A warning for the log when prodigy is given an Adam-sized learning rate (it would barely train)."""
+    if config.optimizer == "prodigy" and config.learning_rate < PRODIGY_MIN_LR:
+        return (
+            f"optimizer prodigy with learning_rate {config.learning_rate:g}: prodigy multiplies its own "
+            f"step-size estimate by learning_rate and expects about 1.0; below {PRODIGY_MIN_LR} it barely "
+            "trains. Remove learning_rate from the config (prodigy then uses 1.0) or set it near 1.0"
+        )
+    return None
 
 
 def build_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:

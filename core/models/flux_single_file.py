@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.errors import ModelLoadError
+from .flux_text_encoders import load_text_encoder
 from .pipelines import (
     DEFAULT_MODELS,
     LoadOptions,
@@ -40,6 +41,7 @@ from .pipelines import (
     quantization_config,
     torch_dtype,
 )
+from .single_file_tensors import read_state_dict, widen
 
 #: ComfyUI model folder each part is picked from.
 COMFY_FOLDERS = {
@@ -149,7 +151,8 @@ def is_bfl_layout(state_dict: dict[str, Any]) -> bool:
 def bfl_to_diffusers(state_dict: dict[str, Any]) -> dict[str, Any]:
     """Black Forest Labs / ComfyUI transformer keys to diffusers' FluxTransformer2DModel keys.
 
-    Keys of other parts in an all-in-one checkpoint (VAE, text encoders) are left out.
+    Keys of other parts in an all-in-one checkpoint (VAE, text encoders) are left out; any other
+    key this conversion does not place raises ValueError, because dropping it would load a wrong model.
     """
     if any(key.startswith(_CHECKPOINT_PREFIX) for key in state_dict):
         state_dict = {
@@ -158,21 +161,27 @@ def bfl_to_diffusers(state_dict: dict[str, Any]) -> dict[str, Any]:
     keys = list(state_dict)
     double, single = _block_count(keys, "double_blocks."), _block_count(keys, "single_blocks.")
     inner = state_dict["img_in.weight"].shape[0]
-    out = {
-        diffusers: state_dict[bfl] for bfl, diffusers in _renames(double, single).items() if bfl in state_dict
-    }
+    renames = {bfl: diffusers for bfl, diffusers in _renames(double, single).items() if bfl in state_dict}
+    out = {diffusers: state_dict[bfl] for bfl, diffusers in renames.items()}
+    used = set(renames)
     for param in ("weight", "bias"):
         for i in range(double):
             for fused, parts in _DOUBLE_QKV.items():
-                chunks = state_dict[f"double_blocks.{i}.{fused}.{param}"].chunk(3, dim=0)
-                for name, tensor in zip(parts, chunks, strict=True):
+                used.add(key := f"double_blocks.{i}.{fused}.{param}")
+                for name, tensor in zip(parts, state_dict[key].chunk(3, dim=0), strict=True):
                     out[f"transformer_blocks.{i}.{name}.{param}"] = tensor
         for i in range(single):
-            fused = state_dict[f"single_blocks.{i}.linear1.{param}"]
+            used.add(key := f"single_blocks.{i}.linear1.{param}")
+            fused = state_dict[key]
             sizes = [inner, inner, inner, fused.shape[0] - 3 * inner]
             for name, tensor in zip(_SINGLE_FUSED, fused.split(sizes, dim=0), strict=True):
                 out[f"single_transformer_blocks.{i}.{name}.{param}"] = tensor
-        out[f"{_FINAL_MOD[1]}.{param}"] = _swap_halves(state_dict[f"{_FINAL_MOD[0]}.{param}"])
+        used.add(key := f"{_FINAL_MOD[0]}.{param}")
+        out[f"{_FINAL_MOD[1]}.{param}"] = _swap_halves(state_dict[key])
+    unknown = sorted(set(state_dict) - used)
+    if unknown:
+        raise ValueError(f"{len(unknown)} transformer weights this loader does not know "
+                         f"(e.g. {', '.join(unknown[:3])}); it refuses rather than drop them")
     return out
 
 
@@ -204,62 +213,52 @@ def diffusers_to_bfl(state_dict: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_state_dict(path: str | Path, part: str) -> dict[str, Any]:
-    """All tensors of a safetensors file, with errors that name the file and say what to use instead."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def _check_keys(state_dict: dict[str, Any], config_source: str, path: str | Path) -> None:
+    """Every weight the config's model has, and nothing else: a key this loader does not understand
+    (a new quantisation layout, say) must stop the load, not be dropped while the model runs wrong."""
+    from accelerate import init_empty_weights
+    from diffusers import FluxTransformer2DModel
 
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ModelLoadError(f"{part} file {file} does not exist")
-    suffix = file.suffix.lower()
-    if suffix == ".gguf":
-        raise ModelLoadError(
-            f"{file}: GGUF files are not supported; use the .safetensors {part} (bf16 or fp8)"
-        )
-    if suffix in (".ckpt", ".pt", ".pth", ".bin"):
-        raise ModelLoadError(
-            f"{file}: pickled checkpoints are not loaded (they can run code); use a .safetensors file"
-        )
     try:
-        return load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelLoadError(
-            f"{part} file {file} is not a readable safetensors file (truncated?): {exc}"
-        ) from None
-
-
-def to_dtype(state_dict: dict[str, Any], dtype: Any) -> dict[str, Any]:
-    """Cast floating tensors to ``dtype``; ComfyUI's scaled fp8 weights are multiplied by their scales."""
-    out: dict[str, Any] = {}
-    for key, tensor in state_dict.items():
-        if key.endswith(("scaled_fp8", ".scale_weight", ".scale_input")):
-            continue
-        value = tensor.to(dtype) if tensor.is_floating_point() else tensor
-        scale = state_dict.get(key[: -len(".weight")] + ".scale_weight") if key.endswith(".weight") else None
-        out[key] = value * scale.to(dtype) if scale is not None else value
-    return out
+        config = FluxTransformer2DModel.load_config(config_source, subfolder="transformer")
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read the FLUX transformer config of {config_source}: {exc}") from None
+    with init_empty_weights():
+        expected = set(FluxTransformer2DModel.from_config(config).state_dict())
+    missing, unknown = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
+    if missing:
+        raise ModelLoadError(f"{path} is not a complete FLUX transformer for {config_source}: "
+                             f"{len(missing)} weights missing (e.g. {', '.join(missing[:3])})")
+    if unknown:
+        raise ModelLoadError(f"{path} holds {len(unknown)} weights this loader does not know "
+                             f"(e.g. {', '.join(unknown[:3])}); it refuses rather than drop them")
 
 
 def load_transformer(path: str | Path, config_source: str, options: LoadOptions, device: str) -> Any:
-    """The FLUX transformer from one file, configured like ``config_source``'s, optionally quantised."""
+    """The FLUX transformer from one file, configured like ``config_source``'s, optionally quantised.
+
+    Quantisation happens while loading, on ``device``, so the bf16 model never sits whole in RAM.
+    """
     from diffusers import FluxTransformer2DModel
 
     dtype = torch_dtype(options.dtype)
-    state_dict = to_dtype(read_state_dict(path, "transformer"), dtype)
+    quant = quantization_config("flux", LoadOptions(quantize=options.quantize, dtype=options.dtype), device)
+    state_dict = widen(read_state_dict(path, "transformer"), dtype, path)
     if is_bfl_layout(state_dict):
         try:
             state_dict = bfl_to_diffusers(state_dict)
         except KeyError as exc:
             raise ModelLoadError(f"{path} is not a complete FLUX transformer: {exc} is missing") from None
+        except ValueError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from None
     elif not any(key.startswith("transformer_blocks.") for key in state_dict):
         raise ModelLoadError(
             f"{path} is not a FLUX transformer (no double_blocks.* or transformer_blocks.* keys)"
         )
+    _check_keys(state_dict, config_source, path)
     extra: dict[str, Any] = {}
-    quant = quantization_config("flux", LoadOptions(quantize=options.quantize), device)
     if quant is not None:
-        extra["quantization_config"] = quant.quant_mapping["transformer"]
+        extra = {"quantization_config": quant.quant_mapping["transformer"], "device": device}
     try:
         return FluxTransformer2DModel.from_single_file(
             state_dict, config=config_source, subfolder="transformer", **dtype_kwarg(dtype), **extra
@@ -284,68 +283,6 @@ def load_vae(path: str | Path, config_source: str, dtype_name: str) -> Any:
         raise ModelLoadError(
             f"cannot load the FLUX VAE {file} with the config of {config_source}: {exc}"
         ) from None
-
-
-@dataclass(frozen=True)
-class _EncoderKind:
-    label: str
-    subfolder: str
-    marker: str
-
-
-_ENCODERS = {
-    "clip_l": _EncoderKind("CLIP-L", "text_encoder", "embeddings.token_embedding.weight"),
-    "t5": _EncoderKind("T5-XXL", "text_encoder_2", "encoder.final_layer_norm.weight"),
-}
-
-
-def _model_class(part: str) -> Any:
-    from transformers import CLIPTextModel, T5EncoderModel
-
-    return CLIPTextModel if part == "clip_l" else T5EncoderModel
-
-
-def _align_keys(state_dict: dict[str, Any], expected: list[str], marker: str) -> dict[str, Any] | None:
-    """Re-prefix file keys to the model's (``text_model.`` or a checkpoint prefix may differ)."""
-    found = next((key for key in state_dict if key.endswith(marker)), None)
-    wanted = next((key for key in expected if key.endswith(marker)), None)
-    if found is None or wanted is None:
-        return None
-    old, new = found[: -len(marker)], wanted[: -len(marker)]
-    return {new + key[len(old) :]: value for key, value in state_dict.items() if key.startswith(old)}
-
-
-def load_text_encoder(part: str, path: str | Path, config_source: str, dtype_name: str) -> Any:
-    """CLIP-L or T5-XXL from a ComfyUI text-encoder file, with the base model's config."""
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig
-
-    kind = _ENCODERS[part]
-    try:
-        config = AutoConfig.from_pretrained(config_source, subfolder=kind.subfolder)
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read the {kind.label} config of {config_source}: {exc}") from None
-    with init_empty_weights(include_buffers=False):
-        model = _model_class(part)(config)
-    expected = list(model.state_dict())
-    state_dict = _align_keys(
-        to_dtype(read_state_dict(path, part), torch_dtype(dtype_name)), expected, kind.marker
-    )
-    if state_dict is None:
-        raise ModelLoadError(f"{path} is not a {kind.label} text encoder (no key ending in {kind.marker})")
-    known = set(expected)
-    try:
-        model.load_state_dict({k: v for k, v in state_dict.items() if k in known}, strict=False, assign=True)
-    except RuntimeError as exc:
-        raise ModelLoadError(f"{path} does not match the {kind.label} of {config_source}: {exc}") from None
-    model.tie_weights()
-    missing = [name for name, param in model.named_parameters() if param.device.type == "meta"]
-    if missing:
-        raise ModelLoadError(
-            f"{path} is not a complete {kind.label} text encoder: {len(missing)} weights missing "
-            f"(e.g. {', '.join(missing[:3])})"
-        )
-    return model.eval()
 
 
 def load_flux(

@@ -183,14 +183,16 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
         raise MissingDependencyError(
             "4-bit/8-bit loading needs bitsandbytes: pip install 'flenwheel[quant]' (NVIDIA GPU only)"
         ) from None
-    import torch
     from diffusers import BitsAndBytesConfig as DiffusersBnb
     from diffusers import PipelineQuantizationConfig
     from transformers import BitsAndBytesConfig as TransformersBnb
 
+    compute = torch_dtype(options.dtype)
+
     def settings(mode: str) -> dict[str, Any]:
+        """NF4 computes in the chosen dtype: bf16 on a card without it (fp16 only) is slow or fails."""
         if mode == "nf4":
-            return {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": torch.bfloat16}
+            return {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": compute}
         return {"load_in_8bit": True}
 
     mapping: dict[str, Any] = {}

@@ -4,8 +4,8 @@ ComfyUI users keep the edit model as one file in ``models/diffusion_models`` (fo
 ``qwen_image_edit_2509_bf16.safetensors`` or ``..._fp8_e4m3fn.safetensors``). Its keys are
 diffusers' own module names, sometimes behind a ``model.diffusion_model.`` prefix, so diffusers'
 ``QwenImageTransformer2DModel.from_single_file`` reads it once the prefix is gone; fp8 weights
-are widened to the compute dtype, and ComfyUI's "scaled fp8" files are dequantised with their
-per-layer ``scale_weight`` first.
+are widened to the compute dtype, and ComfyUI's scaled fp8 files (either layout) are multiplied
+by their per-layer scales first (``single_file_tensors``).
 
 What cannot be read from ComfyUI's folders: the Qwen-Image VAE (diffusers 0.42 has no single-file
 loader for ``AutoencoderKLQwenImage``) and ComfyUI's repacked Qwen2.5-VL text encoders in
@@ -21,6 +21,7 @@ from typing import Any
 
 from ..data.errors import ModelLoadError
 from .pipelines import LoadOptions, quantization_config, torch_dtype
+from .single_file_tensors import widen
 
 PREFIXES = ("model.diffusion_model.", "diffusion_model.", "transformer.")
 QWEN_MARKERS = ("txt_norm.weight", "img_in.weight")
@@ -33,7 +34,6 @@ OTHER_MODELS = {
     "decoder.conv_in.weight": "a VAE",
     "model.embed_tokens.weight": "a text encoder",
 }
-SCALE_SUFFIXES = (".scale_weight", ".scale_input")
 UNSUPPORTED_SUFFIXES = {".gguf": "GGUF", ".ckpt": "pickle (.ckpt)", ".pt": "pickle (.pt)",
                         ".pth": "pickle (.pth)", ".bin": "pickle (.bin)"}
 
@@ -81,23 +81,6 @@ def _check_architecture(checkpoint: dict[str, Any], file: Path) -> None:
     raise SingleFileError(f"{file} is not a Qwen-Image transformer (no {QWEN_MARKERS[0]}; found {sample})")
 
 
-def _dequantise(checkpoint: dict[str, Any], dtype: Any) -> dict[str, Any]:
-    """Widen fp8 weights to ``dtype``; ComfyUI's scaled fp8 stores weight / scale, so multiply back."""
-    import torch
-
-    fp8 = {getattr(torch, name) for name in ("float8_e4m3fn", "float8_e5m2") if hasattr(torch, name)}
-    out: dict[str, Any] = {}
-    for key, tensor in checkpoint.items():
-        if key == "scaled_fp8" or key.endswith(SCALE_SUFFIXES):
-            continue
-        if tensor.dtype in fp8:
-            scale = checkpoint.get(key.removesuffix(".weight") + ".scale_weight")
-            widened = tensor.to(torch.float32)
-            tensor = (widened * scale.to(torch.float32) if scale is not None else widened).to(dtype)
-        out[key] = tensor
-    return out
-
-
 def _check_keys(checkpoint: dict[str, Any], config_source: str, file: Path) -> None:
     """Compare with the model the config describes, so a mismatched file fails with the reason."""
     from accelerate import init_empty_weights
@@ -137,11 +120,11 @@ def load_qwen_transformer(path: str | Path, config_source: str, options: LoadOpt
     from .pipelines import dtype_kwarg
 
     file = Path(path).expanduser()
-    quant = quantization_config("qwen-edit", LoadOptions(quantize=options.quantize), device)
+    quant = quantization_config("qwen-edit", LoadOptions(quantize=options.quantize, dtype=options.dtype), device)
     dtype = torch_dtype(options.dtype)
     checkpoint = _strip_prefix(read_checkpoint(file))
     _check_architecture(checkpoint, file)
-    checkpoint = _dequantise(checkpoint, dtype)
+    checkpoint = widen(checkpoint, dtype, file)
     _check_keys(checkpoint, config_source, file)
     extra: dict[str, Any] = {}
     if quant is not None:

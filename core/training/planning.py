@@ -27,9 +27,9 @@ from ..data.triplet_file import TRIPLETS_FILE
 from ..models.pipelines import DEFAULT_MODELS
 
 #: The seed's example values, and a sampling cadence that shows progress without slowing training much.
+#: learning_rate is left to the config, whose default follows the optimiser (1e-4 for Adam, 1.0 for prodigy).
 FLUX_DEFAULTS: dict[str, Any] = {
     "lora_rank": 16,
-    "learning_rate": 1e-4,
     "batch_size": 1,
     "gradient_checkpointing": True,
     "mixed_precision": "bf16",

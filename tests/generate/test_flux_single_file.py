@@ -12,9 +12,10 @@ from flenwheel.core.models.flux_single_file import (
     bfl_to_diffusers,
     diffusers_to_bfl,
     load_flux,
-    to_dtype,
+    load_transformer,
 )
 from flenwheel.core.models.pipelines import LoadOptions
+from flenwheel.core.models.single_file_tensors import widen
 
 CPU = LoadOptions(dtype="fp32", device="cpu")
 
@@ -122,7 +123,7 @@ def test_fp8_and_comfy_scaled_fp8_weights_are_upcast():
         "b.weight": weight.to(torch.float8_e4m3fn),
         "ids": torch.tensor([1, 2]),
     }
-    out = to_dtype(state, torch.bfloat16)
+    out = widen(state, torch.bfloat16)
     assert set(out) == {"a.weight", "b.weight", "ids"}
     assert (
         torch.equal(out["a.weight"], (weight * 0.5).to(torch.bfloat16))
@@ -184,3 +185,89 @@ def test_quantisation_on_cpu_and_quantised_t5_file_are_refused(tiny_flux, comfy_
             FluxFiles(t5=comfy_files.t5),
             LoadOptions(dtype="fp32", device="cpu", quantize_text_encoder="nf4"),
         )
+
+
+def _fp8(tensor):
+    """(fp8 values, scale) as ComfyUI's mixed-precision ops store a weight: weight = fp8 x scale."""
+    scale = tensor.abs().max().float() / 448.0
+    return (tensor.float() / scale).to(torch.float8_e4m3fn), scale
+
+
+def test_newer_comfy_fp8_layout_loads_scaled(tiny_flux, comfy_files, tmp_path):
+    """``<layer>.weight_scale`` + ``<layer>.comfy_quant``: the weight must be fp8 x scale, not the raw fp8."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(comfy_files.transformer)
+    layer = "double_blocks.0.img_attn.qkv"
+    original = tensors[f"{layer}.weight"]
+    stored, scale = _fp8(original)
+    tensors[f"{layer}.weight"] = stored
+    tensors[f"{layer}.weight_scale"] = scale
+    tensors[f"{layer}.input_scale"] = torch.tensor(1.0)
+    tensors[f"{layer}.comfy_quant"] = torch.tensor(list(json.dumps({"format": "float8_e4m3fn"}).encode()),
+                                                   dtype=torch.uint8)
+    file = tmp_path / "flux1-dev-fp8mixed.safetensors"
+    save_file(tensors, str(file))
+    transformer = load_flux(str(tiny_flux), FluxFiles(transformer=str(file)), CPU).pipe.transformer
+    loaded = transformer.transformer_blocks[0].attn.to_q.weight
+    expected = (stored.float() * scale)[: loaded.shape[0]]
+    assert torch.equal(loaded, expected)
+    assert (loaded - original[: loaded.shape[0]]).abs().max() <= 0.07 * original.abs().max()
+
+
+def test_unknown_keys_and_quant_formats_fail_loudly(tiny_flux, comfy_files, tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(comfy_files.transformer)
+    unknown = dict(tensors)
+    unknown["double_blocks.0.img_attn.qkv.weight_offset"] = torch.zeros(1)
+    save_file(unknown, str(tmp_path / "unknown.safetensors"))
+    with pytest.raises(ModelLoadError, match="weight_offset") as info:
+        load_flux(str(tiny_flux), FluxFiles(transformer=str(tmp_path / "unknown.safetensors")), CPU)
+    assert "unknown.safetensors" in str(info.value)
+    int8 = dict(tensors)
+    int8["img_in.weight_scale"] = torch.tensor(0.1)
+    int8["img_in.comfy_quant"] = torch.tensor(list(json.dumps({"format": "int8_blockwise"}).encode()),
+                                              dtype=torch.uint8)
+    save_file(int8, str(tmp_path / "int8.safetensors"))
+    with pytest.raises(ModelLoadError, match="int8_blockwise"):
+        load_flux(str(tiny_flux), FluxFiles(transformer=str(tmp_path / "int8.safetensors")), CPU)
+
+
+def test_quantised_single_file_is_built_on_the_gpu(tiny_flux, comfy_files, monkeypatch):
+    """NF4/int8 from one file: diffusers must quantise on ``device``, not hold the bf16 model in RAM."""
+    from types import SimpleNamespace
+
+    from diffusers import FluxTransformer2DModel
+
+    from flenwheel.core.models import flux_single_file
+
+    seen = {}
+    def quant(kind, options, device):
+        seen["compute"] = options.dtype
+        return SimpleNamespace(quant_mapping={"transformer": "nf4-config"})
+
+    monkeypatch.setattr(flux_single_file, "quantization_config", quant)
+    monkeypatch.setattr(FluxTransformer2DModel, "from_single_file", lambda *a, **kw: seen.update(kw))
+    load_transformer(comfy_files.transformer, str(tiny_flux), LoadOptions(dtype="fp16", quantize="nf4"), "cuda:1")
+    assert seen["device"] == "cuda:1" and seen["quantization_config"] == "nf4-config"
+    assert seen["compute"] == "fp16"
+
+
+def test_fp16_t5_file_keeps_the_fp32_modules_of_the_folder_load(tiny_flux, comfy_files, tmp_path):
+    """T5's ``wo`` overflows in fp16; transformers keeps it fp32, and a single file must do the same."""
+    from safetensors.torch import load_file, save_file
+
+    half = tmp_path / "t5xxl_fp16.safetensors"
+    save_file({k: v.half() for k, v in load_file(comfy_files.t5).items()}, str(half))
+    fp16 = LoadOptions(dtype="fp16", device="cpu")
+    ours = load_flux(str(tiny_flux), FluxFiles(t5=str(half)), fp16).pipe.text_encoder_2
+    folder = load_flux(str(tiny_flux), options=fp16).pipe.text_encoder_2
+    dtypes = {name: p.dtype for name, p in ours.named_parameters()}
+    assert dtypes == {name: p.dtype for name, p in folder.named_parameters()}
+    assert dtypes["encoder.block.0.layer.1.DenseReluDense.wo.weight"] == torch.float32
+    assert dtypes["encoder.block.0.layer.0.SelfAttention.q.weight"] == torch.float16

@@ -2,11 +2,13 @@
 
 Run it with the working directory set to a ComfyUI checkout.
 
-Usage: python comfy_lora_check.py MODEL_FOLDER LORA_FILE
+Usage: python comfy_lora_check.py MODEL_FOLDER LORA_FILE [--key-map]
 Builds ComfyUI's own model for MODEL_FOLDER/transformer/config.json (random weights: only names and
 shapes matter), builds ComfyUI's LoRA key map for it, loads the LoRA through comfy.lora.load_lora,
 patches the model and prints a JSON
 report: LoRA keys ComfyUI did not load, patches whose target weight is missing, and weights changed.
+With ``--key-map`` it prints instead, for every LoRA module in the file, the model weight ComfyUI's
+key map sends it to (without the ``diffusion_model.`` prefix) and the slice offset, if any.
 """
 
 import json
@@ -87,10 +89,23 @@ def build_model(model_folder: str):
     return comfy.model_patcher.ModelPatcher(model, load_device="cpu", offload_device="cpu")
 
 
-def main(model_folder: str, lora_file: str) -> None:
+def print_key_map(key_map: dict, lora: dict) -> None:
+    modules = sorted({key.rsplit(".lora_A.", 1)[0] for key in lora if ".lora_A." in key})
+    out = {}
+    for module in modules:
+        target = key_map.get(module)
+        key, offset = (target, None) if isinstance(target, str) or target is None else target
+        out[module] = [key.removeprefix("diffusion_model.") if key else None, list(offset) if offset else None]
+    print(json.dumps(out))
+
+
+def main(model_folder: str, lora_file: str, key_map_only: bool = False) -> None:
     patcher = build_model(model_folder)
     key_map = comfy.lora.model_lora_keys_unet(patcher.model, {})
     lora = comfy.utils.load_torch_file(lora_file)
+    if key_map_only:
+        print_key_map(key_map, lora)
+        return
     collector = Collect()
     logging.getLogger().addHandler(collector)
     patches = comfy.lora.load_lora(lora, key_map)
@@ -122,4 +137,4 @@ def main(model_folder: str, lora_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], "--key-map" in sys.argv[3:])

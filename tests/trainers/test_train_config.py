@@ -133,3 +133,37 @@ def test_cli_training_errors_are_readable_on_stderr(flux_config, config_file, tm
     out, err = capfd.readouterr()
     assert info.value.code == 1
     assert '"event": "error"' in out and "[flenwheel-train] error: dataset" in err and "does not exist" in err
+
+
+def test_prodigy_without_a_learning_rate_trains_at_one_and_a_small_one_is_warned(
+    flux_config, train_quietly, monkeypatch, tmp_path, capsys
+):
+    """Prodigy multiplies its own step estimate by lr: at Adam's 1e-4 it would barely train."""
+    import sys
+    from types import SimpleNamespace
+
+    import torch
+
+    from flenwheel.trainers.config import parse_config
+
+    assert flux_config(learning_rate=None).learning_rate == 1e-4
+    assert flux_config(learning_rate=None, optimizer="prodigy").learning_rate == 1.0
+    assert flux_config(learning_rate=0.5, optimizer="prodigy").learning_rate == 0.5
+    written = parse_config({"model": "x/y", "dataset_path": "d", "output_path": "o", "optimizer": "prodigy"})
+    assert "learning_rate: 1.0" in written.to_yaml()
+    seen = []
+    capsys.readouterr()
+
+    def prodigy(params, lr, betas, weight_decay, **_):
+        seen.append(lr)
+        return torch.optim.AdamW(params, lr=1e-3, betas=betas, weight_decay=weight_decay)
+
+    monkeypatch.setitem(sys.modules, "prodigyopt", SimpleNamespace(Prodigy=prodigy))
+    train_quietly(flux_config(learning_rate=None, optimizer="prodigy", max_train_steps=1,
+                                             output_path=str(tmp_path / "unset")))
+    assert seen == [1.0]
+    assert "warning: optimizer prodigy" not in capsys.readouterr().err
+    train_quietly(flux_config(learning_rate=1e-4, optimizer="prodigy", max_train_steps=1,
+                                             output_path=str(tmp_path / "small")))
+    assert seen == [1.0, 1e-4]
+    assert "warning: optimizer prodigy with learning_rate 0.0001" in capsys.readouterr().err

@@ -79,3 +79,20 @@ def test_batch_order_is_a_function_of_seed_and_step():
     epoch = plan.epoch(0)
     assert sorted({i for batch in epoch for i in batch}) == list(range(8))
     assert plan.epoch(1) != epoch
+
+
+def test_sideways_stored_portrait_gets_a_portrait_bucket(tmp_path):
+    """A phone portrait stored as landscape pixels with EXIF orientation 6 is upright when loaded,
+    so its bucket must be a portrait one (otherwise head and feet are cropped)."""
+    from flenwheel.trainers.buckets import make_buckets, nearest_bucket
+    from flenwheel.trainers.datasets import read_training_data
+
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (1024, 768), (90, 120, 150)).save(folder / "phone.jpg", exif=exif, quality=90)
+    (folder / "phone.txt").write_text("photo of [trigger]", encoding="utf-8")
+    item = read_training_data([str(folder)], "flux", "ohwx_char").items[0]
+    assert item.size == (768, 1024)
+    assert nearest_bucket(item.size, make_buckets(1024, 64)) == (896, 1152)

@@ -188,3 +188,27 @@ def test_default_bf16_precision_trains_samples_and_saves_bf16(kind, flux_config,
     tensors = load_file(done["lora_path"])
     assert {t.dtype for k, t in tensors.items() if "lora_" in k} == {torch.bfloat16}
     assert any(t.float().abs().max() > 0 for k, t in tensors.items() if "lora_B" in k)
+
+
+def test_previews_sample_in_eval_mode_and_training_resumes_in_train_mode(flux_config, train_quietly, monkeypatch):
+    """With LoRA dropout, a preview drawn in train mode would show a randomly thinned LoRA."""
+    from flenwheel.trainers.flux_lora import FluxAdapter
+
+    modes: list[tuple[str, bool]] = []
+    real_sample, real_loss = FluxAdapter.sample, FluxAdapter.loss
+
+    def sample(self, *args):
+        modes.append(("sample", any(m.training for m in self.pipe.transformer.modules())))
+        return real_sample(self, *args)
+
+    def loss(self, model, *args):
+        modes.append(("loss", model.training))
+        return real_loss(self, model, *args)
+
+    monkeypatch.setattr(FluxAdapter, "sample", sample)
+    monkeypatch.setattr(FluxAdapter, "loss", loss)
+    done, _ = train_quietly(flux_config(lora_dropout=0.5, max_train_steps=4, save_every=10, sample_every=2,
+                                        sample_prompts=["[trigger] smiling"]))
+    assert done["status"] == "finished"
+    assert modes == [("loss", True), ("loss", True), ("sample", False), ("loss", True), ("loss", True),
+                     ("sample", False)]

@@ -47,65 +47,6 @@ _KEY = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit):
-    """One trained LoRA per model family (alpha != rank, to exercise the scale handling)."""
-    import io
-
-    from flenwheel.trainers.config import parse_config
-    from flenwheel.trainers.protocol import Reporter
-    from flenwheel.trainers.run import train
-
-    root = tmp_path_factory.mktemp("keys")
-    images = root / "images"
-    images.mkdir()
-    from PIL import Image
-
-    for index in range(2):
-        Image.new("RGB", (64, 64), (60 * index, 120, 200)).save(images / f"{index}.png")
-        (images / f"{index}.txt").write_text("photo of [trigger]")
-        (root / "targets").mkdir(exist_ok=True)
-        Image.new("RGB", (64, 64), (200, 60 * index, 20)).save(root / "targets" / f"{index}.png")
-    (root / "triplets.jsonl").write_text(
-        "\n".join(
-            json.dumps(
-                {"image_path": f"targets/{i}.png", "control_path": f"images/{i}.png", "caption": "recolour"}
-            )
-            for i in range(2)
-        )
-    )
-    common = {
-        "lora_rank": 4,
-        "lora_alpha": 8,
-        "resolution": 64,
-        "bucket_step": 16,
-        "mixed_precision": "no",
-        "max_train_steps": 3,
-        "save_every": 10,
-        "sample_every": 0,
-        "max_sequence_length": 32,
-        "learning_rate": 1e-2,
-        "gradient_checkpointing": False,
-        "condition_pixels": 3136,
-    }
-    out = {}
-    for kind, model, dataset in (
-        ("flux", tiny_flux, images),
-        ("qwen-edit", tiny_qwen_edit, root / "triplets.jsonl"),
-    ):
-        config = parse_config(
-            {
-                "trainer": kind,
-                "model": str(model),
-                "dataset_path": str(dataset),
-                "output_path": str(root / kind),
-                **common,
-            }
-        )
-        out[kind] = (Path(model), Path(train(config, Reporter(stream=io.StringIO()))["lora_path"]))
-    return out
-
-
 @pytest.mark.skipif(
     not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout to test with ComfyUI's own code"
 )
