@@ -67,8 +67,9 @@ class FlenwheelFlywheelItems:
                 "step": (list(STAGE_OF), {"default": "generate", "tooltip": (
                     "enrich: sources x edit templates into data/enriched/vN; generate: the prompt set into "
                     "data/synthetic/vN; model_card: the card's cells x tries into data/benchmark/vN.")}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": False,
-                                 "tooltip": "Run seed; every item's seed derives from it (keep it fixed to resume)."}),
+                "base_seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": False,
+                                      "tooltip": "Run seed; every item's seed derives from it (keep it fixed "
+                                                 "to resume)."}),
                 "per_source": ("INT", {"default": 4, "min": 1, "max": 20,
                                        "tooltip": "enrich: edits per source photo (the seed asks for 3-5)."}),
                 "variants": ("INT", {"default": 0, "min": 0, "max": 64,
@@ -95,9 +96,9 @@ class FlenwheelFlywheelItems:
         """The dataset changes between queues (saved items drop out), so plan afresh every time."""
         return float("nan")
 
-    def plan(self, project, step, seed, per_source, variants, tries, families, label, templates_file="",
+    def plan(self, project, step, base_seed, per_source, variants, tries, families, label, templates_file="",
              prompts_file="", card_file="", new_version=False):
-        plan = plan_items(project, step, per_source=per_source, families=_names(families), seed=seed,
+        plan = plan_items(project, step, per_source=per_source, families=_names(families), seed=base_seed,
                           template_files=_files(templates_file), prompt_files=_files(prompts_file),
                           variants=variants or None, card_files=_files(card_file), tries=tries or None,
                           label=label.strip() or "char_v1", new_version=new_version)
