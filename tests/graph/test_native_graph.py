@@ -230,3 +230,29 @@ def test_nodes_hand_out_lists_and_take_a_batch_back(character):
                                        extra_pnginfo=[{"workflow": WORKFLOW}], unique_id=["9"])
     assert "2 saved" in text and drifted == "" and len(dataset) == 2
     assert dataset.records()[0].model == "flux1-dev-fp8.safetensors"
+
+
+def test_cli_plans_items_and_saves_rendered_files(character, tmp_path):
+    from click.testing import CliRunner
+
+    from flenwheel.cli import cli
+
+    planned = CliRunner().invoke(cli, ["items", "plan", str(character.root), "--step", "generate",
+                                       "--families", "angles", "--variants", "1", "--json"])
+    assert planned.exit_code == 0, planned.output
+    items = json.loads(planned.stdout)["items"]
+    graph = tmp_path / "graph.json"
+    graph.write_text(json.dumps(PROMPT))
+    pairs = []
+    for item, image in zip(items[:2], rendered([i["id"] for i in items[:2]]), strict=True):
+        path = tmp_path / f"{item['seed']}.png"
+        image.save(path)
+        pairs.append(f"{item['id']}={path}")
+    bad = CliRunner().invoke(cli, ["items", "save", str(character.root), pairs[0], "not-a-pair"])
+    assert bad.exit_code == 1 and "is not ITEM_ID=IMAGE" in bad.output
+    saved = CliRunner().invoke(cli, ["items", "save", str(character.root), *pairs, "--graph", str(graph)])
+    assert saved.exit_code == 0 and "synthetic/v1: 2 saved" in saved.output
+    assert {r.model for r in character.dataset("synthetic").records} == {"flux1-dev-fp8.safetensors"}
+    again = CliRunner().invoke(cli, ["items", "plan", str(character.root), "--step", "generate",
+                                     "--families", "angles", "--variants", "1", "--json"])
+    assert json.loads(again.stdout)["done"] == 2 and len(json.loads(again.stdout)["items"]) == len(items) - 2
