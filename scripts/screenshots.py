@@ -8,12 +8,16 @@ frontend in headless Chromium (Playwright driving /usr/bin/chromium, no browser 
 
 - loads every workflows/NN_*.json into the canvas and saves workflows/NN_*.jpg, the thumbnail the
   template browser shows (400x300);
-- saves docs/images/workflow_graph.png (the enrichment template, readable at README size) and
-  docs/images/whole_turn_graph.png (the whole-turn template, 2600 px wide);
+- saves docs/images/workflow_graph.png (the enrichment template, readable at README size),
+  docs/images/whole_turn_graph.png (the whole-turn template, 2600 px wide) and
+  docs/images/native_graph.png (ComfyUI's own FLUX nodes feeding the flywheel);
 - builds a project of real face photos (the bundled samples and the shared test faces, set
   FLENWHEEL_SHARED or --faces) with the dataset API, edits simulated by plain image adjustments and
   one other person as an identity drift, with real identity scores and a few decisions, and saves
   docs/images/review_page.png: the review page with the side-by-side view of source and edit.
+
+``--only 14_native_generate ...`` shoots just those templates (their thumbnails and any README
+picture made from them), leaving every other image as it is.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Co
 THUMBNAIL = (400, 300)
 GRAPH = "02_enrich_qwen_edit"
 WHOLE_TURN = "13_whole_turn"
+NATIVE = "14_native_generate"
+README_GRAPHS = ((GRAPH, "workflow_graph.png", (1800, 1000)), (WHOLE_TURN, "whole_turn_graph.png", (2600, 1700)),
+                 (NATIVE, "native_graph.png", (2200, 1100)))
 
 
 def start_comfyui(comfy_dir: Path, python: str, base: Path) -> tuple[subprocess.Popen, str]:
@@ -178,16 +185,19 @@ def open_canvas(page, url: str) -> None:
     page.wait_for_timeout(500)
 
 
-def graph_shots(browser, url: str, images: Path) -> None:
-    """Each template fitted into a 4:3 canvas for its thumbnail; the README graph in a wide one."""
+def graph_shots(browser, url: str, images: Path, only: list[str]) -> None:
+    """Each template fitted into a 4:3 canvas for its thumbnail; the README graphs in wide ones."""
     page = browser.new_page(viewport={"width": 1600, "height": 1200})
     open_canvas(page, url)
     for path in sorted((ROOT / "workflows").glob("[0-9][0-9]_*.json")):
+        if only and path.stem not in only:
+            continue
         page.evaluate(FIT_GRAPH, [json.loads(path.read_text(encoding="utf-8")), 24])
         save_thumbnail(page.screenshot(), path.with_suffix(".jpg"))
     page.close()
-    for name, target, viewport in ((GRAPH, "workflow_graph.png", (1800, 1000)),
-                                   (WHOLE_TURN, "whole_turn_graph.png", (2600, 1700))):
+    for name, target, viewport in README_GRAPHS:
+        if only and name not in only:
+            continue
         page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         open_canvas(page, url)
         page.evaluate(FIT_GRAPH, [json.loads((ROOT / "workflows" / f"{name}.json").read_text(encoding="utf-8")), 30])
@@ -216,6 +226,8 @@ def main() -> int:
                         default=Path(os.environ.get("FLENWHEEL_SHARED", ROOT.parent / "shared")) / "faces")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
     parser.add_argument("--images", type=Path, default=ROOT / "docs" / "images")
+    parser.add_argument("--only", nargs="+", default=[], metavar="TEMPLATE",
+                        help="shoot only these templates (file stems); skips the review page")
     args = parser.parse_args()
     if not args.comfyui or not (Path(args.comfyui) / "main.py").is_file():
         parser.error("point --comfyui (or COMFYUI_DIR) at a ComfyUI checkout")
@@ -227,13 +239,15 @@ def main() -> int:
         base = Path(temp)
         process, url = start_comfyui(Path(args.comfyui).resolve(), args.python, base)
         try:
-            review_project(base / "output", args.faces)
+            if not args.only:
+                review_project(base / "output", args.faces)
             for name, value in SETTINGS.items():
                 post_json(f"{url}/api/settings/{name}", value)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-                graph_shots(browser, url, args.images)
-                review_shot(browser.new_page(viewport={"width": 1440, "height": 900}), url, args.images)
+                graph_shots(browser, url, args.images, args.only)
+                if not args.only:
+                    review_shot(browser.new_page(viewport={"width": 1440, "height": 900}), url, args.images)
                 browser.close()
         finally:
             process.terminate()

@@ -324,5 +324,7 @@ TEMPLATES = (curate, enrich, review_enriched, train_flux, generate, identity, re
 
 
 def templates() -> list[Template]:
-    """Every template, in flywheel order."""
-    return [make() for make in TEMPLATES]
+    """Every template, in flywheel order, then the native-graph ones (their module builds on this one)."""
+    from .native_templates import NATIVE_TEMPLATES
+
+    return [make() for make in (*TEMPLATES, *NATIVE_TEMPLATES)]

@@ -195,7 +195,7 @@ def _render_all(run: BenchmarkRun, renderer: Renderer, scorer: CardScorer, tries
             stored = record.scores.get("benchmark") or {}
             if stored.get("fingerprint") != fingerprint or stored.get("cell_checks") != list(cell.checks):
                 scored = scorer.score(image, cell, run.dataset.image_path(record))
-                _store_scores(run.dataset, record, scored, fingerprint, cell)
+                store_scores(run.dataset, record, scored, fingerprint, cell)
                 run.rescored += 1
             if index == 0:
                 run.first_try_ids.append(record.id)
@@ -208,7 +208,8 @@ def _render_all(run: BenchmarkRun, renderer: Renderer, scorer: CardScorer, tries
 def _add(dataset: DatasetVersion, cell: Cell, index: int, result: Generated) -> ImageRecord:
     """Commit one try's image; the same pixels for two tries means the renderer ignores prompt or seed."""
     try:
-        return dataset.add_image(result.image, stem=f"{cell.id}_try{index}", **{**result.fields, **_tags(cell, index)})
+        fields = {**result.fields, **try_tags(cell, index)}
+        return dataset.add_image(result.image, stem=f"{cell.id}_try{index}", **fields)
     except DuplicateImageError as exc:
         raise FlenwheelError(
             f"cell {cell.id} try {index} rendered exactly the same pixels as {exc.existing.filename} "
@@ -216,14 +217,15 @@ def _add(dataset: DatasetVersion, cell: Cell, index: int, result: Generated) -> 
         ) from None
 
 
-def _tags(cell: Cell, index: int) -> dict[str, Any]:
+def try_tags(cell: Cell, index: int) -> dict[str, Any]:
+    """Record fields that tie an image to its cell and try (what resume and results.json read)."""
     tags: dict[str, Any] = {"cell": cell.id, "try": index, "card_kind": cell.kind, "family": "model_card",
                             "prompt_id": cell.id, "variant": index, "card_settings": vars(cell.settings)}
     tags.update({k: v for k in ("angle", "expression", "pose") if (v := getattr(cell, k)) is not None})
     return tags
 
 
-def _store_scores(dataset: DatasetVersion, record: ImageRecord, scored: dict[str, Any], fingerprint: str,
+def store_scores(dataset: DatasetVersion, record: ImageRecord, scored: dict[str, Any], fingerprint: str,
                   cell: Cell) -> None:
     """Write the checks (and the identity score the review page shows) into the record."""
     checks: dict[str, CheckResult] = scored["checks"]

@@ -119,11 +119,12 @@ class Edit:
         raise DatasetError(f"cannot find a free file name for {stem} in {self.dataset.label}")
 
     def add_image(self, image: Image.Image, record: ImageRecord | None = None, stem: str = "image",
-                  **fields: Any) -> ImageRecord:
+                  png_text: dict[str, Any] | None = None, **fields: Any) -> ImageRecord:
         """Save ``image`` as a PNG and append its record; refuses duplicates and finished versions.
 
         ``record`` fields (or keyword fields) describe the image; ``id``, ``filename``, ``stage``,
-        ``width`` and ``height`` are filled in here so they are always right.
+        ``width`` and ``height`` are filled in here so they are always right. ``png_text`` adds
+        text chunks to the file (a native graph's ``prompt`` and ``workflow``).
         """
         if self.metadata.status == "finished":
             raise self.dataset.finished_error()
@@ -142,7 +143,7 @@ class Edit:
         target = self.dataset.path / final.filename
         if target.exists() and not _is_leftover_of(target, image_id):
             raise DatasetError(f"{target} already exists and is not in the metadata; refusing to overwrite it")
-        self.write_file(final.filename, png_bytes(image, final.to_json()))
+        self.write_file(final.filename, png_bytes(image, final.to_json(), text=png_text))
         thumbnails.store(self.dataset.project.cache_dir, image_id, to_rgb8(image))
         self.metadata.images.append(final)
         return final

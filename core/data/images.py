@@ -120,9 +120,17 @@ def pixel_hash(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
-def png_bytes(image: Image.Image, record: dict[str, Any] | None = None, compress_level: int = 4) -> bytes:
-    """Encode a PNG in memory, with the record as an iTXt chunk so the file carries its lineage."""
+def png_bytes(image: Image.Image, record: dict[str, Any] | None = None, compress_level: int = 4,
+              text: dict[str, Any] | None = None) -> bytes:
+    """Encode a PNG in memory, with the record as an iTXt chunk so the file carries its lineage.
+
+    ``text`` adds JSON text chunks beside it, as ComfyUI's SaveImage writes ``prompt`` and
+    ``workflow``, so dropping the file on ComfyUI reopens the graph that made it.
+    """
     info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        if key != PNG_RECORD_KEY:
+            info.add_text(key, json.dumps(value))
     if record is not None:
         info.add_itxt(PNG_RECORD_KEY, json.dumps(record, ensure_ascii=False, sort_keys=True))
     buffer = io.BytesIO()

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from ..curate.curation import make_caption
 from ..data.dataset import DatasetVersion, DuplicateImageError
 from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
@@ -29,7 +28,15 @@ from ..data.records import ImageRecord
 from ..identity.gate import IdentityGate, IdentityResult
 from ..models.pipelines import PipelineHandle
 from .edit_prompts import PlannedEdit
-from .plan import EnrichPlan, EnrichSettings, done_edits, make_plan, target_version, version_info
+from .plan import (
+    EnrichPlan,
+    EnrichSettings,
+    done_edits,
+    make_plan,
+    planned_fields,
+    target_version,
+    version_info,
+)
 from .qwen_edit import EditResult, derive_seed, edit_once, gated_edit
 from .summary import EnrichSummary, summarize
 
@@ -39,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["EnrichResult", "EnrichSettings", "EditResult", "edit_once", "enrich", "make_plan"]
 
 LOG = logging.getLogger("flenwheel.enrich")
-SAMPLE_EVERY = 10
 ProgressFn = Callable[[int, int, "Image.Image | None"], None]
 
 
@@ -56,22 +62,11 @@ class EnrichResult:
 def _record_fields(project: Project, plan: EnrichPlan, edit: PlannedEdit, result: EditResult,
                    score: IdentityResult | None, history: list[dict[str, Any]],
                    reference: ImageRecord | None, reference_label: str | None) -> dict[str, Any]:
-    source = plan.records[edit.source_index]
-    family = plan.templates.family(edit.family)
-    expression = source.expression or "unknown"
-    if family.changes_view:
-        base = make_caption(project, None, "unknown", expression)
-    else:
-        base = source.caption or make_caption(project, None, source.angle or "unknown", expression)
     fields = dict(result.fields)
+    fields.update(planned_fields(project, plan, edit))
+    if reference is not None:
+        fields["parents"] = [*fields["parents"], reference.id]
     fields.update(
-        parents=[source.id] + ([reference.id] if reference is not None else []),
-        caption=f"{base}, {family.caption_for(edit.value)}",
-        angle=None if family.changes_view else source.angle,
-        expression=source.expression,
-        source_dataset=plan.source.label, source_file=source.filename, family=edit.family, value=edit.value,
-        edit_key=plan.key(edit), plan_index=edit.plan_index,
-        sample_for_manual_check=(edit.plan_index + 1) % SAMPLE_EVERY == 0,
         drifted=bool(score is not None and not score.match), attempts=len(history),
         seconds_total=round(sum(attempt["seconds"] for attempt in history), 3),
         reference_file=reference_label,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..curate.curation import make_caption
 from ..data.dataset import DatasetVersion
 from ..data.errors import DatasetError, FlenwheelError
 from ..data.handles import DatasetHandle
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("flenwheel.enrich")
 STAGE = "enriched"
+#: Every tenth planned edit is flagged for a manual look, whatever the identity gate says.
+SAMPLE_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -195,3 +198,28 @@ def done_edits(dataset: DatasetVersion) -> dict[str, ImageRecord]:
         with dataset.edit() as change:
             change.metadata.images[:] = [r for r in change.metadata.images if r.id not in stale]
     return done
+
+
+def planned_fields(project: Project, plan: EnrichPlan, edit: PlannedEdit) -> dict[str, Any]:
+    """The lineage an edit's record carries before any model runs: source, caption, family, key.
+
+    Shared by the engine and by native ComfyUI graphs, so both write records that review,
+    training and the editor flywheel read the same way.
+    """
+    source = plan.records[edit.source_index]
+    family = plan.templates.family(edit.family)
+    expression = source.expression or "unknown"
+    if family.changes_view:
+        base = make_caption(project, None, "unknown", expression)
+    else:
+        base = source.caption or make_caption(project, None, source.angle or "unknown", expression)
+    return {
+        "parents": [source.id],
+        "caption": f"{base}, {family.caption_for(edit.value)}",
+        "angle": None if family.changes_view else source.angle,
+        "expression": source.expression,
+        "source_dataset": plan.source.label, "source_file": source.filename,
+        "family": edit.family, "value": edit.value,
+        "edit_key": plan.key(edit), "plan_index": edit.plan_index,
+        "sample_for_manual_check": (edit.plan_index + 1) % SAMPLE_EVERY == 0,
+    }

@@ -31,7 +31,9 @@ pytestmark = pytest.mark.integration
 PACK_ROOT = Path(__file__).resolve().parents[2]
 
 WORKFLOWS = PACK_ROOT / "workflows"
-API_WORKFLOWS = sorted((WORKFLOWS / "api").glob("*.json"))
+#: Native-graph templates need real model files in ComfyUI's folders, so they are validated, not run
+#: (tests/integration/test_native_graphs.py).
+API_WORKFLOWS = sorted(p for p in (WORKFLOWS / "api").glob("*.json") if "_native_" not in p.name)
 UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
 DEMO = PACK_ROOT / "tests" / "data" / "workflows"
 OVERRIDES = Path(__file__).with_name("workflow_overrides.json")

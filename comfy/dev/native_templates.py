@@ -1,0 +1,125 @@
+"""Templates whose images come from ComfyUI's own loaders and samplers, feeding the flywheel's datasets.
+
+Each pairs FLENwheel Flywheel Items (the plan as ComfyUI lists) with Save Flywheel Images (the
+images back into the planned dataset version) around the graph a ComfyUI user already knows:
+FLUX.1-dev through ``UNETLoader`` + ``LoraLoaderModelOnly`` + ``DualCLIPLoader``, and
+Qwen-Image-Edit-2509 through ``TextEncodeQwenImageEditPlus`` as in ComfyUI's own template. The
+notes name every model file and the ComfyUI folder it goes in.
+"""
+
+from __future__ import annotations
+
+from .workflow_build import Group, Node, Template
+from .workflow_templates import note, project, text
+
+NATIVE_INTRO = ("ComfyUI's own loaders and sampler make the images; FLENwheel's **Flywheel Items** hands out the "
+                "plan as a list (ComfyUI runs the graph once per item) and **Save Flywheel Images** writes each "
+                "into the same dataset FLENwheel's own nodes fill, with its prompt, seed, models, LoRAs and "
+                "this graph in the PNG. Queue again to make only what is missing (and retry drifted faces).")
+FLUX_FILES = ("**Model files:** `models/diffusion_models/flux1-dev.safetensors` (or an fp8 / GGUF single "
+              "file), `models/text_encoders/clip_l.safetensors` and `t5xxl_fp8_e4m3fn.safetensors`, "
+              "`models/vae/ae.safetensors`, and the character LoRA copied from "
+              "`<project>/models/flux_lora/char_v1/char_lora_v1.safetensors` to `models/loras/`.")
+QWEN_FILES = ("**Model files:** `models/diffusion_models/qwen_image_edit_2509_fp8_e4m3fn.safetensors`, "
+              "`models/text_encoders/qwen_2.5_vl_7b_fp8_scaled.safetensors`, "
+              "`models/vae/qwen_image_vae.safetensors` (the files of ComfyUI's own Qwen-Image-Edit "
+              "template).")
+
+
+def native_flux(step: str, column: int = 2) -> list[Node]:
+    """ComfyUI's FLUX.1-dev graph with the character LoRA, fed one item at a time."""
+    return [
+        Node("unet", "UNETLoader", 1, {"unet_name": "flux1-dev.safetensors", "weight_dtype": "fp8_e4m3fn"},
+             title="Load FLUX.1-dev", width=320),
+        Node("lora", "LoraLoaderModelOnly", 1, {"lora_name": "char_lora_v1.safetensors", "strength_model": 1.0},
+             {"model": "unet.MODEL"}, title="Character LoRA", width=320),
+        Node("clip", "DualCLIPLoader", 1, {"clip_name1": "clip_l.safetensors",
+                                           "clip_name2": "t5xxl_fp8_e4m3fn.safetensors", "type": "flux"},
+             title="FLUX text encoders", width=320),
+        Node("vae", "VAELoader", 1, {"vae_name": "ae.safetensors"}, title="FLUX VAE", width=320),
+        Node("items", "FlenwheelFlywheelItems", column, {"step": step}, {"project": "project.project"},
+             title="Flywheel Items", width=340),
+        Node("encode", "CLIPTextEncode", column + 1, {}, {"clip": "clip.CLIP", "text": "items.prompt"},
+             title="Prompt", width=300),
+        Node("guidance", "FluxGuidance", column + 1, {"guidance": 3.5}, {"conditioning": "encode.CONDITIONING"},
+             width=300),
+        Node("negative", "ConditioningZeroOut", column + 1, {}, {"conditioning": "encode.CONDITIONING"},
+             width=300),
+        Node("latent", "EmptySD3LatentImage", column + 1, {"width": 1024, "height": 1024}, width=300),
+        Node("sampler", "KSampler", column + 2, {"steps": 28, "cfg": 1.0, "sampler_name": "euler",
+                                                  "scheduler": "simple"},
+             {"model": "lora.MODEL", "seed": "items.seed", "positive": "guidance.CONDITIONING",
+              "negative": "negative.CONDITIONING", "latent_image": "latent.LATENT"}, width=320),
+        Node("decode", "VAEDecode", column + 2, {}, {"samples": "sampler.LATENT", "vae": "vae.VAE"}, width=320),
+    ]
+
+
+def native_save(column: int, title: str) -> list[Node]:
+    return [
+        Node("save", "FlenwheelSaveFlywheelImages", column, {},
+             {"project": "project.project", "images": "decode.IMAGE", "item_id": "items.item_id"},
+             title="Save Flywheel Images", width=340),
+        text("plan", column + 1, "items.summary", "Plan"),
+        text("summary", column + 1, "save.summary", title),
+    ]
+
+
+def native_generate() -> Template:
+    return Template("14_native_generate", note(
+        "14 · Generate with ComfyUI's own FLUX nodes",
+        NATIVE_INTRO,
+        "Writes `data/synthetic/vN/` from the prompt set (angles, expressions, scenarios, poses x variants); "
+        "the identity filter, pristine review and training v2 read it unchanged. Set identity_gate `auto` on "
+        "the save node to score faces as they arrive.",
+        FLUX_FILES),
+        [project(), *native_flux("generate"), *native_save(5, "Saved")],
+        [Group("ComfyUI's own FLUX.1-dev", ("unet", "lora", "clip", "vae"))])
+
+
+def native_enrich() -> Template:
+    return Template("15_native_enrich_qwen_edit", note(
+        "15 · Enrich with ComfyUI's own Qwen-Image-Edit nodes",
+        NATIVE_INTRO,
+        "One item per source photo x edit template, into `data/enriched/vN/` with each edit linked to its "
+        "source: review, triplets and training read it unchanged. Add a `LoraLoaderModelOnly` after the "
+        "model loader for the Multiple-angles or Lightning LoRAs.",
+        QWEN_FILES),
+        [project(),
+         Node("unet", "UNETLoader", 1, {"unet_name": "qwen_image_edit_2509_fp8_e4m3fn.safetensors",
+                                        "weight_dtype": "default"}, title="Load Qwen-Image-Edit-2509", width=340),
+         Node("clip", "CLIPLoader", 1, {"clip_name": "qwen_2.5_vl_7b_fp8_scaled.safetensors", "type": "qwen_image"},
+              title="Qwen2.5-VL text encoder", width=340),
+         Node("vae", "VAELoader", 1, {"vae_name": "qwen_image_vae.safetensors"}, title="Qwen-Image VAE", width=340),
+         Node("shift", "ModelSamplingAuraFlow", 1, {"shift": 3.0}, {"model": "unet.MODEL"}, width=340),
+         Node("norm", "CFGNorm", 1, {"strength": 1.0}, {"model": "shift.MODEL"}, width=340),
+         Node("items", "FlenwheelFlywheelItems", 2, {"step": "enrich"}, {"project": "project.project"},
+              title="Flywheel Items", width=340),
+         Node("scale", "ImageScaleToTotalPixels", 3, {"upscale_method": "lanczos", "megapixels": 1.0},
+              {"image": "items.source_image"}, width=300),
+         Node("encode", "TextEncodeQwenImageEditPlus", 3, {},
+              {"clip": "clip.CLIP", "vae": "vae.VAE", "image1": "scale.IMAGE", "prompt": "items.prompt"},
+              title="Edit prompt", width=300),
+         Node("negative", "TextEncodeQwenImageEditPlus", 3, {"prompt": ""},
+              {"clip": "clip.CLIP", "vae": "vae.VAE", "image1": "scale.IMAGE"}, title="Negative", width=300),
+         Node("latent", "VAEEncode", 3, {}, {"pixels": "scale.IMAGE", "vae": "vae.VAE"}, width=300),
+         Node("sampler", "KSampler", 4, {"steps": 20, "cfg": 2.5, "sampler_name": "euler", "scheduler": "simple"},
+              {"model": "norm.patched_model", "seed": "items.seed", "positive": "encode.CONDITIONING",
+               "negative": "negative.CONDITIONING", "latent_image": "latent.LATENT"}, width=320),
+         Node("decode", "VAEDecode", 4, {}, {"samples": "sampler.LATENT", "vae": "vae.VAE"}, width=320),
+         *native_save(5, "Saved")],
+        [Group("ComfyUI's own Qwen-Image-Edit-2509", ("unet", "clip", "vae", "shift", "norm"))])
+
+
+def native_model_card() -> Template:
+    return Template("16_native_model_card", note(
+        "16 · Model card from ComfyUI's own FLUX nodes",
+        NATIVE_INTRO,
+        "The card's cells x tries as items (23 prompts, fixed seeds), the images into `data/benchmark/vN/`, "
+        "each scored with the card's checks; `benchmarks/<label>/` gets results.json, model_card.png and "
+        "report.html as the FLENwheel card node writes them. Keep *label* in step with the LoRA you load.",
+        FLUX_FILES),
+        [project(), *native_flux("model_card"), *native_save(5, "Model card")],
+        [Group("ComfyUI's own FLUX.1-dev", ("unet", "lora", "clip", "vae"))])
+
+
+NATIVE_TEMPLATES = (native_generate, native_enrich, native_model_card)
