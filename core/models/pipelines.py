@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data.errors import MissingDependencyError, ModelLoadError
+from ..data.availability import require
+from ..data.errors import ModelLoadError
 
 KINDS = ("flux", "qwen-edit")
 DTYPES = ("bf16", "fp16", "fp32")
@@ -177,12 +178,7 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
             f"{options.quantize if options.quantize != 'none' else options.quantize_text_encoder} quantisation "
             f"needs an NVIDIA GPU, but the device is {device}; use quantize=none (bf16) with offload=model instead"
         )
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError(
-            "4-bit/8-bit loading needs bitsandbytes: pip install 'flenwheel[quant]' (NVIDIA GPU only)"
-        ) from None
+    require("bitsandbytes", "4-bit/8-bit loading")
     import torch
     from diffusers import BitsAndBytesConfig as DiffusersBnb
     from diffusers import PipelineQuantizationConfig
