@@ -73,3 +73,15 @@ def test_the_tracked_files_that_would_ship_are_only_the_users_files():
     assert {path.split("/")[0] for path in shipped} <= SHIPPED
     assert "docs/icon.png" in shipped and "LICENSE" in shipped
     assert not [path for path in shipped if path.startswith("docs/") and not path.endswith((".md", "icon.png"))]
+
+
+def test_shipped_text_names_no_folder_of_a_development_machine():
+    texts = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "workflows").rglob("*.json"),
+             *(ROOT / "web").rglob("*.js")]
+    offenders = [str(path.relative_to(ROOT)) for path in texts if "/work/" in path.read_text(encoding="utf-8")]
+    assert offenders == []
+
+
+def test_the_demos_output_folder_is_ignored_by_git():
+    spec = pathspec.PathSpec.from_lines("gitwildmatch", (ROOT / ".gitignore").read_text().splitlines())
+    assert spec.match_file("demo-out/reports/turn_report.json")
