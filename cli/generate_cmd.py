@@ -118,6 +118,8 @@ def make_plan(
     multiple=True,
     help="char_vN, latest or a .safetensors path, with :STRENGTH (e.g. char_v1:0.9); repeat to stack.",
 )
+@click.option("--base-only", is_flag=True,
+              help="Generate with the base model and no LoRA (a baseline); without it, --lora is required.")
 @render_options
 @click.option("--variants", type=int, help="Images per prompt, each with its own seed (default 4).")
 @click.option(
@@ -139,6 +141,7 @@ def make_plan(
 def generate_cmd(
     project: str,
     loras: tuple[str, ...],
+    base_only: bool,
     variants: int | None,
     batch_size: int,
     version: str | None,
@@ -154,6 +157,12 @@ def generate_cmd(
     from ..core.generate.generate import run_generation
     from ..core.models.character_lora import parse_lora_ref
 
+    if bool(loras) == base_only:
+        raise click.UsageError(
+            "say which model generates: --lora char_vN (or latest, or a .safetensors path) for the character, "
+            "or --base-only for the base model without a LoRA" if not loras else
+            "--base-only generates without a LoRA: drop it, or drop --lora"
+        )
     opened = Project.open(project)
     specs = [parse_lora_ref(text, opened) for text in loras]
     prompt_set, plan = make_plan(opened, kw, variants)
@@ -165,8 +174,6 @@ def generate_cmd(
             )
         click.echo(f"{len(plan)} images planned; LoRAs: {', '.join(s.path for s in specs) or 'none'}")
         return
-    if not specs:
-        click.secho("warning: no --lora given; generating with the base model only", fg="yellow", err=True)
     handle = load_model(kw).with_loras(specs)
 
     def show(done: int, total: int, image: Any, record: Any) -> None:

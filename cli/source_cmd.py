@@ -1,4 +1,4 @@
-"""``flenwheel source add|check``: step 1.1, bring photos in and check the set."""
+"""``flenwheel source add|check|remove|retag``: step 1.1, bring photos in, check the set and correct it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..core.curate.corrections import SourceChange, remove_sources, retag_sources
 from ..core.curate.curation import add_sources, check_sources
 from ..core.curate.face_checks import source_checks
 from ..core.data.project import Project
@@ -74,6 +75,43 @@ def check_cmd(project: str, version: str | None, as_json: bool) -> None:
             click.echo(f"  not usable: {name}: {'; '.join(reasons)}")
     if not report.passed:
         raise SystemExit(1)
+
+
+def _report(change: SourceChange, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"dataset": change.dataset, "new_version": change.new_version,
+                               "removed": [r.filename for r in change.removed],
+                               "retagged": [r.to_json() for r in change.changed]}, indent=2, ensure_ascii=False))
+        return
+    for line in change.lines():
+        click.echo(line)
+
+
+@source_group.command("remove")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("images", nargs=-1, required=True)
+@click.option("--version", help="Source version (default: latest). A finished one is copied into a new version.")
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+def remove_cmd(project: str, images: tuple[str, ...], version: str | None, as_json: bool) -> None:
+    """Take photos (file names or id prefixes) out of the source set."""
+    _report(remove_sources(Project.open(project), images, version=version), as_json)
+
+
+@source_group.command("retag")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("images", nargs=-1, required=True)
+@click.option("--angle", type=click.Choice(ANGLES), help="The corrected view of the face.")
+@click.option("--expression", type=click.Choice(EXPRESSIONS), help="The corrected facial expression.")
+@click.option("--caption", help="A new caption with the instance token (or [trigger]); default: a caption built "
+                                "from the old tags is rebuilt from the new ones.")
+@click.option("--version", help="Source version (default: latest). A finished one is copied into a new version.")
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+def retag_cmd(project: str, images: tuple[str, ...], angle: str | None, expression: str | None,
+              caption: str | None, version: str | None, as_json: bool) -> None:
+    """Correct the angle, expression or caption of photos (file names or id prefixes)."""
+    change = retag_sources(Project.open(project), images, angle=angle, expression=expression, caption=caption,
+                           version=version)
+    _report(change, as_json)
 
 
 def register(cli: click.Group) -> None:

@@ -8,6 +8,7 @@ strength therefore re-runs the LoRA node alone, never the loader.
 
 from __future__ import annotations
 
+from ..core.data.availability import missing_note
 from ..core.models.character_lora import LATEST, resolve_lora
 from ..core.models.flux_single_file import COMFY_FOLDERS, FluxFiles, load_flux
 from ..core.models.loras import LoraSpec
@@ -55,7 +56,7 @@ class FlenwheelLoadFlux:
         "single files in ComfyUI's model folders (transformer in diffusion_models, ae in vae, clip_l and "
         "t5xxl in text_encoders; the folder or hub id then supplies configs, tokenizers and scheduler). "
         "Memory options: bf16, NF4/8-bit (NVIDIA GPU), CPU offload, VAE tiling."
-    )
+    ) + missing_note("bitsandbytes")
     CATEGORY = f"{CATEGORY}/models"
     RETURN_TYPES = (FLUX_PIPELINE, "STRING")
     RETURN_NAMES = ("flux", "description")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
+from ..core.data.availability import missing_note, require
 from ..core.data.errors import FlenwheelError
 from ..core.data.handles import DatasetHandle
 from ..core.data.images import images_to_tensor, list_image_files, tensor_to_images
@@ -15,10 +15,6 @@ from ..core.identity.identity import DEFAULT_TOLERANCE, POLICIES, IdentityScorer
 from ..core.identity.references import collect_references
 from ._comfy import blocked_output, comfy_progress
 from ._types import CATEGORY, DATASET, PROJECT
-
-# The registry disables this module (with the install hint) when face_recognition is absent.
-if importlib.util.find_spec("face_recognition") is None:
-    raise ImportError("face_recognition is not installed", name="face_recognition")
 
 
 def _batch(images):
@@ -43,7 +39,7 @@ class FlenwheelFaceIdentityFilter:
         "passed images are copied to data/synthetic/vN/filtered/ and every record keeps its score and "
         "reason. "
         "References default to the project's sources. Similarity = max(0, 1 - distance / 1.2)."
-    )
+    ) + missing_note("face_recognition")
     CATEGORY = f"{CATEGORY}/identity"
     RETURN_TYPES = ("IMAGE", "IMAGE", "STRING", DATASET)
     RETURN_NAMES = ("passed", "rejected", "scores", "passed_dataset")
@@ -144,6 +140,7 @@ class FlenwheelFaceIdentityFilter:
         reference_folder="",
         rescore=False,
     ):
+        require("face_recognition", "FLENwheel Face Identity Filter")
         if (images is None) == (dataset is None):
             raise FlenwheelError("connect exactly one of 'images' or 'dataset' to filter")
         project = project or (dataset.dataset.project if dataset is not None else None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.data.availability import missing_note
 from ..core.data.errors import ModelLoadError
 from ..core.data.project import Project
 from ..core.models.editor_lora import resolve_lora
@@ -51,7 +52,7 @@ class FlenwheelQwenEditLoader:
         "loaded. "
         "The VAE and text encoder always come from the diffusers folder or hub id: ComfyUI's repacked "
         "text-encoder and Qwen VAE files cannot be read by diffusers/transformers."
-    )
+    ) + missing_note("bitsandbytes")
     CATEGORY = f"{CATEGORY}/models"
     RETURN_TYPES = (QWEN_EDIT_PIPELINE, "STRING")
     RETURN_NAMES = ("qwen_edit", "description")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 
 import pytest
 from PIL import Image
@@ -116,13 +114,3 @@ def test_bad_wiring_is_a_clear_error(pictures, tmp_path):
     with pytest.raises(FlenwheelError, match="does not exist"):
         node.filter(**DEFAULTS, images=batch, reference_folder=str(tmp_path / "nowhere"))
 
-
-def test_module_is_disabled_without_face_recognition(monkeypatch, caplog):
-    monkeypatch.setitem(sys.modules, "face_recognition", None)
-    monkeypatch.delitem(sys.modules, identity_node.__name__)
-    with pytest.raises(ImportError) as raised:
-        importlib.import_module(identity_node.__name__)
-    assert raised.value.name == "face_recognition"
-    classes, _ = load_nodes()
-    assert "FlenwheelFaceIdentityFilter" not in classes and "FlenwheelCurateSources" in classes
-    assert "pip install dlib-bin" in caplog.text

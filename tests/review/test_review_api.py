@@ -221,3 +221,32 @@ async def test_the_server_makes_thumbnails_in_the_background_from_the_start(serv
             break
         await asyncio.sleep(0.1)
     assert wanted <= made
+
+
+async def test_items_say_who_decided_and_auto_review_shows_as_such(served):
+    from flenwheel.core.review.stages import AUTO_REVIEWER
+
+    client, project, records, base = served
+    store = ReviewStore(project)
+    store.decide(records[0].id, "enriched", "v1", "good", reviewer=AUTO_REVIEWER)
+    store.decide(records[1].id, "enriched", "v1", "reject", reason="artifacts", reviewer="ana")
+    data = await _json(await client.get(f"{base}/items", params={"stage": "enriched", "version": "v1"}))
+    items = {item["id"]: item for item in data["items"]}
+    assert (items[records[0].id]["reviewer"], items[records[0].id]["auto"]) == (AUTO_REVIEWER, True)
+    assert (items[records[1].id]["reviewer"], items[records[1].id]["auto"]) == ("ana", False)
+    assert items[records[1].id]["at"] and "auto" not in items[records[2].id]
+
+
+async def test_benchmark_items_carry_their_cell(picture, project, aiohttp_client):
+    dataset = project.create_dataset("benchmark")
+    with dataset.edit() as edit:
+        portrait = edit.add_image(picture(1), stem="card_0", prompt="p", seed=1, angle="front",
+                                  expression="smiling", cell="front-smiling", **{"try": 2})
+        pose = edit.add_image(picture(2), stem="card_1", prompt="p", seed=2, cell="t-pose", pose="t-pose",
+                              **{"try": 0})
+    client = await aiohttp_client(create_app(project, place_delay=0.05))
+    base = f"{API}/{project_key(project)}"
+    data = await _json(await client.get(f"{base}/items", params={"stage": "benchmark", "version": "v1"}))
+    items = {item["id"]: item for item in data["items"]}
+    assert (items[portrait.id]["cell"], items[portrait.id]["try"]) == ("front-smiling", 2)
+    assert (items[pose.id]["cell"], items[pose.id]["pose"]) == ("t-pose", "t-pose")

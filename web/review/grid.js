@@ -107,8 +107,10 @@ export class Grid {
     tile.dataset.label = item.label || "";
     tile.style.setProperty("--fw-label", spec ? spec.color : "transparent");
     const badge = tile.querySelector(".fw-badge");
-    badge.textContent = spec ? spec.title : "";
-    badge.title = [item.reason_text, item.note].filter(Boolean).join(" · ");
+    badge.textContent = spec ? (item.auto ? `${spec.title} (auto)` : spec.title) : "";
+    badge.classList.toggle("fw-auto", Boolean(item.auto));
+    const by = item.auto ? "auto-review, not a human" : item.reviewer ? `by ${item.reviewer}` : null;
+    badge.title = [item.reason_text, item.note, by].filter(Boolean).join(" · ");
   }
 
   // Tiles are added in chunks: the first screenful at once, the rest a frame at a time, so a

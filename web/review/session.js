@@ -37,13 +37,14 @@ export class ReviewSession {
   /** Show the verdict now; `onSaved(item, summary)` / `onFailed(item, error)` report the outcome. */
   decide(item, label, reason, note, { onSaved, onFailed }) {
     const before = { ...item };
-    const shown = { ...item, label, reason, reason_text: reason, note };
+    const shown = { ...item, label, reason, reason_text: reason, note, auto: false, reviewer: null, at: null };
     this.#replace(shown);
     this.inFlight += 1;
     this.chain = this.chain
       .then(() => this.client.decide(this.project, { ...this.scope, id: item.id, label, reason, note }))
       .then((data) => {
-        const saved = { ...shown, reason_text: data.decision.reason_text, seq: data.decision.seq };
+        const { reason_text, seq, reviewer, at } = data.decision;
+        const saved = { ...shown, reason_text, seq, reviewer, at };
         this.#replace(saved);
         this.summary = data.summary;
         onSaved(saved, data.summary);

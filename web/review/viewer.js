@@ -68,6 +68,9 @@ function details(item, context) {
     : h("div", { class: "fw-verdict fw-pending" }, "pending");
   return [
     verdict,
+    decidedBy(item),
+    item.cell ? h("div", { class: "fw-cell" }, h("b", {}, "cell "), item.cell,
+      item.try != null ? ` · try ${item.try + 1}` : "", item.pose ? ` · pose ${item.pose}` : "") : null,
     item.prompt ? h("div", { class: "fw-prompt" }, h("b", {}, "prompt "), item.prompt) : null,
     identityLine(item.identity),
     tagsLine(item, context.coverage),
@@ -75,6 +78,14 @@ function details(item, context) {
       item.seed != null ? ` · seed ${item.seed}` : ""),
     keyHints(context),
   ];
+}
+
+// Who gave the verdict: an --auto-review decision is no human's, and the page says so plainly.
+function decidedBy(item) {
+  if (!item.label || !item.reviewer) return null;
+  if (item.auto) return h("div", { class: "fw-decided fw-auto" }, "decided by auto-review (demo only, not a human)");
+  const when = item.at ? ` · ${String(item.at).replace("T", " ").slice(0, 16)}` : "";
+  return h("div", { class: "fw-decided" }, `decided by ${item.reviewer}${when}`);
 }
 
 function identityLine(identity) {
