@@ -21,11 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ..core.data.atomic import sha256_file
-from ..core.data.errors import DatasetError
-from ..core.data.images import list_image_files
+from ..core.data.errors import DatasetError, ImageLoadError
+from ..core.data.images import image_size, list_image_files
 from ..core.data.records import METADATA_FILES
 from .triplets import TRIPLETS_FILE, read_triplets
 
@@ -64,11 +62,11 @@ def fill_caption(caption: str, token: str | None) -> str:
 
 
 def _size(path: Path) -> tuple[int, int]:
+    """The header's size, refused above the pixel limit before the trainer decodes anything."""
     try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read training image {path}: {exc}") from None
+        return image_size(path)
+    except ImageLoadError as exc:
+        raise DatasetError(f"cannot use training image {path}: {exc.problem}") from None
 
 
 def _item(path: Path, caption: str, item_id: str, origin: str, controls: tuple[Path, ...] = ()) -> TrainItem:

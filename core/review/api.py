@@ -31,6 +31,7 @@ from aiohttp import web
 
 from ..data.dataset import DatasetVersion
 from ..data.errors import FlenwheelError
+from ..data.images import IMAGE_MEDIA_TYPES
 from ..data.project import Project
 from ..data.records import ImageRecord
 from ..data.thumbnails import ThumbnailWarmer, thumb_size, thumbnail
@@ -54,7 +55,8 @@ LOG = logging.getLogger("flenwheel.review")
 
 API_PREFIX = "/flenwheel/review"
 MAX_UPLOAD = 64 * 1024 * 1024
-UPLOAD_TYPES = {"image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff"}
+#: The same image types a folder or the CLI takes (``IMAGE_MEDIA_TYPES``), so GIF is one rule everywhere.
+UPLOAD_TYPES = frozenset(IMAGE_MEDIA_TYPES.values())
 PLACE_DELAY_S = 1.5
 IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
@@ -334,11 +336,16 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The request body, refused past ``limit`` bytes (the server's own upload limit may be lower)."""
+    """The request body, refused past ``limit`` bytes (the server's own upload limit may be lower).
+
+    The chunks read so far are dropped before refusing: the exception's traceback keeps this frame
+    alive until a garbage collection, and with it the 64 MiB already read.
+    """
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > limit:
+            chunks.clear()
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
         chunks.append(chunk)
     if not size:
