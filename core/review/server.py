@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
+import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -95,18 +97,37 @@ def _warm_all(api: ReviewAPI, project: Project) -> None:
 
 def serve(project: Project, host: str = "127.0.0.1", port: int = DEFAULT_PORT, open_browser: bool = False,
           log: Callable[[str], None] = print, extensions: Sequence[ReviewExtension] = ()) -> None:
-    """Run the review server until Ctrl+C."""
-    app = create_app(project, host, extensions=extensions)
+    """Run the review server until Ctrl+C; the address is printed only once the server listens."""
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     url = f"http://{shown if ':' not in shown else f'[{shown}]'}:{port}/"
-    if allowed_hosts(host) is None or not _is_loopback(host):
-        log(f"warning: serving on {host}: anyone who can reach this machine can see and label the images")
-    log(f"reviewing {project.config.name} ({project.root}) at {url}  (Ctrl+C to stop)")
-    if open_browser:
-        import webbrowser
+    runner = web.AppRunner(create_app(project, host, extensions=extensions), access_log=None)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(runner.setup())
+        _listen(loop, runner, host, port)
+        if allowed_hosts(host) is None or not _is_loopback(host):
+            log(f"warning: serving on {host}: anyone who can reach this machine can see and label the images")
+        log(f"reviewing {project.config.name} ({project.root}) at {url}  (Ctrl+C to stop)")
+        if open_browser:
+            import webbrowser
 
-        webbrowser.open(url)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+            webbrowser.open(url)
+        with contextlib.suppress(NotImplementedError):  # SIGTERM stops as cleanly as Ctrl+C
+            loop.add_signal_handler(signal.SIGTERM, loop.stop)
+        with contextlib.suppress(KeyboardInterrupt):
+            loop.run_forever()
+    finally:
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+def _listen(loop: asyncio.AbstractEventLoop, runner: web.AppRunner, host: str, port: int) -> None:
+    """Start listening, or say in one line which port is taken and how to pick another."""
+    try:
+        loop.run_until_complete(web.TCPSite(runner, host, port).start())
+    except OSError as exc:
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror or exc})"
+        raise FlenwheelError(f"port {port} on {host} {reason}; choose another with --port") from None
 
 
 def _is_loopback(host: str) -> bool:
