@@ -157,7 +157,11 @@ def check_cmd(paths: tuple[str, ...], server: str | None) -> None:
     report: dict[str, list] = {}
     for path in map(Path, paths or [PACK_WORKFLOWS]):
         if path.is_dir():
-            report.update({f"{path}/{name}": found for name, found in check_folder(path, specs).items()})
+            found_here = check_folder(path, specs)
+            if not found_here:
+                raise click.ClickException(f"{path} holds no workflow (no .json files, nor an api/ folder of them); "
+                                           "name a workflow file or the folder that holds them")
+            report.update({f"{path}/{name}": found for name, found in found_here.items()})
         else:
             report[str(path)] = check_file(path, specs)
     bad = {name: found for name, found in report.items() if found}

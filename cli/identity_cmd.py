@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ..core.data.errors import FlenwheelError
-from ..core.data.images import list_image_files
+from ..core.data.images import IMAGE_SUFFIXES, list_image_files
 from ..core.data.project import PROJECT_FILE, Project
 from ..core.identity.faces import DETECTORS, DetectionSettings, face_api
 from ..core.identity.filter import FilterReport, run_filter
@@ -74,7 +74,8 @@ def _references(refs: tuple[str, ...], settings: DetectionSettings) -> Reference
     plain = tuple(ref for ref in refs if ref not in projects)
     files = _expand(plain)
     if plain and not files:
-        raise click.BadParameter("the reference folders contain no image files", param_hint="--ref")
+        raise click.BadParameter(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(plain)}",
+                                 param_hint="--ref")
     return collect_references(
         settings, [Project.open(ref).dataset("source") for ref in projects], paths=files
     )
@@ -132,7 +133,8 @@ def score_cmd(
         raise click.BadParameter(str(exc), param_hint="--ref") from None
     files = _expand(images)
     if not files:
-        raise click.BadParameter("no image files found", param_hint="IMAGES")
+        raise click.BadParameter(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(images)}",
+                                 param_hint="IMAGES")
     rows = [_score_row(str(path), scorer.score_path(path)) for path in files]
     if as_json:
         click.echo(

@@ -36,21 +36,35 @@ def add_cmd(project: str, images: tuple[str, ...], caption: str | None, angle: s
     checks, notice = source_checks(opened)
     report = add_sources(opened, images, caption=caption, angle=angle, expression=expression,
                          version=version, mirror=mirror, skip_invalid=skip_invalid, checks=checks)
+    set_issues = _set_issues(opened, report.dataset, checks) if report.added else {}
     if as_json:
         click.echo(json.dumps({"dataset": report.dataset, "added": [r.to_json() for r in report.added],
-                               "skipped": report.skipped, "notices": [notice] if notice else []},
-                              indent=2, ensure_ascii=False))
+                               "skipped": report.skipped, "set_issues": set_issues,
+                               "notices": [notice] if notice else []}, indent=2, ensure_ascii=False))
         return
     if notice:
         click.secho(notice, fg="yellow", err=True)
     for record in report.added:
-        reasons = (record.quality or {}).get("reasons") or []
+        reasons = [*((record.quality or {}).get("reasons") or []), *set_issues.pop(record.filename, [])]
         status = "ok" if not reasons else "flagged: " + "; ".join(reasons)
         click.echo(f"added {record.filename:40s} {status}")
+    for name, reasons in set_issues.items():
+        click.secho(f"earlier source {name}: {'; '.join(reasons)}", fg="yellow")
     for problem in report.skipped:
         click.secho(f"skipped: {problem}", fg="yellow")
     click.echo(f"{len(report.added)} added to {report.dataset}, {len(report.flagged)} flagged, "
                f"{len(report.skipped)} skipped")
+
+
+def _set_issues(project: Project, label: str, checks: list) -> dict[str, list[str]]:
+    """Problems of the whole set (an identity outlier: a different person?) by file name, as the node shows them."""
+    dataset = project.dataset("source", label.rsplit("/", 1)[-1])
+    names = {record.id: record.filename for record in dataset.records}
+    found: dict[str, list[str]] = {}
+    for check in checks:
+        for image_id, issues in check.set_issues(dataset).items():
+            found.setdefault(names.get(image_id, image_id), []).extend(issues)
+    return found
 
 
 @source_group.command("check")

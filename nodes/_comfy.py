@@ -59,6 +59,15 @@ def prompt_server() -> Any | None:
     return getattr(PromptServer, "instance", None)
 
 
+def listen_address() -> str:
+    """ComfyUI's ``--listen`` value (comma-separated addresses), 127.0.0.1 (its default) outside it."""
+    try:
+        from comfy.cli_args import args
+    except ImportError:
+        return "127.0.0.1"
+    return str(getattr(args, "listen", None) or "127.0.0.1")
+
+
 def send_event(event: str, data: dict[str, Any]) -> None:
     """Push a JSON event to the browser (no-op outside ComfyUI)."""
     server = prompt_server()

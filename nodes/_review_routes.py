@@ -2,18 +2,24 @@
 
 The sidebar may show the projects that FLENwheel nodes opened in this ComfyUI session and the
 project folders under ComfyUI's output folder; a request names one by its opaque key, never by
-a path (see ``core/review/projects.py``).
+a path (see ``core/review/projects.py``). The routes answer only the Host names ComfyUI's
+``--listen`` address allows (the same DNS-rebinding rule as ``flenwheel review serve``), and
+placement that a killed ComfyUI left undone is finished when the routes are mounted (for the
+projects in the output folder) and when a Project node opens a project.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.data.dataset import DatasetVersion
 from ..core.data.project import Project
+from ..core.review.hosts import allowed_for_listen
 from ..core.review.projects import ProjectRegistry
-from ._comfy import prompt_server
+from ._comfy import listen_address, prompt_server
 
 LOG = logging.getLogger("flenwheel")
 
@@ -37,7 +43,9 @@ def registry() -> ProjectRegistry:
 
 def remember_project(project: Project) -> str:
     """Let the review page show ``project``; returns the key events and the page use for it."""
-    return registry().add(project)
+    key = registry().add(project)
+    _finish_pending([project])
+    return key
 
 
 def mount_review_routes() -> bool:
@@ -48,10 +56,27 @@ def mount_review_routes() -> bool:
     from ..core.editor.fix_routes import review_extensions
     from ..core.review.api import ReviewAPI
 
-    api = ReviewAPI(registry(), extensions=review_extensions())
+    allowed = allowed_for_listen(listen_address())
+    api = ReviewAPI(registry(), extensions=review_extensions(), allowed_hosts=lambda: allowed)
     api.add_routes(server.routes)
     _state["api"] = api
+    _finish_pending(None)
     return True
+
+
+def _finish_pending(projects: Sequence[Project] | None) -> None:
+    """Finish placement a kill left undone, in the background (None: every project the registry finds)."""
+    api = _state.get("api")
+    if not api:
+        return
+
+    def run() -> None:
+        found = projects if projects is not None else [registry().get(e["key"]) for e in registry().entries()]
+        api.finish_pending(found)
+
+    thread = threading.Thread(target=run, name="flenwheel-finish-placement", daemon=True)
+    _state["finishing"] = thread
+    thread.start()
 
 
 def warm_thumbnails(project: Project, dataset: DatasetVersion) -> None:

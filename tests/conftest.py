@@ -20,7 +20,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("FLENWHEEL_SHARED", ROOT.parent / "shared"))
+#: The real face photos the identity tests need, shipped with the repository (see its README).
+FACES = ROOT / "tests" / "data" / "faces"
 
 
 class NetworkBlocked(RuntimeError):
@@ -83,11 +84,8 @@ def project(tmp_path):
 
 @pytest.fixture(scope="session")
 def faces() -> Path:
-    """The shared real face photos (see their README for who is who)."""
-    folder = SHARED / "faces"
-    if not folder.is_dir():
-        pytest.skip(f"shared face photos not found at {folder} (set FLENWHEEL_SHARED)")
-    return folder
+    """The real face photos shipped in ``tests/data/faces`` (see its README for who is who and the licence)."""
+    return FACES
 
 
 @pytest.fixture

@@ -270,3 +270,14 @@ def test_convert_and_check_commands(tmp_path):
     assert (
         "FAIL" in result.output and '\'batch_policy\' is "pad" in the UI workflow but "crop"' in result.output
     )
+
+
+def test_check_on_a_folder_without_workflows_fails_and_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from flenwheel.cli import cli
+
+    (tmp_path / "notes.txt").write_text("no workflows here")
+    result = CliRunner().invoke(cli, ["comfy", "check", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path} holds no workflow" in result.output

@@ -21,17 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ..core.data.atomic import sha256_file
-from ..core.data.errors import DatasetError
-from ..core.data.images import list_image_files
+from ..core.data.errors import DatasetError, ImageLoadError
+from ..core.data.images import image_size, list_image_files
 from ..core.data.records import METADATA_FILES
 from .triplets import TRIPLETS_FILE, read_triplets
 
 TRAINING_SET_FILE = "training_set.json"
 TRIGGER = "[trigger]"
-EXIF_ORIENTATION = 0x0112
 EXCLUDED_LABELS = {"rejected", "needs_correction", "corrections", "correction"}
 
 
@@ -65,15 +62,11 @@ def fill_caption(caption: str, token: str | None) -> str:
 
 
 def _size(path: Path) -> tuple[int, int]:
-    """The upright size, as the loader's pixels are: a phone portrait stored sideways (EXIF
-    orientation 5-8) must go to a portrait bucket, or its head and feet are cropped away."""
+    """The upright size from the header, refused above the pixel limit before the trainer decodes anything."""
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            turned = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-            return (height, width) if turned else (width, height)
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"cannot read training image {path}: {exc}") from None
+        return image_size(path)
+    except ImageLoadError as exc:
+        raise DatasetError(f"cannot use training image {path}: {exc.problem}") from None
 
 
 def _item(path: Path, caption: str, item_id: str, origin: str, controls: tuple[Path, ...] = ()) -> TrainItem:

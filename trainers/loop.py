@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ..core.data.atomic import remove_stale_temps
 from .adapter import ModelAdapter
 from .batches import BatchPlan, step_seed
 from .buckets import make_buckets, nearest_bucket, square_size
@@ -159,6 +160,8 @@ class Trainer:
                 save_config(self.config, self.out / CONFIG_FILE)
             for name in remove_stale_staging(self.ckpt_root):
                 self.reporter.log(f"removed the unfinished checkpoint {name} left by an interrupted save")
+            for name in remove_stale_temps(self.out):
+                self.reporter.log(f"removed the unfinished file {name} left by an interrupted write")
         self.stop.install()
         try:
             return self._run()

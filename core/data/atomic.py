@@ -4,6 +4,11 @@ A crash (exception, kill -9, power loss) must never leave a half-written image, 
 or checkpoint where a reader expects a whole one. Everything is written to a temporary file in
 the destination's folder and moved into place with ``os.replace``, which is atomic on POSIX and
 Windows when source and destination share a filesystem.
+
+``mkstemp`` creates its file with mode 0600; the writer widens it to what the umask gives (0644
+under umask 022), so a LoRA copied to a shared ``models/loras`` or read by a ComfyUI running as
+another user works. A temporary file is named ``.<name>.<8 random chars><suffix>``; a kill can
+leave one behind, and ``remove_stale_temps`` recognises and removes them at the next start.
 """
 
 from __future__ import annotations
@@ -12,13 +17,31 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 _CHUNK = 1 << 20
+_umask_lock = threading.Lock()
+
+
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file under the current umask."""
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _temp_file(dest: Path, suffix: str) -> tuple[int, str]:
+    """A new temporary sibling of ``dest`` with the umask's mode (not mkstemp's 0600)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
+    os.fchmod(fd, _file_mode())
+    return fd, tmp
 
 
 @contextlib.contextmanager
@@ -28,7 +51,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryIO]
         raise ValueError("atomic_open only writes ('w' or 'wb')")
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = _temp_file(dest, ".tmp")
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
@@ -59,7 +82,7 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[str], None], su
     """Let ``writer`` produce a file at a temporary path (for libraries that want a filename), then move it."""
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix or dest.suffix, dir=dest.parent)
+    fd, tmp = _temp_file(dest, suffix or dest.suffix)
     os.close(fd)
     try:
         writer(tmp)
@@ -76,6 +99,29 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Copy ``src`` to ``dst`` so that ``dst`` is either absent/old or a whole copy."""
     with open(src, "rb") as source, atomic_open(dst, "wb") as target:
         shutil.copyfileobj(source, target, _CHUNK)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
+    """Delete the temporary files a killed atomic write left directly in ``folder``; returns their names.
+
+    Only names of this module's shape are touched (``.<name>.<8 chars>.tmp`` or
+    ``.<name>.<8 chars><suffix of name>``), so no file of the user's is ever mistaken for one.
+    """
+    removed = []
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    for path in root.iterdir():
+        match = _TEMP_NAME.match(path.name)
+        if match and path.is_file() and not path.is_symlink() and (
+                match["suffix"] == ".tmp" or match["name"].endswith(match["suffix"])):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            removed.append(path.name)
+    return sorted(removed)
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

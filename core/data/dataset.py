@@ -144,7 +144,8 @@ class Edit:
         if target.exists() and not _is_leftover_of(target, image_id):
             raise DatasetError(f"{target} already exists and is not in the metadata; refusing to overwrite it")
         self.write_file(final.filename, png_bytes(image, final.to_json(), text=png_text))
-        thumbnails.store(self.dataset.project.cache_dir, image_id, to_rgb8(image))
+        with contextlib.suppress(thumbnails.CacheOutsideProjectError):  # a convenience; the page renders it later
+            thumbnails.store(self.dataset.project.cache_dir, image_id, to_rgb8(image))
         self.metadata.images.append(final)
         return final
 
@@ -165,7 +166,7 @@ class Edit:
 
     def move_file(self, old: str, new: str) -> None:
         """Move a file inside the version (review placement); copy-then-delete keeps a crash repairable."""
-        source = self.dataset.resolve(old)
+        source = self._regular(old)
         target = self.dataset.resolve(new)
         if old == new:
             return
@@ -178,10 +179,18 @@ class Edit:
         self._manifest.pop(old, None)
 
     def remove_file(self, relative: str) -> None:
-        path = self.dataset.resolve(relative)
+        path = self._regular(relative)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         self._manifest.pop(relative, None)
+
+    def _regular(self, relative: str) -> Path:
+        """A file placement may delete: never a symbolic link, whose target may be another record's file."""
+        path = self.dataset.resolve(relative)
+        if (self.dataset.path / relative).is_symlink():
+            raise DatasetError(f"{relative} in {self.dataset.label} is a symbolic link; FLENwheel moves and deletes "
+                               "only regular files. Replace the link by a copy of the image")
+        return path
 
     def rehash(self, relative: str) -> None:
         """Refresh one file's manifest entry after it was written by other means."""

@@ -6,6 +6,11 @@ orientation (phone photos are often stored sideways), and converts any mode to 8
 the usual traps: 16-bit greys are scaled (``convert('RGB')`` clips them to white), transparency
 is composited on white, CMYK and palettes are converted.
 
+Pictures above ``max_pixels()`` (40 megapixels unless ``FLENWHEEL_MAX_PIXELS`` says otherwise) are
+refused from their header, before any pixel is decoded: a 1 MB PNG can claim 12000x12000 pixels
+and cost minutes and gigabytes per command (a decompression bomb). The camera photos a character
+LoRA starts from are 12-24 megapixels, so the default leaves room for them.
+
 It also converts to and from ComfyUI's IMAGE tensors ([B, H, W, C] float32 in 0..1) and writes
 PNGs that carry their record as text metadata, so an image keeps its lineage when it is copied
 out of the project.
@@ -17,6 +22,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -32,7 +38,12 @@ if TYPE_CHECKING:
     import torch
 
 PNG_RECORD_KEY = "flenwheel"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+#: The one rule for which files are images, by suffix (folders, CLI) and media type (browser uploads).
+IMAGE_MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+                     ".bmp": "image/bmp", ".tif": "image/tiff", ".tiff": "image/tiff", ".gif": "image/gif"}
+IMAGE_SUFFIXES = tuple(IMAGE_MEDIA_TYPES)
+MAX_PIXELS_ENV = "FLENWHEEL_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 40_000_000
 
 _truncation_lock = threading.Lock()
 
@@ -49,6 +60,46 @@ def _strict_truncation() -> Iterator[None]:
             ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
+def max_pixels() -> int:
+    """The largest picture (width x height) any stage decodes; ``FLENWHEEL_MAX_PIXELS`` overrides it."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV}={raw!r} is not a positive number of pixels (default {DEFAULT_MAX_PIXELS})")
+    return value
+
+
+def check_pixels(name: str | Path, size: tuple[int, int], limit: int | None = None) -> None:
+    """Refuse a picture above the pixel limit, naming it, its size and the limit."""
+    limit = max_pixels() if limit is None else limit
+    width, height = size
+    if width * height > limit:
+        raise ImageLoadError(name, f"{width}x{height} is {width * height / 1e6:.1f} megapixels, above the limit of "
+                                   f"{limit / 1e6:g} megapixels; shrink it, or raise {MAX_PIXELS_ENV}")
+
+
+def _decode(name: str | Path, source: str | Path | io.BytesIO) -> Image.Image:
+    limit = max_pixels()
+    try:
+        with _strict_truncation():
+            image = Image.open(source)
+            check_pixels(name, image.size, limit)
+            image.load()
+    except UnidentifiedImageError:
+        raise ImageLoadError(name, "not an image Pillow can read (unknown or corrupt format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageLoadError(name, f"too many pixels ({exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        problem = "the file is truncated or corrupt" if "truncated" in str(exc).lower() else str(exc)
+        raise ImageLoadError(name, problem) from None
+    return image
+
+
 def open_image(path: str | Path) -> Image.Image:
     """Decode a whole image file, raising ``ImageLoadError`` that names the file and the problem."""
     file = Path(path)
@@ -58,18 +109,26 @@ def open_image(path: str | Path) -> Image.Image:
         raise ImageLoadError(file, "it is a folder, not an image file")
     if file.stat().st_size == 0:
         raise ImageLoadError(file, "the file is empty (0 bytes)")
+    return _decode(file, file)
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """The upright width and height from the header alone, refused above the pixel limit.
+
+    Upright as the loader's pixels are: a phone portrait stored sideways (EXIF orientation 5-8)
+    is a portrait, or a trainer's bucket crops its head and feet away.
+    """
     try:
-        with _strict_truncation():
-            image = Image.open(file)
-            image.load()
-    except UnidentifiedImageError:
-        raise ImageLoadError(file, "not an image Pillow can read (unknown or corrupt format)") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageLoadError(file, f"too many pixels ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        problem = "the file is truncated or corrupt" if "truncated" in str(exc).lower() else str(exc)
-        raise ImageLoadError(file, problem) from None
-    return image
+        with Image.open(path) as image:
+            size = image.size
+            turned = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+    except (OSError, ValueError) as exc:
+        raise ImageLoadError(path, str(exc)) from None
+    check_pixels(path, size)
+    return (size[1], size[0]) if turned else size
 
 
 def to_rgb8(image: Image.Image) -> Image.Image:
@@ -97,14 +156,24 @@ def to_rgb8(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(path: str | Path) -> Image.Image:
-    """Load a file as an upright 8-bit RGB image (the one entry point every stage uses)."""
-    image = open_image(path)
+def _upright_rgb(image: Image.Image, name: str | Path) -> Image.Image:
     try:
         upright = ImageOps.exif_transpose(image)
     except Exception as exc:  # malformed EXIF must not hide an otherwise good picture
-        raise ImageLoadError(path, f"unreadable EXIF orientation ({exc})") from None
+        raise ImageLoadError(name, f"unreadable EXIF orientation ({exc})") from None
     return to_rgb8(upright if upright is not None else image)
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Load a file as an upright 8-bit RGB image (the one entry point every stage uses)."""
+    return _upright_rgb(open_image(path), path)
+
+
+def load_image_bytes(data: bytes, name: str) -> Image.Image:
+    """``load_image`` for bytes already in memory (a browser upload), decoded without a scratch file."""
+    if not data:
+        raise ImageLoadError(name, "the file is empty (0 bytes)")
+    return _upright_rgb(_decode(name, io.BytesIO(data)), name)
 
 
 def pixel_hash(image: Image.Image) -> str:

@@ -8,6 +8,10 @@ The page's default size is written when an image enters a dataset (``store``, ca
 dataset's ``add_image`` while the picture is still in memory, about 2 ms), so the review page of a
 fresh dataset opens without rendering anything; images that arrive otherwise are rendered on
 first request or by the background warmer.
+
+The cache lives in the project (``<project>/cache``), and every thumbnail read or written must
+resolve inside the project: a cache file or folder that is a symbolic link out of it is refused,
+so a planted link can neither make the server send ``/etc/passwd`` nor write outside the project.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from PIL import Image
 
 from ..data.images import load_image
 from .atomic import atomic_write_bytes
+from .errors import FlenwheelError
 
 LOG = logging.getLogger("flenwheel.review")
 
@@ -43,13 +48,27 @@ def thumb_size(requested: str | int | None) -> int:
     return min(SIZES, key=lambda size: abs(size - wanted))
 
 
+class CacheOutsideProjectError(FlenwheelError):
+    """A cache file or folder is a symbolic link that leads out of the project."""
+
+
 def thumb_path(cache_dir: Path, image_id: str, size: int) -> Path:
     return cache_dir / "thumbs" / str(size) / image_id[:2] / f"{image_id}.jpg"
 
 
+def _inside_project(cache_dir: Path, path: Path) -> Path:
+    """``path``, refused when it (symlinks followed) leaves the project that holds ``cache_dir``."""
+    project = cache_dir.parent.resolve()
+    if not path.resolve().is_relative_to(project):
+        shown = path.relative_to(cache_dir.parent) if path.is_relative_to(cache_dir.parent) else path
+        raise CacheOutsideProjectError(f"{shown} leads outside the project {project} (a symbolic link?); "
+                                       "remove it, the thumbnail cache is rebuilt by itself")
+    return path
+
+
 def thumbnail(cache_dir: Path, image_id: str, source: Path, size: int = DEFAULT_SIZE) -> Path:
     """The cached JPEG thumbnail of ``source`` (made now if missing), at most ``size`` px a side."""
-    target = thumb_path(cache_dir, image_id, size)
+    target = _inside_project(cache_dir, thumb_path(cache_dir, image_id, size))
     if target.is_file():
         return target
     return store(cache_dir, image_id, load_image(source), size)
@@ -57,11 +76,11 @@ def thumbnail(cache_dir: Path, image_id: str, source: Path, size: int = DEFAULT_
 
 def store(cache_dir: Path, image_id: str, image: Image.Image, size: int = DEFAULT_SIZE) -> Path:
     """Write the thumbnail of a picture already in memory (an upright RGB image, as saved)."""
+    target = _inside_project(cache_dir, thumb_path(cache_dir, image_id, size))
     small = image.copy()
     small.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=False)
-    target = thumb_path(cache_dir, image_id, size)
     atomic_write_bytes(target, buffer.getvalue())
     return target
 

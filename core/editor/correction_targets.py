@@ -15,10 +15,7 @@ and the report says so. A fix is never the failed edit itself nor its source.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -28,7 +25,7 @@ from PIL import Image
 from ..data.atomic import atomic_copy
 from ..data.dataset import DatasetVersion
 from ..data.errors import FlenwheelError, ImageLoadError
-from ..data.images import list_image_files, load_image, pixel_hash, png_bytes
+from ..data.images import list_image_files, load_image, load_image_bytes, pixel_hash, png_bytes
 from ..data.project import Project
 from ..data.records import ImageRecord, utc_now
 from ..review.items import find_source
@@ -160,10 +157,19 @@ def correction_items(project: Project, version: str) -> tuple[list[CorrectionIte
 
 
 def fit_to_edit(image: Image.Image, record: ImageRecord, label: str) -> tuple[Image.Image, str | None]:
-    """The fix at the failed edit's size; refuses another aspect ratio, scales the same aspect."""
+    """The fix at the failed edit's size; refuses another aspect ratio or a smaller picture, scales down.
+
+    Upscaling a smaller fix would train the editor on blur (a 1x1 upload would become a flat colour).
+    """
     width, height = record.width or image.width, record.height or image.height
     if image.size == (width, height):
         return image, None
+    if image.width < width or image.height < height:
+        raise CorrectionError(
+            f"{label} is {image.width}x{image.height}, smaller than the failed edit "
+            f"{PurePosixPath(record.filename).name} ({width}x{height}): a corrected target must be at least "
+            "the edit's size"
+        )
     have, want = image.width / image.height, width / height
     if abs(have - want) > ASPECT_TOLERANCE * want:
         raise CorrectionError(
@@ -210,21 +216,12 @@ class StoredFix:
     replaced: list[str] = field(default_factory=list)
 
 
-def _decode(data: bytes | Path, scratch: Path, label: str) -> Image.Image:
-    """Decode through ``load_image`` (full decode, EXIF, any mode), also for bytes from a browser."""
-    if isinstance(data, Path):
-        return load_image(data)
-    scratch.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".upload.", dir=scratch)
+def _decode(data: bytes | Path, label: str) -> Image.Image:
+    """Decode through the safe loader (full decode, pixel limit, EXIF, any mode), also for bytes from a browser."""
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return load_image(name)
+        return load_image(data) if isinstance(data, Path) else load_image_bytes(data, label)
     except ImageLoadError as exc:
         raise CorrectionError(f"{label} cannot be read: {exc.problem}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
 
 
 def store_fix(project: Project, version: str, image_id: str, data: bytes | Path,
@@ -241,7 +238,7 @@ def store_fix(project: Project, version: str, image_id: str, data: bytes | Path,
         state = decision.label if decision else "not reviewed yet"
         raise CorrectionError(f"{record.filename} is {state}; only edits reviewed as needs_correction "
                               "take a corrected target")
-    image = _decode(data, project.cache_dir / "uploads", label)
+    image = _decode(data, label)
     _, note = check_fix(project, record, image, label)
     name = PurePosixPath(origin(record)).stem
     relative = f"{FIXED_FOLDER}/{name}.png"

@@ -209,7 +209,6 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
             f"needs an NVIDIA GPU, but the device is {device}; use quantize=none (bf16) with offload=model instead"
         )
     require("bitsandbytes", "4-bit/8-bit loading")
-    import torch
     from diffusers import BitsAndBytesConfig as DiffusersBnb
     from diffusers import PipelineQuantizationConfig
     from transformers import BitsAndBytesConfig as TransformersBnb

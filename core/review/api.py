@@ -31,9 +31,11 @@ from aiohttp import web
 
 from ..data.dataset import DatasetVersion
 from ..data.errors import FlenwheelError
+from ..data.images import IMAGE_MEDIA_TYPES
 from ..data.project import Project
 from ..data.records import ImageRecord
 from ..data.thumbnails import ThumbnailWarmer, thumb_size, thumbnail
+from .hosts import check_host
 from .items import (
     ForeignImageError,
     SourceRef,
@@ -54,7 +56,8 @@ LOG = logging.getLogger("flenwheel.review")
 
 API_PREFIX = "/flenwheel/review"
 MAX_UPLOAD = 64 * 1024 * 1024
-UPLOAD_TYPES = {"image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff"}
+#: The same image types a folder or the CLI takes (``IMAGE_MEDIA_TYPES``), so GIF is one rule everywhere.
+UPLOAD_TYPES = frozenset(IMAGE_MEDIA_TYPES.values())
 PLACE_DELAY_S = 1.5
 IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
@@ -117,9 +120,12 @@ class ReviewAPI:
     """Route handlers over a project registry; ``add_routes`` mounts them on any RouteTableDef."""
 
     def __init__(self, registry: ProjectRegistry, place_delay: float = PLACE_DELAY_S,
-                 extensions: Sequence[ReviewExtension] = ()) -> None:
+                 extensions: Sequence[ReviewExtension] = (),
+                 allowed_hosts: Callable[[], set[str] | None] = lambda: None) -> None:
+        """``allowed_hosts`` gives the Host names to answer (None: any), asked per request (see ``hosts``)."""
         self.registry = registry
         self.extensions = list(extensions)
+        self.allowed_hosts = allowed_hosts
         self.placement = PlacementQueue(place_delay)
         self.warmer = ThumbnailWarmer()
 
@@ -139,7 +145,20 @@ class ReviewAPI:
         ]
         table += [route for extension in self.extensions for route in extension.routes(self.registry)]
         for method, path, handler in table:
-            routes.route(method, API_PREFIX + path)(_guarded(handler))
+            routes.route(method, API_PREFIX + path)(_guarded(handler, self.allowed_hosts))
+
+    def finish_pending(self, projects: Sequence[Project]) -> None:
+        """Place what a killed server left undone (decisions in the store, files not moved yet)."""
+        for project in projects:
+            for spec in REVIEW_STAGES.values():
+                for version in project.versions(spec.dataset_stage):
+                    try:
+                        report = place(project, spec.name, version)
+                    except FlenwheelError as exc:
+                        LOG.warning("FLENwheel review: placement of %s %s failed: %s", spec.name, version, exc)
+                        continue
+                    if report.changed or report.problems:
+                        LOG.info("FLENwheel review: finished pending placement: %s", report.describe())
 
     def warm(self, project: Project, dataset: DatasetVersion) -> int:
         """Queue the dataset's missing thumbnails (a gate starting to wait, a server starting)."""
@@ -290,6 +309,8 @@ class ReviewAPI:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise FlenwheelError("the body is not valid JSON") from None
+        except RecursionError:
+            raise FlenwheelError("the body nests too deeply; send a flat JSON object") from None
         if not isinstance(body, dict):
             raise FlenwheelError("the body must be a JSON object")
         return project, body
@@ -309,11 +330,12 @@ def same_origin(request: web.Request) -> bool:
     return origin is None or urlsplit(origin).netloc.lower() == request.host.lower()
 
 
-def _guarded(handler: Handler) -> Handler:
-    """Turn user-facing errors into JSON answers: foreign things are 404, bad input 400."""
+def _guarded(handler: Handler, allowed_hosts: Callable[[], set[str] | None]) -> Handler:
+    """Apply the Host rule, and turn user-facing errors into JSON answers: foreign things 404, bad input 400."""
 
     @functools.wraps(handler)
     async def run(request: web.Request) -> web.StreamResponse:
+        check_host(request, allowed_hosts())
         try:
             return await handler(request)
         except ForeignImageError as exc:
@@ -334,11 +356,16 @@ def _text(body: dict[str, Any], key: str, required: bool = True) -> str | None:
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The request body, refused past ``limit`` bytes (the server's own upload limit may be lower)."""
+    """The request body, refused past ``limit`` bytes (the server's own upload limit may be lower).
+
+    The chunks read so far are dropped before refusing: the exception's traceback keeps this frame
+    alive until a garbage collection, and with it the 64 MiB already read.
+    """
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > limit:
+            chunks.clear()
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
         chunks.append(chunk)
     if not size:

@@ -74,7 +74,10 @@ def place(project: Project, stage: str, version: str) -> PlacementReport:
             if spec.placement == "folders":
                 _clear_stale_temps(dataset, spec)
                 for record in edit.records:
-                    _move_to_folder(spec, edit, record, decisions.get(record.id), report)
+                    try:
+                        _move_to_folder(spec, edit, record, decisions.get(record.id), report)
+                    except FlenwheelError as exc:  # one bad record must not hold back the rest
+                        report.problems.append(f"{record.filename} was not placed: {exc}")
             report.relabelled += sum(_apply_verdict(r, decisions.get(r.id)) for r in edit.records)
     return report
 

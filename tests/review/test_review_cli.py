@@ -88,3 +88,42 @@ def test_clear_errors(project, tmp_path):
 def test_serve_help_names_the_defaults():
     result = _run("review", "serve", "--help")
     assert "--host" in result.output and "127.0.0.1" in result.output and "--port" in result.output
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(enriched):
+    import socket
+
+    project, _ = enriched(2)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["review", "serve", str(project.root), "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {port} on 127.0.0.1 is already in use; choose another with --port"]
+    assert "reviewing" not in result.stdout
+
+
+def test_serve_prints_the_address_once_it_listens(enriched):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    project, _ = enriched(2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-c", "from flenwheel.cli import cli; cli()", "review", "serve",
+                                str(project.root), "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert f"at http://localhost:{port}/" in line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/flenwheel/review/stages", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert process.returncode == 0

@@ -234,3 +234,17 @@ def test_an_unreadable_cache_file_is_computed_again(flux_config, train_quietly):
     done, _ = train_quietly(flux_config(max_train_steps=3, save_every=2))
     assert done["step"] == 3
     assert all(file.stat().st_size > 100 for file in files)  # rewritten whole
+
+
+def test_a_temp_file_left_by_a_kill_during_the_final_lora_write_is_removed_at_the_next_start(
+        flux_config, train_quietly, tmp_path, capsys):
+    out = tmp_path / "killed"
+    out.mkdir()
+    leftover = out / ".char_lora_v1.safetensors.k2x9_q7a.safetensors"  # what atomic_write_with leaves
+    leftover.write_bytes(b"")
+    keep = out / ".notes.safetensors"
+    keep.write_text("the user's own hidden file")
+    done, _ = train_quietly(flux_config(output_path=str(out), max_train_steps=1, save_every=1))
+    assert done["step"] == 1
+    assert not leftover.exists() and keep.exists()
+    assert f"removed the unfinished file {leftover.name}" in capsys.readouterr().err

@@ -1,38 +1,27 @@
 """The Qwen-Edit LoRA trainer consumes TripletWriter's JSONL, and its LoRA is our editor (``ours:v1``).
 
 The trainer lives in ``flenwheel.trainers`` (``python -m flenwheel.trainers qwen-edit --config cfg.yaml``);
-until that package provides it, this test is skipped with the reason.
+it is imported at module level, so a broken trainer package fails this test instead of skipping it.
 """
 
 from __future__ import annotations
 
 import io
 
-import pytest
 import yaml
 
 from flenwheel.core.editor.editor_compare import Editor, editor_handle
 from flenwheel.core.editor.triplets import build_triplets
 from flenwheel.core.models.editor_lora import resolve_lora
+from flenwheel.trainers.config import KINDS
+from flenwheel.trainers.protocol import Reporter, parse_line
+from flenwheel.trainers.run import run_job
 
 STEPS = 5
 
 
-def _trainer():
-    try:
-        from flenwheel.trainers.config import KINDS
-        from flenwheel.trainers.protocol import Reporter, parse_line
-        from flenwheel.trainers.run import run_job
-    except ImportError as exc:
-        pytest.skip(f"flenwheel.trainers does not provide the Qwen-Edit trainer yet ({exc}); it comes with "
-                    "the trainers branch (python -m flenwheel.trainers qwen-edit --config cfg.yaml)")
-    if "qwen-edit" not in KINDS:
-        pytest.skip("flenwheel.trainers has no qwen-edit trainer")
-    return run_job, Reporter, parse_line
-
-
 def test_trainer_consumes_the_jsonl_for_5_steps(corrections, drop_fix, picture, tiny_qwen_edit):
-    run_job, Reporter, parse_line = _trainer()
+    assert "qwen-edit" in KINDS, "flenwheel.trainers must provide the qwen-edit trainer"
     case = corrections(3)
     with case.enriched.edit() as edit:                          # one edit was made with a second view
         edit.records[0].parents = [edit.records[0].parents[0], case.sources[1].id]

@@ -4,7 +4,7 @@
 
 import { h } from "./elements.js";
 
-const ACCEPT = "image/png,image/jpeg,image/webp,image/bmp,image/tiff";
+const ACCEPT = "image/png,image/jpeg,image/webp,image/bmp,image/tiff,image/gif";
 
 /** The picker line for `item`; `fix.upload(item, file)` sends the chosen file. */
 export function fixPicker(item, fix) {
