@@ -22,17 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.errors import MissingDependencyError, ModelLoadError
+from .registry import family
 
-KINDS = ("flux", "qwen-edit")
 DTYPES = ("bf16", "fp16", "fp32")
 QUANTIZATIONS = ("none", "nf4", "int8")
 OFFLOADS = ("none", "model", "sequential")
-#: Components that dominate memory and are worth quantising, per pipeline kind.
-TEXT_ENCODERS = {"flux": ("text_encoder_2",), "qwen-edit": ("text_encoder",)}
-DEFAULT_MODELS = {
-    "flux": "black-forest-labs/FLUX.1-dev",
-    "qwen-edit": "Qwen/Qwen-Image-Edit-2509",
-}
 if TYPE_CHECKING:
     from .loras import LoraSpec
 
@@ -138,7 +132,7 @@ def looks_like_path(source: str) -> bool:
 def check_source(source: str, kind: str) -> str:
     """Resolve a local folder (or keep a hub id), failing with a message that names what is missing."""
     if not source:
-        raise ModelLoadError(f"no {kind} model given; pass a diffusers folder or a hub id like {DEFAULT_MODELS[kind]}")
+        raise ModelLoadError(f"no {kind} model given; pass a diffusers folder or a hub id like {family(kind).hub_id}")
     if not looks_like_path(source):
         return source
     folder = Path(source).expanduser()
@@ -153,15 +147,10 @@ def check_source(source: str, kind: str) -> str:
 
 
 def _pipeline_class(kind: str) -> Any:
-    if kind == "flux":
-        from diffusers import FluxPipeline
+    """The diffusers pipeline class the family's registry entry names."""
+    import diffusers
 
-        return FluxPipeline
-    if kind == "qwen-edit":
-        from diffusers import QwenImageEditPlusPipeline
-
-        return QwenImageEditPlusPipeline
-    raise ModelLoadError(f"unknown pipeline kind '{kind}'; expected one of {', '.join(KINDS)}")
+    return getattr(diffusers, family(kind).pipeline_class)
 
 
 def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | None:
@@ -197,7 +186,7 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
     if options.quantize != "none":
         mapping["transformer"] = DiffusersBnb(**settings(options.quantize))
     if options.quantize_text_encoder != "none":
-        for name in TEXT_ENCODERS[kind]:
+        for name in family(kind).quantizable_text_encoders:
             mapping[name] = TransformersBnb(**settings(options.quantize_text_encoder))
     return PipelineQuantizationConfig(quant_mapping=mapping)
 
@@ -235,10 +224,11 @@ def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | Non
     quant = quantization_config(kind, options, target)
     if quant is not None:
         extra["quantization_config"] = quant
-    if kind == "qwen-edit" and looks_like_path(resolved) and "processor" not in extra:
+    subfolder = family(kind).processor_subfolder
+    if subfolder and looks_like_path(resolved) and "processor" not in extra:
         from .qwen_processor import load_processor
 
-        extra["processor"] = load_processor(Path(resolved) / "processor")
+        extra["processor"] = load_processor(Path(resolved) / subfolder)
     try:
         pipe = _pipeline_class(kind).from_pretrained(resolved, **dtype_kwarg(torch_dtype(options.dtype)), **extra)
     except (OSError, ValueError) as exc:
