@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..core.models.registry import accepted_names
+
 
 @click.group("tiny")
 def tiny_group() -> None:
@@ -12,10 +14,10 @@ def tiny_group() -> None:
 
 @tiny_group.command("build")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--kind", type=click.Choice(["all", "flux", "qwen-edit"]), default="all", show_default=True,
-              help="Which pipeline to build.")
+@click.option("--kind", type=click.Choice(["all", *accepted_names()]), default="all", show_default=True,
+              help="Which model family's pipeline to build.")
 def build_cmd(folder: str, kind: str) -> None:
-    """Build tiny FLUX and Qwen-Image-Edit-2509 pipelines in diffusers layout under FOLDER."""
+    """Build tiny random-weight pipelines of every registered model family in diffusers layout under FOLDER."""
     from pathlib import Path
 
     from ..core.testing import tiny

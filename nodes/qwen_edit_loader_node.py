@@ -13,10 +13,11 @@ from ..core.data.errors import ModelLoadError
 from ..core.data.project import Project
 from ..core.models.editor_lora import resolve_lora
 from ..core.models.loras import LoraSpec
-from ..core.models.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.pipelines import LoadOptions
 from ..core.models.qwen_edit_loader import load_qwen_edit
+from ..core.models.registry import QWEN_EDIT_2509
 from ._comfy import free_comfy_memory, model_folder_dirs, model_folder_files, model_folder_path
-from ._types import CATEGORY, PROJECT, QWEN_EDIT_PIPELINE
+from ._types import CATEGORY, PROJECT, QWEN_EDIT_PIPELINE, memory_input
 
 NO_FILE = "(use the model's own transformer)"
 NO_LORA = "None"
@@ -70,23 +71,23 @@ class FlenwheelQwenEditLoader:
                                                    "tooltip": f"Strength of LoRA {index} (0 = no effect)."})
         return {
             "required": {
-                "model": ("STRING", {"default": DEFAULT_MODELS["qwen-edit"], "tooltip": (
+                "model": ("STRING", {"default": QWEN_EDIT_2509.hub_id, "tooltip": (
                     "Diffusers folder (absolute path, or a folder in models/diffusers) or hub id; it "
                     "supplies the VAE, text encoder, tokenizer and processor.")}),
-                "transformer_file": ([NO_FILE, *model_folder_files("diffusion_models")], {
+                "transformer_file": ([NO_FILE, *model_folder_files(QWEN_EDIT_2509.comfy_folder("transformer"))], {
                     "default": NO_FILE,
                     "tooltip": "Single-file Qwen-Image-Edit-2509 transformer (bf16 or fp8) used instead of "
                                "the folder's."}),
-                "dtype": (list(DTYPES), {"default": "bf16", "tooltip": "Compute precision."}),
-                "quantize": (list(QUANTIZATIONS), {"default": "none", "tooltip": (
+                "dtype": memory_input("dtype", "Compute precision."),
+                "quantize": memory_input("quantize", (
                     "bitsandbytes 4-bit NF4 or 8-bit for the transformer (NVIDIA GPU; about 12 GB instead "
-                    "of 41 GB).")}),
-                "quantize_text_encoder": (list(QUANTIZATIONS), {"default": "none", "tooltip": (
-                    "bitsandbytes 4-bit NF4 or 8-bit for the Qwen2.5-VL text encoder (NVIDIA GPU).")}),
-                "offload": (list(OFFLOADS), {"default": "none", "tooltip": (
+                    "of 41 GB).")),
+                "quantize_text_encoder": memory_input("quantize_text_encoder", (
+                    "bitsandbytes 4-bit NF4 or 8-bit for the Qwen2.5-VL text encoder (NVIDIA GPU).")),
+                "offload": memory_input("offload", (
                     "model: one component on the GPU at a time (about half the VRAM); sequential: layer by "
-                    "layer (least VRAM, slow).")}),
-                "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode in tiles to save VRAM."}),
+                    "layer (least VRAM, slow).")),
+                "vae_tiling": memory_input("vae_tiling", "Decode in tiles to save VRAM."),
                 **slots,
             },
             "optional": {
@@ -104,7 +105,7 @@ class FlenwheelQwenEditLoader:
             raise ModelLoadError("no model given: enter a diffusers folder or Qwen/Qwen-Image-Edit-2509")
         file = None
         if transformer_file != NO_FILE:
-            file = model_folder_path("diffusion_models", transformer_file)
+            file = model_folder_path(QWEN_EDIT_2509.comfy_folder("transformer"), transformer_file)
         pairs = [(slots.get(f"lora_{i}", NO_LORA), slots.get(f"strength_{i}", 1.0))
                  for i in range(1, LORA_SLOTS + 1)]
         options = LoadOptions(dtype=dtype, quantize=quantize, quantize_text_encoder=quantize_text_encoder,

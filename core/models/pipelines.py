@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.availability import require
 from ..data.errors import ModelLoadError
+from .registry import family
 
-KINDS = ("flux", "qwen-edit")
 DTYPES = ("bf16", "fp16", "fp32")
 QUANTIZATIONS = ("none", "nf4", "int8")
 OFFLOADS = ("none", "model", "sequential")
-#: Components that dominate memory and are worth quantising, per pipeline kind.
-TEXT_ENCODERS = {"flux": ("text_encoder_2",), "qwen-edit": ("text_encoder",)}
-DEFAULT_MODELS = {
-    "flux": "black-forest-labs/FLUX.1-dev",
-    "qwen-edit": "Qwen/Qwen-Image-Edit-2509",
+#: The allowed values of each ``LoadOptions`` field with a fixed set: the CLI memory options, the
+#: loader nodes' widgets and the turn config read their choices from here, their defaults from
+#: ``LoadOptions`` itself.
+MEMORY_CHOICES: dict[str, tuple[str, ...]] = {
+    "dtype": DTYPES, "quantize": QUANTIZATIONS, "quantize_text_encoder": QUANTIZATIONS, "offload": OFFLOADS,
 }
 if TYPE_CHECKING:
     from .loras import LoraSpec
@@ -59,10 +59,8 @@ class LoadOptions:
     vae_tiling: bool = False
 
     def validate(self) -> None:
-        torch_dtype(self.dtype)
-        for name, value, allowed in (("quantize", self.quantize, QUANTIZATIONS),
-                                     ("quantize_text_encoder", self.quantize_text_encoder, QUANTIZATIONS),
-                                     ("offload", self.offload, OFFLOADS)):
+        for name, allowed in MEMORY_CHOICES.items():
+            value = getattr(self, name)
             if value not in allowed:
                 raise ModelLoadError(f"unknown {name} '{value}'; use one of {', '.join(allowed)}")
 
@@ -169,7 +167,7 @@ def looks_like_path(source: str) -> bool:
 def check_source(source: str, kind: str) -> str:
     """Resolve a local folder (or keep a hub id), failing with a message that names what is missing."""
     if not source:
-        raise ModelLoadError(f"no {kind} model given; pass a diffusers folder or a hub id like {DEFAULT_MODELS[kind]}")
+        raise ModelLoadError(f"no {kind} model given; pass a diffusers folder or a hub id like {family(kind).hub_id}")
     if not looks_like_path(source):
         return source
     folder = Path(source).expanduser()
@@ -184,15 +182,10 @@ def check_source(source: str, kind: str) -> str:
 
 
 def _pipeline_class(kind: str) -> Any:
-    if kind == "flux":
-        from diffusers import FluxPipeline
+    """The diffusers pipeline class the family's registry entry names."""
+    import diffusers
 
-        return FluxPipeline
-    if kind == "qwen-edit":
-        from diffusers import QwenImageEditPlusPipeline
-
-        return QwenImageEditPlusPipeline
-    raise ModelLoadError(f"unknown pipeline kind '{kind}'; expected one of {', '.join(KINDS)}")
+    return getattr(diffusers, family(kind).pipeline_class)
 
 
 def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | None:
@@ -225,7 +218,7 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
     if options.quantize != "none":
         mapping["transformer"] = DiffusersBnb(**settings(options.quantize))
     if options.quantize_text_encoder != "none":
-        for name in TEXT_ENCODERS[kind]:
+        for name in family(kind).quantizable_text_encoders:
             mapping[name] = TransformersBnb(**settings(options.quantize_text_encoder))
     return PipelineQuantizationConfig(quant_mapping=mapping)
 
@@ -263,10 +256,11 @@ def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | Non
     quant = quantization_config(kind, options, target)
     if quant is not None:
         extra["quantization_config"] = quant
-    if kind == "qwen-edit" and looks_like_path(resolved) and "processor" not in extra:
+    subfolder = family(kind).processor_subfolder
+    if subfolder and looks_like_path(resolved) and "processor" not in extra:
         from .qwen_processor import load_processor
 
-        extra["processor"] = load_processor(Path(resolved) / "processor")
+        extra["processor"] = load_processor(Path(resolved) / subfolder)
     try:
         pipe = _pipeline_class(kind).from_pretrained(resolved, **dtype_kwarg(torch_dtype(options.dtype)), **extra)
     except (OSError, ValueError) as exc:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..data.errors import ModelLoadError
 from .pipelines import LoadOptions, quantization_config, torch_dtype
+from .registry import QWEN_EDIT_2509
 from .single_file_tensors import widen
 
 PREFIXES = ("model.diffusion_model.", "diffusion_model.", "transformer.")
@@ -120,7 +121,8 @@ def load_qwen_transformer(path: str | Path, config_source: str, options: LoadOpt
     from .pipelines import dtype_kwarg
 
     file = Path(path).expanduser()
-    quant = quantization_config("qwen-edit", LoadOptions(quantize=options.quantize, dtype=options.dtype), device)
+    wanted = LoadOptions(quantize=options.quantize, dtype=options.dtype)
+    quant = quantization_config(QWEN_EDIT_2509.name, wanted, device)
     dtype = torch_dtype(options.dtype)
     checkpoint = _strip_prefix(read_checkpoint(file))
     _check_architecture(checkpoint, file)

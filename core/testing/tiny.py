@@ -20,8 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..models.registry import family, family_names, resolve
+
 TINY_FORMAT = 1  # bump when the configs change, so cached builds are rebuilt
-KINDS = ("flux", "qwen-edit")
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -180,18 +181,19 @@ def build_qwen_edit(folder: str | Path, seed: int = 0) -> Path:
     return Path(folder)
 
 
-BUILDERS = {"flux": build_flux, "qwen-edit": build_qwen_edit}
-
 
 def build(kind: str, folder: str | Path, seed: int = 0) -> Path:
-    """Build one tiny pipeline into ``folder`` atomically: a half-built folder is never left behind."""
-    if kind not in BUILDERS:
-        raise ValueError(f"unknown tiny model kind '{kind}'; expected one of {', '.join(KINDS)}")
+    """Build one tiny pipeline into ``folder`` atomically: a half-built folder is never left behind.
+
+    ``kind`` is a model family; its registry entry names the builder (``tiny_builder``).
+    """
+    kind = family(kind).name
+    builder = resolve(family(kind).tiny_builder)
     target = Path(folder)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        BUILDERS[kind](staging, seed=seed)
+        builder(staging, seed=seed)
         (staging / "flenwheel_tiny.json").write_text(
             json.dumps({"kind": kind, "format": TINY_FORMAT, "seed": seed}), encoding="utf-8"
         )
@@ -212,7 +214,7 @@ def is_built(folder: Path, kind: str) -> bool:
         info = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    return info.get("kind") == kind and info.get("format") == TINY_FORMAT
+    return info.get("kind") == family(kind).name and info.get("format") == TINY_FORMAT
 
 
 def ensure(kind: str, cache_dir: str | Path) -> Path:
@@ -225,4 +227,4 @@ def ensure(kind: str, cache_dir: str | Path) -> Path:
 
 def build_all(folder: str | Path) -> dict[str, Path]:
     """Build every tiny pipeline under ``folder`` (``flenwheel tiny build DIR``)."""
-    return {kind: build(kind, Path(folder) / f"tiny-{kind}") for kind in KINDS}
+    return {kind: build(kind, Path(folder) / f"tiny-{kind}") for kind in family_names()}

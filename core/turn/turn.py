@@ -26,6 +26,7 @@ from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
 from ..data.records import utc_now
 from ..models.device_memory import free_memory
+from ..models.registry import family
 from ..review.gate import GateScope, finish, scope_for, wait_for_review
 from ..review.scripted import apply_decisions, auto_review, read_decisions
 from .config import TurnConfig
@@ -152,13 +153,15 @@ class Turn:
         v1 trains on the sources and the good enriched images; later versions are built by
         ``iterate``, which adds the pristine picks.
         """
-        from ..training.planning import CONFIG_FILE, init_flux, iterate
+        from ..training.planning import CONFIG_FILE, init_images_run, iterate
 
-        self.log(f"{'1.4' if version == 'v1' else '1.8'} FLUX character LoRA char_{version}")
-        config_path = self.project.flux_lora_dir(version) / CONFIG_FILE
+        base = family(self.config.models.character_base)
+        self.log(f"{'1.4' if version == 'v1' else '1.8'} {base.title} character LoRA char_{version}")
+        config_path = base.lora.version_folder(self.project.root, version) / CONFIG_FILE
         if not config_path.is_file():
             overrides = {"model": self.config.models.flux, **self.config.train.overrides}
-            plan = init_flux(self.project, version, overrides) if version == "v1" else iterate(self.project, overrides)
+            plan = (init_images_run(self.project, base.name, version, overrides) if version == "v1"
+                    else iterate(self.project, overrides, base.name))
             self.log(f"  training set: {plan.describe()}")
             config_path = plan.config_path
         return config_path
@@ -167,12 +170,13 @@ class Turn:
         """Train (or resume, or reuse the finished) FLUX LoRA ``version``; returns the LoRA file."""
         from ..training.train_version import train_version
 
-        outcome = train_version("flux", self.prepare(version), on_event=self._training_event)
+        base = family(self.config.models.character_base)
+        outcome = train_version(base.name, self.prepare(version), on_event=self._training_event)
         if not outcome.finished:
             raise FlenwheelError(f"training char_{version} stopped ({outcome.status}) at step {outcome.step}; "
                                  "run the turn again to resume from its last checkpoint")
         how = "already trained" if outcome.reused else f"trained {outcome.step} steps"
-        self.project.set_current("flux_lora", f"char_{version}")
+        self.project.set_current(base.lora.project_key, base.lora.version_folder(self.project.root, version).name)
         self.record(f"train char_{version}", [f"char_{version}: {how} -> {outcome.lora}"])
         return str(outcome.lora)
 
@@ -258,7 +262,8 @@ def run_turn(project: Project, config: TurnConfig, auto: bool = False, log: Log 
     enriched = turn.enrich()
     log("1.3 review of the enriched images")
     turn.review("enriched", scope_for(project, "enriched", version=enriched.dataset.version))
-    current = project.config.current.get("flux_lora", "char_v1").removeprefix("char_")
+    current = project.config.current.get(family(config.models.character_base).lora.project_key,
+                                         "char_v1").removeprefix("char_")
     lora = turn.train(current)
     scope = turn.generate_and_filter(lora)
     log("1.7 review of the synthetic images (pick the pristine ones)")
