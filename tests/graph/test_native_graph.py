@@ -18,6 +18,7 @@ from flenwheel.core.curate.curation import add_sources
 from flenwheel.core.data.errors import FlenwheelError
 from flenwheel.core.data.images import images_to_tensor
 from flenwheel.core.data.project import Project
+from flenwheel.core.generate.prompt_sets import plan_run
 from flenwheel.core.graph.items import plan_items
 from flenwheel.core.graph.lineage import read_lineage
 from flenwheel.core.graph.save import save_items
@@ -106,6 +107,9 @@ def test_requeue_plans_only_missing_items_and_never_writes_one_twice(character):
     assert result.already == ids[:2] and len(result.saved) == 2
     assert len(first.dataset.records) == 4 and len(files_of(first.dataset)) == 4
     assert plan_items(character, "enrich", per_source=2).items == []
+    first.dataset.finish()
+    finished = plan_items(character, "enrich", per_source=2)
+    assert finished.dataset.label == "enriched/v1" and finished.items == []
     assert plan_items(character, "enrich", per_source=3).dataset.label == "enriched/v2"
 
 
@@ -186,6 +190,9 @@ def test_generation_items_follow_the_prompt_plan(character):
     assert plan.dataset.label == "synthetic/v1"
     assert all("ohwx_char" in item.prompt and item.source is None for item in plan.items)
     assert len(plan.items) == len({item.id for item in plan.items}) and plan.items[0].id.endswith(":0")
+    prompt_set, planned = plan_run(character, families=["angles", "expressions"], variants=2, base_seed=3)
+    assert [(i.prompt, i.seed, i.width, i.height) for i in plan.items] == [
+        (p.prompt, p.seed, p.settings.width, p.settings.height) for p in planned]
     ids = [item.id for item in plan.items[:1]]
     record = save_items(character, rendered(ids), ids, lineage=read_lineage(PROMPT, "9")).saved[0]
     extra = record.model_extra
@@ -219,8 +226,9 @@ def no_pose_env(monkeypatch):
 
 def test_nodes_hand_out_lists_and_take_a_batch_back(character):
     items = FlenwheelFlywheelItems().plan(character, "enrich", 0, 2, 0, 0, "", "char_v1")
-    images, prompts, seeds, ids, handle, summary = items
-    assert len(images) == len(prompts) == len(seeds) == len(ids) == 4
+    images, prompts, seeds, ids, widths, heights, handle, summary = items
+    assert len(images) == len(prompts) == len(seeds) == len(ids) == len(widths) == 4
+    assert (widths[0], heights[0]) == (images[0].shape[2], images[0].shape[1])
     assert images[0].shape[0] == 1 and "4 to make now" in summary
     batch = images_to_tensor(rendered(ids[:2]))
     node = FlenwheelSaveFlywheelImages()
