@@ -208,6 +208,9 @@ def test_model_card_items_are_cells_x_tries_and_are_scored(character, tmp_path, 
     ids = [item.id for item in plan.items]
     photo = Image.open(faces / "obama" / "obama.jpg").convert("RGB")
     images = [photo, photo.rotate(1), photo.rotate(2), photo.rotate(3)]
+    v2 = {**PROMPT, "2": {**PROMPT["2"], "inputs": {**PROMPT["2"]["inputs"], "lora_name": "char_lora_v2.safetensors"}}}
+    with pytest.raises(FlenwheelError, match="model card of char_v1, but the graph loads the char_v2 LoRA"):
+        save_items(character, images, ids, lineage=read_lineage(v2, "9"), checks="resolution,sharpness")
     result = save_items(character, images, ids, lineage=read_lineage(PROMPT, "9"), checks="resolution,sharpness")
     assert len(result.saved) == 4
     record = plan.dataset.records[0]
@@ -264,3 +267,23 @@ def test_cli_plans_items_and_saves_rendered_files(character, tmp_path):
     again = CliRunner().invoke(cli, ["items", "plan", str(character.root), "--step", "generate",
                                      "--families", "angles", "--variants", "1", "--json"])
     assert json.loads(again.stdout)["done"] == 2 and len(json.loads(again.stdout)["items"]) == len(items) - 2
+
+
+def test_native_edits_flow_through_review_into_the_training_set(character, tmp_path):
+    from flenwheel.core.review.placement import place
+    from flenwheel.core.review.store import ReviewStore
+    from flenwheel.core.training.planning import build_flux_set
+
+    plan = plan_items(character, "enrich", per_source=1)
+    ids = [item.id for item in plan.items]
+    saved = save_items(character, rendered(ids), ids, lineage=read_lineage(PROMPT, "9")).saved
+    store = ReviewStore(character)
+    store.decide(saved[0].id, "enriched", "v1", "good", reviewer="test")
+    store.decide(saved[1].id, "enriched", "v1", "reject", reason="identity_drift", reviewer="test")
+    place(character, "enriched", "v1")
+    assert {r.filename.split("/")[0] for r in plan.dataset.records} == {"good", "rejected"}
+    entries, counts = build_flux_set(character, "v1", tmp_path)
+    assert counts == {"source/v1": 2, "enriched/v1": 1}
+    edit = next(e for e in entries if e["origin"] == "enriched/v1")
+    assert edit["id"] == saved[0].id and edit["parents"] == saved[0].parents and "ohwx_char" in edit["caption"]
+    assert plan.dataset.verify().ok
