@@ -287,3 +287,19 @@ def test_native_edits_flow_through_review_into_the_training_set(character, tmp_p
     edit = next(e for e in entries if e["origin"] == "enriched/v1")
     assert edit["id"] == saved[0].id and edit["parents"] == saved[0].parents and "ohwx_char" in edit["caption"]
     assert plan.dataset.verify().ok
+
+
+def test_lineage_comes_from_the_nodes_upstream_of_the_save_node():
+    other = {"0": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
+             "13": {"class_type": "LoraLoader", "inputs": {"model": ["0", 0], "lora_name": "style.safetensors",
+                                                            "strength_model": ["7", 2]}}}
+    graph = {**PROMPT, **other}
+    upstream = read_lineage(graph, "9")
+    assert upstream.model == "flux1-dev-fp8.safetensors" and [r.path for r in upstream.loras] == [
+        "char_v1/char_lora_v1.safetensors"]
+    everything = read_lineage(graph, None)
+    assert everything.model == "sdxl.safetensors"
+    assert [(r.path, r.strength) for r in everything.loras] == [("char_v1/char_lora_v1.safetensors", 0.8),
+                                                                 ("style.safetensors", 1.0)]
+    assert everything.loras[1].model_extra == {"strength_unknown": True}
+    assert read_lineage(None).fields()["model"] is None
