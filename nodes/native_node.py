@@ -46,14 +46,16 @@ class FlenwheelFlywheelItems:
         "already in the dataset and retries drifted ones with new seeds."
     )
     CATEGORY = f"{CATEGORY}/native"
-    RETURN_TYPES = ("IMAGE", "STRING", "INT", "STRING", DATASET, "STRING")
-    RETURN_NAMES = ("source_image", "prompt", "seed", "item_id", "dataset", "summary")
-    OUTPUT_IS_LIST = (True, True, True, True, False, False)
+    RETURN_TYPES = ("IMAGE", "STRING", "INT", "STRING", "INT", "INT", DATASET, "STRING")
+    RETURN_NAMES = ("source_image", "prompt", "seed", "item_id", "width", "height", "dataset", "summary")
+    OUTPUT_IS_LIST = (True, True, True, True, True, True, False, False)
     OUTPUT_TOOLTIPS = (
         "The photo to edit, one per item (enrich only).",
         "The edit or generation prompt of each item.",
         "The seed of each item (wire it into the sampler so a re-run makes the same image).",
         "The id to hand to Save Flywheel Images with the item's image.",
+        "The width the plan asks for (the prompt's or card cell's; the source photo's for enrich).",
+        "The height the plan asks for (the prompt's or card cell's; the source photo's for enrich).",
         "Handle to the dataset version the items go into.",
         "Planned, already done and still to make.",
     )
@@ -105,10 +107,11 @@ class FlenwheelFlywheelItems:
         summary = "\n".join(plan.lines())
         handle = DatasetHandle(plan.dataset)
         if not plan.items:
-            return (_blocked(), _blocked(), _blocked(), _blocked(), handle, summary)
-        sources = [images_to_tensor([load_image(i.source)]) for i in plan.items if i.source is not None]
-        return (sources or _blocked(), [i.prompt for i in plan.items], [i.seed for i in plan.items],
-                [i.id for i in plan.items], handle, summary)
+            return (*[_blocked() for _ in range(6)], handle, summary)
+        items = plan.items
+        sources = [images_to_tensor([load_image(i.source)]) for i in items if i.source is not None]
+        return (sources or _blocked(), [i.prompt for i in items], [i.seed for i in items], [i.id for i in items],
+                [i.width for i in items], [i.height for i in items], handle, summary)
 
 
 def _one(value: Any, default: Any = None) -> Any:

@@ -45,7 +45,8 @@ def native_flux(step: str, column: int = 2) -> list[Node]:
              width=300),
         Node("negative", "ConditioningZeroOut", column + 1, {}, {"conditioning": "encode.CONDITIONING"},
              width=300),
-        Node("latent", "EmptySD3LatentImage", column + 1, {"width": 1024, "height": 1024}, width=300),
+        Node("latent", "EmptySD3LatentImage", column + 1, {}, {"width": "items.width", "height": "items.height"},
+             width=300),
         Node("sampler", "KSampler", column + 2, {"steps": 28, "cfg": 1.0, "sampler_name": "euler",
                                                   "scheduler": "simple"},
              {"model": "lora.MODEL", "seed": "items.seed", "positive": "guidance.CONDITIONING",
@@ -54,9 +55,9 @@ def native_flux(step: str, column: int = 2) -> list[Node]:
     ]
 
 
-def native_save(column: int, title: str) -> list[Node]:
+def native_save(column: int, title: str, gate: str = "off") -> list[Node]:
     return [
-        Node("save", "FlenwheelSaveFlywheelImages", column, {},
+        Node("save", "FlenwheelSaveFlywheelImages", column, {"identity_gate": gate},
              {"project": "project.project", "images": "decode.IMAGE", "item_id": "items.item_id"},
              title="Save Flywheel Images", width=340),
         text("plan", column + 1, "items.summary", "Plan"),
@@ -81,8 +82,9 @@ def native_enrich() -> Template:
         "15 · Enrich with ComfyUI's own Qwen-Image-Edit nodes",
         NATIVE_INTRO,
         "One item per source photo x edit template, into `data/enriched/vN/` with each edit linked to its "
-        "source: review, triplets and training read it unchanged. Add a `LoraLoaderModelOnly` after the "
-        "model loader for the Multiple-angles or Lightning LoRAs.",
+        "source: review, triplets and training read it unchanged. With identity_gate `auto` a drifted face is "
+        "not kept yet: queue again to retry it with a new seed (up to max_retries times). Add a "
+        "`LoraLoaderModelOnly` after the model loader for the Multiple-angles or Lightning LoRAs.",
         QWEN_FILES),
         [project(),
          Node("unet", "UNETLoader", 1, {"unet_name": "qwen_image_edit_2509_fp8_e4m3fn.safetensors",
@@ -106,7 +108,7 @@ def native_enrich() -> Template:
               {"model": "norm.patched_model", "seed": "items.seed", "positive": "encode.CONDITIONING",
                "negative": "negative.CONDITIONING", "latent_image": "latent.LATENT"}, width=320),
          Node("decode", "VAEDecode", 4, {}, {"samples": "sampler.LATENT", "vae": "vae.VAE"}, width=320),
-         *native_save(5, "Saved")],
+         *native_save(5, "Saved", gate="auto")],
         [Group("ComfyUI's own Qwen-Image-Edit-2509", ("unet", "clip", "vae", "shift", "norm"))])
 
 

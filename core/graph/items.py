@@ -38,11 +38,13 @@ ENGINE = "native ComfyUI graph"
 
 @dataclass(frozen=True)
 class Item:
-    """One image a graph should make; ``source`` is the picture to edit (enrichment only)."""
+    """One image a graph should make, at the plan's size; ``source`` is the picture to edit (enrichment only)."""
 
     id: str
     prompt: str
     seed: int
+    width: int
+    height: int
     source: Path | None = None
 
 
@@ -102,6 +104,7 @@ def _enrich_entries(project: Project, settings: dict[str, Any]) -> tuple[dict[st
             "seed": edit_seed(enrich.seed, record.id, edit.slot),
             "stem": f"{Path(record.filename).stem}_{edit.slot}_{edit.family}_{edit.value}",
             "source": plan.source.dataset.image_path(record).relative_to(project.root).as_posix(),
+            "width": record.width, "height": record.height,
             "fields": planned_fields(project, plan, edit),
         }
     return entries, {"source_dataset": plan.source.label, "families": plan.families,
@@ -114,7 +117,7 @@ def _generate_entries(project: Project, settings: dict[str, Any]) -> tuple[dict[
     entries = {
         f"{item.prompt_id}:{item.variant}": {
             "prompt": item.prompt, "seed": item.seed, "stem": f"{item.family}_{item.prompt_id}_v{item.variant:02d}",
-            "fields": item.tags(),
+            "width": item.settings.width, "height": item.settings.height, "fields": item.tags(),
         }
         for item in planned
     }
@@ -129,7 +132,7 @@ def _card_entries(project: Project, settings: dict[str, Any]) -> tuple[dict[str,
         for cell in cells:
             entries[f"{cell.id}:{index}"] = {
                 "prompt": cell.prompt, "seed": cell.seeds[index], "stem": f"{cell.id}_try{index}",
-                "fields": try_tags(cell, index),
+                "width": cell.settings.width, "height": cell.settings.height, "fields": try_tags(cell, index),
             }
     card_info = {"target": card.target, "tries": card.tries, "angles": card.angles, "expressions": card.expressions,
                  "sources": card.sources, "base_seed": card.base_seed, "render": card.render,
@@ -141,14 +144,16 @@ PLANNERS = {"enrich": _enrich_entries, "generate": _generate_entries, "model_car
 
 
 def _target(project: Project, stage: str, key: str, info: dict[str, Any], new_version: bool) -> DatasetVersion:
-    """The latest version planned with these settings and still open, else a new one."""
+    """The latest version planned with these settings, open or finished with every item; else a new one."""
     if not new_version:
         for version in reversed(project.versions(stage)):
             dataset = DatasetVersion(project, stage, version)
             if not dataset.exists():
                 continue
             metadata = dataset.load()
-            if (metadata.info.get("graph") or {}).get("settings_key") == key and metadata.status != "finished":
+            if (metadata.info.get("graph") or {}).get("settings_key") != key:
+                continue
+            if metadata.status != "finished" or set(info["graph"]["items"]) <= done_keys(dataset):
                 return dataset
     return project.create_dataset(stage, info=info)
 
@@ -189,6 +194,7 @@ def plan_items(project: Project, step: str, *, per_source: int = 4, families: Se
             continue
         source = project.root / entry["source"] if "source" in entry else None
         items.append(Item(item_id(dataset.label, entry_key), entry["prompt"],
-                          attempt_seed(entry["seed"], attempts.get(entry_key, 0)), source))
+                          attempt_seed(entry["seed"], attempts.get(entry_key, 0)), entry["width"] or 1024,
+                          entry["height"] or 1024, source))
     retries = [item.id for item in items if attempts.get(item.id.partition(SEPARATOR)[2], 0)]
     return ItemPlan(dataset, items, len(entries), len([k for k in entries if k in done]), retries)

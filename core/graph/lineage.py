@@ -5,7 +5,8 @@ through its hidden ``PROMPT`` input. The nodes upstream of the save node are the
 its images, so lineage comes from them: the base model a ``UNETLoader`` or checkpoint loader
 names, the LoRAs of ``LoraLoaderModelOnly`` / ``LoraLoader`` with their strengths, the text
 encoders, the VAE and the sampler's settings. Only literal widget values count; a value fed by a
-link is not a setting of that node. Plain dicts in, plain dicts out: no ComfyUI needed.
+link is not a setting of that node (a LoRA whose strength comes from a link is marked
+``strength_unknown``). Plain dicts in, plain dicts out: no ComfyUI needed.
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ def read_lineage(prompt: dict[str, Any] | None, node_id: str | None = None) -> G
             lineage.model = inputs.get(BASE_MODELS[kind])
         elif kind in LORA_LOADERS and _literal(inputs.get("lora_name")) and inputs.get("lora_name"):
             strength = inputs.get("strength_model", 1.0)
+            known = {"strength": float(strength)} if _literal(strength) else {"strength_unknown": True}
             lineage.loras.append(LoraRef(path=str(inputs["lora_name"]), name=Path(str(inputs["lora_name"])).stem,
-                                         strength=float(strength) if _literal(strength) else 1.0))
+                                         **known))
         elif kind == "VAELoader" and _literal(inputs.get("vae_name")) and lineage.vae is None:
             lineage.vae = inputs.get("vae_name")
         elif kind in ENCODERS:

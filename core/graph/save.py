@@ -7,8 +7,9 @@ item's prompt and seed, and the graph itself in the PNG. So review, the identity
 training, the model card and the loop read these datasets exactly like the engine's own.
 
 Everything is checked before anything is written: an id the plan does not hold, images and ids
-that do not pair up, an id given twice, a finished version, or a graph whose models differ from
-the ones the version was started with is refused with an error naming the node. An item already
+that do not pair up, an id given twice, a finished version, a graph whose models differ from
+the ones the version was started with, or a model card whose label names another character LoRA
+than the graph loads is refused with an error naming the node. An item already
 on disk is skipped (a re-queued graph never writes one twice). With an identity scorer, a drifted
 image is not kept while retries remain: its attempt is counted in the version's info and the
 items node plans it again with a new seed; the last attempt is kept marked ``drifted``. Benchmark
@@ -98,6 +99,10 @@ def _check_plan(dataset: DatasetVersion, keys: list[str], lineage: GraphLineage,
     unknown = [k for k in keys if k not in graph["items"]]
     if unknown:
         raise _refuse(node, f"item(s) not planned in {dataset.label}: {', '.join(unknown)}")
+    label, version = graph["settings"].get("label"), lineage.lora_version
+    if graph["step"] == "model_card" and version and label != version:
+        raise _refuse(node, f"{dataset.label} is the model card of {label}, but the graph loads the {version} LoRA; "
+                            f"set label to {version} on the Flywheel Items node")
     started = graph.get("lineage")
     if started is not None and started != lineage.signature():
         raise _refuse(node, f"{dataset.label} was started with {started}, this graph uses {lineage.signature()}; "

@@ -18,6 +18,7 @@ from flenwheel.core.curate.curation import add_sources
 from flenwheel.core.data.errors import FlenwheelError
 from flenwheel.core.data.images import images_to_tensor
 from flenwheel.core.data.project import Project
+from flenwheel.core.generate.prompt_sets import plan_run
 from flenwheel.core.graph.items import plan_items
 from flenwheel.core.graph.lineage import read_lineage
 from flenwheel.core.graph.save import save_items
@@ -106,6 +107,9 @@ def test_requeue_plans_only_missing_items_and_never_writes_one_twice(character):
     assert result.already == ids[:2] and len(result.saved) == 2
     assert len(first.dataset.records) == 4 and len(files_of(first.dataset)) == 4
     assert plan_items(character, "enrich", per_source=2).items == []
+    first.dataset.finish()
+    finished = plan_items(character, "enrich", per_source=2)
+    assert finished.dataset.label == "enriched/v1" and finished.items == []
     assert plan_items(character, "enrich", per_source=3).dataset.label == "enriched/v2"
 
 
@@ -186,6 +190,9 @@ def test_generation_items_follow_the_prompt_plan(character):
     assert plan.dataset.label == "synthetic/v1"
     assert all("ohwx_char" in item.prompt and item.source is None for item in plan.items)
     assert len(plan.items) == len({item.id for item in plan.items}) and plan.items[0].id.endswith(":0")
+    prompt_set, planned = plan_run(character, families=["angles", "expressions"], variants=2, base_seed=3)
+    assert [(i.prompt, i.seed, i.width, i.height) for i in plan.items] == [
+        (p.prompt, p.seed, p.settings.width, p.settings.height) for p in planned]
     ids = [item.id for item in plan.items[:1]]
     record = save_items(character, rendered(ids), ids, lineage=read_lineage(PROMPT, "9")).saved[0]
     extra = record.model_extra
@@ -201,6 +208,9 @@ def test_model_card_items_are_cells_x_tries_and_are_scored(character, tmp_path, 
     ids = [item.id for item in plan.items]
     photo = Image.open(faces / "obama" / "obama.jpg").convert("RGB")
     images = [photo, photo.rotate(1), photo.rotate(2), photo.rotate(3)]
+    v2 = {**PROMPT, "2": {**PROMPT["2"], "inputs": {**PROMPT["2"]["inputs"], "lora_name": "char_lora_v2.safetensors"}}}
+    with pytest.raises(FlenwheelError, match="model card of char_v1, but the graph loads the char_v2 LoRA"):
+        save_items(character, images, ids, lineage=read_lineage(v2, "9"), checks="resolution,sharpness")
     result = save_items(character, images, ids, lineage=read_lineage(PROMPT, "9"), checks="resolution,sharpness")
     assert len(result.saved) == 4
     record = plan.dataset.records[0]
@@ -219,8 +229,9 @@ def no_pose_env(monkeypatch):
 
 def test_nodes_hand_out_lists_and_take_a_batch_back(character):
     items = FlenwheelFlywheelItems().plan(character, "enrich", 0, 2, 0, 0, "", "char_v1")
-    images, prompts, seeds, ids, handle, summary = items
-    assert len(images) == len(prompts) == len(seeds) == len(ids) == 4
+    images, prompts, seeds, ids, widths, heights, handle, summary = items
+    assert len(images) == len(prompts) == len(seeds) == len(ids) == len(widths) == 4
+    assert (widths[0], heights[0]) == (images[0].shape[2], images[0].shape[1])
     assert images[0].shape[0] == 1 and "4 to make now" in summary
     batch = images_to_tensor(rendered(ids[:2]))
     node = FlenwheelSaveFlywheelImages()
@@ -256,3 +267,39 @@ def test_cli_plans_items_and_saves_rendered_files(character, tmp_path):
     again = CliRunner().invoke(cli, ["items", "plan", str(character.root), "--step", "generate",
                                      "--families", "angles", "--variants", "1", "--json"])
     assert json.loads(again.stdout)["done"] == 2 and len(json.loads(again.stdout)["items"]) == len(items) - 2
+
+
+def test_native_edits_flow_through_review_into_the_training_set(character, tmp_path):
+    from flenwheel.core.review.placement import place
+    from flenwheel.core.review.store import ReviewStore
+    from flenwheel.core.training.planning import build_flux_set
+
+    plan = plan_items(character, "enrich", per_source=1)
+    ids = [item.id for item in plan.items]
+    saved = save_items(character, rendered(ids), ids, lineage=read_lineage(PROMPT, "9")).saved
+    store = ReviewStore(character)
+    store.decide(saved[0].id, "enriched", "v1", "good", reviewer="test")
+    store.decide(saved[1].id, "enriched", "v1", "reject", reason="identity_drift", reviewer="test")
+    place(character, "enriched", "v1")
+    assert {r.filename.split("/")[0] for r in plan.dataset.records} == {"good", "rejected"}
+    entries, counts = build_flux_set(character, "v1", tmp_path)
+    assert counts == {"source/v1": 2, "enriched/v1": 1}
+    edit = next(e for e in entries if e["origin"] == "enriched/v1")
+    assert edit["id"] == saved[0].id and edit["parents"] == saved[0].parents and "ohwx_char" in edit["caption"]
+    assert plan.dataset.verify().ok
+
+
+def test_lineage_comes_from_the_nodes_upstream_of_the_save_node():
+    other = {"0": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
+             "13": {"class_type": "LoraLoader", "inputs": {"model": ["0", 0], "lora_name": "style.safetensors",
+                                                            "strength_model": ["7", 2]}}}
+    graph = {**PROMPT, **other}
+    upstream = read_lineage(graph, "9")
+    assert upstream.model == "flux1-dev-fp8.safetensors" and [r.path for r in upstream.loras] == [
+        "char_v1/char_lora_v1.safetensors"]
+    everything = read_lineage(graph, None)
+    assert everything.model == "sdxl.safetensors"
+    assert [(r.path, r.strength) for r in everything.loras] == [("char_v1/char_lora_v1.safetensors", 0.8),
+                                                                 ("style.safetensors", 1.0)]
+    assert everything.loras[1].model_extra == {"strength_unknown": True}
+    assert read_lineage(None).fields()["model"] is None

@@ -55,7 +55,7 @@ def native_graph(project_dir: Path) -> dict:
               "inputs": {"project": ["1", 0], "images": ["6", 0], "item_id": ["2", 3], "identity_gate": "off",
                          "tolerance": 0.6, "max_retries": 2}},
         "8": {"class_type": "PreviewAny", "inputs": {"source": ["7", 1]}},
-        "9": {"class_type": "PreviewAny", "inputs": {"source": ["2", 5]}},
+        "9": {"class_type": "PreviewAny", "inputs": {"source": ["2", 7]}},
     }
 
 
