@@ -140,7 +140,8 @@ def test_quantisation_without_bitsandbytes_says_how_to_install(tiny_flux, monkey
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_bnb)
-    with pytest.raises(MissingDependencyError, match=r"flenwheel\[quant\]"):
+    monkeypatch.setattr("flenwheel.core.data.availability.is_available", lambda name: name != "bitsandbytes")
+    with pytest.raises(MissingDependencyError, match=r"-m pip install bitsandbytes"):
         quantization_config("flux", LoadOptions(quantize="nf4"), "cuda:0")
 
 

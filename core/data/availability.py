@@ -48,6 +48,8 @@ DEPENDENCIES: dict[str, OptionalDependency] = {
 
 
 def _present(module: str) -> bool:
+    if sys.modules.get(module) is not None:  # already imported (or provided by the host process)
+        return True
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a parent package that fails, or a half-removed module

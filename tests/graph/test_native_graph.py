@@ -272,7 +272,7 @@ def test_cli_plans_items_and_saves_rendered_files(character, tmp_path):
 def test_native_edits_flow_through_review_into_the_training_set(character, tmp_path):
     from flenwheel.core.review.placement import place
     from flenwheel.core.review.store import ReviewStore
-    from flenwheel.core.training.planning import build_flux_set
+    from flenwheel.core.training.planning import build_image_set
 
     plan = plan_items(character, "enrich", per_source=1)
     ids = [item.id for item in plan.items]
@@ -282,7 +282,7 @@ def test_native_edits_flow_through_review_into_the_training_set(character, tmp_p
     store.decide(saved[1].id, "enriched", "v1", "reject", reason="identity_drift", reviewer="test")
     place(character, "enriched", "v1")
     assert {r.filename.split("/")[0] for r in plan.dataset.records} == {"good", "rejected"}
-    entries, counts = build_flux_set(character, "v1", tmp_path)
+    entries, counts = build_image_set(character, "v1", tmp_path)
     assert counts == {"source/v1": 2, "enriched/v1": 1}
     edit = next(e for e in entries if e["origin"] == "enriched/v1")
     assert edit["id"] == saved[0].id and edit["parents"] == saved[0].parents and "ohwx_char" in edit["caption"]
