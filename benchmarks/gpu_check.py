@@ -22,17 +22,22 @@ that need CUDA are listed as skipped); the test suite runs it so the script cann
 
 Running it on the device machine (PyTorch, transformers, peft and accelerate are there; diffusers,
 bitsandbytes, pydantic and PyYAML are not, and it cannot download). Here, fetch wheels for its
-Python 3.12 into an ignored folder of the working tree (about 53 MB; the tree is 4.5 MB and the
-carried total must stay under 64 MiB)::
+Python 3.12 into an ignored folder of the working tree (51 MB, measured; the tree is 4.5 MB and the
+carried total must stay under 64 MiB; bitsandbytes' wheel is tagged manylinux_2_24)::
 
-    pip download --only-binary=:all: --no-deps --python-version 3.12 \\
-        --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .gpu_wheels \\
-        diffusers==0.42.1 bitsandbytes==0.50.2 pydantic pydantic-core typing-inspection \\
-        annotated-types pyyaml
+    pip download --only-binary=:all: --no-deps --python-version 3.12 \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 \
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpu_wheels \
+        diffusers==0.42.1 bitsandbytes==0.50.2 pydantic==2.14.4 pydantic-core==2.50.5 \
+        typing-inspection annotated-types pyyaml
 
 then run, carrying ``.gpu_wheels``, with a timeout that leaves room for one rerun::
 
     pip install --no-index --no-deps .gpu_wheels/*.whl && python benchmarks/gpu_check.py
+
+(pydantic 2.14.4 pins pydantic-core 2.50.5 and needs typing-extensions >= 4.16; diffusers 0.42.1
+needs safetensors >= 0.8 and huggingface-hub >= 1.32: if the machine's are older, add those wheels
+the same way.)
 
 ``--sections train enrich generate`` reruns only some parts. Rehearse with ``--tiny`` first.
 """
