@@ -193,29 +193,25 @@ def prepare_mode(pipe: Any, mode: str, device: str) -> None:
         pipe.enable_model_cpu_offload(device=device)
 
 
-def bench_full_size(args: argparse.Namespace) -> None:
-    """Peak VRAM and s/image per memory option on the real architecture (random weights)."""
+def measure_full_size(tiny: bool, modes: list[str], size: int, steps: int, edits: int) -> list[dict[str, Any]]:
+    """Peak VRAM (GiB, None on the CPU) and s/image per memory option; modes needing CUDA are skipped."""
     import torch
 
     from flenwheel.core.enrich.enrich import EnrichSettings, edit_once
     from flenwheel.core.models.pipelines import PipelineHandle
 
-    device = "cpu" if args.tiny else "cuda"
+    device = "cpu" if tiny else "cuda"
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--full-size needs an NVIDIA GPU; add --tiny to run the same code path on the CPU")
-    configs = TINY if args.tiny else FULL
+    configs = TINY if tiny else FULL
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    size = 64 if args.tiny else args.size
-    settings = EnrichSettings(steps=args.steps, width=size, height=size, true_cfg=4.0,
-                              vae_pixels=size * size if args.tiny else None,
-                              condition_pixels=56 * 56 if args.tiny else None)
-    label = "tiny configs on CPU (smoke test)" if args.tiny else torch.cuda.get_device_name()
-    print(f"Qwen-Image-Edit-2509 architecture, random weights: {label}; {size}x{size}, {args.steps} steps, "
-          f"true_cfg 4 (two transformer passes per step), {args.edits} edit(s) per mode")
-    print(f"{'mode':10s} {'peak VRAM GB':>13s} {'s/image':>9s} {'s/step':>8s}  fits {BUDGET_GB:.0f} GB")
-    for mode in args.modes:
+    settings = EnrichSettings(steps=steps, width=size, height=size, true_cfg=4.0,
+                              vae_pixels=size * size if tiny else None,
+                              condition_pixels=56 * 56 if tiny else None)
+    rows = []
+    for mode in modes:
         if device == "cpu" and mode != "bf16":
-            print(f"{mode:10s} {'skipped: needs CUDA':>33s}")
+            rows.append({"mode": mode, "skipped": "needs CUDA"})
             continue
         pipe = build_random_pipeline(configs, device, dtype)
         prepare_mode(pipe, mode, device)
@@ -229,23 +225,38 @@ def bench_full_size(args: argparse.Namespace) -> None:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         times = []
-        for index in range(args.edits):
+        for index in range(edits):
             start = time.perf_counter()
             edit_once(handle, source, "Replace the background with a forest.", index, settings)
             if device == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
         seconds = statistics.median(times)
-        if device == "cuda":
-            peak = torch.cuda.max_memory_allocated() / 1024**3
-            memory, fits = f"{peak:13.2f}", "yes" if peak <= BUDGET_GB else "no"
-        else:
-            memory, fits = f"{'-':>13s}", "-"
-        print(f"{mode:10s} {memory} {seconds:9.2f} {seconds / args.steps:8.3f}  {fits}")
+        peak = torch.cuda.max_memory_allocated() / 1024**3 if device == "cuda" else None
+        rows.append({"mode": mode, "peak_gib": peak, "s_per_image": seconds, "s_per_step": seconds / steps})
         del handle, pipe
         gc.collect()
         if device == "cuda":
             torch.cuda.empty_cache()
+    return rows
+
+
+def bench_full_size(args: argparse.Namespace) -> None:
+    """Peak VRAM and s/image per memory option on the real architecture (random weights)."""
+    import torch
+
+    label = "tiny configs on CPU (smoke test)" if args.tiny else torch.cuda.get_device_name()
+    print(f"Qwen-Image-Edit-2509 architecture, random weights: {label}; {args.size}x{args.size}, "
+          f"{args.steps} steps, true_cfg 4 (two transformer passes per step), {args.edits} edit(s) per mode")
+    print(f"{'mode':10s} {'peak VRAM GB':>13s} {'s/image':>9s} {'s/step':>8s}  fits {BUDGET_GB:.0f} GB")
+    for row in measure_full_size(args.tiny, args.modes, args.size, args.steps, args.edits):
+        if "skipped" in row:
+            print(f"{row['mode']:10s} {'skipped: ' + row['skipped']:>33s}")
+            continue
+        peak = row["peak_gib"]
+        memory = f"{peak:13.2f}" if peak is not None else f"{'-':>13s}"
+        fits = "-" if peak is None else "yes" if peak <= BUDGET_GB else "no"
+        print(f"{row['mode']:10s} {memory} {row['s_per_image']:9.2f} {row['s_per_step']:8.3f}  {fits}")
     print(f"peak RSS {peak_rss_gb():.2f} GB")
 
 

@@ -68,15 +68,13 @@ def random_lora(transformer: Any, path: Path, rank: int) -> Path:
     return path
 
 
-def build_full_size(folder: Path, rank: int) -> Path:
-    """FLUX.1-dev's architecture with random bf16 weights, initialised on the GPU and saved once."""
+def random_flux_pipeline() -> Any:
+    """FLUX.1-dev's architecture with random bf16 weights, initialised directly on the GPU (seconds)."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
     from flenwheel.core.testing import tiny
 
-    if (folder / "model_index.json").is_file() and (folder / "lora.safetensors").is_file():
-        return folder
     tokenizers = tiny.build_flux(Path(tempfile.mkdtemp()) / "tiny")
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.bfloat16)
@@ -140,9 +138,18 @@ def build_full_size(folder: Path, rank: int) -> Path:
         tokenizer=AutoTokenizer.from_pretrained(tokenizers / "tokenizer"),
         tokenizer_2=AutoTokenizer.from_pretrained(tokenizers / "tokenizer_2"),
     )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_full_size(folder: Path, rank: int) -> Path:
+    """The random FLUX.1-dev saved once in ``folder`` (about 34 GB), with a random rank-``rank`` LoRA."""
+    if (folder / "model_index.json").is_file() and (folder / "lora.safetensors").is_file():
+        return folder
+    pipe = random_flux_pipeline()
     pipe.save_pretrained(folder)
-    random_lora(transformer, folder / "lora.safetensors", rank)
-    del pipe, transformer, t5, clip, vae
+    random_lora(pipe.transformer, folder / "lora.safetensors", rank)
+    del pipe
     free()
     return folder
 

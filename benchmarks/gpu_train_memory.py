@@ -9,7 +9,8 @@ tokens; the Qwen edit adds the 4096 source tokens beside them), with cached text
 
     bf16 | bf16 + gradient checkpointing | NF4 base + checkpointing | NF4 + checkpointing + 8-bit AdamW
 
-Goals: FLUX <= 12 GB with NF4 + checkpointing; Qwen-Image-Edit <= 24 GB without block swapping.
+Goals: FLUX at 1024 px <= 10 GB with NF4 + checkpointing + 8-bit AdamW; Qwen-Image-Edit <= 20 GB
+without block swapping. ``benchmarks/gpu_check.py`` runs this beside the inference benchmarks.
 
     python benchmarks/gpu_train_memory.py              # on a CUDA GPU
     python benchmarks/gpu_train_memory.py --tiny       # the same code on tiny configs, on the CPU
@@ -57,7 +58,8 @@ class Spec:
     goal_mode: str | None
 
 
-def flux_spec(tiny: bool) -> Spec:
+def flux_spec(tiny: bool, side: int | None = None) -> Spec:
+    """FLUX.1-dev at ``side`` px (default 1024; tiny: 256 tokens); one image token per 16x16 pixels."""
     from diffusers import FluxTransformer2DModel
 
     if tiny:
@@ -77,7 +79,8 @@ def flux_spec(tiny: bool) -> Spec:
     else:
         config = dict(guidance_embeds=True)
         tokens, text, channels, joint, pooled = 4096, 512, 64, 4096, 768
-
+    if side is not None:
+        tokens = (side // 16) ** 2
     def inputs(device, dtype):
         return {
             "hidden_states": torch.randn(1, tokens, channels, device=device, dtype=dtype),
@@ -96,8 +99,8 @@ def flux_spec(tiny: bool) -> Spec:
         tokens,
         FLUX_TARGETS,
         ("transformer_blocks", "single_transformer_blocks"),
-        12.0,
-        "nf4 + grad ckpt",
+        10.0,
+        "nf4 + grad ckpt + adamw8bit",
     )
 
 
@@ -135,7 +138,7 @@ def qwen_spec(tiny: bool) -> Spec:
         side * side,
         QWEN_EDIT_TARGETS,
         ("transformer_blocks",),
-        24.0,
+        20.0,
         None,
     )
 
@@ -174,9 +177,9 @@ def memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, rank: int,
-             steps: int) -> tuple[str, float | None]:
-    """One row of the table, and the peak in GiB (None when the mode could not run)."""
+def measure_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, rank: int,
+                 steps: int) -> dict:
+    """One mode: billions of parameters, peak GiB and s/step, or the reason it could not run."""
     from peft import LoraConfig
 
     model = None
@@ -229,17 +232,26 @@ def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, r
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - started)
         per_step = sum(times[1:]) / steps
-        peak = memory_mib(device) / 1024
-        return f"{params:7.2f}B params  peak {peak:7.2f} GiB  {per_step:8.3f} s/it", peak
+        return {"params_b": params, "peak_gib": memory_mib(device) / 1024, "s_per_step": per_step}
     except torch.OutOfMemoryError:
-        return f"out of memory (peak {memory_mib(device) / 1024:.1f} GiB)", None
+        return {"error": f"out of memory (peak {memory_mib(device) / 1024:.1f} GiB)"}
     except Exception as exc:  # a mode that cannot run here (bitsandbytes on a CPU) is reported, not fatal
-        return f"n/a: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}", None
+        return {"error": f"n/a: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"}
     finally:
         del model
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def run_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtype, rank: int,
+             steps: int) -> tuple[str, float | None]:
+    """One row of the table, and the peak in GiB (None when the mode could not run)."""
+    result = measure_mode(spec, mode, device, dtype, rank, steps)
+    if "error" in result:
+        return result["error"], None
+    return (f"{result['params_b']:7.2f}B params  peak {result['peak_gib']:7.2f} GiB  "
+            f"{result['s_per_step']:8.3f} s/it"), result["peak_gib"]
 
 
 def goal_line(spec: Spec, peaks: dict[str, float | None], verdict: bool = True) -> str:

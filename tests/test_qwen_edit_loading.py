@@ -187,3 +187,27 @@ def test_mismatched_or_unreadable_files_are_refused(tiny_qwen_edit, tmp_path):
     gguf.write_bytes(b"GGUF")
     with pytest.raises(SingleFileError, match="is a GGUF file.*safetensors checkpoints only"):
         load_qwen_edit(str(tiny_qwen_edit), gguf, CPU)
+
+
+def test_newer_comfy_fp8_layout_single_file_is_dequantised(tiny_qwen_edit, tmp_path):
+    """``<layer>.weight_scale`` + ``<layer>.comfy_quant`` (ComfyUI's mixed-precision files): fp8 x scale."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    weights = _transformer_weights(tiny_qwen_edit)
+    name = "transformer_blocks.0.attn.to_q.weight"
+    scale = weights[name].abs().max() / 448.0
+    stored = (weights[name] / scale).to(torch.float8_e4m3fn)
+    layer = name.removesuffix(".weight")
+    packed = {f"model.diffusion_model.{k}": v for k, v in weights.items()}
+    packed.update({f"model.diffusion_model.{name}": stored,
+                   f"model.diffusion_model.{layer}.weight_scale": scale.reshape(()),
+                   f"model.diffusion_model.{layer}.input_scale": torch.tensor(1.0),
+                   f"model.diffusion_model.{layer}.comfy_quant": torch.tensor(
+                       list(json.dumps({"format": "float8_e4m3fn"}).encode()), dtype=torch.uint8)})
+    file = tmp_path / "qwen_image_edit_2509_fp8mixed.safetensors"
+    save_file(packed, str(file))
+    loaded = load_qwen_edit(str(tiny_qwen_edit), file, CPU).pipe.transformer.state_dict()
+    assert torch.equal(loaded[name], stored.to(torch.float32) * scale)
