@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.errors import MissingDependencyError, ModelLoadError
+from .missing import missing_model_error
 
 KINDS = ("flux", "qwen-edit")
 DTYPES = ("bf16", "fp16", "fp32")
@@ -242,7 +243,7 @@ def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | Non
     try:
         pipe = _pipeline_class(kind).from_pretrained(resolved, **dtype_kwarg(torch_dtype(options.dtype)), **extra)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load {kind} model from {resolved}: {exc}") from None
+        raise missing_model_error(f"the {kind} model", resolved, exc, looks_like_path(resolved)) from None
     apply_memory_options(pipe, options, target)
     pipe.set_progress_bar_config(disable=True)
     return PipelineHandle(kind=kind, pipe=pipe, source=resolved, dtype=options.dtype, device=target,
