@@ -86,6 +86,7 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[str], None], su
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, umask_mode())  # some writers (safetensors) recreate the file with their own mode
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, dest)
