@@ -71,8 +71,7 @@ def _finish_pending(projects: Sequence[Project] | None) -> None:
         return
 
     def run() -> None:
-        found = projects if projects is not None else [registry().get(e["key"]) for e in registry().entries()]
-        api.finish_pending(found)
+        api.finish_pending(projects if projects is not None else registry().projects())
 
     thread = threading.Thread(target=run, name="flenwheel-finish-placement", daemon=True)
     _state["finishing"] = thread

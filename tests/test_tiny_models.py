@@ -96,7 +96,7 @@ def test_the_suite_is_offline():
 
 def test_a_hub_id_not_in_the_cache_fails_clearly_without_network(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ModelLoadError, match="cannot load flux model from black-forest-labs/FLUX.1-dev"):
+    with pytest.raises(ModelLoadError, match="cannot load the flux model black-forest-labs/FLUX.1-dev: it is not"):
         load_pipeline("flux", "black-forest-labs/FLUX.1-dev", options=LoadOptions(device="cpu"))
 
 

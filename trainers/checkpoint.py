@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.data.atomic import sha256_file
+from ..core.data.atomic import sha256_file, umask_mode
 from ..core.data.errors import FlenwheelError
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -76,6 +76,7 @@ def write_checkpoint(
     final = root / checkpoint_name(step)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
     try:
+        staging.chmod(umask_mode(directory=True))  # mkdtemp's 0700 would hide checkpoints from other users
         hashes = {}
         for name, write in writers.items():
             target = staging / name

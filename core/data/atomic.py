@@ -29,18 +29,18 @@ _CHUNK = 1 << 20
 _umask_lock = threading.Lock()
 
 
-def _file_mode() -> int:
-    """The mode a plain ``open()`` would give a new file under the current umask."""
+def umask_mode(directory: bool = False) -> int:
+    """The mode a plain ``open()`` (or ``mkdir``) would give under the current umask."""
     with _umask_lock:
         mask = os.umask(0o022)
         os.umask(mask)
-    return 0o666 & ~mask
+    return (0o777 if directory else 0o666) & ~mask
 
 
 def _temp_file(dest: Path, suffix: str) -> tuple[int, str]:
     """A new temporary sibling of ``dest`` with the umask's mode (not mkstemp's 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
-    os.fchmod(fd, _file_mode())
+    os.fchmod(fd, umask_mode())
     return fd, tmp
 
 
@@ -86,6 +86,7 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable[[str], None], su
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, umask_mode())  # some writers (safetensors) recreate the file with their own mode
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, dest)

@@ -164,18 +164,18 @@ def fit_to_edit(image: Image.Image, record: ImageRecord, label: str) -> tuple[Im
     width, height = record.width or image.width, record.height or image.height
     if image.size == (width, height):
         return image, None
-    if image.width < width or image.height < height:
-        raise CorrectionError(
-            f"{label} is {image.width}x{image.height}, smaller than the failed edit "
-            f"{PurePosixPath(record.filename).name} ({width}x{height}): a corrected target must be at least "
-            "the edit's size"
-        )
     have, want = image.width / image.height, width / height
     if abs(have - want) > ASPECT_TOLERANCE * want:
         raise CorrectionError(
             f"{label} is {image.width}x{image.height} (aspect {have:.3f}) but the failed edit "
             f"{PurePosixPath(record.filename).name} is {width}x{height} (aspect {want:.3f}): crop the fix "
             f"to the edit's aspect ratio, or save it at {width}x{height}"
+        )
+    if image.width < width or image.height < height:
+        raise CorrectionError(
+            f"{label} is {image.width}x{image.height}, smaller than the failed edit "
+            f"{PurePosixPath(record.filename).name} ({width}x{height}): a corrected target must be at least "
+            "the edit's size"
         )
     resized = image.resize((width, height), Image.Resampling.LANCZOS)
     return resized, f"{label} scaled from {image.width}x{image.height} to {width}x{height} (the failed edit's size)"

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data.errors import ModelLoadError
-from .pipelines import torch_dtype
+from .missing import missing_model_error
+from .pipelines import looks_like_path, torch_dtype
 from .single_file_tensors import read_state_dict, widen
 
 
@@ -68,7 +69,8 @@ def load_text_encoder(part: str, path: str | Path, config_source: str, dtype_nam
     try:
         config = AutoConfig.from_pretrained(config_source, subfolder=kind.subfolder)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read the {kind.label} config of {config_source}: {exc}") from None
+        raise missing_model_error(f"the {kind.label} config of", config_source, exc,
+                                  looks_like_path(config_source)) from None
     with init_empty_weights(include_buffers=False):
         model = _model_class(part)(config)
     expected = list(model.state_dict())

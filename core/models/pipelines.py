@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.availability import require
 from ..data.errors import ModelLoadError
+from .missing import missing_model_error
 from .registry import family
 
 DTYPES = ("bf16", "fp16", "fp32")
@@ -264,7 +265,7 @@ def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | Non
     try:
         pipe = _pipeline_class(kind).from_pretrained(resolved, **dtype_kwarg(torch_dtype(options.dtype)), **extra)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot load {kind} model from {resolved}: {exc}") from None
+        raise missing_model_error(f"the {kind} model", resolved, exc, looks_like_path(resolved)) from None
     apply_memory_options(pipe, options, target)
     pipe.set_progress_bar_config(disable=True)
     return PipelineHandle(kind=kind, pipe=pipe, source=resolved, dtype=options.dtype, device=target,

@@ -83,11 +83,18 @@ class ProjectRegistry:
     def _roots(self) -> list[Path]:
         return [Path(root).resolve() for root in self._search_roots()] if self._search_roots else []
 
+    def projects(self) -> list[Project]:
+        """Every project known now, after a fresh look under the search roots (the page's next listing looks again)."""
+        self._scan(force=True)
+        with self._lock:
+            return list(self._projects.values())
+
     def _scan(self, force: bool = False) -> None:
-        """Look for project folders under the search roots (at most every few seconds)."""
+        """Look for project folders under the search roots (a listing at most every few seconds)."""
         if not self._search_roots or (not force and time.monotonic() - self._scanned_at < SCAN_EVERY_S):
             return
-        self._scanned_at = time.monotonic()
+        if not force:
+            self._scanned_at = time.monotonic()
         for root in self._roots():
             for folder in _project_folders(root, SCAN_DEPTH):
                 try:

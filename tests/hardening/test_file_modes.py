@@ -21,9 +21,15 @@ def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+def _recreate_private(path: str) -> None:
+    """A writer that replaces the file with its own (as safetensors' save_file does)."""
+    os.unlink(path)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def test_atomic_writes_follow_the_umask(tmp_path, umask_022):
     atomic_write_json(tmp_path / "report.json", {"a": 1})
-    atomic_write_with(tmp_path / "lora.safetensors", lambda tmp: open(tmp, "wb").close())
+    atomic_write_with(tmp_path / "lora.safetensors", _recreate_private)
     assert _mode(tmp_path / "report.json") == 0o644
     assert _mode(tmp_path / "lora.safetensors") == 0o644
     os.umask(0o077)

@@ -63,6 +63,7 @@ def test_source_add_refuses_a_bomb_and_adds_nothing(project, bomb, tmp_path, noi
     assert result.exit_code != 0
     _says_too_big(result.output, "bomb.png")
     assert not project.versions("source") or not project.dataset("source", "v1").records
+    assert CliRunner().invoke(cli, ["verify", str(project.root)]).exit_code == 0
 
 
 def test_identity_score_names_the_bomb(faces, bomb):
@@ -76,10 +77,14 @@ def test_dataset_loader_refuses_a_bomb_in_a_dataset(project, bomb, noise_image):
 
     dataset = project.create_dataset("source")
     record = dataset.add_image(noise_image((64, 64)), stem="a")
-    (dataset.path / record.filename).write_bytes(bomb.read_bytes())
+    file = dataset.path / record.filename
+    original = file.read_bytes()
+    file.write_bytes(bomb.read_bytes())
     with pytest.raises(ImageLoadError) as caught:
         DatasetHandle(dataset).load_images()
     _says_too_big(str(caught.value), record.filename)
+    file.write_bytes(original)
+    assert CliRunner().invoke(cli, ["verify", str(project.root)]).exit_code == 0
 
 
 def test_the_trainer_refuses_a_bomb_in_its_caption_folder(tmp_path, bomb, noise_image):

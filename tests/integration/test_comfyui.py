@@ -204,6 +204,18 @@ def test_review_routes_are_served(comfyui):
     assert status == 200 and b"mountReview" in body
 
 
+def test_review_routes_refuse_a_rebinding_host_inside_comfyui(comfyui):
+    """DNS rebinding: a request addressed to another name with a matching Origin is refused by our routes."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{comfyui.url}/api/flenwheel/review/projects",
+                                     headers={"Host": "evil.example", "Origin": "http://evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 403 and b"answers only" in refused.value.read()
+
+
 @pytest.fixture(scope="module")
 def frontend(comfyui):
     """ComfyUI's own frontend in headless Chromium, to compare its UI->API conversion with ours."""

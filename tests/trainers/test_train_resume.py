@@ -247,7 +247,16 @@ def test_a_temp_file_left_by_a_kill_during_the_final_lora_write_is_removed_at_th
     leftover.write_bytes(b"")
     keep = out / ".notes.safetensors"
     keep.write_text("the user's own hidden file")
-    done, _ = train_quietly(flux_config(output_path=str(out), max_train_steps=1, save_every=1))
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        done, _ = train_quietly(flux_config(output_path=str(out), max_train_steps=1, save_every=1))
+    finally:
+        os.umask(previous)
     assert done["step"] == 1
+    assert stat.S_IMODE((out / "checkpoints" / "step_000001").stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "flux_lora.safetensors").stat().st_mode) == 0o644
     assert not leftover.exists() and keep.exists()
     assert f"removed the unfinished file {leftover.name}" in capsys.readouterr().err
