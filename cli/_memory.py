@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..core.data.distributed import Processes
 from ..core.models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
 
 
@@ -28,7 +29,8 @@ def memory_options(text_encoder: str) -> Callable[[Callable[..., Any]], Callable
         click.option("--offload", type=click.Choice(OFFLOADS), default="none", show_default=True,
                      help="CPU offload: model (about half the VRAM) or sequential (least VRAM, slow)."),
         click.option("--vae-tiling", is_flag=True, help="Decode in tiles (less VRAM at large sizes)."),
-        click.option("--device", help="cuda, cuda:1, cpu... (default: CUDA when present, else CPU)."),
+        click.option("--device", help="cuda, cuda:1, cpu... (default: CUDA when present, else CPU; under "
+                     "torchrun or accelerate launch, each process's own GPU)."),
     ]
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,7 +40,7 @@ def memory_options(text_encoder: str) -> Callable[[Callable[..., Any]], Callable
 
 
 def load_options(kw: dict[str, Any]) -> LoadOptions:
-    """The LoadOptions a command's memory options describe."""
-    return LoadOptions(dtype=kw["dtype"], device=kw["device"], quantize=kw["quantize"],
+    """The LoadOptions a command's memory options describe; under a launcher each process takes its own GPU."""
+    return LoadOptions(dtype=kw["dtype"], device=Processes.current().device_for(kw["device"]), quantize=kw["quantize"],
                        quantize_text_encoder=kw["quantize_text_encoder"], offload=kw["offload"],
                        vae_tiling=kw["vae_tiling"])
