@@ -104,6 +104,11 @@ class Answered(Processes):
         return value
 
 
+def test_python_dash_m_flenwheel_runs_the_cli():
+    result = flenwheel("--help")
+    assert "Usage: flenwheel" in result.stdout and "generate" in result.stdout
+
+
 def test_without_a_launcher_nothing_is_split(monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.setenv("WORLD_SIZE", "2")
