@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ pytest.importorskip("face_recognition")
 from flenwheel.cli import cli  # noqa: E402
 from flenwheel.core.data.errors import FlenwheelError  # noqa: E402
 from flenwheel.core.data.images import load_image  # noqa: E402
+from flenwheel.core.identity import pool  # noqa: E402
 from flenwheel.core.identity.filter import run_filter  # noqa: E402
 from flenwheel.core.identity.pool import check_workers, cpu_cores  # noqa: E402
 
@@ -38,7 +40,8 @@ def character(project, faces, noise_image):
     return project
 
 
-def test_filter_on_two_workers_gives_the_scores_of_one(character):
+def test_filter_on_two_workers_gives_the_scores_of_one(character, monkeypatch):
+    monkeypatch.setattr(pool, "fork_is_safe", lambda: True)  # as in the flenwheel filter command: forked
     one = run_filter(character, workers=1).to_json()
     filtered = sorted(p.name for p in (character.dataset("synthetic").path / "filtered").iterdir())
     two = run_filter(character, rescore=True, workers=2).to_json()
@@ -49,7 +52,8 @@ def test_filter_on_two_workers_gives_the_scores_of_one(character):
     assert character.dataset("synthetic").verify().ok
 
 
-def test_identity_score_cli_workers_option(character, faces):
+def test_identity_score_cli_workers_option(character, faces, monkeypatch):
+    monkeypatch.setattr(pool, "fork_is_safe", lambda: False)  # as inside ComfyUI: spawned workers
     refs = [str(faces / name) for name in SOURCES]
     images = [str(faces / name) for name in SYNTHETIC]
 
@@ -62,6 +66,11 @@ def test_identity_score_cli_workers_option(character, faces):
     assert score(2) == score(1)
     refused = CliRunner().invoke(cli, ["identity", "score", "--ref", refs[0], images[0], "--workers", "-1"])
     assert refused.exit_code == 2 and "--workers" in refused.output
+
+
+def test_workers_are_spawned_once_torch_is_loaded(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch") or object())
+    assert not pool.fork_is_safe() and pool._context().get_start_method() == "spawn"
 
 
 def test_worker_count_defaults_to_every_core_and_refuses_negatives():

@@ -4,15 +4,20 @@
 scorer (its references), and returns the scores in the order of the files, exactly the scores one
 process gives: every image is scored by the same code with the same settings, only elsewhere.
 
-Workers are started with ``spawn``, never ``fork``: a forked copy of a process that has CUDA,
-torch threads or ComfyUI's server running can deadlock. Starting costs about a second, so a
-handful of images is scored in this process unless a worker count is asked for.
+Workers are forked when this process holds nothing a fork can break (torch not imported, one
+thread: the ``flenwheel filter`` command): they start at once and share the face models already
+loaded. Anywhere else (ComfyUI, a script that uses torch) they are started with ``spawn``, since a
+forked copy of a process with CUDA or torch's threads can deadlock; each then loads
+face_recognition's models, about a second. So a handful of images is scored in this process
+unless a worker count is asked for.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -42,6 +47,16 @@ def check_workers(workers: int | None) -> int:
     return workers
 
 
+def fork_is_safe() -> bool:
+    """True where a forked worker cannot inherit a lock or device it would deadlock on."""
+    return ("fork" in multiprocessing.get_all_start_methods() and "torch" not in sys.modules
+            and threading.active_count() == 1)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    return multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
+
+
 def _start(scorer: IdentityScorer) -> None:
     global _SCORER
     _SCORER = scorer
@@ -62,8 +77,7 @@ def iter_scores(scorer: IdentityScorer, paths: Sequence[str | Path], workers: in
         for path in paths:
             yield scorer.score_path(path)
         return
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_start, initargs=(scorer,))
+    pool = ProcessPoolExecutor(count, mp_context=_context(), initializer=_start, initargs=(scorer,))
     try:
         yield from pool.map(_score, [str(path) for path in paths], chunksize=1)
     finally:  # an interrupted caller closes this generator: drop the images not started yet
