@@ -192,3 +192,37 @@ def test_processes_with_other_config_files_fail_at_start(tmp_path, tiny_flux):
     assert [rank.wait(timeout=300) for rank in ranks] == [1, 1]
     assert "were started with other generation settings" in (tmp_path / "rank0.log").read_text()
     assert not (project / "data" / "synthetic" / "v1").exists()
+
+
+SMALL_CARD = """
+portraits:
+  angles: [front]
+  expressions: [neutral, smiling]
+poses:
+  items:
+    - {id: t-pose, pose: t-pose, view: front, prompt: "full body photo of [trigger] in T-pose, front view"}
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_benchmark_run_writes_the_one_process_card(tmp_path, tiny_flux):
+    from flenwheel.core.data.project import Project
+    from flenwheel.core.testing.tiny_lora import make_tiny_lora
+
+    card = tmp_path / "card.yaml"
+    card.write_text(SMALL_CARD, encoding="utf-8")
+    lora = make_tiny_lora(tiny_flux, tmp_path / "char_lora_v1.safetensors", seed=1)
+    roots = []
+    for name in ("one", "two"):
+        project = Project.init(tmp_path / name, name="Test Character")
+        project.flux_lora_dir("v1").mkdir(parents=True)
+        (project.flux_lora_dir("v1") / "char_lora_v1.safetensors").write_bytes(Path(lora).read_bytes())
+        roots.append(project.root)
+    args = ["--lora", "char_v1", "--tries", "2", "--card", card, "--checks", "resolution", "--width", "64",
+            "--height", "64", "--steps", "2", "--model", tiny_flux, "--dtype", "fp32", "--device", "cpu"]
+    flenwheel("benchmark", "run", roots[0], *args)
+    flenwheel("benchmark", "run", roots[1], *args, processes=2)
+    assert records(roots[1], "benchmark") == records(roots[0], "benchmark") and len(records(roots[0], "benchmark")) == 6
+    results = [json.loads((root / "benchmarks" / "char_v1" / "results.json").read_text()) for root in roots]
+    assert results[1]["summary"] == results[0]["summary"]
+    assert "ok" in flenwheel("verify", roots[1]).stdout
