@@ -179,6 +179,11 @@ def test_a_killed_process_loses_nothing_and_a_rerun_finishes(tmp_path, tiny_flux
         rank.wait(timeout=60)
     made = len(records(project, "synthetic"))
     assert 2 <= made < 24, (tmp_path / "rank0.log").read_text()[-2000:]
+    version = project / "data" / "synthetic" / "v1"
+    for path in version.glob("*.png"):  # whole images only: each was written aside and moved in
+        with Image.open(path) as image:
+            image.load()
+    assert all((version / name).is_file() for _, _, name in records(project, "synthetic"))
     flenwheel(*args, processes=2)
     assert len(records(project, "synthetic")) == 24 and len(set(records(project, "synthetic"))) == 24
     assert "ok" in flenwheel("verify", project).stdout

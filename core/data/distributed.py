@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -154,7 +154,7 @@ class Processes:
 
 
 def merge_records(dataset: DatasetVersion, planned: Sequence[Hashable],
-                  key: Callable[[ImageRecord], Hashable | None], skipped: set[Hashable] = frozenset(),
+                  key: Callable[[ImageRecord], Hashable | None], skipped: Collection[Hashable] = (),
                   describe: Callable[[Hashable], str] = str) -> str | None:
     """Put the planned records of ``dataset`` in plan order, in one transaction; else say what is missing.
 
