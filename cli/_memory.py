@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..core.data.distributed import Processes
 from ..core.models.pipelines import MEMORY_CHOICES, LoadOptions
 
 _DEFAULTS = LoadOptions()
@@ -35,7 +36,8 @@ def memory_options(text_encoder: str) -> Callable[[Callable[..., Any]], Callable
                 help="CPU offload: model (about half the VRAM) or sequential (least VRAM, slow)."),
         click.option("--vae-tiling", is_flag=True, default=_DEFAULTS.vae_tiling,
                      help="Decode in tiles (less VRAM at large sizes)."),
-        click.option("--device", help="cuda, cuda:1, cpu... (default: CUDA when present, else CPU)."),
+        click.option("--device", help="cuda, cuda:1, cpu... (default: CUDA when present, else CPU; under "
+                     "torchrun or accelerate launch, each process's own GPU)."),
     ]
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,5 +47,6 @@ def memory_options(text_encoder: str) -> Callable[[Callable[..., Any]], Callable
 
 
 def load_options(kw: dict[str, Any]) -> LoadOptions:
-    """The LoadOptions a command's memory options describe."""
-    return LoadOptions(**{name: kw[name] for name in LoadOptions.__dataclass_fields__})
+    """The LoadOptions a command's memory options describe; under a launcher each process takes its own GPU."""
+    options = {name: kw[name] for name in LoadOptions.__dataclass_fields__}
+    return LoadOptions(**options | {"device": Processes.current().device_for(kw["device"])})

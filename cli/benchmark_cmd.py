@@ -77,6 +77,7 @@ def run_cmd(project: str, loras: tuple[str, ...], tries: int | None, card_files:
     from ..core.benchmark.checks import parse_checks
     from ..core.benchmark.results import write_outputs
     from ..core.benchmark.run import FluxRenderer, run_benchmark, verdict_scope
+    from ..core.data.distributed import Processes
     from ..core.data.project import Project
     from ..core.models.character_lora import parse_lora_ref
     from ..core.review.gate import wait_for_review
@@ -100,6 +101,8 @@ def run_cmd(project: str, loras: tuple[str, ...], tries: int | None, card_files:
 
     run = run_benchmark(opened, FluxRenderer(handle), card, checks=selected, label=name, pose_python=pose_python,
                         source_version=source_version, on_image=show)
+    if not Processes.current().is_main:
+        return  # under a launcher, the main process waits for verdicts and writes the card
     if not as_json:
         click.echo("\n".join(run.lines()))
     if review == "wait":

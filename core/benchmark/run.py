@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from ..data.dataset import DatasetVersion, DuplicateImageError
+from ..data.distributed import Processes
 from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.images import load_image
@@ -166,22 +167,39 @@ def run_benchmark(
                      "cells": [cell.to_json() for cell in cells]},
             "scoring": scorer.settings_json(),
         }
-        dataset = find_dataset(project, chosen, signature, info)
+        processes = Processes.current()
+        processes.agree("benchmark settings", info)
+        dataset = DatasetVersion(project, STAGE,
+                                 processes.on_main(lambda: find_dataset(project, chosen, signature, info).version))
         run = BenchmarkRun(project, chosen, dataset, cells)
-        _render_all(run, renderer, scorer, card.tries, on_image, step_callback)
+        _render_all(run, renderer, scorer, card.tries, on_image, step_callback, processes)
     run.seconds = time.perf_counter() - start
     return run
 
 
+def _scored(record: ImageRecord | None, fingerprint: str, cell: Cell) -> bool:
+    stored = (record.scores.get("benchmark") or {}) if record is not None else {}
+    return stored.get("fingerprint") == fingerprint and stored.get("cell_checks") == list(cell.checks)
+
+
 def _render_all(run: BenchmarkRun, renderer: Renderer, scorer: CardScorer, tries: int,
-                on_image: ImageCallback | None, step_callback: StepCallback | None) -> None:
+                on_image: ImageCallback | None, step_callback: StepCallback | None,
+                processes: Processes) -> None:
+    """Every try, first tries first; under a launcher each process takes a share of the unfinished ones."""
     total = tries * len(run.cells)
     done = 0
     fingerprint = scorer.fingerprint()
     recorded = {record_try_key(record): record for record in run.dataset.records}
+    jobs = [try_key(cell, cell.seeds[index]) for index in range(tries) for cell in run.cells]
+    unfinished = [key for key, cell in zip(jobs, run.cells * tries, strict=True)
+                  if not _scored(recorded.get(key), fingerprint, cell)]
+    processes.agree("list of tries still to make", unfinished)
+    others = set(unfinished) - set(processes.split(unfinished))
     for index in range(tries):
         for cell in run.cells:
             seed = cell.seeds[index]
+            if try_key(cell, seed) in others:
+                continue
             record = recorded.get(try_key(cell, seed))
             if record is None:
                 result = renderer.render(cell, seed, step_callback)
@@ -192,8 +210,7 @@ def _render_all(run: BenchmarkRun, renderer: Renderer, scorer: CardScorer, tries
             else:
                 image = load_image(run.dataset.image_path(record))
                 run.reused += 1
-            stored = record.scores.get("benchmark") or {}
-            if stored.get("fingerprint") != fingerprint or stored.get("cell_checks") != list(cell.checks):
+            if not _scored(record, fingerprint, cell):
                 scored = scorer.score(image, cell, run.dataset.image_path(record))
                 store_scores(run.dataset, record, scored, fingerprint, cell)
                 run.rescored += 1
@@ -203,6 +220,11 @@ def _render_all(run: BenchmarkRun, renderer: Renderer, scorer: CardScorer, tries
             done += 1
             if on_image is not None:
                 on_image(done, total, image, record)
+    processes.merge(run.dataset, jobs, record_try_key, describe=lambda key: f"cell {key[0]} seed {key[2]}")
+    if processes.distributed:
+        recorded = {record_try_key(record): record for record in run.dataset.records}
+        run.all_ids = [recorded[key].id for key in jobs]
+        run.first_try_ids = run.all_ids[: len(run.cells)]
 
 
 def _add(dataset: DatasetVersion, cell: Cell, index: int, result: Generated) -> ImageRecord:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from ..data.dataset import DatasetVersion, DuplicateImageError
+from ..data.distributed import Processes
 from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.images import load_image
@@ -29,6 +30,7 @@ from ..identity.gate import IdentityGate, IdentityResult
 from ..models.pipelines import PipelineHandle
 from .edit_prompts import PlannedEdit
 from .plan import (
+    STAGE,
     EnrichPlan,
     EnrichSettings,
     done_edits,
@@ -88,7 +90,8 @@ def enrich(project: Project, handle: PipelineHandle, settings: EnrichSettings | 
     with settings.reference "other_source" each source gets another source as its second view.
     ``on_progress(done, total, image)`` is called after each image is safely on disk, so a
     callback that raises (ComfyUI's interrupt) never loses finished work; ``should_stop`` is
-    polled before each edit.
+    polled before each edit. Under a launcher (torchrun, accelerate launch) each process makes its
+    share of the edits still to do and the main process merges them (``data.distributed``).
     """
     settings = settings or EnrichSettings()
     if reference_image is not None and settings.reference == "none":
@@ -96,20 +99,24 @@ def enrich(project: Project, handle: PipelineHandle, settings: EnrichSettings | 
     if settings.reference == "image" and reference_image is None:
         raise FlenwheelError("reference is 'image' but no reference image was given")
     plan = make_plan(project, settings, source, [ref["path"] for ref in handle.loras], log)
-    dataset = target_version(project, version_info(plan, handle, settings, scorer, reference_image), version,
-                             new_version)
+    info = version_info(plan, handle, settings, scorer, reference_image)
+    processes = Processes.current()
+    processes.agree("enrichment settings", [info["settings_key"], [plan.key(e) for e in plan.edits], version,
+                                             new_version])
+    label = processes.on_main(lambda: target_version(project, info, version, new_version).version)
+    dataset = DatasetVersion(project, STAGE, label)
     done = done_edits(dataset)
     result = EnrichResult(dataset=dataset, summary=summarize(dataset.label, [], len(plan.records)),
                           planned=len(plan.edits))
     result.resumed = sum(1 for edit in plan.edits if plan.key(edit) in done)
     if result.resumed:
         log(f"resuming {dataset.label}: {result.resumed} of {len(plan.edits)} edits already done")
+    todo = [edit for edit in plan.edits if plan.key(edit) not in done]
+    processes.agree("list of edits still to make", [plan.key(edit) for edit in todo])
     progress = on_progress or (lambda done_, total, image=None: None)
     progress(result.resumed, len(plan.edits), None)
-    finished = result.resumed
-    for edit in plan.edits:
-        if plan.key(edit) in done:
-            continue
+    finished, duplicates = result.resumed, []
+    for edit in processes.split(todo):
         if should_stop is not None and should_stop():
             result.stopped = True
             log(f"stopped: {finished} of {len(plan.edits)} edits are on disk; run again to resume")
@@ -118,11 +125,27 @@ def enrich(project: Project, handle: PipelineHandle, settings: EnrichSettings | 
         finished += 1
         if added is not None:
             result.added.append(added[0])
+        else:
+            duplicates.append(plan.key(edit))
         progress(finished, len(plan.edits), added[1] if added else None)
+    finished = result.resumed + sum(processes.gather(finished - result.resumed))
+    result.stopped = any(processes.gather(result.stopped))
+    if not result.stopped:
+        processes.merge(dataset, [plan.key(edit) for edit in plan.edits],
+                        lambda record: (record.model_extra or {}).get("edit_key"), duplicates,
+                        describe=lambda key: _describe_edit(plan, key))
     result.summary = summarize(dataset.label, dataset.records, len(plan.records))
-    dataset.update_info(last_run={"finished": finished, "planned": len(plan.edits), "stopped": result.stopped,
-                                  "summary": result.summary.to_json()})
+    if processes.is_main:
+        dataset.update_info(last_run={"finished": finished, "planned": len(plan.edits),
+                                      "stopped": result.stopped, "summary": result.summary.to_json()})
+    processes.wait()
     return result
+
+
+def _describe_edit(plan: EnrichPlan, key: str) -> str:
+    """A missing edit as a user finds it in ``flenwheel enrich --dry-run``: source file and edit."""
+    edit = next(edit for edit in plan.edits if plan.key(edit) == key)
+    return f"{plan.records[edit.source_index].filename} {edit.family}={edit.value}"
 
 
 def _run_edit(project: Project, plan: EnrichPlan, edit: PlannedEdit, handle: PipelineHandle,

@@ -26,6 +26,7 @@ from typing import Any
 from PIL import Image
 
 from ..data.dataset import DatasetVersion, DuplicateImageError
+from ..data.distributed import Processes
 from ..data.errors import DatasetError, ModelLoadError
 from ..data.project import Project
 from ..data.records import ImageRecord, LoraRef
@@ -241,6 +242,16 @@ def open_version(
     return project.create_dataset(STAGE, info=info), False
 
 
+def _opened(opened: tuple[DatasetVersion, bool]) -> tuple[str, bool]:
+    """A version as every process can open it: its name, and whether it was a resume."""
+    return opened[0].version, opened[1]
+
+
+def _describe_key(key: tuple[Any, ...]) -> str:
+    """A missing image as a user can find it in the plan (``flenwheel generate --dry-run``)."""
+    return f"'{key[0]}' seed {key[1]}"
+
+
 def _batches(items: list[PlannedImage], size: int) -> list[list[PlannedImage]]:
     """Consecutive runs of equal settings, at most ``size`` long (one pipeline call each)."""
     batches: list[list[PlannedImage]] = []
@@ -276,8 +287,11 @@ def _commit(
     result: Generated,
     total: int,
     on_image: ImageCallback | None,
-) -> None:
-    """Save one image in its own transaction, then report it (a report may be an interrupt)."""
+) -> bool:
+    """Save one image in its own transaction, then report it (a report may be an interrupt).
+
+    Returns False for a duplicate, which is reported and not added.
+    """
     fields = {**result.fields, **item.tags()}
     try:
         record = dataset.add_image(
@@ -285,10 +299,11 @@ def _commit(
         )
     except DuplicateImageError as exc:
         report.duplicates.append(f"{item.prompt_id} variant {item.variant} (seed {item.seed}): {exc}")
-        return
+        return False
     report.generated.append(record)
     if on_image is not None:
         on_image(len(report.generated), total, result.image, record)
+    return True
 
 
 def run_generation(
@@ -304,7 +319,11 @@ def run_generation(
     step_callback: StepCallback | None = None,
     info: dict[str, Any] | None = None,
 ) -> GenerationReport:
-    """Generate every planned image not already in the version, committing each before reporting it."""
+    """Generate every planned image not already in the version, committing each before reporting it.
+
+    Under a launcher (torchrun, accelerate launch) each process renders its share of the images
+    still to do, and the main process merges them into the one version (``data.distributed``).
+    """
     if not plan:
         raise DatasetError("nothing to generate: the plan is empty (check the families and prompt ids)")
     if batch_size < 1:
@@ -324,15 +343,22 @@ def run_generation(
         "lora_version": next((v for ref in refs if (v := lora_version_of(ref.path))), None),
         **(info or {}),
     }
-    dataset, resumed = open_version(project, signature, version_info, version, new_version, set(keys))
+    processes = Processes.current()
+    processes.agree("generation settings", [signature, keys, info, version, new_version, batch_size])
+    label, resumed = processes.on_main(
+        lambda: _opened(open_version(project, signature, version_info, version, new_version, set(keys)))
+    )
+    dataset = DatasetVersion(project, STAGE, label)
     done = {record_key(record) for record in dataset.records}
     todo = [item for item, key in zip(plan, keys, strict=True) if key not in done]
-    report = GenerationReport(
-        dataset=dataset, planned=len(plan), skipped=len(plan) - len(todo), resumed=resumed
-    )
+    processes.agree("list of images still to make", [planned_key(item, model, refs) for item in todo])
     if todo and dataset.finished:
         raise dataset.finished_error()
-    size, pending = batch_size, list(todo)
+    todo_count, todo = len(todo), processes.split(todo)
+    report = GenerationReport(
+        dataset=dataset, planned=len(plan), skipped=len(plan) - todo_count, resumed=resumed
+    )
+    size, pending, duplicates = batch_size, list(todo), []
     while pending:
         batch = _batches(pending, size)[0]
         results = _render(handle, batch, step_callback)
@@ -341,12 +367,15 @@ def run_generation(
             continue
         pending = pending[len(batch) :]
         for item, result in zip(batch, results, strict=True):
-            _commit(dataset, report, item, result, len(todo), on_image)
+            if not _commit(dataset, report, item, result, len(todo), on_image):
+                duplicates.append(planned_key(item, model, refs))
+    processes.merge(dataset, keys, record_key, duplicates, describe=_describe_key)
     records = dataset.records
     by_key = {record_key(record): record for record in records}
     report.records = [by_key[key] for key in keys if key in by_key]
-    if finish and len(report.records) == len(plan) and not dataset.finished:
+    if finish and processes.is_main and len(report.records) == len(plan) and not dataset.finished:
         dataset.finish()
+    processes.wait()
     report.criteria = check_synthetic(records)
     report.seconds = time.perf_counter() - start
     return report
