@@ -2,9 +2,9 @@
 
 ``compare_results`` pairs the cells of two results.json files by id and says, per cell, whether
 the first try was gained, lost, kept or is still failing, with the identity distance before and
-after; the net gain is cells gained minus cells lost. Only verified successes count (the rule of
-``results.outcome``): a cell whose first try is unverified is "still failing" and shown as such. ``write_comparison`` writes
-``benchmarks/compare_<a>_<b>.html`` (self-contained) and ``.png`` (both cards side by side under a
+after; the net gain is cells gained minus cells lost. Only verified successes count (the rule
+of ``results.outcome``): a cell whose first try is unverified is "still failing", shown as such.
+``write_comparison`` writes ``benchmarks/compare_<a>_<b>.html`` (self-contained) and ``.png`` (both cards side by side under a
 header with the rates and the net gain).
 
 A comparison is like-for-like only when both runs used the same prompts, seeds, sizes and tries;
@@ -106,7 +106,8 @@ def _headline(data: dict[str, Any]) -> str:
     a, b = data["versions"]
     ra, rb = data["first_try_rate"]
     ua, ub = data["first_try_unverified"]
-    return (f"{a} -> {b}: first try {ra:.0%} -> {rb:.0%} verified ({ua} -> {ub} unverified, not counted), net gain {data['net_gain']:+d} cells "
+    return (f"{a} -> {b}: first try {ra:.0%} -> {rb:.0%} verified ({ua} -> {ub} unverified, not counted), "
+            f"net gain {data['net_gain']:+d} cells "
             f"({data['gained']} gained, {data['lost']} lost)")
 
 

@@ -24,7 +24,8 @@ body{font-family:system-ui,sans-serif;background:#181818;color:#e8e8e8;margin:24
 h1,h2{font-weight:600} a{color:#8cc4ff} img.card{max-width:100%;border:1px solid #444}
 table{border-collapse:collapse;margin:8px 0 24px} td,th{border:1px solid #3a3a3a;padding:4px 8px;vertical-align:top}
 th{background:#262626;text-align:left} .pass{color:#5fd37f} .fail{color:#ff7a70} .na{color:#888}
-.ok{background:#1f3a26} .bad{background:#44201e} .unverified{background:#4a3a14} .big{font-size:1.4em} .muted{color:#999}
+.ok{background:#1f3a26} .bad{background:#44201e}
+.unverified{background:#4a3a14} .big{font-size:1.4em} .muted{color:#999}
 td.thumb img{width:THUMBpx;height:THUMBpx;object-fit:contain;background:#000;display:block}
 pre{background:#111;padding:12px;overflow:auto}
 """.replace("THUMB", str(THUMB))
