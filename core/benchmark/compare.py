@@ -4,8 +4,8 @@
 the first try was gained, lost, kept or is still failing, with the identity distance before and
 after; the net gain is cells gained minus cells lost. Only verified successes count (the rule
 of ``results.outcome``): a cell whose first try is unverified is "still failing", shown as such.
-``write_comparison`` writes ``benchmarks/compare_<a>_<b>.html`` (self-contained) and ``.png`` (both cards side by side under a
-header with the rates and the net gain).
+``write_comparison`` writes ``benchmarks/compare_<a>_<b>.html`` (self-contained) and ``.png``
+(both cards side by side under a header with the rates and the net gain).
 
 A comparison is like-for-like only when both runs used the same prompts, seeds, sizes and tries;
 otherwise it is still written, with the differences listed as warnings at the top.
