@@ -81,12 +81,12 @@ def _character_flywheel(turn: Turn, state: FlywheelState) -> None:
             versions["char_lora_file"] = turn.train(char)
     with state.stage(entry, "generate") as todo:
         if todo:
-            versions["synthetic_scope"] = list(turn.generate_and_filter(versions["char_lora_file"]).ids)
+            entry["resume"] = {"synthetic_ids": list(turn.generate_and_filter(versions["char_lora_file"]).ids)}
     with state.stage(entry, "review synthetic") as todo:
         if todo:
             turn.log("1.7 review of the synthetic images (pick the pristine ones)")
             whole = scope_for(project, "synthetic", version=versions["synthetic"])
-            scope = GateScope(project, whole.stage, whole.dataset, tuple(versions["synthetic_scope"]))
+            scope = GateScope(project, whole.stage, whole.dataset, tuple(entry["resume"]["synthetic_ids"]))
             entry["images"]["pristine"] = len(turn.review("synthetic", scope))
             kept, made = entry["images"].get("kept", 0), entry["images"].get("synthetic", 0)
             entry["identity_pass_rate"]["generation"] = round(kept / made, 4) if made else None

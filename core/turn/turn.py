@@ -101,10 +101,13 @@ class Turn:
 
     # 1.2 ----------------------------------------------------------------------------------
     def enrich_settings(self) -> Any:
+        """This turn's enrichment settings: the run seed moves on by one per turn, so each turn's
+        enrichment brings new edits instead of repeating the last turn's."""
         from ..enrich.plan import EnrichSettings
 
         cfg = self.config.enrich
-        return EnrichSettings(per_source=cfg.per_source, families=tuple(cfg.families), seed=cfg.seed,
+        seed = cfg.seed + self.entry["turn"] - 1
+        return EnrichSettings(per_source=cfg.per_source, families=tuple(cfg.families), seed=seed,
                               steps=cfg.steps, true_cfg=cfg.true_cfg, width=cfg.width, height=cfg.height,
                               pixels=cfg.pixels, vae_pixels=cfg.vae_pixels,
                               condition_pixels=cfg.condition_pixels, max_retries=cfg.retries)
