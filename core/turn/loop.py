@@ -177,10 +177,8 @@ def run_flywheel(project: Project, config: TurnConfig, auto: bool = False, log: 
     if auto:
         log("NOTE: auto-review decides every review (demo/test only, not a human); reports say so")
     state = FlywheelState.load(project, auto)
-    while True:
-        reason = _reason(state, config, limit)
-        if reason is not None:
-            break
+    reason = _reason(state, config, limit)
+    while reason is None:
         turn = Turn(project, config, auto, log)
         turn.state = state
         turn_start = time.monotonic()
@@ -192,7 +190,9 @@ def run_flywheel(project: Project, config: TurnConfig, auto: bool = False, log: 
         atomic_write_json(project.root / "reports" / REPORT_FILE, turn.report.to_json())
         run.turns.append(turn.report)
         state.save()
-        run.files = write_flywheel_report(state)
+        reason = _reason(state, config, limit)
+        if reason is None:
+            run.files = write_flywheel_report(state)
     state.data["stopped"] = {"reason": reason, "at": utc_now(), "after_turn": len(state.finished_turns)}
     if state.finished_turns:
         state.finished_turns[-1]["stop_reason"] = reason
@@ -206,5 +206,5 @@ def run_flywheel(project: Project, config: TurnConfig, auto: bool = False, log: 
 
 def _reason(state: FlywheelState, config: TurnConfig, limit: int) -> str | None:
     finished = state.finished_turns
-    target = state.data.get("target") or config.stop.target or 0.8
+    target = config.stop.target or state.data.get("target") or 0.8
     return stop_reason(finished, target, config.stop.patience, limit)

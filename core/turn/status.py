@@ -30,8 +30,14 @@ def _pending(project: Project, review: str, dataset_stage: str, version: str | N
 
 
 def _comparison_pending(project: Project, entry: dict[str, Any]) -> list[tuple[str, int]]:
-    comparison = (entry["editor"].get("comparison") or {}).get("figures") or {}
-    versions = [figures["enriched"] for figures in comparison.values()]
+    """The enriched versions of this turn's editor comparison that still wait for decisions."""
+    from ..editor.editor_compare import CompareError, load_comparison
+
+    try:
+        comparison = load_comparison(project, f"turn{entry['turn']}")
+    except CompareError:
+        return []
+    versions = [editor["version"] for editor in comparison["editors"] if editor.get("version")]
     return [(v, n) for v in versions if (n := _pending(project, "enriched", "enriched", v))]
 
 

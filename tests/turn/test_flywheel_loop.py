@@ -171,3 +171,18 @@ def test_config_errors_fail_before_anything_runs(tmp_path):
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "p"), "--config", str(path)])
     assert "editor.min_triplet" in result.output
     assert not (tmp_path / "p" / "reports").exists()
+
+
+def test_an_editor_lora_that_fails_to_train_is_reported_and_the_turn_keeps_its_editor(project, monkeypatch):
+    config = TurnConfig.model_validate({"models": {"edit_loras": ["angles.safetensors"]}})
+    monkeypatch.setattr(loop, "_character_flywheel", lambda turn, state: turn.entry["versions"].update(enriched="v1"))
+    monkeypatch.setattr(editor_turn, "rerun_corrections", lambda turn, version: [])
+    monkeypatch.setattr(editor_turn, "build_turn_triplets", lambda turn, v: ("v1", 12, []))
+    monkeypatch.setattr(editor_turn, "train_editor", lambda turn, t: (None, ["editor LoRA v1 did not finish (error: "
+                                                                            "out of memory); this turn keeps the "
+                                                                            "previous editor"]))
+    monkeypatch.setattr(editor_turn, "compare_editors", lambda *a: pytest.fail("nothing to compare"))
+    run = loop.run_flywheel(project, config, log=lambda _: None, max_turns=1)
+    entry = json.loads(flywheel_path(project).read_text())["turns"][0]
+    assert "out of memory" in entry["editor"]["why"] and entry["editor"]["chosen"] == ["angles.safetensors"]
+    assert "compare editors" in entry["done"] and run.stop_reason.startswith("max_turns")
