@@ -46,9 +46,13 @@ def chart_png(data: dict[str, Any]) -> bytes:
     unverified = [(t.get("first_try") or {}).get("unverified", 0) / c for t, c in zip(turns, cells, strict=True)]
     success.bar(numbers, verified, color="#2e9d4f", label="verified (counts)")
     success.bar(numbers, unverified, bottom=verified, color="#d69628", label="unverified (not counted)")
+    for number, turn, share in zip(numbers, turns, verified, strict=True):
+        first = turn.get("first_try") or {}
+        label = f"{first.get('verified', 0)}/{first.get('cells', 0)}\n+{first.get('unverified', 0)} unverified"
+        success.annotate(label, (number, share), ha="center", va="bottom", fontsize=8)
     success.axhline(target, color="#c8413b", linestyle="--", label=f"target {target:.0%}")
     success.set(title="first-try success per turn", xlabel="turn", ylim=(0, 1), xticks=numbers)
-    success.legend(loc="upper left", fontsize=8)
+    success.legend(loc="upper left", fontsize=8, framealpha=0.9)
     rates = [t.get("correction_rate") for t in turns]
     corrections.plot(numbers, [r if r is not None else float("nan") for r in rates], marker="o", color="#3b6fc8")
     corrections.set(title="correction rate of the enrichment", xlabel="turn", ylim=(0, 1), xticks=numbers)
