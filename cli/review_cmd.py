@@ -40,8 +40,8 @@ _VERSION = click.option("--version", help="Dataset version, e.g. v1 (default: ev
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 def serve_cmd(project: str, host: str, port: int, open_browser: bool) -> None:
     """Serve the review page for PROJECT (no ComfyUI needed); decisions are saved as you make them."""
-    from ..core.editor.fix_routes import review_extensions
     from ..core.review.server import serve
+    from ..core.turn.flywheel_routes import review_extensions
 
     serve(Project.open(project), host=host, port=port, open_browser=open_browser, log=click.echo,
           extensions=review_extensions())

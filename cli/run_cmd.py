@@ -1,4 +1,4 @@
-"""``flenwheel run PROJECT --config turn.yaml``: one whole flywheel turn, headless."""
+"""``flenwheel run PROJECT --config turn.yaml``: turns of both flywheels until the stop rule holds, headless."""
 
 from __future__ import annotations
 
@@ -15,19 +15,24 @@ import click
               help="Review decisions file (YAML/JSON); sets review.mode to file.")
 @click.option("--auto-review", is_flag=True,
               help="Let a fixed rule make every review decision. For demos and tests only: reports say so.")
+@click.option("--max-turns", type=click.IntRange(min=1),
+              help="Stop after this many turns in all (overrides stop.max_turns).")
 @click.option("--print-config", is_flag=True, help="Print the default turn config and exit.")
-@click.option("--json", "as_json", is_flag=True, help="Print the turn report as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the flywheel run (turns, stop reason, files) as JSON.")
 def run_cmd(project: str, config_path: str | None, decisions: str | None, auto_review: bool,
-            print_config: bool, as_json: bool) -> None:
-    """Curate, enrich, review, train, generate, filter, review, iterate and benchmark in one go.
+            max_turns: int | None, print_config: bool, as_json: bool) -> None:
+    """Turn after turn of both flywheels until the model card passes (or going on cannot help).
 
-    Every stage resumes, so running the same command again continues an interrupted turn; with a
-    finished LoRA it starts the next turn from it. Reviews wait for you in the review page
-    (served while waiting), or come from --decisions.
+    A turn: curate (first turn), enrich with the current editor, review, train char_vN, generate,
+    filter, review, model card; then corrections, re-runs, triplets, the editor LoRA and the editor
+    comparison whose winner enriches the next turn. It stops when the verified first-try success
+    reaches the target, at max_turns, on a plateau, or when no pristine image was picked, and
+    says why. Every stage resumes, so running the same command again continues where it stopped.
+    Reviews wait for you in the review page (served while waiting), or come from --decisions.
     """
     from ..core.data.project import Project
     from ..core.turn.config import default_config_text, load_turn_config
-    from ..core.turn.turn import run_turn
+    from ..core.turn.loop import run_flywheel
 
     if print_config:
         click.echo(default_config_text(), nl=False)
@@ -35,12 +40,13 @@ def run_cmd(project: str, config_path: str | None, decisions: str | None, auto_r
     config = load_turn_config(config_path)
     if decisions:
         config.review.mode, config.review.decisions = "file", decisions
-    report = run_turn(Project.open(project), config, auto=auto_review, log=click.echo)
+    run = run_flywheel(Project.open(project), config, auto=auto_review, log=click.echo, max_turns=max_turns)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        click.echo(json.dumps({"stop_reason": run.stop_reason, "seconds": round(run.seconds, 1), "files": run.files,
+                               "turns": [turn.to_json() for turn in run.turns]}, indent=2))
         return
-    click.echo(f"turn finished in {report.seconds:.0f} s")
-    for name, path in report.reports.items():
+    click.echo(f"{len(run.turns)} turns run in {run.seconds:.0f} s; stopped: {run.stop_reason}")
+    for name, path in {**{k: v for t in run.turns for k, v in t.reports.items()}, **run.files}.items():
         click.echo(f"  {name}: {path}")
 
 

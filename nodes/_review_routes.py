@@ -53,8 +53,8 @@ def mount_review_routes() -> bool:
     server = prompt_server()
     if server is None or _state.get("api"):
         return False
-    from ..core.editor.fix_routes import review_extensions
     from ..core.review.api import ReviewAPI
+    from ..core.turn.flywheel_routes import review_extensions
 
     allowed = allowed_for_listen(listen_address())
     api = ReviewAPI(registry(), extensions=review_extensions(), allowed_hosts=lambda: allowed)

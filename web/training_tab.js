@@ -1,15 +1,18 @@
 // ComfyUI entry: a "Training" sidebar tab that follows FLENwheel training nodes live.
 // The nodes push every trainer event as `flenwheel.train` (start, step, checkpoint, sample, done,
-// error); this tab keeps one card per run folder with progress, speed, ETA and the loss curve.
+// error); this tab keeps one card per run folder with progress, speed, ETA and the loss curve,
+// under the Flywheel panel (per-turn figures from reports/flywheel.json, see flywheel_panel.js).
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { flywheelPanel } from "./flywheel_panel.js";
 
 const TAB_ID = "flenwheel-training";
 const MAX_POINTS = 4000;
 const runs = new Map();
 let root = null;
 let pending = false;
+let flywheel = null;
 
 export function eta(seconds) {
   if (seconds == null || !isFinite(seconds)) return "-";
@@ -51,6 +54,7 @@ export function record(detail) {
       break;
     case "done":
       Object.assign(run, { status: detail.status, step: detail.step, lora: detail.lora_path });
+      if (root) flywheelPanel().then((panel) => { flywheel = panel; schedule(); });
       break;
     case "error":
       Object.assign(run, { status: "error", error: detail.message });
@@ -116,6 +120,7 @@ function render() {
   pending = false;
   if (!root) return;
   root.replaceChildren();
+  if (flywheel) root.append(flywheel);
   const list = [...runs.values()].reverse();
   if (!list.length) {
     root.append(Object.assign(document.createElement("div"), {
@@ -149,6 +154,10 @@ app.registerExtension({
         root = element;
         root.style.padding = "8px";
         render();
+        flywheelPanel().then((panel) => {
+          flywheel = panel;
+          schedule();
+        });
       },
       destroy: () => {
         root = null;

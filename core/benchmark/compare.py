@@ -2,9 +2,10 @@
 
 ``compare_results`` pairs the cells of two results.json files by id and says, per cell, whether
 the first try was gained, lost, kept or is still failing, with the identity distance before and
-after; the net gain is cells gained minus cells lost. ``write_comparison`` writes
-``benchmarks/compare_<a>_<b>.html`` (self-contained) and ``.png`` (both cards side by side under a
-header with the rates and the net gain).
+after; the net gain is cells gained minus cells lost. Only verified successes count (the rule
+of ``results.outcome``): a cell whose first try is unverified is "still failing", shown as such.
+``write_comparison`` writes ``benchmarks/compare_<a>_<b>.html`` (self-contained) and ``.png``
+(both cards side by side under a header with the rates and the net gain).
 
 A comparison is like-for-like only when both runs used the same prompts, seeds, sizes and tries;
 otherwise it is still written, with the differences listed as warnings at the top.
@@ -68,6 +69,7 @@ def compare_results(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "id": cell_id,
             "label": (ca or cb)["label"],
             "first_try": [ca and ca["first_try_success"], cb and cb["first_try_success"]],
+            "outcome": [ca and ca.get("first_try_outcome"), cb and cb.get("first_try_outcome")],
             "any_of_k": [ca and ca["any_success"], cb and cb["any_success"]],
             "change": _change(ca and ca["first_try_success"], cb and cb["first_try_success"]),
             "identity_distance": [_distance(ca), _distance(cb)],
@@ -80,6 +82,7 @@ def compare_results(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {
         "versions": [a["lora_version"], b["lora_version"]],
         "first_try_rate": [sa["first_try"]["rate"], sb["first_try"]["rate"]],
+        "first_try_unverified": [sa.get("first_try_unverified", 0), sb.get("first_try_unverified", 0)],
         "any_of_k_rate": [sa["any_of_k"]["rate"], sb["any_of_k"]["rate"]],
         "target_met": [sa["target_met"], sb["target_met"]],
         "gained": gained,
@@ -102,7 +105,9 @@ def _results_of(project: Project, label: str) -> dict[str, Any]:
 def _headline(data: dict[str, Any]) -> str:
     a, b = data["versions"]
     ra, rb = data["first_try_rate"]
-    return (f"{a} -> {b}: first try {ra:.0%} -> {rb:.0%}, net gain {data['net_gain']:+d} cells "
+    ua, ub = data["first_try_unverified"]
+    return (f"{a} -> {b}: first try {ra:.0%} -> {rb:.0%} verified ({ua} -> {ub} unverified, not counted), "
+            f"net gain {data['net_gain']:+d} cells "
             f"({data['gained']} gained, {data['lost']} lost)")
 
 
@@ -131,7 +136,8 @@ def _table(data: dict[str, Any]) -> str:
     rows = []
     for r in data["cells"]:
         css = {"gained": "ok", "lost": "bad"}.get(r["change"], "")
-        ft = ["-" if v is None else "yes" if v else "no" for v in r["first_try"]]
+        ft = ["-" if v is None else "yes" if v else "unverified" if o == "unverified" else "no"
+              for v, o in zip(r["first_try"], r.get("outcome", [None, None]), strict=True)]
         ak = ["-" if v is None else "yes" if v else "no" for v in r["any_of_k"]]
         dist = ["-" if v is None else f"{v:.3f}" for v in r["identity_distance"]]
         fails = ["; ".join(f or []) or "-" for f in r["failures"]]

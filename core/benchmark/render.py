@@ -1,7 +1,8 @@
 """model_card.png: the first-try images of the card, labelled, with a coloured frame per check.
 
 Portraits form the angle x expression grid (angles across, expressions down), the poses a row
-beneath it. Each tile has a thick frame for the cell's verdict (green success, red failure, grey
+beneath it. Each tile has a thick frame for the cell's verdict (green success, amber unverified:
+nothing failed but a criterion such as the expression awaits a person's verdict, red failure, grey
 not generated) and a row of small frames, one per check, in the same colours (grey: not
 applicable; the human verdict's frame is dark with a "?" while nobody has judged the image yet),
 so a glance shows which check sank which cell.
@@ -19,6 +20,7 @@ from .model_card import CHECKS
 GREEN = (46, 157, 79)
 RED = (200, 65, 59)
 GREY = (110, 110, 110)
+AMBER = (214, 150, 40)
 PENDING = (55, 55, 55)
 BACKGROUND = (24, 24, 24)
 TEXT = (235, 235, 235)
@@ -53,10 +55,18 @@ def _caption(cell: dict[str, Any]) -> str:
         return "not generated"
     if first["success"]:
         return f"success ({cell['successful_tries']}/{len(cell['tries'])} tries)"
+    if first.get("outcome") == "unverified":
+        return "unverified: " + ", ".join(first["unverified"])
     failed = [ABBREVIATIONS[n] for n in CHECKS if first["checks"].get(n, {}).get("status") == "fail"]
     if first.get("verdict") and first["verdict"]["label"] != "correct":
         failed.append("HUM")
     return "fails: " + " ".join(failed or ["not scored"])
+
+
+def _frame_colour(first: dict[str, Any]) -> tuple[int, int, int]:
+    if first["status"] == "missing":
+        return GREY
+    return GREEN if first["success"] else AMBER if first.get("outcome") == "unverified" else RED
 
 
 class _Layout:
@@ -83,7 +93,7 @@ def _draw_cell(sheet: Image.Image, layout: _Layout, origin: tuple[int, int], cel
     draw = ImageDraw.Draw(sheet)
     x, y = origin
     first = cell["tries"][0] if cell["tries"] else {"status": "missing"}
-    colour = GREY if first["status"] == "missing" else GREEN if first["success"] else RED
+    colour = _frame_colour(first)
     draw.rectangle([x, y, x + layout.block_w - 1, y + layout.tile + 2 * layout.frame - 1], fill=colour)
     if first["status"] == "done":
         tile = ImageOps.pad(load(first["file"]).convert("RGB"), (layout.tile, layout.tile),
@@ -146,7 +156,7 @@ def render_card(results: dict[str, Any], load: ImageLoader, tile: int = 224) -> 
     for cell_id, (left, top, _, _) in cell_boxes(results, tile).items():
         cell = next(c for c in results["cells"] if c["id"] == cell_id)
         _draw_cell(sheet, layout, (left, top), cell, load)
-    legend = ("frames: green pass, red fail, grey n/a; HUM? = no human verdict yet.  "
+    legend = ("frames: green pass, amber unverified (not counted), red fail, grey n/a; HUM? = no human verdict yet.  "
               + ", ".join(f"{v} {k}" for k, v in ABBREVIATIONS.items()))
     draw.text((layout.gap, height - 2 * layout.line), legend, fill=TEXT, font=layout.small)
     return sheet
@@ -156,7 +166,8 @@ def _header(draw: ImageDraw.ImageDraw, layout: _Layout, results: dict[str, Any])
     s = results["summary"]
     first, anyk = s["first_try"], s["any_of_k"]
     title = f"{results['project']}: model card of {results['lora_version']}"
-    line = (f"first try {first['successes']}/{first['cells']} = {first['rate']:.0%}  "
+    line = (f"first try {first['successes']}/{first['cells']} = {first['rate']:.0%} verified, "
+            f"{s.get('first_try_unverified', 0)} unverified  "
             f"(target {s['target']:.0%}: {'met' if s['target_met'] else 'not met'})   "
             f"any of {s['tries']}: {anyk['rate']:.0%}   human verdicts on "
             f"{s['human']['first_try_cells_with_verdict']}/{first['cells']} first tries")

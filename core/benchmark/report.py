@@ -24,7 +24,8 @@ body{font-family:system-ui,sans-serif;background:#181818;color:#e8e8e8;margin:24
 h1,h2{font-weight:600} a{color:#8cc4ff} img.card{max-width:100%;border:1px solid #444}
 table{border-collapse:collapse;margin:8px 0 24px} td,th{border:1px solid #3a3a3a;padding:4px 8px;vertical-align:top}
 th{background:#262626;text-align:left} .pass{color:#5fd37f} .fail{color:#ff7a70} .na{color:#888}
-.ok{background:#1f3a26} .bad{background:#44201e} .big{font-size:1.4em} .muted{color:#999}
+.ok{background:#1f3a26} .bad{background:#44201e}
+.unverified{background:#4a3a14} .big{font-size:1.4em} .muted{color:#999}
 td.thumb img{width:THUMBpx;height:THUMBpx;object-fit:contain;background:#000;display:block}
 pre{background:#111;padding:12px;overflow:auto}
 """.replace("THUMB", str(THUMB))
@@ -107,19 +108,35 @@ def _cells_table(results: dict[str, Any], load: ImageLoader) -> str:
             picture = ("<td class='na'>missing</td>" if entry["status"] != "done"
                        else f"<td class='thumb'><img src='{data_uri(load(entry['file']), THUMB * 2)}'></td>")
             checks = "".join(_status_cell(entry["checks"].get(n)) for n in CHECKS)
-            css = "ok" if entry["success"] else "bad"
+            css = "ok" if entry["success"] else "unverified" if entry.get("outcome") == "unverified" else "bad"
             rows.append(f"<tr class='{css}'><td>{esc(cell['label'])}<br><span class='muted'>{esc(cell['id'])}"
                         f"</span></td><td>{entry['try']}</td><td>{entry['seed']}</td>{picture}{checks}"
-                        f"{_verdict_cell(entry['verdict'])}<td>{'yes' if entry['success'] else 'no'}</td></tr>")
+                        f"{_verdict_cell(entry['verdict'])}<td>{_outcome_text(entry)}</td></tr>")
     return (f"<table><tr><th>cell</th><th>try</th><th>seed</th><th>image</th>{head}<th>human</th>"
             f"<th>success</th></tr>{''.join(rows)}</table>")
+
+
+def _outcome_text(entry: dict[str, Any]) -> str:
+    if entry.get("outcome") == "unverified":
+        return "unverified: " + esc(", ".join(entry["unverified"]))
+    return "yes" if entry["success"] else "no"
+
+
+def _unverified(results: dict[str, Any]) -> str:
+    items = [f"<li><b>{esc(c['label'])}</b>: {esc(', '.join(c['tries'][0]['unverified']))} not verified</li>"
+             for c in results["cells"] if c["tries"] and c["tries"][0].get("outcome") == "unverified"]
+    if not items:
+        return "<p>None.</p>"
+    return ("<p>Nothing failed in these first tries, but a criterion they name was not verified (expression "
+            "and body pose need a person's <i>correct</i> verdict): they do not count towards the target.</p>"
+            "<ul>" + "".join(items) + "</ul>")
 
 
 def _failures(results: dict[str, Any]) -> str:
     items = []
     for cell in results["cells"]:
         first = cell["tries"][0] if cell["tries"] else None
-        if first is not None and not first["success"]:
+        if first is not None and first.get("outcome", "failure") == "failure":
             items.append(f"<li><b>{esc(cell['label'])}</b> (first try, seed {first['seed']}): "
                          + "; ".join(esc(f) for f in first["failures"]) + "</li>")
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>No first-try failures.</p>"
@@ -135,7 +152,8 @@ def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader)
     body = f"""
 <h1>Model card: {esc(results['lora_version'])} <span class='muted'>({esc(results['project'])})</span></h1>
 <p class='big {"pass" if s["target_met"] else "fail"}'>First-try success {first['successes']}/{first['cells']}
- = {first['rate']:.0%}: target {s['target']:.0%} {verdict}.</p>
+ = {first['rate']:.0%} verified: target {s['target']:.0%} {verdict}.
+ Unverified first tries (not counted): {s.get('first_try_unverified', 0)}.</p>
 <p>Any of {s['tries']} tries: {anyk['successes']}/{anyk['cells']} = {anyk['rate']:.0%}.
  Human verdicts: {s['human']['first_try_cells_with_verdict']} of {first['cells']} first tries
  ({s['human']['images_with_verdict']} images in all); {s['human']['first_try_successes_without_verdict']}
@@ -145,6 +163,7 @@ def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader)
 <img class='card' src='{data_uri(card, quality=88)}' alt='model card'>
 <h2>Rates</h2>{_rates_table(s)}
 <h2>Checks: automatic and human</h2>{_checks_table(results)}
+<h2>Unverified first tries</h2>{_unverified(results)}
 <h2>First-try failures</h2>{_failures(results)}
 <h2>Every cell and try</h2>{_cells_table(results, load)}
 <h2>Settings</h2><pre>{esc(json.dumps(results['settings'], indent=2))}</pre>

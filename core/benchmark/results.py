@@ -1,8 +1,14 @@
 """The scoreboard: per-cell, per-try results with verdicts, the aggregate rates, and the files.
 
-An image counts as a success only if every applicable automatic check passed and, where a person
-gave a verdict in the review (stage ``benchmark``: correct / incorrect), the verdict is correct.
-A try that was never generated is a failure. The rates are over all cells of the card:
+The honest rule (``outcome``, the one rule the card, the report, the comparison and the flywheel's
+stop rule use): a try is a **success** only when nothing failed and every criterion its cell names
+was verified. Identity, face count, resolution, sharpness and head angle are verified by their
+automatic check passing; body pose by its automatic check (MediaPipe, validated on the labelled
+photos in tests/data/pose) passing; expression only by a person's ``correct`` verdict. A person's
+``correct`` verifies every criterion; an auto-review verdict (demo) verifies nothing. A try with
+nothing failed but a criterion left unverified is **unverified**: counted apart and never towards
+the target. A failed check, an ``incorrect`` verdict or a try never generated is a **failure**.
+The rates are over all cells of the card:
 
 - first-try success rate: try 0 of each cell; the card's target (80%) is judged on it;
 - any-of-k success rate: a cell succeeds when any of its k tries does;
@@ -18,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..data.atomic import atomic_write_bytes, atomic_write_json
 from ..data.dataset import DatasetVersion
@@ -27,7 +33,7 @@ from ..data.images import load_image, png_bytes
 from ..data.project import Project
 from ..data.records import ImageRecord, utc_now
 from ..review.placement import place
-from ..review.stages import reason_title
+from ..review.stages import AUTO_REVIEWER, reason_title
 from ..review.store import Decision, ReviewStore
 from .model_card import CHECKS, Cell
 from .run import STAGE, benchmark_label, record_try_key, try_key
@@ -59,6 +65,35 @@ def find_label_dataset(project: Project, label: str) -> DatasetVersion:
     )
 
 
+AUTOMATIC = ("identity", "one_face", "resolution", "sharpness", "head_angle", "body_pose")
+Outcome = Literal["success", "unverified", "failure"]
+
+
+def named_criteria(cell: Cell) -> list[str]:
+    """What the cell's prompt asks for and must be verified: its checks, plus expression / body pose."""
+    named = [name for name in cell.checks if name != "head_angle" or cell.angle]
+    if cell.expression:
+        named.append("expression")
+    if cell.kind == "pose" and "body_pose" not in named:
+        named.append("body_pose")
+    return named
+
+
+def unverified_criteria(named: list[str], checks: dict[str, Any], verdict: dict[str, Any] | None) -> list[str]:
+    """The named criteria nothing verified: no passing automatic check and no human ``correct``."""
+    if verdict and verdict["label"] == "correct" and verdict.get("reviewer") != AUTO_REVIEWER:
+        return []
+    return [name for name in named
+            if name not in AUTOMATIC or checks.get(name, {}).get("status") != "pass"]
+
+
+def outcome(failures: list[str], unverified: list[str]) -> Outcome:
+    """The one rule: any failure fails; else success only when nothing is left unverified."""
+    if failures:
+        return "failure"
+    return "unverified" if unverified else "success"
+
+
 def _verdict(decision: Decision | None) -> dict[str, Any] | None:
     if decision is None:
         return None
@@ -71,7 +106,8 @@ def _try_entry(project: Project, dataset: DatasetVersion, cell: Cell, index: int
     entry: dict[str, Any] = {"try": index, "seed": cell.seeds[index]}
     if record is None:
         return entry | {"status": "missing", "image_id": None, "file": None, "checks": {}, "verdict": None,
-                        "success": False, "failures": ["not generated yet"]}
+                        "success": False, "outcome": "failure", "unverified": [],
+                        "failures": ["not generated yet"]}
     stored = record.scores.get("benchmark") or {}
     checks = stored.get("checks") or {}
     verdict = _verdict(verdicts.get(record.id))
@@ -82,6 +118,8 @@ def _try_entry(project: Project, dataset: DatasetVersion, cell: Cell, index: int
     if verdict and verdict["label"] != "correct":
         why = f" ({verdict['reason_text']})" if verdict["reason_text"] else ""
         failures.append(f"human: {verdict['label']}{why}")
+    unverified = [] if failures else unverified_criteria(named_criteria(cell), checks, verdict)
+    result = outcome(failures, unverified)
     return entry | {
         "status": "done",
         "image_id": record.id,
@@ -89,7 +127,9 @@ def _try_entry(project: Project, dataset: DatasetVersion, cell: Cell, index: int
         "checks": checks,
         "stale_scores": bool(checks) and stored.get("fingerprint") != fingerprint,
         "verdict": verdict,
-        "success": not failures,
+        "success": result == "success",
+        "outcome": result,
+        "unverified": unverified,
         "failures": failures,
     }
 
@@ -100,6 +140,7 @@ def _rate(successes: int, count: int) -> dict[str, Any]:
 
 def _group(cells: list[dict[str, Any]]) -> dict[str, Any]:
     return {"first_try": _rate(sum(c["first_try_success"] for c in cells), len(cells)),
+            "first_try_unverified": sum(c.get("first_try_outcome") == "unverified" for c in cells),
             "any_of_k": _rate(sum(c["any_success"] for c in cells), len(cells))}
 
 
@@ -126,6 +167,7 @@ def _summary(cells: list[dict[str, Any]], info: dict[str, Any]) -> dict[str, Any
         "images_done": sum(t["status"] == "done" for t in tries),
         "complete": all(t["status"] == "done" for t in tries),
         "first_try": first_try,
+        "first_try_unverified": sum(t.get("outcome") == "unverified" for t in first),
         "any_of_k": _rate(sum(c["any_success"] for c in cells), len(cells)),
         "target": card["target"],
         "target_met": first_try["rate"] >= card["target"],
@@ -138,6 +180,7 @@ def _summary(cells: list[dict[str, Any]], info: dict[str, Any]) -> dict[str, Any
             "first_try_correct": sum(bool(t["verdict"]) and t["verdict"]["label"] == "correct" for t in first),
             "images_with_verdict": sum(t.get("verdict") is not None for t in tries),
             "first_try_successes_without_verdict": sum(t["success"] and t["verdict"] is None for t in first),
+            "first_try_unverified_criteria": sorted({n for t in first for n in t.get("unverified", [])}),
         },
     }
 
@@ -169,6 +212,7 @@ def build_results(project: Project, dataset: DatasetVersion) -> dict[str, Any]:
                  for i, seed in enumerate(cell.seeds)]
         cells.append(data | {"label": cell.label, "tries": tries,
                              "first_try_success": bool(tries) and tries[0]["success"],
+                             "first_try_outcome": tries[0]["outcome"] if tries else "failure",
                              "any_success": any(t["success"] for t in tries),
                              "successful_tries": sum(t["success"] for t in tries)})
     return {
@@ -203,6 +247,7 @@ class BenchmarkOutputs:
             f"first try: {first['successes']}/{first['cells']} = {first['rate']:.0%} "
             f"(target {s['target']:.0%}: {met}); any of {s['tries']}: {anyk['successes']}/{anyk['cells']} "
             f"= {anyk['rate']:.0%}",
+            f"unverified first tries (not counted): {s.get('first_try_unverified', 0)}; "
             f"human verdicts: {human['first_try_cells_with_verdict']} of {first['cells']} first tries, "
             f"{human['images_with_verdict']} images in all"
             + ("" if s["complete"] else f"; {s['images_expected'] - s['images_done']} tries not generated yet"),

@@ -156,11 +156,24 @@ class BenchmarkSection(_Section):
     checks: list[str] | None = None
 
 
-class IterateSection(_Section):
-    """Step 1.8: build vN+1 from good + pristine images, and (``train_next``) train and benchmark it."""
+class EditorSection(_Section):
+    """The editor flywheel after each model card: corrections -> re-runs -> triplets -> editor LoRA ->
+    editor comparison on held-back sources -> the next turn enriches with the winner."""
 
     enabled: bool = True
-    train_next: bool = True
+    min_triplets: int = Field(10, ge=1, description="train the editor LoRA only with at least this many")
+    rerun_seeds: int = Field(1, ge=0, le=8, description="improved-prompt re-runs per correction without a target")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Qwen-Edit trainer config keys")
+    compare_sources: int = Field(4, ge=1, description="held-back sources the editors are compared on")
+    compare_per_source: int = Field(1, ge=1, le=16, description="edits per held-back source and editor")
+
+
+class StopSection(_Section):
+    """When the loop of turns stops (the first rule that holds wins)."""
+
+    target: float | None = Field(None, gt=0, le=1, description="verified first-try success; None: the card's")
+    max_turns: int = Field(5, ge=1)
+    patience: int = Field(2, ge=1, description="turns without a gain in first-try success before stopping")
 
 
 class TurnConfig(_Section):
@@ -172,7 +185,8 @@ class TurnConfig(_Section):
     generate: GenerateSection = Field(default_factory=GenerateSection)
     filter: FilterSection = Field(default_factory=FilterSection)
     benchmark: BenchmarkSection = Field(default_factory=BenchmarkSection)
-    iterate: IterateSection = Field(default_factory=IterateSection)
+    editor: EditorSection = Field(default_factory=EditorSection)
+    stop: StopSection = Field(default_factory=StopSection)
 
 
 def load_turn_config(path: str | Path | None) -> TurnConfig:
@@ -198,7 +212,40 @@ def load_turn_config(path: str | Path | None) -> TurnConfig:
             entry.path = str((file.parent / entry.path).resolve())
     if config.review.decisions and not Path(config.review.decisions).is_absolute():
         config.review.decisions = str((file.parent / config.review.decisions).resolve())
+    config.benchmark.card_files = [str((file.parent / f).resolve()) if not Path(f).expanduser().is_absolute()
+                                   else f for f in config.benchmark.card_files]
+    check_before_run(config)
     return config
+
+
+def _looks_local(text: str) -> bool:
+    return text.startswith(("/", ".", "~")) or "\\" in text or Path(text).suffix in (".safetensors", ".gguf")
+
+
+def check_before_run(config: TurnConfig) -> None:
+    """Refuse a config that would fail later (a missing model, card or decisions file, a count that
+    can never work), naming the setting, so nothing runs and nothing is written."""
+    problems = []
+    models = config.models
+    for key in ("flux", "qwen_edit"):
+        value = getattr(models, key)
+        if _looks_local(value) and not Path(value).expanduser().exists():
+            problems.append(f"models.{key}: {value} does not exist")
+    for key in ("flux_transformer_file", "flux_vae_file", "clip_l_file", "t5_file", "qwen_transformer_file"):
+        value = getattr(models, key)
+        if value and _looks_local(value) and not Path(value).expanduser().exists():
+            problems.append(f"models.{key}: {value} does not exist")
+    for index, name in enumerate(config.benchmark.card_files):
+        if not Path(name).expanduser().is_file():
+            problems.append(f"benchmark.card_files[{index}]: {name} does not exist")
+    if config.review.decisions and not Path(config.review.decisions).expanduser().is_file():
+        problems.append(f"review.decisions: {config.review.decisions} does not exist")
+    for key, value in (("enrich.per_source", config.enrich.per_source), ("enrich.steps", config.enrich.steps),
+                       ("benchmark.tries", config.benchmark.tries)):
+        if value is not None and value < 1:
+            problems.append(f"{key}: {value} is impossible; use 1 or more")
+    if problems:
+        raise FlenwheelError("turn config: " + "; ".join(problems))
 
 
 def default_config_text() -> str:

@@ -1,9 +1,12 @@
-"""``flenwheel demo``: one whole flywheel turn, offline, on bundled photos and tiny random models.
+"""``flenwheel demo``: two whole turns of both flywheels, offline, on bundled photos and tiny random models.
 
 It shows a newcomer the whole data path with no GPU and no download: a project is created from the
-bundled sample photos (licence in ``samples/character/LICENSE.md``), then ``flenwheel run`` drives
-curation, enrichment, review, training, generation, filtering, review, iteration and the model
-card on tiny random-weight models, with ``--auto-review`` standing in for the person.
+bundled sample photos (licence in ``samples/character/LICENSE.md``), then the loop of
+``flenwheel run`` drives two turns of curation, enrichment, review, training, generation,
+filtering, review and the model card, each followed by the editor flywheel (re-runs, triplets, the
+editor LoRA, the editor comparison), on tiny random-weight models, with auto-review (demo only,
+not a human) standing in for the person. ``editor.min_triplets`` is lowered to 3 because the
+auto-review of a demo-sized enrichment sends back only a handful of edits for correction.
 
 Tiny random-weight models produce noise, so there are no faces in any generated image and every
 identity figure is zero by construction; the demo proves plumbing, resumption and reports, not
@@ -36,6 +39,11 @@ TINY_TRAINING = {
     "learning_rate": 2e-3, "mixed_precision": "no", "gradient_checkpointing": False,
     "max_sequence_length": 32, "sample_every": 0, "caption_dropout": 0.0, "save_dtype": "fp32",
 }
+#: The same for the tiny Qwen-Edit (the editor LoRA).
+TINY_EDITOR_TRAINING = {**TINY_TRAINING, "max_train_steps": 10, "save_every": 10, "learning_rate": 1e-3,
+                        "condition_pixels": 56 * 56}
+DEMO_TURNS = 2
+DEMO_MIN_TRIPLETS = 3
 
 
 @dataclass
@@ -56,7 +64,7 @@ def sample_specs() -> list[dict[str, str]]:
 
 
 def demo_config(models: dict[str, Path]) -> TurnConfig:
-    """A turn on tiny models: 64 px everywhere, 2 edits per source, one try per model-card cell."""
+    """Turns on tiny models: 64 px everywhere, 2 edits per source, one try per model-card cell, two turns."""
     sources = [{"path": str(SAMPLES_DIR / spec["file"]), "angle": spec["angle"], "expression": spec["expression"],
                 "mirror": True} for spec in sample_specs()]
     return TurnConfig.model_validate({
@@ -69,6 +77,8 @@ def demo_config(models: dict[str, Path]) -> TurnConfig:
         "generate": {"variants": 1, "width": 64, "height": 64, "steps": 2},
         "filter": {"send_to_review": "all"},
         "benchmark": {"tries": 1, "width": 64, "height": 64, "steps": 2},
+        "editor": {"min_triplets": DEMO_MIN_TRIPLETS, "overrides": TINY_EDITOR_TRAINING, "compare_sources": 3},
+        "stop": {"max_turns": DEMO_TURNS},
     })
 
 
@@ -91,12 +101,25 @@ def _quiet_model_libraries() -> Iterator[None]:
             library.enable_progress_bar()
 
 
+def stage_times(project: Project) -> list[str]:
+    """Wall time per stage and turn, from the flywheel report."""
+    from .state import STAGES, FlywheelState
+
+    turns = FlywheelState.load(project).turns
+    lines = ["time per stage (s): " + " | ".join(f"turn {t['turn']}" for t in turns)]
+    for stage in STAGES:
+        times = [t["seconds"].get(stage) for t in turns]
+        if any(v is not None for v in times):
+            lines.append(f"  {stage:<18} " + " | ".join("-" if v is None else f"{v:6.1f}" for v in times))
+    return lines
+
+
 def run_demo(out: str | Path, log: Callable[[str], None] = print) -> DemoResult:
-    """Create ``OUT/project`` and run one whole turn on it with tiny models and auto-review."""
+    """Create ``OUT/project`` and run two whole turns of both flywheels on it (tiny models, auto-review)."""
     import torch
 
     from ..testing import tiny
-    from .turn import run_turn
+    from .loop import run_flywheel
 
     start = time.monotonic()
     base = Path(out).expanduser().resolve()
@@ -116,13 +139,16 @@ def run_demo(out: str | Path, log: Callable[[str], None] = print) -> DemoResult:
     torch.set_num_threads(1)  # tiny models: one thread is several times faster on a busy small CPU
     try:
         with _quiet_model_libraries():
-            report = run_turn(project, config, auto=True, log=log)
+            run = run_flywheel(project, config, auto=True, log=log)
     finally:
         torch.set_num_threads(threads)
-    result = DemoResult(project=root, config=config_path, reports=report.reports)
+    reports = {**{k: v for turn in run.turns for k, v in turn.reports.items()},
+               **{f"flywheel {kind}": path for kind, path in run.files.items()}}
+    result = DemoResult(project=root, config=config_path, reports=reports)
     result.seconds = time.monotonic() - start
-    result.summary = [f"one whole turn in {result.seconds:.0f} s", *(f"{k}: {v}" for k, v in report.reports.items()),
-                      NOISE_NOTE]
+    result.summary = [f"{len(run.turns)} whole turns of both flywheels in {result.seconds:.0f} s "
+                      f"(auto-review: demo only, not a human); stopped: {run.stop_reason}",
+                      *stage_times(project), *(f"{k}: {v}" for k, v in reports.items()), NOISE_NOTE]
     for line in result.summary:
         log(line)
     return result

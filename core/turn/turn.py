@@ -1,4 +1,9 @@
-"""One whole flywheel turn, headless: curate, enrich, review, train, generate, filter, review, iterate, benchmark.
+"""One whole turn of both flywheels, headless.
+
+The character flywheel: curate (first turn), enrich with the current editor, review, train
+char_vN, generate, filter, review (pristine picks), model card of char_vN. Then the editor
+flywheel (``editor_turn``): corrections -> re-runs -> triplets -> editor LoRA -> editor comparison,
+whose winner enriches the next turn. ``loop.run_flywheel`` repeats turns until the stop rule holds.
 
 Every stage is the same engine the nodes and the stage commands use, and every stage resumes, so
 running the same turn again after a crash, an interrupt or a review break continues where it
@@ -12,24 +17,23 @@ under a reviewer name that says so, and every summary that counts them says so t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..curate.curation import add_sources, check_sources
-from ..data.atomic import atomic_write_json
 from ..data.criteria import criteria_lines
 from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
-from ..data.project import Project, parse_version
+from ..data.project import Project
 from ..data.records import utc_now
 from ..models.device_memory import free_memory
 from ..models.registry import family
 from ..review.gate import GateScope, finish, scope_for, wait_for_review
 from ..review.scripted import apply_decisions, auto_review, read_decisions
 from .config import TurnConfig
+from .state import FlywheelState
 
 Log = Callable[[str], None]
 REPORT_FILE = "turn_report.json"
@@ -61,6 +65,9 @@ class Turn:
         self.log = log
         self.report = TurnReport(project.root, auto)
         self._flux: Any = None
+        self.state = FlywheelState.load(project, auto)
+        self.entry: dict[str, Any] = {"turn": 1, "versions": {}, "editor": {"used": list(config.models.edit_loras)}}
+        self.summaries: dict[str, Any] = {}
         self.decisions: dict[str, Any] = {}
         if config.review.mode == "file" and not auto:
             if not config.review.decisions:
@@ -94,24 +101,41 @@ class Turn:
                                  "sources.require_check: false to go on anyway")
 
     # 1.2 ----------------------------------------------------------------------------------
-    def enrich(self) -> DatasetHandle:
-        from ..enrich.enrich import enrich
+    def enrich_settings(self) -> Any:
+        """This turn's enrichment settings: the run seed moves on by one per turn, so each turn's
+        enrichment brings new edits instead of repeating the last turn's."""
         from ..enrich.plan import EnrichSettings
-        from ..identity.gate import resolve_gate
-        from ..models.editor_lora import resolve_lora
-        from ..models.qwen_edit_loader import load_qwen_edit, release_qwen_edit
 
-        self.log("1.2 enrichment")
-        cfg, models = self.config.enrich, self.config.models
-        settings = EnrichSettings(per_source=cfg.per_source, families=tuple(cfg.families), seed=cfg.seed,
-                                  steps=cfg.steps, true_cfg=cfg.true_cfg, width=cfg.width, height=cfg.height,
-                                  pixels=cfg.pixels, vae_pixels=cfg.vae_pixels,
-                                  condition_pixels=cfg.condition_pixels, max_retries=cfg.retries)
-        loras = [resolve_lora(text, self.project) for text in models.edit_loras]
-        handle = load_qwen_edit(models.qwen_edit, models.qwen_transformer_file, models.load_options(), loras)
+        cfg = self.config.enrich
+        seed = cfg.seed + self.entry["turn"] - 1
+        return EnrichSettings(per_source=cfg.per_source, families=tuple(cfg.families), seed=seed,
+                              steps=cfg.steps, true_cfg=cfg.true_cfg, width=cfg.width, height=cfg.height,
+                              pixels=cfg.pixels, vae_pixels=cfg.vae_pixels,
+                              condition_pixels=cfg.condition_pixels, max_retries=cfg.retries)
+
+    def qwen_edit(self, editor: list[str]) -> Any:
+        """The Qwen-Edit pipeline with the LoRAs of ``editor`` (``ours:vN``, PATH[:STRENGTH])."""
+        from ..models.editor_lora import resolve_lora
+        from ..models.qwen_edit_loader import load_qwen_edit
+
+        models = self.config.models
+        loras = [resolve_lora(text, self.project) for text in editor]
+        return load_qwen_edit(models.qwen_edit, models.qwen_transformer_file, models.load_options(), loras)
+
+    def enrich(self, version: str | None = None) -> DatasetHandle:
+        """Enrich with this turn's editor into ``version`` (made, or resumed when it exists)."""
+        from ..enrich.enrich import enrich
+        from ..identity.gate import resolve_gate
+        from ..models.qwen_edit_loader import release_qwen_edit
+
+        editor = self.entry["editor"]["used"]
+        self.log(f"1.2 enrichment with the {'+'.join(editor) or 'base'} editor")
+        cfg = self.config.enrich
+        handle = self.qwen_edit(editor)
         try:
             scorer = resolve_gate(self.project, cfg.gate, cfg.tolerance, log=self.log)
-            result = enrich(self.project, handle, settings, scorer=scorer, log=lambda text: None)
+            result = enrich(self.project, handle, self.enrich_settings(), scorer=scorer, version=version,
+                            log=lambda text: None)
         finally:
             del handle
             release_qwen_edit()
@@ -131,8 +155,8 @@ class Turn:
                 self.log(f"  decisions file: no image named {', '.join(found.unknown[:5])}")
         pending = scope.pending()
         if pending and self.config.review.mode == "wait" and not self.auto:
-            from ..editor.fix_routes import review_extensions
             from ..review.server import serving
+            from .flywheel_routes import review_extensions
 
             review = self.config.review
             with serving(self.project, review.host, review.port, review_extensions()) as url:
@@ -143,6 +167,7 @@ class Turn:
             raise FlenwheelError(f"{len(pending)} images of {scope.dataset.label} have no decision in the "
                                  "decisions file; add them, or use review.mode: wait")
         result = finish(scope)
+        self.summaries[stage] = result.summary
         self.record(f"review {stage}", result.summary.lines())
         return result.handles["accept"]
 
@@ -171,7 +196,7 @@ class Turn:
         from ..training.train_version import train_version
 
         base = family(self.config.models.character_base)
-        outcome = train_version(base.name, self.prepare(version), on_event=self._training_event)
+        outcome = train_version(base.name, self.prepare(version), on_event=self.training_event)
         if not outcome.finished:
             raise FlenwheelError(f"training char_{version} stopped ({outcome.status}) at step {outcome.step}; "
                                  "run the turn again to resume from its last checkpoint")
@@ -180,7 +205,8 @@ class Turn:
         self.record(f"train char_{version}", [f"char_{version}: {how} -> {outcome.lora}"])
         return str(outcome.lora)
 
-    def _training_event(self, event: dict[str, Any]) -> None:
+
+    def training_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "step" and (event.get("step", 0) % 25 == 0 or event.get("step") == event.get("total")):
             self.log(f"  step {event['step']}/{event['total']} loss {event.get('loss', float('nan')):.4f}")
@@ -205,6 +231,8 @@ class Turn:
         self.log("1.6 identity filter")
         filtered = run_filter(self.project, generated.dataset.version, tolerance=self.config.filter.tolerance)
         self.record("filter", [filtered.summary_line()])
+        self.entry.setdefault("images", {}).update(synthetic=len(generated.dataset.records), kept=len(filtered.kept))
+        self.entry["versions"]["synthetic"] = generated.dataset.version
         if self.config.filter.send_to_review == "all":
             return scope_for(self.project, "synthetic", version=generated.dataset.version)
         kept = DatasetHandle(generated.dataset, tuple(outcome.record_id for outcome in filtered.kept))
@@ -248,43 +276,3 @@ class Turn:
     def release_flux(self) -> None:
         self._flux = None
         free_memory()
-
-
-def run_turn(project: Project, config: TurnConfig, auto: bool = False, log: Log = print) -> TurnReport:
-    """Run (or resume) one flywheel turn and write ``reports/turn_report.json`` in the project."""
-    from ..benchmark.compare import write_comparison
-
-    start = time.monotonic()
-    turn = Turn(project, config, auto, log)
-    if auto:
-        log("NOTE: --auto-review decides every review (demo/test only, not a human); reports say so")
-    turn.curate()
-    enriched = turn.enrich()
-    log("1.3 review of the enriched images")
-    turn.review("enriched", scope_for(project, "enriched", version=enriched.dataset.version))
-    current = project.config.current.get(family(config.models.character_base).lora.project_key,
-                                         "char_v1").removeprefix("char_")
-    lora = turn.train(current)
-    scope = turn.generate_and_filter(lora)
-    log("1.7 review of the synthetic images (pick the pristine ones)")
-    pristine = turn.review("synthetic", scope)
-    first = turn.benchmark(lora)
-    following = f"v{parse_version(current) + 1}"
-    if config.iterate.enabled and len(pristine) and not config.iterate.train_next:
-        turn.record("iterate", [f"char_{following} prepared: {turn.prepare(following)}"])
-    elif config.iterate.enabled and len(pristine):
-        turn.release_flux()
-        label = turn.benchmark(turn.train(following))
-        if first and label:
-            html, png, _ = write_comparison(project, first, label)
-            turn.report.reports[f"compare {first} -> {label}"] = str(html)
-            turn.record("compare", [f"{first} -> {label}: {html}", f"side by side: {png}"])
-    elif config.iterate.enabled:
-        turn.record("iterate", ["skipped: no pristine images were picked, so the next version would "
-                                "train on the same data"])
-    turn.release_flux()
-    turn.report.seconds = time.monotonic() - start
-    path = project.root / "reports" / REPORT_FILE
-    atomic_write_json(path, turn.report.to_json())
-    turn.report.reports["turn"] = str(path)
-    return turn.report

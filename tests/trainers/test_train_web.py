@@ -42,7 +42,14 @@ def page():
         body = {"/scripts/app.js": STUB_APP, "/scripts/api.js": STUB_API, "/": PAGE}[request.path]
         return web.Response(text=body, content_type="text/html" if request.path == "/" else "text/javascript")
 
+    async def review_api(request):
+        if request.path.endswith("/projects"):
+            return web.json_response({"projects": [{"key": "k1", "name": "Ada"}]})
+        return web.json_response(FLYWHEEL)
+
     app = web.Application()
+    app.router.add_get("/api/flenwheel/review/projects", review_api)
+    app.router.add_get("/api/flenwheel/review/{key}/flywheel", review_api)
     app.router.add_get("/", stub)
     app.router.add_get("/scripts/{name}", stub)
     app.router.add_static("/extensions/flenwheel/", WEB)
@@ -66,6 +73,25 @@ def page():
         browser.close()
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
+
+
+FLYWHEEL = {"project": "Ada", "target": 0.8, "auto_review": True,
+            "stopped": {"reason": "max_turns reached (2)", "after_turn": 2},
+            "turns": [{"turn": 1, "char_lora": "char_v1", "finished": True, "editor": "ours:v1", "verified": 2,
+                       "unverified": 7, "cells": 23, "rate": 0.087, "gain": None, "correction_rate": 0.18,
+                       "images": {"pristine": 26}},
+                      {"turn": 2, "char_lora": "char_v2", "finished": True, "editor": "ours:v1", "verified": 5,
+                       "unverified": 4, "cells": 23, "rate": 0.217, "gain": 0.13, "correction_rate": 0.1,
+                       "images": {"pristine": 20}}]}
+
+
+def test_the_flywheel_panel_shows_each_turns_figures(page):
+    page.evaluate("() => window.__tabs[0].render(document.getElementById('sidebar'))")
+    page.wait_for_selector(".fw-flywheel-project")
+    text = page.inner_text(".fw-flywheel")
+    assert "Ada (auto-review: demo only, not a human)" in text
+    assert "5/23 (22%)" in text and "+13 pts" in text and "18%" in text
+    assert "stopped: max_turns reached (2)" in page.inner_text(".fw-flywheel-stop")
 
 
 def _send(page, **detail):

@@ -41,9 +41,18 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path):
     (tmp_path / "cfg").mkdir()
     path = tmp_path / "cfg" / "turn.yaml"
     path.write_text("sources:\n  add:\n    - path: photos/a.jpg\nreview:\n  mode: file\n  decisions: d.yaml\n")
+    (tmp_path / "cfg" / "d.yaml").write_text("{}\n")
     config = load_turn_config(path)
     assert config.sources.add[0].path == str(tmp_path / "cfg" / "photos" / "a.jpg")
     assert config.review.decisions == str(tmp_path / "cfg" / "d.yaml")
+
+
+def test_a_missing_decisions_file_or_card_is_named_before_anything_runs(tmp_path):
+    path = tmp_path / "turn.yaml"
+    path.write_text("review:\n  mode: file\n  decisions: gone.yaml\nbenchmark:\n  card_files: [card.yaml]\n")
+    with pytest.raises(FlenwheelError, match=r"benchmark.card_files\[0\]: .*card.yaml does not exist; "
+                                             r"review.decisions: .*gone.yaml does not exist"):
+        load_turn_config(path)
 
 
 def test_print_config_round_trips():

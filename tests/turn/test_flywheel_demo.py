@@ -1,0 +1,39 @@
+"""``flenwheel demo OUT``: two whole turns of both flywheels offline, and every artifact of both loops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flenwheel.cli import cli
+from flenwheel.core.turn.demo import run_demo
+
+
+@pytest.mark.slow
+def test_the_demo_runs_two_whole_turns_of_both_flywheels(tmp_path):
+    lines: list[str] = []
+    result = run_demo(tmp_path / "out", log=lines.append)
+    project = result.project
+    data = json.loads((project / "reports/flywheel.json").read_text())
+    assert [t["turn"] for t in data["turns"]] == [1, 2] and data["auto_review"] is True
+    assert data["stopped"]["reason"] == "max_turns reached (2)"
+    assert [t["char_lora"] for t in data["turns"]] == ["char_v1", "char_v2"]
+    assert (project / "data/qwen_training/v1/triplets.jsonl").is_file()
+    assert list((project / "models/qwen_lora/v1").glob("*.safetensors"))
+    first = data["turns"][0]
+    assert first["editor"]["trained"] == "ours:v1" and first["editor"]["comparison"]["figures"]
+    assert data["turns"][1]["editor"]["used"] == first["editor"]["chosen"], "turn 2 enriches with the winner"
+    for name in ("flywheel.html", "flywheel.png"):
+        assert (project / "reports" / name).is_file()
+    for benchmark in ("char_v1", "char_v2"):
+        assert (project / "benchmarks" / benchmark / "results.json").is_file()
+    for path in result.reports.values():
+        assert Path(path).is_file(), path
+    assert any(line.startswith("time per stage") for line in lines)
+    assert any("produce noise" in line for line in lines)
+    status = CliRunner().invoke(cli, ["status", str(project)])
+    assert status.exit_code == 0 and "stopped: max_turns reached (2)" in status.output
+    assert result.seconds < 180
