@@ -21,7 +21,9 @@ from safetensors.torch import load_file, save_file
 
 from ..core.data.atomic import atomic_write_with
 
-FORMAT = 1
+#: Part of every key: bump it when the way a cached tensor is computed changes, so old caches are
+#: recomputed instead of mixed in (2: Qwen-Edit condition images are resized as the pipeline does).
+FORMAT = 2
 Tensors = dict[str, torch.Tensor]
 
 

@@ -3,9 +3,9 @@
 Training mirrors what ``QwenImageEditPlusPipeline`` does at inference, so the LoRA learns the task
 it will be used for:
 
-- the edit prompt goes through Qwen2.5-VL together with the source image(s), at the vision
-  encoder's condition size (``condition_pixels``, 384² like the pipeline), in the pipeline's own
-  prompt template;
+- the edit prompt goes through Qwen2.5-VL together with the source image(s), resized to the vision
+  encoder's condition size (``condition_pixels``, 384² like the pipeline) exactly as the pipeline
+  resizes them, in the pipeline's own prompt template;
 - the source images' VAE latents are packed *after* the noisy target tokens, with ``img_shapes``
   listing the target and every source, exactly as the pipeline's denoising loop builds its input;
 - the loss is taken on the target tokens only (the source tokens are conditioning, not prediction).
@@ -36,7 +36,7 @@ from ..adapter import (
     PreparedSample,
     Tensors,
 )
-from ..buckets import fit, to_pixels
+from ..buckets import to_pixels
 from ..config import SampleSpec
 
 if TYPE_CHECKING:
@@ -92,13 +92,15 @@ class QwenEditAdapter(ModelAdapter):
         return out
 
     def _condition_images(self, images: list[Image.Image]) -> list[Image.Image]:
-        """Sources at the vision encoder's size, computed as the pipeline does (area, multiples of 32)."""
+        """Sources at the vision encoder's size, resized exactly as the pipeline does at inference:
+        the area rounded to multiples of 32 and the image squashed to it, never cropped (the LoRA
+        must learn under the conditioning it will be used with)."""
         from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus import calculate_dimensions
 
         out = []
         for image in images:
             width, height = calculate_dimensions(self.config.condition_pixels, image.width / image.height)
-            out.append(fit(image, (width, height)))
+            out.append(self.pipe.image_processor.resize(image, height, width))
         return out
 
     @torch.no_grad()
