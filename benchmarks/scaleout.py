@@ -7,6 +7,8 @@
 - filter: ``filter_dataset`` with 1 worker against every core, on copies of the shared face photos
   at a few sizes, scores compared. The references are encoded before the clock starts; the pool's
   start-up (each worker loads face_recognition's models, about a second) is inside the figure.
+  A control follows: a pure Python loop on 1 process against a pool on every core, the most any
+  pool can gain on the machine at that moment.
 
 Wall times include each process's start-up and model load, which dominates on tiny models with
 short plans: use ``--images`` to make the plans long enough for the split to show. Every process
@@ -132,6 +134,29 @@ def bench_filter(work: Path, faces: Path, images: int) -> dict:
             "same_scores": scores[1] == scores[every]}
 
 
+def _spin(count: int) -> int:
+    total = 0
+    for value in range(count):
+        total += value
+    return total
+
+
+def bench_control(rounds: int = 6, count: int = 4_000_000) -> dict:
+    """What the machine allows right now: a pure CPU loop on 1 process against a pool on every core."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    start = time.perf_counter()
+    for _ in range(rounds):
+        _spin(count)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    with ProcessPoolExecutor(cpu_cores()) as pool:
+        list(pool.map(_spin, [count] * rounds))
+    every = time.perf_counter() - start
+    return {"seconds_1_core": round(one, 2), f"seconds_{cpu_cores()}_cores": round(every, 2),
+            "speed_up": round(one / every, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=24, help="Generate/enrich images per run (about).")
@@ -151,6 +176,7 @@ def main() -> None:
             results["enrich"] = bench_enrich(work, options.images)
         if "filter" in wanted:
             results["filter"] = bench_filter(work, options.faces, options.filter_images)
+            results["control_cpu_loop"] = bench_control()
     results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     if options.json:
         print(json.dumps(results, indent=2))
