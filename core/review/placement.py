@@ -233,7 +233,11 @@ def _place_pristine(project: Project, synthetic: DatasetVersion, decisions: dict
             raise DatasetError(f"{target.label} is finished (sealed for training); its pristine set can no "
                                "longer change. Start a new synthetic version for new picks")
         for record in [r for r in edit.records if r.id not in chosen]:
-            edit.remove_file(record.filename)
+            try:
+                edit.remove_file(record.filename)
+            except FlenwheelError as exc:  # one bad record must not hold back the rest
+                report.problems.append(f"{record.filename} was not removed: {exc}")
+                continue
             edit.records.remove(record)
             report.removed.append(record.filename)
         have = {record.id: record for record in edit.records}
