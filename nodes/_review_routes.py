@@ -71,7 +71,9 @@ def _finish_pending(projects: Sequence[Project] | None) -> None:
         return
 
     def run() -> None:
-        api.finish_pending(projects if projects is not None else registry().projects())
+        from ..core.review.placement import finish_pending
+
+        finish_pending(projects if projects is not None else registry().projects(), LOG.warning)
 
     thread = threading.Thread(target=run, name="flenwheel-finish-placement", daemon=True)
     _state["finishing"] = thread

@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .atomic import atomic_write_bytes
-from .errors import ImageLoadError
+from .errors import FlenwheelError, ImageLoadError
 
 if TYPE_CHECKING:
     import torch
@@ -70,7 +70,8 @@ def max_pixels() -> int:
     except ValueError:
         value = 0
     if value <= 0:
-        raise ValueError(f"{MAX_PIXELS_ENV}={raw!r} is not a positive number of pixels (default {DEFAULT_MAX_PIXELS})")
+        raise FlenwheelError(f"{MAX_PIXELS_ENV}={raw!r} is not a positive number of pixels (default "
+                             f"{DEFAULT_MAX_PIXELS}); fix or unset it")
     return value
 
 

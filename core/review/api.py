@@ -147,19 +147,6 @@ class ReviewAPI:
         for method, path, handler in table:
             routes.route(method, API_PREFIX + path)(_guarded(handler, self.allowed_hosts))
 
-    def finish_pending(self, projects: Sequence[Project]) -> None:
-        """Place what a killed server left undone (decisions in the store, files not moved yet)."""
-        for project in projects:
-            for spec in REVIEW_STAGES.values():
-                for version in project.versions(spec.dataset_stage):
-                    try:
-                        report = place(project, spec.name, version)
-                    except FlenwheelError as exc:
-                        LOG.warning("FLENwheel review: placement of %s %s failed: %s", spec.name, version, exc)
-                        continue
-                    if report.changed or report.problems:
-                        LOG.info("FLENwheel review: finished pending placement: %s", report.describe())
-
     def warm(self, project: Project, dataset: DatasetVersion) -> int:
         """Queue the dataset's missing thumbnails (a gate starting to wait, a server starting)."""
         records = record_index(dataset).records

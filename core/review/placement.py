@@ -23,6 +23,7 @@ their copy is whole, and one run later the folders, metadata and manifest agree 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -32,7 +33,7 @@ from ..data.images import load_image, pixel_hash
 from ..data.project import Project
 from ..data.records import ImageRecord
 from .items import RecordIndex, record_file, record_index
-from .stages import ReviewStage, review_stage
+from .stages import REVIEW_STAGES, ReviewStage, review_stage
 from .store import Decision, ReviewStore
 
 ORIGIN_FIELD = "review_origin"
@@ -80,6 +81,20 @@ def place(project: Project, stage: str, version: str) -> PlacementReport:
                         report.problems.append(f"{record.filename} was not placed: {exc}")
             report.relabelled += sum(_apply_verdict(r, decisions.get(r.id)) for r in edit.records)
     return report
+
+
+def finish_pending(projects: Sequence[Project], log: Callable[[str], None]) -> None:
+    """Place what a killed server left undone (decisions in the store, files not moved yet), at its start."""
+    for project in projects:
+        for spec in REVIEW_STAGES.values():
+            for version in project.versions(spec.dataset_stage):
+                try:
+                    report = place(project, spec.name, version)
+                except FlenwheelError as exc:
+                    log(f"FLENwheel review: placement of {spec.name} {version} failed: {exc}")
+                    continue
+                if report.changed or report.problems:
+                    log(f"FLENwheel review: finished pending placement: {report.describe()}")
 
 
 def target_name(spec: ReviewStage, record: ImageRecord, decision: Decision | None) -> str:
@@ -218,7 +233,11 @@ def _place_pristine(project: Project, synthetic: DatasetVersion, decisions: dict
             raise DatasetError(f"{target.label} is finished (sealed for training); its pristine set can no "
                                "longer change. Start a new synthetic version for new picks")
         for record in [r for r in edit.records if r.id not in chosen]:
-            edit.remove_file(record.filename)
+            try:
+                edit.remove_file(record.filename)
+            except FlenwheelError as exc:  # one bad record must not hold back the rest
+                report.problems.append(f"{record.filename} was not removed: {exc}")
+                continue
             edit.records.remove(record)
             report.removed.append(record.filename)
         have = {record.id: record for record in edit.records}

@@ -27,6 +27,7 @@ from ..data.errors import FlenwheelError
 from ..data.project import Project
 from .api import PLACE_DELAY_S, ReviewAPI, ReviewExtension
 from .hosts import allowed_hosts, check_host
+from .placement import finish_pending
 from .projects import ProjectRegistry
 from .stages import REVIEW_STAGES
 
@@ -73,13 +74,13 @@ def create_app(project: Project, host: str = "127.0.0.1", place_delay: float = P
     async def finish_placement(app: web.Application) -> None:
         await api.placement.flush()
 
-    async def finish_pending(app: web.Application) -> None:
-        await asyncio.to_thread(api.finish_pending, [project])
+    async def place_pending(app: web.Application) -> None:
+        await asyncio.to_thread(finish_pending, [project], LOG.warning)
 
     async def warm_thumbnails(app: web.Application) -> None:
         await asyncio.to_thread(_warm_all, api, project)
 
-    app.on_startup.append(finish_pending)
+    app.on_startup.append(place_pending)
     app.on_startup.append(warm_thumbnails)
     app.on_shutdown.append(finish_placement)
     return app

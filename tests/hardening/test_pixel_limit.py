@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from flenwheel.cli import cli
-from flenwheel.core.data.errors import DatasetError, ImageLoadError
+from flenwheel.core.data.errors import DatasetError, FlenwheelError, ImageLoadError
 from flenwheel.core.data.images import DEFAULT_MAX_PIXELS, image_size, load_image, load_image_bytes
 
 SIZE = (7000, 7000)  # 49 megapixels in a 6 kB PNG; decoding it as RGB would take 147 MB
@@ -52,7 +52,7 @@ def test_the_limit_is_a_setting(tmp_path, monkeypatch, noise_image):
     monkeypatch.setenv("FLENWHEEL_MAX_PIXELS", "10000")
     assert load_image(path).size == (100, 100)
     monkeypatch.setenv("FLENWHEEL_MAX_PIXELS", "lots")
-    with pytest.raises(ValueError, match="FLENWHEEL_MAX_PIXELS='lots' is not a positive number"):
+    with pytest.raises(FlenwheelError, match="FLENWHEEL_MAX_PIXELS='lots' is not a positive number"):
         load_image(path)
 
 

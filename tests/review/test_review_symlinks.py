@@ -102,3 +102,27 @@ def test_one_bad_record_does_not_hold_back_the_others(enriched, tmp_path):
     assert placed == ["edit_000.png", "edit_001.png", "edit_003.png"]
     assert outside.is_file()
     _verify_clean(project)
+
+
+def test_an_unpicked_pristine_link_is_reported_and_its_target_kept(synthetic):
+    project, records = synthetic(3)
+    store = ReviewStore(project)
+    for record in records[:2]:
+        store.decide(record.id, "synthetic", "v1", "pristine")
+    place(project, "synthetic", "v1")
+    pristine = project.dataset("pristine", "v1")
+    picked = {r.id: pristine.path / r.filename for r in pristine.records}
+    link, other = picked[records[0].id], picked[records[1].id]
+    original = link.read_bytes()
+    link.unlink()
+    link.symlink_to(other)
+
+    store.decide(records[0].id, "synthetic", "v1", "reject", reason="artifacts")
+    store.decide(records[1].id, "synthetic", "v1", "reject", reason="artifacts")
+    report = place(project, "synthetic", "v1")
+    assert any(f"{link.name} was not removed" in p and "symbolic link" in p for p in report.problems)
+    assert not other.exists() and link.is_symlink()   # the regular pick went, the link's target was its own file
+    link.unlink()
+    link.write_bytes(original)
+    assert not place(project, "synthetic", "v1").problems
+    _verify_clean(project)
