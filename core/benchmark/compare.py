@@ -21,9 +21,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..data.atomic import atomic_write_bytes
 from ..data.errors import FlenwheelError
+from ..data.html_pages import data_uri
 from ..data.images import load_image, png_bytes
 from ..data.project import Project
-from .report import data_uri, esc, page
+from .report import render
 from .results import CARD_FILE, RESULTS_FILE, load_results
 from .run import benchmark_label
 
@@ -131,22 +132,18 @@ def comparison_image(data: dict[str, Any], card_a: Image.Image, card_b: Image.Im
     return sheet
 
 
-def _table(data: dict[str, Any]) -> str:
-    a, b = (esc(v) for v in data["versions"])
+def _rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for r in data["cells"]:
-        css = {"gained": "ok", "lost": "bad"}.get(r["change"], "")
-        ft = ["-" if v is None else "yes" if v else "unverified" if o == "unverified" else "no"
-              for v, o in zip(r["first_try"], r.get("outcome", [None, None]), strict=True)]
-        ak = ["-" if v is None else "yes" if v else "no" for v in r["any_of_k"]]
-        dist = ["-" if v is None else f"{v:.3f}" for v in r["identity_distance"]]
-        fails = ["; ".join(f or []) or "-" for f in r["failures"]]
-        rows.append(f"<tr class='{css}'><td>{esc(r['label'])}</td><td>{ft[0]}</td><td>{ft[1]}</td>"
-                    f"<td><b>{esc(r['change'])}</b></td><td>{ak[0]}</td><td>{ak[1]}</td><td>{dist[0]} -> {dist[1]}</td>"
-                    f"<td>{esc(fails[0])}</td><td>{esc(fails[1])}</td></tr>")
-    return (f"<table><tr><th>cell</th><th>{a} first try</th><th>{b} first try</th><th>change</th>"
-            f"<th>{a} any</th><th>{b} any</th><th>identity distance</th><th>{a} failures</th>"
-            f"<th>{b} failures</th></tr>{''.join(rows)}</table>")
+        first = ["-" if v is None else "yes" if v else "unverified" if o == "unverified" else "no"
+                 for v, o in zip(r["first_try"], r.get("outcome", [None, None]), strict=True)]
+        rows.append({
+            "label": r["label"], "change": r["change"], "css": {"gained": "ok", "lost": "bad"}.get(r["change"], ""),
+            "first": first, "any": ["-" if v is None else "yes" if v else "no" for v in r["any_of_k"]],
+            "distance": ["-" if v is None else f"{v:.3f}" for v in r["identity_distance"]],
+            "failures": ["; ".join(f or []) or "-" for f in r["failures"]],
+        })
+    return rows
 
 
 def write_comparison(project: Project, first: str, second: str) -> tuple[Path, Path, dict[str, Any]]:
@@ -160,15 +157,8 @@ def write_comparison(project: Project, first: str, second: str) -> tuple[Path, P
     stem = f"compare_{_short(a['lora_version'])}_{_short(b['lora_version'])}"
     png_path = project.benchmarks_dir / f"{stem}.png"
     atomic_write_bytes(png_path, png_bytes(image, {"comparison": {k: v for k, v in data.items() if k != "cells"}}))
-    warnings = "".join(f"<p class='fail'>Warning: {esc(w)}</p>" for w in data["warnings"])
-    verdict = "improved" if data["improved"] else "did not improve"
-    body = (f"<h1>Model card: {esc(data['versions'][0])} vs {esc(data['versions'][1])}</h1>"
-            f"<p class='big {'pass' if data['improved'] else 'fail'}'>{esc(_headline(data))}: {verdict}.</p>"
-            f"<p>Any of k: {data['any_of_k_rate'][0]:.0%} -> {data['any_of_k_rate'][1]:.0%}. Target met: "
-            f"{'yes' if data['target_met'][0] else 'no'} -> {'yes' if data['target_met'][1] else 'no'}.</p>"
-            f"{warnings}<table><tr>"
-            + "".join(f"<td><img class='card' src='{data_uri(c)}'></td>" for c in cards)
-            + f"</tr></table><h2>Per cell (first try)</h2>{_table(data)}")
+    page = render("compare.html.j2", f"Model card {stem}", data=data, headline=_headline(data),
+                  cards=[data_uri(c) for c in cards], rows=_rows(data))
     html_path = png_path.with_suffix(".html")
-    atomic_write_bytes(html_path, page(f"Model card {stem}", body).encode("utf-8"))
+    atomic_write_bytes(html_path, page.encode("utf-8"))
     return html_path, png_path, data

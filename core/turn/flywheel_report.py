@@ -12,9 +12,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
 from ..data.atomic import atomic_write_bytes
+from ..data.html_pages import render_page
 from .state import STAGES, FlywheelState, flywheel_path
 
 TEMPLATE = "flywheel.html.j2"
@@ -74,10 +73,9 @@ def chart_png(data: dict[str, Any]) -> bytes:
 
 
 def render_html(data: dict[str, Any], png_name: str) -> str:
-    environment = Environment(loader=FileSystemLoader(Path(__file__).parent), autoescape=select_autoescape(["j2"]))
     last = next((t for t in reversed(data["turns"]) if t.get("first_try")), None)
     target = data.get("target") or 0.8
-    return environment.get_template(TEMPLATE).render(
+    return render_page(Path(__file__).resolve().parent, TEMPLATE,
         project=data.get("project"), auto_review=data.get("auto_review"), turns=data["turns"], png=png_name,
         stopped=data.get("stopped"), target=target, stages=STAGES, pct=_pct, signed=_signed,
         target_met=bool(last and last["first_try"]["rate"] >= target))
