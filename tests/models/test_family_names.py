@@ -6,7 +6,6 @@ import json
 from typing import get_args
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from flenwheel.core.models.registry import accepted_names, families, family
