@@ -102,7 +102,7 @@ class FlenwheelQwenEditLoader:
              extra_loras="", project=None, **slots):
         source = resolve_model(model)
         if not source:
-            raise ModelLoadError("no model given: enter a diffusers folder or Qwen/Qwen-Image-Edit-2509")
+            raise ModelLoadError(f"no model given: enter a diffusers folder or {QWEN_EDIT_2509.hub_id}")
         file = None
         if transformer_file != NO_FILE:
             file = model_folder_path(QWEN_EDIT_2509.comfy_folder("transformer"), transformer_file)
