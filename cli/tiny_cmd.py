@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ..core.testing.tiny import KINDS
+
 
 @click.group("tiny")
 def tiny_group() -> None:
@@ -12,17 +14,17 @@ def tiny_group() -> None:
 
 @tiny_group.command("build")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--kind", type=click.Choice(["all", "flux", "qwen-edit"]), default="all", show_default=True,
+@click.option("--kind", type=click.Choice(["all", *KINDS]), default="all", show_default=True,
               help="Which pipeline to build.")
 def build_cmd(folder: str, kind: str) -> None:
-    """Build tiny FLUX and Qwen-Image-Edit-2509 pipelines in diffusers layout under FOLDER."""
+    """Build tiny FLUX.1, FLUX.2 [klein], Qwen-Image-Edit-2509/-2511 pipelines (diffusers layout) in FOLDER."""
     from pathlib import Path
 
     from ..core.testing import tiny
 
     built = tiny.build_all(folder) if kind == "all" else {kind: tiny.build(kind, Path(folder) / f"tiny-{kind}")}
     for name, path in built.items():
-        click.echo(f"{name:10s} {path}")
+        click.echo(f"{name:15s} {path}")
 
 
 def register(cli: click.Group) -> None:

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core.data.atomic import atomic_write_text
 from ..core.data.errors import FlenwheelError
 
-KINDS = ("flux", "qwen-edit")
+KINDS = ("flux", "qwen-edit", "flux2-klein", "qwen-edit-2511")
+#: Trainers that learn edits from (source, prompt, target) triplets.
+EDIT_KINDS = ("qwen-edit", "qwen-edit-2511")
 CONFIG_FILE = "config.yaml"
 
 
@@ -40,7 +42,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    trainer: Literal["flux", "qwen-edit"] | None = None
+    trainer: Literal["flux", "qwen-edit", "flux2-klein", "qwen-edit-2511"] | None = None
     model: str
     dataset_path: list[str]
     output_path: str

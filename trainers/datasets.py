@@ -28,6 +28,7 @@ from ..core.data.errors import DatasetError
 from ..core.data.images import list_image_files
 from ..core.data.records import METADATA_FILES
 from .triplets import TRIPLETS_FILE, read_triplets
+from .config import EDIT_KINDS
 
 TRAINING_SET_FILE = "training_set.json"
 TRIGGER = "[trigger]"
@@ -179,10 +180,10 @@ def _read_one(
     if not path.exists():
         raise DatasetError(f"dataset {path} does not exist")
     if _is_triplets(path):
-        if kind != "qwen-edit":
+        if kind not in EDIT_KINDS:
             raise DatasetError(f"{path} holds edit triplets; train them with: flenwheel train qwen-edit")
         return _from_triplets(path, token), path.parent.name if path.is_file() else path.name
-    if kind == "qwen-edit":
+    if kind in EDIT_KINDS:
         raise DatasetError(
             f"{path} is not a triplets.jsonl (or a folder holding one); the Qwen-Edit trainer "
             "learns from (source, edit prompt, target) triplets"

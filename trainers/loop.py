@@ -24,7 +24,7 @@ from .adapter import ModelAdapter
 from .batches import BatchPlan, step_seed
 from .buckets import make_buckets, nearest_bucket, square_size
 from .checkpoint import CHECKPOINTS_DIR, Checkpoint, list_checkpoints, newest_valid, prune, remove_stale_staging, verify
-from .config import CONFIG_FILE, ConfigError, TrainConfig, save_config
+from .config import CONFIG_FILE, EDIT_KINDS, ConfigError, TrainConfig, save_config
 from .datasets import TrainingData, read_training_data
 from .disk_cache import DiskCache
 from .encoding import EncodedData
@@ -36,14 +36,19 @@ from .sampling import write_samples
 from .state import restore, save, trainable_parameters
 from .stop import StopFlag
 
-PROJECT_KEYS = {"flux": "flux_lora", "qwen-edit": "qwen_lora"}
+PROJECT_KEYS = {"flux": "flux_lora", "qwen-edit": "qwen_lora", "flux2-klein": "flux_lora",
+                "qwen-edit-2511": "qwen_lora"}
 
 
 def make_adapter(config: TrainConfig, device: torch.device, dtype: torch.dtype) -> ModelAdapter:
-    if config.trainer == "qwen-edit":
+    if config.trainer in EDIT_KINDS:
         from .qwen_edit_lora import QwenEditAdapter
 
-        return QwenEditAdapter(config, device, dtype)
+        return QwenEditAdapter(config, device, dtype, kind=config.trainer)
+    if config.trainer == "flux2-klein":
+        from .flux2_klein_lora import Flux2KleinAdapter
+
+        return Flux2KleinAdapter(config, device, dtype)
     from .flux_lora import FluxAdapter
 
     return FluxAdapter(config, device, dtype)
@@ -63,7 +68,7 @@ def make_accelerator(config: TrainConfig) -> Any:
     cuda = torch.cuda.is_available()
     if config.mixed_precision == "fp16" and not cuda:
         raise ConfigError("mixed_precision: fp16 needs a GPU; use bf16 or no on the CPU")
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=config.trainer == "qwen-edit")
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=config.trainer in EDIT_KINDS)
     return Accelerator(mixed_precision=config.mixed_precision, cpu=not cuda, kwargs_handlers=[ddp])
 
 

@@ -103,7 +103,7 @@ def run_demo(out: str | Path, log: Callable[[str], None] = print) -> DemoResult:
     if (root / "flenwheel.json").exists():
         raise FlenwheelError(f"{root} already holds a demo project; choose another OUT folder or delete it")
     log(f"building the tiny random-weight models in {base / 'tiny-models'}")
-    models = {kind: tiny.ensure(kind, base / "tiny-models") for kind in tiny.KINDS}
+    models = {kind: tiny.ensure(kind, base / "tiny-models") for kind in ("flux", "qwen-edit")}
     config = demo_config(models)
     config_path = base / "turn.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
