@@ -1,4 +1,4 @@
-"""Loading FLUX and Qwen-Image-Edit-2509 pipelines: one loader for real weights and tiny test models.
+"""Loading FLUX.1, FLUX.2 [klein] and Qwen-Image-Edit pipelines: one loader for real weights and tiny models.
 
 A pipeline is loaded once and handed around as a ``PipelineHandle`` (the loader node's output),
 so ComfyUI's cache keeps the model in memory across runs. Tiny models and FLUX.1-dev go through
@@ -23,15 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.errors import MissingDependencyError, ModelLoadError
 
-KINDS = ("flux", "qwen-edit")
+KINDS = ("flux", "qwen-edit", "flux2-klein", "qwen-edit-2511")
+#: Kinds loaded as ``QwenImageEditPlusPipeline`` (2511 differs only by its transformer's ``zero_cond_t``).
+EDIT_PLUS_KINDS = ("qwen-edit", "qwen-edit-2511")
 DTYPES = ("bf16", "fp16", "fp32")
 QUANTIZATIONS = ("none", "nf4", "int8")
 OFFLOADS = ("none", "model", "sequential")
 #: Components that dominate memory and are worth quantising, per pipeline kind.
-TEXT_ENCODERS = {"flux": ("text_encoder_2",), "qwen-edit": ("text_encoder",)}
+TEXT_ENCODERS = {"flux": ("text_encoder_2",), "qwen-edit": ("text_encoder",), "flux2-klein": ("text_encoder",),
+                 "qwen-edit-2511": ("text_encoder",)}
 DEFAULT_MODELS = {
     "flux": "black-forest-labs/FLUX.1-dev",
     "qwen-edit": "Qwen/Qwen-Image-Edit-2509",
+    "flux2-klein": "black-forest-labs/FLUX.2-klein-base-4B",
+    "qwen-edit-2511": "Qwen/Qwen-Image-Edit-2511",
 }
 if TYPE_CHECKING:
     from .loras import LoraSpec
@@ -157,10 +162,14 @@ def _pipeline_class(kind: str) -> Any:
         from diffusers import FluxPipeline
 
         return FluxPipeline
-    if kind == "qwen-edit":
+    if kind in EDIT_PLUS_KINDS:
         from diffusers import QwenImageEditPlusPipeline
 
         return QwenImageEditPlusPipeline
+    if kind == "flux2-klein":
+        from diffusers import Flux2KleinPipeline
+
+        return Flux2KleinPipeline
     raise ModelLoadError(f"unknown pipeline kind '{kind}'; expected one of {', '.join(KINDS)}")
 
 
@@ -235,7 +244,7 @@ def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | Non
     quant = quantization_config(kind, options, target)
     if quant is not None:
         extra["quantization_config"] = quant
-    if kind == "qwen-edit" and looks_like_path(resolved) and "processor" not in extra:
+    if kind in EDIT_PLUS_KINDS and looks_like_path(resolved) and "processor" not in extra:
         from .qwen_processor import load_processor
 
         extra["processor"] = load_processor(Path(resolved) / "processor")
