@@ -17,6 +17,7 @@ image bit for bit on the same machine and batch size (batching changes the lowes
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,15 @@ def _check_size(handle: PipelineHandle, settings: RenderSettings) -> None:
         )
 
 
+def _check_negative_prompt(handle: PipelineHandle) -> None:
+    """FLUX.2 [klein] has no negative prompt: its CFG (``guidance`` > 1 on base models) contrasts with ""."""
+    if "negative_prompt" not in inspect.signature(handle.pipe.__call__).parameters:
+        raise ModelLoadError(
+            f"the {handle.kind} model takes no negative prompt (its guidance already contrasts the prompt with "
+            "an empty one); remove negative_prompt / true_cfg from the settings"
+        )
+
+
 def _fields(
     handle: PipelineHandle,
     refs: list[LoraRef],
@@ -119,6 +129,7 @@ def generate_batch(
         "generator": [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds],
     }
     if settings.negative_prompt and settings.true_cfg > 1.0:
+        _check_negative_prompt(handle)
         kwargs.update(
             negative_prompt=[settings.negative_prompt] * len(prompts), true_cfg_scale=settings.true_cfg
         )
