@@ -98,3 +98,65 @@ def build_qwen_edit_2511(folder: str | Path, seed: int = 0) -> Path:
     from .tiny import build_qwen_edit
 
     return build_qwen_edit(folder, seed=seed, zero_cond_t=True)
+
+
+#: diffusers -> BFL names of FLUX.2's non-block layers (the inverse of diffusers' single-file converter).
+_FLUX2_TOP = {
+    "x_embedder.": "img_in.",
+    "context_embedder.": "txt_in.",
+    "time_guidance_embed.timestep_embedder.linear_1.": "time_in.in_layer.",
+    "time_guidance_embed.timestep_embedder.linear_2.": "time_in.out_layer.",
+    "double_stream_modulation_img.linear.": "double_stream_modulation_img.lin.",
+    "double_stream_modulation_txt.linear.": "double_stream_modulation_txt.lin.",
+    "single_stream_modulation.linear.": "single_stream_modulation.lin.",
+    "proj_out.": "final_layer.linear.",
+}
+_FLUX2_DOUBLE = {
+    "attn.norm_q.weight": "img_attn.norm.query_norm.scale",
+    "attn.norm_k.weight": "img_attn.norm.key_norm.scale",
+    "attn.norm_added_q.weight": "txt_attn.norm.query_norm.scale",
+    "attn.norm_added_k.weight": "txt_attn.norm.key_norm.scale",
+    "attn.to_out.0.weight": "img_attn.proj.weight",
+    "attn.to_add_out.weight": "txt_attn.proj.weight",
+    "ff.linear_in.weight": "img_mlp.0.weight",
+    "ff.linear_out.weight": "img_mlp.2.weight",
+    "ff_context.linear_in.weight": "txt_mlp.0.weight",
+    "ff_context.linear_out.weight": "txt_mlp.2.weight",
+}
+_FLUX2_SINGLE = {
+    "attn.to_qkv_mlp_proj.weight": "linear1.weight",
+    "attn.to_out.weight": "linear2.weight",
+    "attn.norm_q.weight": "norm.query_norm.scale",
+    "attn.norm_k.weight": "norm.key_norm.scale",
+}
+
+
+def flux2_to_bfl(state: dict[str, Any]) -> dict[str, Any]:
+    """A diffusers Flux2Transformer2DModel state dict in BFL's single-file layout (``flux-2-klein-4b``):
+    q/k/v fused per stream, RMSNorm weights as ``scale``, the final modulation as (shift, scale)."""
+    import torch
+
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "transformer_blocks":
+            rest = ".".join(parts[2:])
+            if rest.startswith(("attn.to_q.", "attn.to_k.", "attn.to_v.", "attn.add_q_proj.", "attn.add_k_proj.",
+                                "attn.add_v_proj.")):
+                continue
+            out[f"double_blocks.{parts[1]}.{_FLUX2_DOUBLE[rest]}"] = value
+        elif parts[0] == "single_transformer_blocks":
+            out[f"single_blocks.{parts[1]}.{_FLUX2_SINGLE['.'.join(parts[2:])]}"] = value
+        elif key.startswith("norm_out.linear."):
+            scale, shift = value.chunk(2, dim=0)
+            out["final_layer.adaLN_modulation.1." + parts[-1]] = torch.cat([shift, scale], dim=0)
+        else:
+            prefix = next(p for p in _FLUX2_TOP if key.startswith(p))
+            out[_FLUX2_TOP[prefix] + key.removeprefix(prefix)] = value
+    blocks = {key.split(".")[1] for key in state if key.startswith("transformer_blocks.")}
+    for index in blocks:
+        for stream, names in (("img", ("to_q", "to_k", "to_v")), ("txt", ("add_q_proj", "add_k_proj", "add_v_proj"))):
+            out[f"double_blocks.{index}.{stream}_attn.qkv.weight"] = torch.cat(
+                [state[f"transformer_blocks.{index}.attn.{name}.weight"] for name in names], dim=0
+            )
+    return {key: value.contiguous() for key, value in out.items()}

@@ -119,3 +119,46 @@ def test_comfyui_2511_single_file_marker_switches_a_2509_config_to_zero_cond_t(
     assert plain.config.zero_cond_t is False
     with torch.no_grad():
         assert not torch.allclose(plain(**inputs)[0], reference(**inputs)[0], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def klein_single_file(tiny_flux2_klein, tmp_path_factory):
+    from diffusers import Flux2Transformer2DModel
+    from safetensors.torch import save_file
+
+    from flenwheel.core.testing.tiny_bases import flux2_to_bfl
+
+    model = Flux2Transformer2DModel.from_pretrained(tiny_flux2_klein, subfolder="transformer")
+    file = tmp_path_factory.mktemp("comfy") / "flux-2-klein-4b.safetensors"
+    save_file({f"model.diffusion_model.{k}": v for k, v in flux2_to_bfl(model.state_dict()).items()}, str(file))
+    return file
+
+
+def test_klein_single_file_in_bfl_layout_generates_like_the_folder(tiny_flux2_klein, klein_single_file):
+    from flenwheel.core.generate.generate import generate_one
+    from flenwheel.core.models.flux2_single_file import load_flux2_transformer
+    from flenwheel.core.models.pipelines import load_pipeline
+
+    transformer = load_flux2_transformer(klein_single_file, str(tiny_flux2_klein), CPU, "cpu")
+    from_file = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU, components={"transformer": transformer})
+    from_folder = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU)
+    images = [np.asarray(generate_one(h, "a photo", seed=2, width=64, height=64, steps=2, guidance=4.0).image)
+              for h in (from_file, from_folder)]
+    assert np.array_equal(images[0], images[1])
+
+
+def test_klein_single_file_errors_name_the_file_and_the_fix(tiny_flux2_klein, klein_single_file, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from flenwheel.core.models.flux2_single_file import load_flux2_transformer
+    from flenwheel.core.models.qwen_single_file import SingleFileError
+
+    scaled = tmp_path / "flux-2-klein-4b-fp8.safetensors"
+    state = load_file(str(klein_single_file))
+    save_file({**state, "model.diffusion_model.img_in.weight_scale": torch.tensor(1.0)}, str(scaled))
+    with pytest.raises(SingleFileError, match="scaled-fp8.*flux-2-klein-4b-fp8|flux-2-klein-4b-fp8.*scaled-fp8"):
+        load_flux2_transformer(scaled, str(tiny_flux2_klein), CPU, "cpu")
+    other = tmp_path / "not_flux2.safetensors"
+    save_file({"txt_norm.weight": torch.ones(2)}, str(other))
+    with pytest.raises(SingleFileError, match="not_flux2.safetensors is not a FLUX.2 transformer"):
+        load_flux2_transformer(other, str(tiny_flux2_klein), CPU, "cpu")
