@@ -27,8 +27,8 @@ from ..core.data.atomic import sha256_file
 from ..core.data.errors import DatasetError
 from ..core.data.images import list_image_files
 from ..core.data.records import METADATA_FILES
-from .triplets import TRIPLETS_FILE, read_triplets
 from .config import EDIT_KINDS
+from .triplets import TRIPLETS_FILE, read_triplets
 
 TRAINING_SET_FILE = "training_set.json"
 TRIGGER = "[trigger]"

@@ -140,7 +140,8 @@ def test_klein_single_file_in_bfl_layout_generates_like_the_folder(tiny_flux2_kl
     from flenwheel.core.models.pipelines import load_pipeline
 
     transformer = load_flux2_transformer(klein_single_file, str(tiny_flux2_klein), CPU, "cpu")
-    from_file = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU, components={"transformer": transformer})
+    from_file = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU,
+                              components={"transformer": transformer})
     from_folder = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU)
     images = [np.asarray(generate_one(h, "a photo", seed=2, width=64, height=64, steps=2, guidance=4.0).image)
               for h in (from_file, from_folder)]
@@ -162,3 +163,30 @@ def test_klein_single_file_errors_name_the_file_and_the_fix(tiny_flux2_klein, kl
     save_file({"txt_norm.weight": torch.ones(2)}, str(other))
     with pytest.raises(SingleFileError, match="not_flux2.safetensors is not a FLUX.2 transformer"):
         load_flux2_transformer(other, str(tiny_flux2_klein), CPU, "cpu")
+
+
+def test_klein_generation_applies_loras_at_their_strength_and_none_reproduces_the_base(tiny_flux2_klein, tmp_path):
+    from flenwheel.core.generate.generate import generate_one
+    from flenwheel.core.models.loras import LoraSpec
+    from flenwheel.core.models.pipelines import load_pipeline
+    from flenwheel.core.testing.tiny_lora import make_tiny_lora
+
+    lora = make_tiny_lora(tiny_flux2_klein, tmp_path / "klein_style.safetensors", scale=1.0)
+    handle = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU)
+
+    def render(h):
+        return np.asarray(generate_one(h, "a photo", seed=2, width=64, height=64, steps=2, guidance=1.0).image)
+
+    base = render(handle)
+    full = render(handle.with_loras([LoraSpec(str(lora), 1.0)]))
+    half = render(handle.with_loras([LoraSpec(str(lora), 0.5)]))
+    assert not np.array_equal(base, full) and not np.array_equal(full, half)
+    assert np.array_equal(render(handle), base)
+
+
+def test_klein_quantisation_on_a_cpu_fails_before_loading(tiny_flux2_klein):
+    from flenwheel.core.models.pipelines import load_pipeline
+
+    with pytest.raises(ModelLoadError, match="needs an NVIDIA GPU"):
+        load_pipeline("flux2-klein", str(tiny_flux2_klein),
+                      options=LoadOptions(dtype="bf16", device="cpu", quantize="nf4"))
