@@ -33,9 +33,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from flenwheel.trainers.flux_lora import FLUX_TARGETS  # noqa: E402
+from flenwheel.trainers.families.flux import FLUX_TARGETS  # noqa: E402
+from flenwheel.trainers.families.qwen_edit import QWEN_EDIT_TARGETS  # noqa: E402
 from flenwheel.trainers.lora_io import resolve_targets  # noqa: E402
-from flenwheel.trainers.qwen_edit_lora import QWEN_EDIT_TARGETS  # noqa: E402
 
 MODES = {
     "bf16": {"checkpointing": False, "nf4": False, "adam8": False},

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..core.models.pipelines import DEFAULT_MODELS
+from ..core.models.registry import QWEN_EDIT_2509
 from .triplets_cmd import load_base, qwen_model_options
 
 _SHOW = {"show_default": True}
@@ -62,7 +62,7 @@ def compare_editors_cmd(project: str, editors: tuple[str, ...], name: str | None
             vae_pixels=opts["vae_pixels"], condition_pixels=opts["condition_pixels"], max_retries=0,
         )
         settings.validate()
-        base = load_base(opts, opts["model"] or DEFAULT_MODELS["qwen-edit"], opts["transformer_file"])
+        base = load_base(opts, opts["model"] or QWEN_EDIT_2509.hub_id, opts["transformer_file"])
         scorer = resolve_gate(opened, opts["identity"], log=lambda text: click.secho(text, fg="yellow", err=True))
         run = run_comparison(opened, base, chosen, settings, name, DatasetHandle(
             opened.dataset("source", opts["source_version"])), scorer, log=click.echo)

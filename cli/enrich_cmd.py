@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..core.models.pipelines import DEFAULT_MODELS
+from ..core.models.registry import QWEN_EDIT_2509
 from ._memory import load_options, memory_options
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ _CHOICE = {"show_default": True}
 
 @click.command("enrich")
 @click.argument("project", type=click.Path(file_okay=False))
-@click.option("--model", default=DEFAULT_MODELS["qwen-edit"], **_CHOICE,
+@click.option("--model", default=QWEN_EDIT_2509.hub_id, **_CHOICE,
               help="Diffusers folder or hub id (gives VAE, text encoder, processor; and transformer).")
 @click.option("--transformer-file", type=click.Path(dir_okay=False),
               help="Single-file transformer from ComfyUI's models/diffusion_models.")

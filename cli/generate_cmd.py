@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..core.models.pipelines import DEFAULT_MODELS
+from ..core.models.registry import FLUX1_DEV
 from ._memory import load_options, memory_options
 
 
@@ -18,7 +18,7 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--model",
-            default=DEFAULT_MODELS["flux"],
+            default=FLUX1_DEV.hub_id,
             show_default=True,
             help="FLUX diffusers folder or hub id (configs, tokenizers and any part not given as a file).",
         ),

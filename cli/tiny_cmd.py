@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..core.testing.tiny import KINDS
+from ..core.models.registry import accepted_names
 
 
 @click.group("tiny")
@@ -14,17 +14,17 @@ def tiny_group() -> None:
 
 @tiny_group.command("build")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--kind", type=click.Choice(["all", *KINDS]), default="all", show_default=True,
-              help="Which pipeline to build.")
+@click.option("--kind", type=click.Choice(["all", *accepted_names()]), default="all", show_default=True,
+              help="Which model family's pipeline to build.")
 def build_cmd(folder: str, kind: str) -> None:
-    """Build tiny FLUX.1, FLUX.2 [klein], Qwen-Image-Edit-2509/-2511 pipelines (diffusers layout) in FOLDER."""
+    """Build tiny random-weight pipelines of every registered model family in diffusers layout under FOLDER."""
     from pathlib import Path
 
     from ..core.testing import tiny
 
     built = tiny.build_all(folder) if kind == "all" else {kind: tiny.build(kind, Path(folder) / f"tiny-{kind}")}
     for name, path in built.items():
-        click.echo(f"{name:15s} {path}")
+        click.echo(f"{name:10s} {path}")
 
 
 def register(cli: click.Group) -> None:

@@ -1,4 +1,8 @@
-"""``flenwheel train flux|qwen-edit --config CFG`` and ``flenwheel train init flux|qwen-edit PROJECT``."""
+"""``flenwheel train BASE --config CFG`` and ``flenwheel train init BASE PROJECT``.
+
+BASE is any registered model family (``flenwheel models`` lists them); one subcommand is made per
+family from its registry entry, so a new base model needs no new command here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 
 import click
 
-KINDS = ("flux", "qwen-edit")
+from ..core.models.registry import ModelFamily, accepted_names, families
 
 
 @click.group("train")
@@ -25,32 +29,29 @@ def _run(kind: str, config: str) -> None:
         raise SystemExit(status)
 
 
-@train_group.command("flux")
-@click.option(
-    "--config",
-    "config",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="YAML config (write one with: flenwheel train init flux PROJECT).",
-)
-def flux_cmd(config: str) -> None:
-    """Train a FLUX.1-dev character LoRA. Same as: python -m flenwheel.trainers flux --config CFG."""
-    _check_config(config, "flux")
-    _run("flux", config)
+def _train_command(entry: ModelFamily, name: str) -> click.Command:
+    """``flenwheel train NAME --config CFG`` for one family (``name`` is its name or an alias)."""
+    what = "LoRA on triplets" if entry.trains_on_triplets else "character LoRA"
+
+    @click.command(name, hidden=name != entry.name,
+                   help=f"Train a {entry.title} {what}. Same as: python -m flenwheel.trainers {name} --config CFG.")
+    @click.option("--config", "config", required=True, type=click.Path(dir_okay=False),
+                  help=f"YAML config (write one with: flenwheel train init {name} PROJECT).")
+    def command(config: str) -> None:
+        _check_config(config, entry.name)
+        _run(entry.name, config)
+
+    return command
 
 
-@train_group.command("qwen-edit")
-@click.option(
-    "--config",
-    "config",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="YAML config (write one with: flenwheel train init qwen-edit PROJECT).",
-)
-def qwen_edit_cmd(config: str) -> None:
-    """Train a Qwen-Image-Edit-2509 LoRA on triplets (same as python -m flenwheel.trainers qwen-edit)."""
-    _check_config(config, "qwen-edit")
-    _run("qwen-edit", config)
+def _add_family_commands(group: click.Group) -> None:
+    """One subcommand per family name; aliases work but stay out of ``--help``."""
+    for entry in families():
+        for name in entry.names():
+            group.add_command(_train_command(entry, name))
+
+
+_add_family_commands(train_group)
 
 
 def _check_config(path: str, kind: str) -> None:
@@ -110,23 +111,19 @@ def plan_options(func):
 
 
 @train_group.command("init")
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", type=click.Choice(accepted_names()))
 @click.argument("project", type=click.Path(file_okay=False))
 @click.option("--version", help="LoRA version to prepare (default: the next one).")
-@click.option("--triplets", help="qwen-edit: triplets version (default: the latest data/qwen_training/vN).")
+@click.option("--triplets", help="Editors: triplets version (default: the latest data/qwen_training/vN).")
 @plan_options
 def init_cmd(kind: str, project: str, version: str | None, triplets: str | None, **options: Any) -> None:
-    """Write a ready config (and, for FLUX, the frozen training set) into the project's models/ folder."""
+    """Write a ready config (and, for a character base, the frozen training set) into the project's models/."""
     from ..core.data.project import Project
-    from ..core.training.planning import init_flux, init_qwen_edit
+    from ..core.training.planning import init_run
 
-    opened = Project.open(project)
-    if kind == "flux":
-        plan = init_flux(opened, version, overrides(**options))
-    else:
-        plan = init_qwen_edit(opened, version, triplets, overrides(**options))
+    plan = init_run(Project.open(project), kind, version, triplets, overrides(**options))
     click.echo(plan.describe())
-    click.echo(f"next: flenwheel train {kind} --config {plan.config_path}")
+    click.echo(f"next: flenwheel train {plan.kind} --config {plan.config_path}")
 
 
 def register(cli: click.Group) -> None:

@@ -10,93 +10,60 @@ Cancel in ComfyUI asks the trainer to save and stop; the node then returns the s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from ..core.data.images import images_to_tensor, load_image
-from ..core.models.pipelines import DEFAULT_MODELS
+from ..core.models.registry import family
 from ..core.training.launcher import TrainingResult, run_training
 from ..core.training.loss_plot import plot_losses
 from ..core.training.planning import finished_lora
-from ..trainers.config import load_config
+from ..trainers.config import TrainConfig, load_config
 from ._comfy import comfy_progress, free_comfy_memory, interrupt_requested, is_interrupt, send_event
 from ._types import DATASET
 
-OPTIMIZERS = ["adamw", "adamw8bit", "prodigy"]
+#: The training widgets, in their order on the node: the widget type, the slider range a person is
+#: offered, and the tooltip. Defaults and choices are not written here: they come from the family's
+#: training defaults and the trainer config schema (``TrainConfig``), which validates the values.
+TRAINING_WIDGETS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "max_train_steps": ("INT", {"min": 1, "max": 100000}, "Optimiser steps to train (the seed's max_train_steps)."),
+    "lora_rank": ("INT", {"min": 1, "max": 256}, "LoRA rank (capacity and file size)."),
+    "learning_rate": ("FLOAT", {"min": 1e-7, "max": 10.0, "step": 1e-5, "round": False},
+                      "Learning rate (use 1.0 with the prodigy optimiser)."),
+    "resolution": ("INT", {"min": 256, "max": 2048, "step": 64},
+                   "Training resolution; aspect-ratio buckets keep about this many pixels²."),
+    "batch_size": ("INT", {"min": 1, "max": 16}, "Images per step."),
+    "gradient_checkpointing": ("BOOLEAN", {}, "Recompute activations: much less VRAM, ~20% slower."),
+    "mixed_precision": ("CHOICE", {}, "Compute precision."),
+    "quantize": ("CHOICE", {}, "nf4: 4-bit base model (QLoRA, NVIDIA GPU) for small cards."),
+    "optimizer": ("CHOICE", {}, "adamw8bit saves VRAM (NVIDIA GPU); prodigy finds its own step size."),
+    "save_every": ("INT", {"min": 1, "max": 100000}, "Checkpoint every N steps."),
+    "sample_every": ("INT", {"min": 0, "max": 100000}, "Preview images every N steps (0: never)."),
+    "seed": ("INT", {"min": 0, "max": 2**31 - 1}, "Training seed (data order, noise)."),
+}
 
 
 def base_model_input(kind: str) -> tuple[str, dict[str, Any]]:
     """The base-model widget of a training node, defaulting to the same hub id the loaders use."""
-    name = "FLUX.1-dev" if kind == "flux" else "Qwen-Image-Edit-2509"
-    return ("STRING", {"default": DEFAULT_MODELS[kind], "tooltip": f"{name} as a diffusers folder or hub id."})
+    entry = family(kind)
+    return ("STRING", {"default": entry.hub_id, "tooltip": f"{entry.title} as a diffusers folder or hub id."})
 
 
-def common_inputs(steps: int, lr: float, resolution: int) -> dict[str, Any]:
+def training_default(kind: str, key: str) -> Any:
+    """The family's training default for ``key``, else the trainer config's own default."""
+    defaults = family(kind).training_defaults
+    return defaults[key] if key in defaults else TrainConfig.model_fields[key].default
+
+
+def common_inputs(kind: str) -> dict[str, Any]:
     """Widgets both training nodes share (the seed's fields and the usual memory switches)."""
-    return {
-        "max_train_steps": (
-            "INT",
-            {
-                "default": steps,
-                "min": 1,
-                "max": 100000,
-                "tooltip": "Optimiser steps to train (the seed's max_train_steps).",
-            },
-        ),
-        "lora_rank": (
-            "INT",
-            {"default": 16, "min": 1, "max": 256, "tooltip": "LoRA rank (capacity and file size)."},
-        ),
-        "learning_rate": (
-            "FLOAT",
-            {
-                "default": lr,
-                "min": 1e-7,
-                "max": 10.0,
-                "step": 1e-5,
-                "round": False,
-                "tooltip": "Learning rate (use 1.0 with the prodigy optimiser).",
-            },
-        ),
-        "resolution": (
-            "INT",
-            {
-                "default": resolution,
-                "min": 256,
-                "max": 2048,
-                "step": 64,
-                "tooltip": "Training resolution; aspect-ratio buckets keep about this many pixels².",
-            },
-        ),
-        "batch_size": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Images per step."}),
-        "gradient_checkpointing": (
-            "BOOLEAN",
-            {"default": True, "tooltip": "Recompute activations: much less VRAM, ~20% slower."},
-        ),
-        "mixed_precision": (["bf16", "fp16", "no"], {"default": "bf16", "tooltip": "Compute precision."}),
-        "quantize": (
-            ["none", "nf4"],
-            {"default": "none", "tooltip": "nf4: 4-bit base model (QLoRA, NVIDIA GPU) for small cards."},
-        ),
-        "optimizer": (
-            OPTIMIZERS,
-            {
-                "default": "adamw",
-                "tooltip": "adamw8bit saves VRAM (NVIDIA GPU); prodigy finds its own step size.",
-            },
-        ),
-        "save_every": (
-            "INT",
-            {"default": 250, "min": 1, "max": 100000, "tooltip": "Checkpoint every N steps."},
-        ),
-        "sample_every": (
-            "INT",
-            {"default": 250, "min": 0, "max": 100000, "tooltip": "Preview images every N steps (0: never)."},
-        ),
-        "seed": (
-            "INT",
-            {"default": 42, "min": 0, "max": 2**31 - 1, "tooltip": "Training seed (data order, noise)."},
-        ),
-    }
+    widgets = {}
+    for key, (widget, bounds, tooltip) in TRAINING_WIDGETS.items():
+        options = {"default": training_default(kind, key), **bounds, "tooltip": tooltip}
+        if widget == "CHOICE":
+            widgets[key] = (list(get_args(TrainConfig.model_fields[key].annotation)), options)
+        else:
+            widgets[key] = (widget, options)
+    return widgets
 
 
 def optional_inputs(dataset_tooltip: str) -> dict[str, Any]:
@@ -134,21 +101,7 @@ def settings(kwargs: dict[str, Any]) -> dict[str, Any]:
 
     from ..core.data.errors import FlenwheelError
 
-    keys = (
-        "max_train_steps",
-        "lora_rank",
-        "learning_rate",
-        "resolution",
-        "batch_size",
-        "gradient_checkpointing",
-        "mixed_precision",
-        "quantize",
-        "optimizer",
-        "save_every",
-        "sample_every",
-        "seed",
-    )
-    out = {key: kwargs[key] for key in keys if key in kwargs}
+    out = {key: kwargs[key] for key in TRAINING_WIDGETS if key in kwargs}
     extra = (kwargs.get("extra_settings") or "").strip()
     if extra:
         parsed = yaml.safe_load(extra)

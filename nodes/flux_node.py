@@ -11,7 +11,8 @@ from __future__ import annotations
 from ..core.models.character_lora import LATEST, resolve_lora
 from ..core.models.flux_single_file import COMFY_FOLDERS, FluxFiles, load_flux
 from ..core.models.loras import LoraSpec
-from ..core.models.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.registry import FLUX1_DEV
 from ._comfy import model_folder_files, model_folder_path
 from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT
 
@@ -69,7 +70,7 @@ class FlenwheelLoadFlux:
                 "model": (
                     "STRING",
                     {
-                        "default": DEFAULT_MODELS["flux"],
+                        "default": FLUX1_DEV.hub_id,
                         "tooltip": "Diffusers folder or hub id; supplies every part not picked as a file "
                         "below.",
                     },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..core.models.registry import CHARACTER, default_family
 from ..core.training.planning import iterate
 from ._training import base_model_input
 from ._types import CATEGORY, PROJECT_INPUT
@@ -25,7 +26,7 @@ class FlenwheelIterate:
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": base_model_input("flux"),
+                "base_model": base_model_input(default_family(CHARACTER).name),
             }
         }
 

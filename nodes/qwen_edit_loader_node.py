@@ -12,8 +12,9 @@ from ..core.data.errors import ModelLoadError
 from ..core.data.project import Project
 from ..core.models.editor_lora import resolve_lora
 from ..core.models.loras import LoraSpec
-from ..core.models.pipelines import DEFAULT_MODELS, DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
 from ..core.models.qwen_edit_loader import load_qwen_edit
+from ..core.models.registry import QWEN_EDIT_2509
 from ._comfy import free_comfy_memory, model_folder_dirs, model_folder_files, model_folder_path
 from ._types import CATEGORY, PROJECT, QWEN_EDIT_PIPELINE
 
@@ -69,10 +70,10 @@ class FlenwheelQwenEditLoader:
                                                    "tooltip": f"Strength of LoRA {index} (0 = no effect)."})
         return {
             "required": {
-                "model": ("STRING", {"default": DEFAULT_MODELS["qwen-edit"], "tooltip": (
+                "model": ("STRING", {"default": QWEN_EDIT_2509.hub_id, "tooltip": (
                     "Diffusers folder (absolute path, or a folder in models/diffusers) or hub id; it "
                     "supplies the VAE, text encoder, tokenizer and processor.")}),
-                "transformer_file": ([NO_FILE, *model_folder_files("diffusion_models")], {
+                "transformer_file": ([NO_FILE, *model_folder_files(QWEN_EDIT_2509.comfy_folder("transformer"))], {
                     "default": NO_FILE,
                     "tooltip": "Single-file Qwen-Image-Edit-2509 transformer (bf16 or fp8) used instead of "
                                "the folder's."}),
@@ -103,7 +104,7 @@ class FlenwheelQwenEditLoader:
             raise ModelLoadError("no model given: enter a diffusers folder or Qwen/Qwen-Image-Edit-2509")
         file = None
         if transformer_file != NO_FILE:
-            file = model_folder_path("diffusion_models", transformer_file)
+            file = model_folder_path(QWEN_EDIT_2509.comfy_folder("transformer"), transformer_file)
         pairs = [(slots.get(f"lora_{i}", NO_LORA), slots.get(f"strength_{i}", 1.0))
                  for i in range(1, LORA_SLOTS + 1)]
         options = LoadOptions(dtype=dtype, quantize=quantize, quantize_text_encoder=quantize_text_encoder,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.training.planning import FLUX_SAMPLES, prepare_run
+from ..core.models.registry import CHARACTER, EDITOR, default_family, family
+from ..core.training.planning import prepare_run
 from ._training import base_model_input, common_inputs, optional_inputs, settings, train_node
 from ._types import CATEGORY, PROJECT_INPUT
 
@@ -54,7 +55,7 @@ class _TrainNode:
 
 
 class FlenwheelTrainFluxLora(_TrainNode):
-    KIND = "flux"
+    KIND = default_family(CHARACTER).name
     DESCRIPTION = (
         "Trains the character LoRA on FLUX.1-dev (steps 1.4 / 1.8) in a separate process: sources + enriched "
         "images reviewed 'good' (+ pristine images from v2 on) into models/flux_lora/char_vN/. "
@@ -67,13 +68,13 @@ class FlenwheelTrainFluxLora(_TrainNode):
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": base_model_input("flux"),
+                "base_model": base_model_input(cls.KIND),
                 "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
-                **common_inputs(1500, 1e-4, 1024),
+                **common_inputs(cls.KIND),
                 "sample_prompts": (
                     "STRING",
                     {
-                        "default": "\n".join(FLUX_SAMPLES),
+                        "default": "\n".join(family(cls.KIND).sample_prompts),
                         "multiline": True,
                         "tooltip": "One preview prompt per line; [trigger] is the token.",
                     },
@@ -87,7 +88,7 @@ class FlenwheelTrainFluxLora(_TrainNode):
 
 
 class FlenwheelTrainQwenEditLora(_TrainNode):
-    KIND = "qwen-edit"
+    KIND = default_family(EDITOR).name
     DESCRIPTION = (
         "Trains a Qwen-Image-Edit-2509 LoRA (step 2.2) on the project's correction triplets "
         "(source, edit prompt, corrected target) in a separate process, into models/qwen_lora/vN/. "
@@ -100,9 +101,9 @@ class FlenwheelTrainQwenEditLora(_TrainNode):
         return {
             "required": {
                 "project": PROJECT_INPUT,
-                "base_model": base_model_input("qwen-edit"),
+                "base_model": base_model_input(cls.KIND),
                 "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
-                **common_inputs(1000, 1e-4, 1024),
+                **common_inputs(cls.KIND),
             },
             "optional": optional_inputs(
                 "Train a new version on this triplets dataset (data/qwen_training/vN) instead of the latest one."

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..core.data.errors import FlenwheelError
 from ..core.data.images import images_to_tensor
+from ..core.models.registry import CHARACTER, default_family, family, family_names
 from ..core.training.loss_plot import plot_losses
 from ..core.training.planning import lora_versions
 from ..trainers.protocol import LOG_FILE, loss_history, read_log
@@ -28,8 +29,8 @@ class FlenwheelLoadTrainingLog:
         return {
             "required": {
                 "kind": (
-                    ["flux", "qwen-edit"],
-                    {"default": "flux", "tooltip": "Which LoRA family to look at."},
+                    list(family_names()),
+                    {"default": default_family(CHARACTER).name, "tooltip": "Which LoRA family to look at."},
                 ),
                 "version": ("STRING", {"default": "latest", "tooltip": "LoRA version (latest or vN)."}),
             },
@@ -75,7 +76,7 @@ def _run_folder(kind: str, version: str, project, run_folder: str) -> Path:
         if not found:
             raise FlenwheelError(f"the project has no {kind} LoRA versions yet")
         chosen = f"v{found[-1]}"
-    return project.flux_lora_dir(chosen) if kind == "flux" else project.qwen_lora_dir(chosen)
+    return family(kind).lora.version_folder(project.root, chosen)
 
 
 NODE_CLASS_MAPPINGS = {"FlenwheelLoadTrainingLog": FlenwheelLoadTrainingLog}

@@ -1,19 +1,22 @@
-"""Entry point: ``python -m flenwheel.trainers flux|qwen-edit --config cfg.yaml`` (torchrun works too)."""
+"""Entry point: ``python -m flenwheel.trainers FAMILY --config cfg.yaml`` (torchrun works too).
+
+FAMILY is any registered model family name or alias (``flenwheel models`` lists them).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .config import KINDS
+from ..core.models.registry import accepted_names
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flenwheel.trainers",
-        description="Train a FLUX or Qwen-Image-Edit LoRA; JSON-lines events on stdout.",
+        description="Train a LoRA for a registered model family; JSON-lines events on stdout.",
     )
-    parser.add_argument("kind", choices=KINDS, help="which trainer")
+    parser.add_argument("kind", choices=accepted_names(), help="which model family to train")
     parser.add_argument("--config", required=True, help="YAML config (see docs/training.md)")
     args = parser.parse_args(argv)
 

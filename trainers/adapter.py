@@ -24,6 +24,7 @@ from ..core.models.pipelines import check_source, dtype_kwarg
 if TYPE_CHECKING:
     from PIL import Image
 
+    from ..core.models.registry import ModelFamily
     from .config import SampleSpec, TrainConfig
     from .datasets import TrainItem
 
@@ -51,27 +52,26 @@ class PreparedSample:
 class ModelAdapter(ABC):
     """Hooks the loop calls; subclasses fill them in for one base model."""
 
-    kind = ""
     containers: tuple[str, ...] = ()
     default_targets: tuple[str, ...] = ()
     #: write ``.alpha`` tensors into the LoRA file (see ``lora_io``)
     alpha_keys = True
 
-    def __init__(
-        self, config: TrainConfig, device: torch.device, weight_dtype: torch.dtype, kind: str | None = None
-    ) -> None:
-        """``kind`` names the family when one adapter serves several (Qwen-Image-Edit 2509 and 2511)."""
-        self.kind = kind or self.kind
+    def __init__(self, config: TrainConfig, device: torch.device, weight_dtype: torch.dtype) -> None:
         self.config = config
         self.device = device
         self.weight_dtype = weight_dtype
         self.pipe: Any = None
+        self.family: ModelFamily = config.model_family
 
-    # Loading -----------------------------------------------------------------------------
-    #: diffusers class names of the pipeline and its transformer, and the pipeline's text encoders
-    pipeline_class = ""
-    transformer_class = ""
-    text_encoders: tuple[str, ...] = ()
+    # Loading: the diffusers classes and text encoders come from the family's registry entry ------
+    @property
+    def kind(self) -> str:
+        return self.family.name
+
+    @property
+    def text_encoders(self) -> tuple[str, ...]:
+        return self.family.text_encoders
 
     def pipeline_extra(self) -> dict[str, Any]:
         """Extra ``from_pretrained`` arguments for the pipeline (e.g. a processor)."""
@@ -87,7 +87,7 @@ class ModelAdapter(ABC):
         import diffusers
 
         skipped = {} if text else {name: None for name in self.text_encoders}
-        self.pipe = load_pipeline_parts(getattr(diffusers, self.pipeline_class), self.config.model, None,
+        self.pipe = load_pipeline_parts(getattr(diffusers, self.family.pipeline_class), self.config.model, None,
                                         self.weight_dtype, self.kind, **self.pipeline_extra(), **skipped)
         self.pipe.set_progress_bar_config(disable=True)
         for name in ("vae", *(self.text_encoders if text else ())):
@@ -97,7 +97,7 @@ class ModelAdapter(ABC):
         """The transformer the LoRA is trained on, placed in the pipeline (for sampling)."""
         import diffusers
 
-        transformer = load_transformer(getattr(diffusers, self.transformer_class), self.config.model,
+        transformer = load_transformer(getattr(diffusers, self.family.transformer_class), self.config.model,
                                        self.weight_dtype, self.config.quantize, self.kind)
         if self.config.quantize == "none":
             transformer.to(self.device)

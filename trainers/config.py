@@ -17,10 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..core.data.atomic import atomic_write_text
 from ..core.data.errors import FlenwheelError
+from ..core.models.registry import ModelFamily, UnknownFamilyError, family, family_names
 
-KINDS = ("flux", "qwen-edit", "flux2-klein", "qwen-edit-2511")
-#: Trainers that learn edits from (source, prompt, target) triplets.
-EDIT_KINDS = ("qwen-edit", "qwen-edit-2511")
 CONFIG_FILE = "config.yaml"
 
 
@@ -42,7 +40,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    trainer: Literal["flux", "qwen-edit", "flux2-klein", "qwen-edit-2511"] | None = None
+    trainer: str | None = None
     model: str
     dataset_path: list[str]
     output_path: str
@@ -99,6 +97,17 @@ class TrainConfig(BaseModel):
     sample_size: int | None = Field(None, ge=16)
     sample_seed: int = 42
 
+    @field_validator("trainer")
+    @classmethod
+    def _registered(cls, value: str | None) -> str | None:
+        """Any registered family name or alias, stored as the family's canonical name."""
+        if value is None:
+            return None
+        try:
+            return family(value).name
+        except UnknownFamilyError as exc:
+            raise ValueError(str(exc)) from None
+
     @field_validator("dataset_path", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
@@ -143,6 +152,11 @@ class TrainConfig(BaseModel):
     def alpha(self) -> float:
         """LoRA alpha; defaults to the rank (scale 1), which every loader reads the same way."""
         return float(self.lora_alpha if self.lora_alpha is not None else self.lora_rank)
+
+    @property
+    def model_family(self) -> ModelFamily:
+        """The registry entry of ``trainer`` (set by ``load_config`` before training starts)."""
+        return family(self.trainer or "")
 
     @property
     def output_dir(self) -> Path:
@@ -227,7 +241,8 @@ def load_config(path: str | Path, kind: str | None = None) -> TrainConfig:
     file = Path(path).expanduser()
     if not file.is_file():
         raise ConfigError(
-            f"config file {file} does not exist; write one with: flenwheel train init flux PROJECT"
+            f"config file {file} does not exist; write one with: flenwheel train init BASE PROJECT "
+            f"(BASE: {', '.join(family_names())})"
         )
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -235,17 +250,18 @@ def load_config(path: str | Path, kind: str | None = None) -> TrainConfig:
         raise ConfigError(f"{file} is not valid YAML: {exc}") from None
     config = parse_config(raw, str(file), file.resolve().parent)
     if kind is not None:
-        if kind not in KINDS:
-            raise ConfigError(f"unknown trainer '{kind}'; use one of {', '.join(KINDS)}")
+        try:
+            kind = family(kind).name
+        except UnknownFamilyError:
+            raise ConfigError(f"unknown trainer '{kind}'; use one of {', '.join(family_names())}") from None
         if config.trainer is not None and config.trainer != kind:
             raise ConfigError(
                 f"{file} is a '{config.trainer}' config; run it with: flenwheel train {config.trainer}"
             )
         config.trainer = kind
     elif config.trainer is None:
-        raise ConfigError(
-            f"{file} does not say which trainer it is for; add 'trainer: flux' or 'trainer: qwen-edit'"
-        )
+        choices = " or ".join(f"'trainer: {name}'" for name in family_names())
+        raise ConfigError(f"{file} does not say which trainer it is for; add {choices}")
     return config
 
 

@@ -27,7 +27,7 @@ from ..core.data.atomic import sha256_file
 from ..core.data.errors import DatasetError
 from ..core.data.images import list_image_files
 from ..core.data.records import METADATA_FILES
-from .config import EDIT_KINDS
+from ..core.models.registry import EDITOR, families, family
 from .triplets import TRIPLETS_FILE, read_triplets
 
 TRAINING_SET_FILE = "training_set.json"
@@ -179,13 +179,15 @@ def _read_one(
 ) -> tuple[list[TrainItem], str]:
     if not path.exists():
         raise DatasetError(f"dataset {path} does not exist")
+    entry = family(kind)
     if _is_triplets(path):
-        if kind not in EDIT_KINDS:
-            raise DatasetError(f"{path} holds edit triplets; train them with: flenwheel train qwen-edit")
+        if not entry.trains_on_triplets:
+            editors = " or ".join(f"flenwheel train {f.name}" for f in families(EDITOR))
+            raise DatasetError(f"{path} holds edit triplets; train them with: {editors}")
         return _from_triplets(path, token), path.parent.name if path.is_file() else path.name
-    if kind in EDIT_KINDS:
+    if entry.trains_on_triplets:
         raise DatasetError(
-            f"{path} is not a triplets.jsonl (or a folder holding one); the Qwen-Edit trainer "
+            f"{path} is not a triplets.jsonl (or a folder holding one); the {entry.title} trainer "
             "learns from (source, edit prompt, target) triplets"
         )
     if path.is_file():

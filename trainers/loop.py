@@ -20,11 +20,12 @@ from typing import Any
 
 import torch
 
+from ..core.models.registry import resolve
 from .adapter import ModelAdapter
 from .batches import BatchPlan, step_seed
 from .buckets import make_buckets, nearest_bucket, square_size
 from .checkpoint import CHECKPOINTS_DIR, Checkpoint, list_checkpoints, newest_valid, prune, remove_stale_staging, verify
-from .config import CONFIG_FILE, EDIT_KINDS, ConfigError, TrainConfig, save_config
+from .config import CONFIG_FILE, ConfigError, TrainConfig, save_config
 from .datasets import TrainingData, read_training_data
 from .disk_cache import DiskCache
 from .encoding import EncodedData
@@ -36,29 +37,18 @@ from .sampling import write_samples
 from .state import restore, save, trainable_parameters
 from .stop import StopFlag
 
-PROJECT_KEYS = {"flux": "flux_lora", "qwen-edit": "qwen_lora", "flux2-klein": "flux_lora",
-                "qwen-edit-2511": "qwen_lora"}
-
 
 def make_adapter(config: TrainConfig, device: torch.device, dtype: torch.dtype) -> ModelAdapter:
-    if config.trainer in EDIT_KINDS:
-        from .qwen_edit_lora import QwenEditAdapter
-
-        return QwenEditAdapter(config, device, dtype, kind=config.trainer)
-    if config.trainer == "flux2-klein":
-        from .flux2_klein_lora import Flux2KleinAdapter
-
-        return Flux2KleinAdapter(config, device, dtype)
-    from .flux_lora import FluxAdapter
-
-    return FluxAdapter(config, device, dtype)
+    """The adapter the config's family names in the registry, imported only now (it pulls in diffusers)."""
+    adapter_class = resolve(config.model_family.trainer_adapter)
+    return adapter_class(config, device, dtype)
 
 
 def make_accelerator(config: TrainConfig) -> Any:
     """One accelerate state per process; in-process reruns (tests, the CLI) start from a clean one.
 
-    Qwen-Image's last block computes a text-stream output nothing reads, so its LoRA layers get no
-    gradient; DDP must be told to expect unused parameters there.
+    Some families have LoRA layers that get no gradient (Qwen-Image's last block computes a
+    text-stream output nothing reads); their registry entry tells DDP to expect unused parameters.
     """
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
@@ -68,7 +58,7 @@ def make_accelerator(config: TrainConfig) -> Any:
     cuda = torch.cuda.is_available()
     if config.mixed_precision == "fp16" and not cuda:
         raise ConfigError("mixed_precision: fp16 needs a GPU; use bf16 or no on the CPU")
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=config.trainer in EDIT_KINDS)
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=config.model_family.ddp_find_unused_parameters)
     return Accelerator(mixed_precision=config.mixed_precision, cpu=not cuda, kwargs_handlers=[ddp])
 
 
@@ -397,4 +387,4 @@ class Trainer:
             return
         from ..core.data.project import Project
 
-        Project.open(self.config.project_dir).set_current(PROJECT_KEYS[self.config.trainer], self.out.name)
+        Project.open(self.config.project_dir).set_current(self.config.model_family.lora.project_key, self.out.name)

@@ -19,6 +19,7 @@ from typing import Any
 
 from .pipelines import LoadOptions, dtype_kwarg, quantization_config, torch_dtype
 from .qwen_single_file import SingleFileError, read_checkpoint
+from .registry import FLUX2_KLEIN
 
 PREFIXES = ("model.diffusion_model.", "diffusion_model.")
 #: A key only FLUX.2 transformers in BFL layout have (diffusers' own detection key).
@@ -64,7 +65,7 @@ def load_flux2_transformer(path: str | Path, config_source: str, options: LoadOp
     from diffusers import Flux2Transformer2DModel
 
     file = Path(path).expanduser()
-    quant = quantization_config("flux2-klein", LoadOptions(quantize=options.quantize), device)
+    quant = quantization_config(FLUX2_KLEIN.name, LoadOptions(quantize=options.quantize), device)
     dtype = torch_dtype(options.dtype)
     checkpoint = _strip_prefix(read_checkpoint(file))
     _check(checkpoint, file)

@@ -30,7 +30,6 @@ from typing import Any
 
 from ..data.errors import ModelLoadError
 from .pipelines import (
-    DEFAULT_MODELS,
     LoadOptions,
     PipelineHandle,
     check_source,
@@ -40,14 +39,10 @@ from .pipelines import (
     quantization_config,
     torch_dtype,
 )
+from .registry import FLUX1_DEV
 
 #: ComfyUI model folder each part is picked from.
-COMFY_FOLDERS = {
-    "transformer": "diffusion_models",
-    "vae": "vae",
-    "clip_l": "text_encoders",
-    "t5": "text_encoders",
-}
+COMFY_FOLDERS = dict(FLUX1_DEV.comfy_folders)
 _CHECKPOINT_PREFIX = "model.diffusion_model."
 
 _GLOBAL = {
@@ -257,7 +252,7 @@ def load_transformer(path: str | Path, config_source: str, options: LoadOptions,
             f"{path} is not a FLUX transformer (no double_blocks.* or transformer_blocks.* keys)"
         )
     extra: dict[str, Any] = {}
-    quant = quantization_config("flux", LoadOptions(quantize=options.quantize), device)
+    quant = quantization_config(FLUX1_DEV.name, LoadOptions(quantize=options.quantize), device)
     if quant is not None:
         extra["quantization_config"] = quant.quant_mapping["transformer"]
     try:
@@ -349,15 +344,15 @@ def load_text_encoder(part: str, path: str | Path, config_source: str, dtype_nam
 
 
 def load_flux(
-    source: str = DEFAULT_MODELS["flux"], files: FluxFiles | None = None, options: LoadOptions | None = None
+    source: str = FLUX1_DEV.hub_id, files: FluxFiles | None = None, options: LoadOptions | None = None
 ) -> PipelineHandle:
     """FLUX from a diffusers folder or hub id, with any of its parts replaced by single files."""
     files = files or FluxFiles()
     options = options or LoadOptions()
     options.validate()
-    resolved = check_source(source, "flux")
+    resolved = check_source(source, FLUX1_DEV.name)
     if not files.given():
-        return load_pipeline("flux", resolved, options=options)
+        return load_pipeline(FLUX1_DEV.name, resolved, options=options)
     if files.t5 and options.quantize_text_encoder != "none":
         raise ModelLoadError(
             "4/8-bit quantisation of a T5 loaded from a single file is not supported; leave the t5 "
@@ -374,6 +369,6 @@ def load_flux(
     if files.t5:
         components["text_encoder_2"] = load_text_encoder("t5", files.t5, resolved, options.dtype)
     rest = dataclasses.replace(options, quantize="none") if files.transformer else options
-    handle = load_pipeline("flux", resolved, options=rest, components=components)
+    handle = load_pipeline(FLUX1_DEV.name, resolved, options=rest, components=components)
     handle.options = {**options.to_json(), "files": files.to_json()}
     return handle

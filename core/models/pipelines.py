@@ -1,4 +1,4 @@
-"""Loading FLUX.1, FLUX.2 [klein] and Qwen-Image-Edit pipelines: one loader for real weights and tiny models.
+"""Loading FLUX and Qwen-Image-Edit-2509 pipelines: one loader for real weights and tiny test models.
 
 A pipeline is loaded once and handed around as a ``PipelineHandle`` (the loader node's output),
 so ComfyUI's cache keeps the model in memory across runs. Tiny models and FLUX.1-dev go through
@@ -22,22 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.errors import MissingDependencyError, ModelLoadError
+from .registry import family
 
-KINDS = ("flux", "qwen-edit", "flux2-klein", "qwen-edit-2511")
-#: Kinds loaded as ``QwenImageEditPlusPipeline`` (2511 differs only by its transformer's ``zero_cond_t``).
-EDIT_PLUS_KINDS = ("qwen-edit", "qwen-edit-2511")
 DTYPES = ("bf16", "fp16", "fp32")
 QUANTIZATIONS = ("none", "nf4", "int8")
 OFFLOADS = ("none", "model", "sequential")
-#: Components that dominate memory and are worth quantising, per pipeline kind.
-TEXT_ENCODERS = {"flux": ("text_encoder_2",), "qwen-edit": ("text_encoder",), "flux2-klein": ("text_encoder",),
-                 "qwen-edit-2511": ("text_encoder",)}
-DEFAULT_MODELS = {
-    "flux": "black-forest-labs/FLUX.1-dev",
-    "qwen-edit": "Qwen/Qwen-Image-Edit-2509",
-    "flux2-klein": "black-forest-labs/FLUX.2-klein-base-4B",
-    "qwen-edit-2511": "Qwen/Qwen-Image-Edit-2511",
-}
 if TYPE_CHECKING:
     from .loras import LoraSpec
 
@@ -143,7 +132,7 @@ def looks_like_path(source: str) -> bool:
 def check_source(source: str, kind: str) -> str:
     """Resolve a local folder (or keep a hub id), failing with a message that names what is missing."""
     if not source:
-        raise ModelLoadError(f"no {kind} model given; pass a diffusers folder or a hub id like {DEFAULT_MODELS[kind]}")
+        raise ModelLoadError(f"no {kind} model given; pass a diffusers folder or a hub id like {family(kind).hub_id}")
     if not looks_like_path(source):
         return source
     folder = Path(source).expanduser()
@@ -158,19 +147,10 @@ def check_source(source: str, kind: str) -> str:
 
 
 def _pipeline_class(kind: str) -> Any:
-    if kind == "flux":
-        from diffusers import FluxPipeline
+    """The diffusers pipeline class the family's registry entry names."""
+    import diffusers
 
-        return FluxPipeline
-    if kind in EDIT_PLUS_KINDS:
-        from diffusers import QwenImageEditPlusPipeline
-
-        return QwenImageEditPlusPipeline
-    if kind == "flux2-klein":
-        from diffusers import Flux2KleinPipeline
-
-        return Flux2KleinPipeline
-    raise ModelLoadError(f"unknown pipeline kind '{kind}'; expected one of {', '.join(KINDS)}")
+    return getattr(diffusers, family(kind).pipeline_class)
 
 
 def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | None:
@@ -206,7 +186,7 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
     if options.quantize != "none":
         mapping["transformer"] = DiffusersBnb(**settings(options.quantize))
     if options.quantize_text_encoder != "none":
-        for name in TEXT_ENCODERS[kind]:
+        for name in family(kind).quantizable_text_encoders:
             mapping[name] = TransformersBnb(**settings(options.quantize_text_encoder))
     return PipelineQuantizationConfig(quant_mapping=mapping)
 
@@ -244,10 +224,11 @@ def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | Non
     quant = quantization_config(kind, options, target)
     if quant is not None:
         extra["quantization_config"] = quant
-    if kind in EDIT_PLUS_KINDS and looks_like_path(resolved) and "processor" not in extra:
+    subfolder = family(kind).processor_subfolder
+    if subfolder and looks_like_path(resolved) and "processor" not in extra:
         from .qwen_processor import load_processor
 
-        extra["processor"] = load_processor(Path(resolved) / "processor")
+        extra["processor"] = load_processor(Path(resolved) / subfolder)
     try:
         pipe = _pipeline_class(kind).from_pretrained(resolved, **dtype_kwarg(torch_dtype(options.dtype)), **extra)
     except (OSError, ValueError) as exc:

@@ -21,8 +21,9 @@ from typing import Any
 from ..data.errors import ModelLoadError
 from .loras import LoraSpec, loaded_adapters, set_loras
 from .pipelines import LoadOptions, PipelineHandle, check_source, default_device, load_pipeline
+from .registry import QWEN_EDIT_2509
 
-KIND = "qwen-edit"
+KIND = QWEN_EDIT_2509.name
 _lock = threading.RLock()
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..data.errors import ModelLoadError
 from .pipelines import LoadOptions, quantization_config, torch_dtype
+from .registry import QWEN_EDIT_2509
 
 PREFIXES = ("model.diffusion_model.", "diffusion_model.", "transformer.")
 QWEN_MARKERS = ("txt_norm.weight", "img_in.weight")
@@ -140,7 +141,7 @@ def load_qwen_transformer(path: str | Path, config_source: str, options: LoadOpt
     from .pipelines import dtype_kwarg
 
     file = Path(path).expanduser()
-    quant = quantization_config("qwen-edit", LoadOptions(quantize=options.quantize), device)
+    quant = quantization_config(QWEN_EDIT_2509.name, LoadOptions(quantize=options.quantize), device)
     dtype = torch_dtype(options.dtype)
     checkpoint = _strip_prefix(read_checkpoint(file))
     zero_cond_t = checkpoint.pop(ZERO_COND_MARKER, None) is not None

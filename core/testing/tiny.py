@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised FLUX and Qwen-Image-Edit pipelines, built offline (newer bases: ``tiny_bases``).
+"""Tiny, randomly initialised FLUX and Qwen-Image-Edit-2509 pipelines, built offline.
 
 Model weights cannot be downloaded in tests or CI, yet every model path must be exercised the way
 real weights are. So we build the real architectures at toy sizes from configs, save them in the
@@ -20,10 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .tiny_bases import build_flux2_klein, build_qwen_edit_2511
+from ..models.registry import family, family_names, resolve
 
 TINY_FORMAT = 1  # bump when the configs change, so cached builds are rebuilt
-KINDS = ("flux", "qwen-edit", "flux2-klein", "qwen-edit-2511")
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -126,8 +125,8 @@ def _qwen_processor(tokenizer: Any) -> Any:
     return Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor)
 
 
-def build_qwen_edit(folder: str | Path, seed: int = 0, zero_cond_t: bool = False) -> Path:
-    """Save a tiny QwenImageEditPlusPipeline (Qwen-Image-Edit-2509 layout; 2511 with ``zero_cond_t``)."""
+def build_qwen_edit(folder: str | Path, seed: int = 0) -> Path:
+    """Save a tiny QwenImageEditPlusPipeline (Qwen-Image-Edit-2509 layout) to ``folder``."""
     import torch
     from diffusers import (
         AutoencoderKLQwenImage,
@@ -143,7 +142,6 @@ def build_qwen_edit(folder: str | Path, seed: int = 0, zero_cond_t: bool = False
     transformer = QwenImageTransformer2DModel(
         patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
         num_attention_heads=3, joint_attention_dim=16, guidance_embeds=False, axes_dims_rope=(8, 4, 4),
-        zero_cond_t=zero_cond_t,
     )
     z_dim = 4
     vae = AutoencoderKLQwenImage(
@@ -182,23 +180,19 @@ def build_qwen_edit(folder: str | Path, seed: int = 0, zero_cond_t: bool = False
     return Path(folder)
 
 
-BUILDERS = {
-    "flux": build_flux,
-    "qwen-edit": build_qwen_edit,
-    "flux2-klein": build_flux2_klein,
-    "qwen-edit-2511": build_qwen_edit_2511,
-}
-
 
 def build(kind: str, folder: str | Path, seed: int = 0) -> Path:
-    """Build one tiny pipeline into ``folder`` atomically: a half-built folder is never left behind."""
-    if kind not in BUILDERS:
-        raise ValueError(f"unknown tiny model kind '{kind}'; expected one of {', '.join(KINDS)}")
+    """Build one tiny pipeline into ``folder`` atomically: a half-built folder is never left behind.
+
+    ``kind`` is a model family; its registry entry names the builder (``tiny_builder``).
+    """
+    kind = family(kind).name
+    builder = resolve(family(kind).tiny_builder)
     target = Path(folder)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        BUILDERS[kind](staging, seed=seed)
+        builder(staging, seed=seed)
         (staging / "flenwheel_tiny.json").write_text(
             json.dumps({"kind": kind, "format": TINY_FORMAT, "seed": seed}), encoding="utf-8"
         )
@@ -219,7 +213,7 @@ def is_built(folder: Path, kind: str) -> bool:
         info = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    return info.get("kind") == kind and info.get("format") == TINY_FORMAT
+    return info.get("kind") == family(kind).name and info.get("format") == TINY_FORMAT
 
 
 def ensure(kind: str, cache_dir: str | Path) -> Path:
@@ -232,4 +226,4 @@ def ensure(kind: str, cache_dir: str | Path) -> Path:
 
 def build_all(folder: str | Path) -> dict[str, Path]:
     """Build every tiny pipeline under ``folder`` (``flenwheel tiny build DIR``)."""
-    return {kind: build(kind, Path(folder) / f"tiny-{kind}") for kind in KINDS}
+    return {kind: build(kind, Path(folder) / f"tiny-{kind}") for kind in family_names()}

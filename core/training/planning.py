@@ -1,10 +1,12 @@
 """Ready-to-run training configs from a character project: ``flenwheel train init`` and ``flenwheel iterate``.
 
-A FLUX run trains on a frozen *training set*: the project's curated sources, the enriched images
-reviewed as ``good`` and, from v2 on, the pristine synthetic images of earlier versions. The list is
-written to ``models/flux_lora/char_vN/training_set.json`` with each image's id, sha256, caption,
-origin (stage/version) and parents, so the LoRA's lineage is on disk and a resumed run provably
-sees the same data. All paths in the config and the set are relative, so a project folder can move.
+What differs between base models (defaults, LoRA folders and names, images or triplets) comes from
+the family's registry entry. A character-base run (FLUX.1-dev) trains on a frozen *training set*:
+the project's curated sources, the enriched images reviewed as ``good`` and, from v2 on, the
+pristine synthetic images of earlier versions. The list is written to
+``models/flux_lora/char_vN/training_set.json`` with each image's id, sha256, caption, origin
+(stage/version) and parents, so the LoRA's lineage is on disk and a resumed run provably sees the
+same data. All paths in the config and the set are relative, so a project folder can move.
 """
 
 from __future__ import annotations
@@ -24,34 +26,8 @@ from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
 from ..data.records import ImageRecord, utc_now
-from ..models.pipelines import DEFAULT_MODELS
+from ..models.registry import CHARACTER, default_family, family
 
-#: The seed's example values, and a sampling cadence that shows progress without slowing training much.
-FLUX_DEFAULTS: dict[str, Any] = {
-    "lora_rank": 16,
-    "learning_rate": 1e-4,
-    "batch_size": 1,
-    "gradient_checkpointing": True,
-    "mixed_precision": "bf16",
-    "max_train_steps": 1500,
-    "save_every": 250,
-    "sample_every": 250,
-    "resolution": 1024,
-    "caption_dropout": 0.05,
-    "keep_last_n": 3,
-    "resume": "auto",
-}
-FLUX_SAMPLES = (
-    "portrait photo of [trigger], looking at the camera, soft window light",
-    "photo of [trigger] smiling, three-quarter view, outdoors",
-    "full body photo of [trigger] standing in a city street",
-)
-QWEN_DEFAULTS: dict[str, Any] = {
-    **FLUX_DEFAULTS,
-    "max_train_steps": 1000,
-    "caption_dropout": 0.0,
-    "sample_every": 250,
-}
 _LORA_DIR = re.compile(r"^(?:char_)?v([1-9][0-9]*)$")
 
 
@@ -71,14 +47,15 @@ class TrainingPlan:
 
 
 def lora_versions(project: Project, kind: str) -> list[int]:
-    folder = project.root / "models" / ("flux_lora" if kind == "flux" else "qwen_lora")
+    """The version numbers of a family's LoRA folders in the project, oldest first."""
+    folder = project.root / family(kind).lora.folder
     if not folder.is_dir():
         return []
     return sorted(int(m.group(1)) for p in folder.iterdir() if p.is_dir() and (m := _LORA_DIR.match(p.name)))
 
 
 def _output_dir(project: Project, kind: str, version: str) -> Path:
-    return project.flux_lora_dir(version) if kind == "flux" else project.qwen_lora_dir(version)
+    return family(kind).lora.version_folder(project.root, version)
 
 
 def _check_fresh(output: Path) -> None:
@@ -121,7 +98,7 @@ def _dedupe(groups: list[list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], d
     return entries, counts
 
 
-def build_flux_set(project: Project, version: str, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def build_image_set(project: Project, version: str, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Latest sources + latest enriched ``good`` + pristine v1..v(N-1), each image once."""
     number = parse_version(version)
     parts: list[tuple[str, str]] = []
@@ -148,40 +125,49 @@ def _write_config(
     version: str,
     output: Path,
     dataset: str,
-    defaults: dict[str, Any],
     overrides: dict[str, Any] | None,
 ) -> Path:
+    entry = family(kind)
     raw = {
-        "trainer": kind,
-        "model": DEFAULT_MODELS[kind],
-        **defaults,
+        "trainer": entry.name,
+        "model": entry.hub_id,
+        **entry.training_defaults,
         "dataset_path": [dataset],
         "output_path": ".",
-        "output_name": f"char_lora_{version}" if kind == "flux" else f"qwen_char_lora_{version}",
+        "output_name": entry.lora.file_stem.format(version=version),
         "project_dir": os.path.relpath(project.root, output),
         "instance_token": project.subject,
         **{k: v for k, v in (overrides or {}).items() if v is not None},
     }
-    if kind == "flux" and "sample_prompts" not in raw:
-        raw["sample_prompts"] = list(FLUX_SAMPLES)
+    if entry.sample_prompts and "sample_prompts" not in raw:
+        raw["sample_prompts"] = list(entry.sample_prompts)
     return save_config(parse_config(raw, f"{kind} config for {project.root}"), output / CONFIG_FILE)
 
 
-def init_flux(project: Project, version: str | None = None, overrides: dict[str, Any] | None = None,
-              dataset: DatasetHandle | None = None) -> TrainingPlan:
-    """Write ``models/flux_lora/char_vN/{training_set.json,config.yaml}`` for the next (or given) version.
+def init_run(project: Project, kind: str, version: str | None = None, triplets: str | None = None,
+             overrides: dict[str, Any] | None = None, dataset: DatasetHandle | None = None) -> TrainingPlan:
+    """``flenwheel train init BASE PROJECT``: a character base trains on images, an editor on triplets."""
+    if family(kind).trains_on_triplets:
+        return init_triplets_run(project, kind, version, triplets, overrides)
+    return init_images_run(project, kind, version, overrides, dataset)
 
-    The set is the project's default (``build_flux_set``), or the records of ``dataset`` when given.
+
+def init_images_run(project: Project, kind: str, version: str | None = None,
+                    overrides: dict[str, Any] | None = None, dataset: DatasetHandle | None = None) -> TrainingPlan:
+    """Write ``models/flux_lora/char_vN/{training_set.json,config.yaml}`` (the family's LoRA folder) for
+    the next (or given) version.
+
+    The set is the project's default (``build_image_set``), or the records of ``dataset`` when given.
     """
-    existing = lora_versions(project, "flux")
+    existing = lora_versions(project, kind)
     version = version or f"v{(existing[-1] + 1) if existing else 1}"
-    output = _output_dir(project, "flux", version)
+    output = _output_dir(project, kind, version)
     _check_fresh(output)
     output.mkdir(parents=True, exist_ok=True)
     if dataset is not None:
         entries, counts = handle_set(dataset, output)
     else:
-        entries, counts = build_flux_set(project, version, output)
+        entries, counts = build_image_set(project, version, output)
     atomic_write_json(
         output / TRAINING_SET_FILE,
         {
@@ -192,17 +178,19 @@ def init_flux(project: Project, version: str | None = None, overrides: dict[str,
             "items": entries,
         },
     )
-    config = _write_config(project, "flux", version, output, TRAINING_SET_FILE, FLUX_DEFAULTS, overrides)
-    return TrainingPlan("flux", version, config, output, counts)
+    config = _write_config(project, kind, version, output, TRAINING_SET_FILE, overrides)
+    return TrainingPlan(family(kind).name, version, config, output, counts)
 
 
-def init_qwen_edit(
+def init_triplets_run(
     project: Project,
+    kind: str,
     version: str | None = None,
     triplets: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> TrainingPlan:
-    """Write ``models/qwen_lora/vN/config.yaml`` for the latest (or given) triplets version."""
+    """Write ``models/qwen_lora/vN/config.yaml`` (the editor's LoRA folder) for the latest (or given)
+    triplets version."""
     source = triplets or project.latest_version("qwen_training")
     if source is None:
         raise FlenwheelError(
@@ -211,27 +199,29 @@ def init_qwen_edit(
     jsonl = project.stage_dir("qwen_training") / source / TRIPLETS_FILE
     if not jsonl.is_file():
         raise FlenwheelError(f"{jsonl} does not exist; write triplets with TripletWriter first")
-    existing = lora_versions(project, "qwen-edit")
+    existing = lora_versions(project, kind)
     version = version or f"v{(existing[-1] + 1) if existing else 1}"
-    output = _output_dir(project, "qwen-edit", version)
+    output = _output_dir(project, kind, version)
     _check_fresh(output)
     output.mkdir(parents=True, exist_ok=True)
     count = sum(1 for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip())
-    config = _write_config(
-        project, "qwen-edit", version, output, os.path.relpath(jsonl, output), QWEN_DEFAULTS, overrides
-    )
-    return TrainingPlan("qwen-edit", version, config, output, {f"qwen_training/{source}": count})
+    config = _write_config(project, kind, version, output, os.path.relpath(jsonl, output), overrides)
+    return TrainingPlan(family(kind).name, version, config, output, {f"qwen_training/{source}": count})
 
 
-def iterate(project: Project, overrides: dict[str, Any] | None = None) -> TrainingPlan:
-    """Step 1.8: the vN+1 training set (sources + enriched good + pristine up to vN) and its config."""
-    current = project.config.current.get("flux_lora")
+def iterate(project: Project, overrides: dict[str, Any] | None = None, kind: str | None = None) -> TrainingPlan:
+    """Step 1.8: the vN+1 training set (sources + enriched good + pristine up to vN) and its config.
+
+    ``kind`` is the character base (default: the registry's first character family).
+    """
+    entry = family(kind) if kind else default_family(CHARACTER)
+    current = project.config.current.get(entry.lora.project_key)
     match = _LORA_DIR.match(current or "")
-    existing = lora_versions(project, "flux")
+    existing = lora_versions(project, entry.name)
     number = int(match.group(1)) if match else (existing[-1] if existing else 0)
     if number == 0:
         raise FlenwheelError(
-            "no FLUX LoRA has been trained yet; start with: flenwheel train init flux PROJECT"
+            f"no {entry.title} LoRA has been trained yet; start with: flenwheel train init {entry.name} PROJECT"
         )
     pristine = f"v{number}"
     if pristine not in project.versions("pristine") or not project.dataset("pristine", pristine).records:
@@ -240,7 +230,7 @@ def iterate(project: Project, overrides: dict[str, Any] | None = None) -> Traini
             "and mark the "
             "best as pristine before iterating"
         )
-    return init_flux(project, f"v{number + 1}", overrides)
+    return init_images_run(project, entry.name, f"v{number + 1}", overrides)
 
 
 def prepare_run(project: Project, kind: str, choice: str = "latest", overrides: dict[str, Any] | None = None,
@@ -267,13 +257,14 @@ def prepare_run(project: Project, kind: str, choice: str = "latest", overrides: 
             updated = parse_config(changed, str(output / CONFIG_FILE))
             save_config(_relative(updated, output), output / CONFIG_FILE)
             return TrainingPlan(kind, version, output / CONFIG_FILE, output, {})
-    if kind == "flux":
-        return init_flux(project, version, overrides, dataset)
+    entry = family(kind)
+    if not entry.trains_on_triplets:
+        return init_images_run(project, kind, version, overrides, dataset)
     if dataset is not None and dataset.dataset.stage != "qwen_training":
         raise FlenwheelError(
-            f"the Qwen-Edit trainer needs a triplets dataset (qwen_training), not {dataset.label}"
+            f"the {entry.title} trainer needs a triplets dataset (qwen_training), not {dataset.label}"
         )
-    return init_qwen_edit(project, version, dataset.dataset.version if dataset else None, overrides)
+    return init_triplets_run(project, kind, version, dataset.dataset.version if dataset else None, overrides)
 
 
 def _relative(config, output: Path):

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..data.errors import FlenwheelError
-from ..models.pipelines import DEFAULT_MODELS, LoadOptions
+from ..models.pipelines import LoadOptions
+from ..models.registry import CHARACTER, EDITOR, Role, UnknownFamilyError, default_family, family
 
 
 class _Section(BaseModel):
@@ -23,14 +24,20 @@ class _Section(BaseModel):
 
 
 class ModelsSection(_Section):
-    """Base models and the memory options shared by every in-process stage."""
+    """Base models and the memory options shared by every in-process stage.
 
-    flux: str = DEFAULT_MODELS["flux"]
+    ``character_base`` and ``editor`` name registered model families; ``flux`` and ``qwen_edit`` are
+    where their weights come from (default: each family's hub id).
+    """
+
+    character_base: str = default_family(CHARACTER).name
+    editor: str = default_family(EDITOR).name
+    flux: str | None = None
     flux_transformer_file: str | None = None
     flux_vae_file: str | None = None
     clip_l_file: str | None = None
     t5_file: str | None = None
-    qwen_edit: str = DEFAULT_MODELS["qwen-edit"]
+    qwen_edit: str | None = None
     qwen_transformer_file: str | None = None
     edit_loras: list[str] = Field(default_factory=list, description="PATH[:STRENGTH] or ours:vN")
     dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
@@ -40,10 +47,37 @@ class ModelsSection(_Section):
     offload: Literal["none", "model", "sequential"] = "none"
     vae_tiling: bool = False
 
+    @field_validator("character_base")
+    @classmethod
+    def _character_family(cls, value: str) -> str:
+        return _of_role(value, CHARACTER)
+
+    @field_validator("editor")
+    @classmethod
+    def _editor_family(cls, value: str) -> str:
+        return _of_role(value, EDITOR)
+
+    @model_validator(mode="after")
+    def _default_sources(self) -> ModelsSection:
+        self.flux = self.flux or family(self.character_base).hub_id
+        self.qwen_edit = self.qwen_edit or family(self.editor).hub_id
+        return self
+
     def load_options(self) -> LoadOptions:
         return LoadOptions(dtype=self.dtype, device=self.device, quantize=self.quantize,
                            quantize_text_encoder=self.quantize_text_encoder, offload=self.offload,
                            vae_tiling=self.vae_tiling)
+
+
+def _of_role(name: str, role: Role) -> str:
+    """The canonical name of a registered family of ``role``; anything else is a validation error."""
+    try:
+        entry = family(name)
+    except UnknownFamilyError as exc:
+        raise ValueError(str(exc)) from None
+    if entry.role != role:
+        raise ValueError(f"'{name}' is a {entry.role} model, not a {role} model")
+    return entry.name
 
 
 class SourceEntry(_Section):

@@ -23,7 +23,8 @@ import yaml
 
 from ..data.errors import FlenwheelError
 from ..data.project import Project
-from .config import TurnConfig
+from ..models.registry import CHARACTER, EDITOR, default_family
+from .config import ModelsSection, TurnConfig
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples" / "character"
 NOISE_NOTE = ("tiny random-weight models produce noise: no generated image shows a face, so the identity "
@@ -59,8 +60,8 @@ def demo_config(models: dict[str, Path]) -> TurnConfig:
     sources = [{"path": str(SAMPLES_DIR / spec["file"]), "angle": spec["angle"], "expression": spec["expression"],
                 "mirror": True} for spec in sample_specs()]
     return TurnConfig.model_validate({
-        "models": {"flux": str(models["flux"]), "qwen_edit": str(models["qwen-edit"]), "dtype": "fp32",
-                   "device": "cpu"},
+        "models": ModelsSection(flux=str(models[default_family(CHARACTER).name]),
+                                qwen_edit=str(models[default_family(EDITOR).name]), dtype="fp32", device="cpu"),
         "sources": {"add": sources},
         "enrich": {"per_source": 2, "steps": 2, "true_cfg": 1.0, "width": 64, "height": 64,
                    "vae_pixels": 64 * 64, "condition_pixels": 56 * 56, "retries": 0},
@@ -103,7 +104,8 @@ def run_demo(out: str | Path, log: Callable[[str], None] = print) -> DemoResult:
     if (root / "flenwheel.json").exists():
         raise FlenwheelError(f"{root} already holds a demo project; choose another OUT folder or delete it")
     log(f"building the tiny random-weight models in {base / 'tiny-models'}")
-    models = {kind: tiny.ensure(kind, base / "tiny-models") for kind in ("flux", "qwen-edit")}
+    models = {entry.name: tiny.ensure(entry.name, base / "tiny-models")
+              for entry in (default_family(CHARACTER), default_family(EDITOR))}
     config = demo_config(models)
     config_path = base / "turn.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
 from ..data.records import utc_now
+from ..models.registry import family
 from ..review.gate import GateScope, finish, scope_for, wait_for_review
 from ..review.scripted import apply_decisions, auto_review, read_decisions
 from .config import TurnConfig
@@ -152,13 +153,15 @@ class Turn:
         v1 trains on the sources and the good enriched images; later versions are built by
         ``iterate``, which adds the pristine picks.
         """
-        from ..training.planning import CONFIG_FILE, init_flux, iterate
+        from ..training.planning import CONFIG_FILE, init_images_run, iterate
 
-        self.log(f"{'1.4' if version == 'v1' else '1.8'} FLUX character LoRA char_{version}")
-        config_path = self.project.flux_lora_dir(version) / CONFIG_FILE
+        base = family(self.config.models.character_base)
+        self.log(f"{'1.4' if version == 'v1' else '1.8'} {base.title} character LoRA char_{version}")
+        config_path = base.lora.version_folder(self.project.root, version) / CONFIG_FILE
         if not config_path.is_file():
             overrides = {"model": self.config.models.flux, **self.config.train.overrides}
-            plan = init_flux(self.project, version, overrides) if version == "v1" else iterate(self.project, overrides)
+            plan = (init_images_run(self.project, base.name, version, overrides) if version == "v1"
+                    else iterate(self.project, overrides, base.name))
             self.log(f"  training set: {plan.describe()}")
             config_path = plan.config_path
         return config_path
@@ -170,10 +173,11 @@ class Turn:
         from ..training.planning import finished_lora
 
         config_path = self.prepare(version)
-        config = load_config(config_path, "flux")
+        base = family(self.config.models.character_base)
+        config = load_config(config_path, base.name)
         done = finished_lora(config)
         if done is None:
-            result = run_training("flux", config_path, config.output_dir, on_event=self._training_event)
+            result = run_training(base.name, config_path, config.output_dir, on_event=self._training_event)
             done = Path(result.lora_path) if result.lora_path else None
             if result.status != "finished" or done is None:
                 raise FlenwheelError(f"training char_{version} stopped ({result.status}) at step {result.step}; "
@@ -181,7 +185,7 @@ class Turn:
             lines = [f"char_{version}: trained {result.step} steps -> {done}"]
         else:
             lines = [f"char_{version}: already trained -> {done}"]
-        self.project.set_current("flux_lora", f"char_{version}")
+        self.project.set_current(base.lora.project_key, base.lora.version_folder(self.project.root, version).name)
         self.record(f"train char_{version}", lines)
         return str(done)
 
@@ -240,14 +244,15 @@ class Turn:
 
     # models -------------------------------------------------------------------------------
     def flux(self) -> Any:
-        """The FLUX pipeline, loaded on first use and kept until a trainer needs the memory."""
+        """The character base's pipeline, loaded on first use and kept until a trainer needs the memory."""
         if self._flux is None:
-            from ..models.flux_single_file import FluxFiles, load_flux
+            from ..models.character_base import load_character_base
+            from ..models.flux_single_file import FluxFiles
 
             models = self.config.models
             files = FluxFiles(transformer=models.flux_transformer_file, vae=models.flux_vae_file,
                               clip_l=models.clip_l_file, t5=models.t5_file)
-            self._flux = load_flux(models.flux, files, models.load_options())
+            self._flux = load_character_base(models.character_base, models.flux, files, models.load_options())
         return self._flux
 
     def release_flux(self) -> None:
@@ -277,7 +282,8 @@ def run_turn(project: Project, config: TurnConfig, auto: bool = False, log: Log 
     enriched = turn.enrich()
     log("1.3 review of the enriched images")
     turn.review("enriched", scope_for(project, "enriched", version=enriched.dataset.version))
-    current = project.config.current.get("flux_lora", "char_v1").removeprefix("char_")
+    current = project.config.current.get(family(config.models.character_base).lora.project_key,
+                                         "char_v1").removeprefix("char_")
     lora = turn.train(current)
     scope = turn.generate_and_filter(lora)
     log("1.7 review of the synthetic images (pick the pristine ones)")

@@ -51,7 +51,7 @@ def _trained_transformer(model_dir, config, checkpoint):
     from peft import LoraConfig
     from safetensors.torch import load_file
 
-    from flenwheel.trainers.flux_lora import FLUX_TARGETS
+    from flenwheel.trainers.families.flux import FLUX_TARGETS
     from flenwheel.trainers.lora_io import resolve_targets
 
     model = FluxTransformer2DModel.from_pretrained(model_dir, subfolder="transformer")

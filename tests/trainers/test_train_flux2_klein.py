@@ -26,7 +26,7 @@ def _capture_transformer_inputs(pipe, **call):
 
 
 def _adapter(config):
-    from flenwheel.trainers.flux2_klein_lora import Flux2KleinAdapter
+    from flenwheel.trainers.families.flux2_klein import Flux2KleinAdapter
 
     adapter = Flux2KleinAdapter(config, torch.device("cpu"), torch.float32)
     adapter.load_encoders()
@@ -101,7 +101,7 @@ def test_lora_file_in_diffusers_matches_the_training_adapter_at_full_and_half_st
     from peft import LoraConfig
     from safetensors.torch import load_file
 
-    from flenwheel.trainers.flux2_klein_lora import FLUX2_TARGETS, Flux2KleinAdapter
+    from flenwheel.trainers.families.flux2_klein import FLUX2_TARGETS, Flux2KleinAdapter
     from flenwheel.trainers.lora_io import read_metadata, resolve_targets
 
     config = klein_config(lora_alpha=8.0)

@@ -134,5 +134,5 @@ def test_iterate_node_needs_pristine_images(sourced_project, tiny_flux):
     from flenwheel.core.data.errors import FlenwheelError
     from flenwheel.nodes.iterate_node import FlenwheelIterate
 
-    with pytest.raises(FlenwheelError, match="no FLUX LoRA has been trained yet"):
+    with pytest.raises(FlenwheelError, match="no FLUX.1-dev LoRA has been trained yet"):
         FlenwheelIterate().iterate(sourced_project, str(tiny_flux))

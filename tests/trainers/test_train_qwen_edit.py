@@ -49,8 +49,8 @@ def test_lora_matches_trained_weights_with_alpha_folded(qwen_config, train_quiet
     from peft import LoraConfig
     from safetensors.torch import load_file
 
+    from flenwheel.trainers.families.qwen_edit import QWEN_EDIT_TARGETS
     from flenwheel.trainers.lora_io import resolve_targets
-    from flenwheel.trainers.qwen_edit_lora import QWEN_EDIT_TARGETS
 
     config = qwen_config(lora_alpha=2.0)
     done, _ = train_quietly(config)
@@ -99,7 +99,7 @@ def test_sources_packed_after_noisy_target_and_loss_on_target_only(qwen_config, 
 
     from flenwheel.trainers.adapter import Example
     from flenwheel.trainers.datasets import TrainItem
-    from flenwheel.trainers.qwen_edit_lora import QwenEditAdapter
+    from flenwheel.trainers.families.qwen_edit import QwenEditAdapter
 
     adapter = QwenEditAdapter(qwen_config(), torch.device("cpu"), torch.float32)
     adapter.load_encoders()

@@ -76,10 +76,10 @@ def test_one_step_loss_equals_the_pipeline_reference_with_condition_tokens_at_ti
 ):
     from flenwheel.trainers.adapter import Example
     from flenwheel.trainers.datasets import TrainItem
-    from flenwheel.trainers.qwen_edit_lora import QwenEditAdapter
+    from flenwheel.trainers.families.qwen_edit import QwenEditAdapter
 
     config = qwen_2511_config()
-    adapter = QwenEditAdapter(config, torch.device("cpu"), torch.float32, kind="qwen-edit-2511")
+    adapter = QwenEditAdapter(config, torch.device("cpu"), torch.float32)
     adapter.load_encoders()
     transformer = adapter.load_transformer()
     assert transformer.config.zero_cond_t is True  # read from the model's own config
@@ -107,8 +107,8 @@ def test_lora_file_in_diffusers_matches_the_training_adapter_at_full_and_half_st
     from peft import LoraConfig
     from safetensors.torch import load_file
 
+    from flenwheel.trainers.families.qwen_edit import QWEN_EDIT_TARGETS
     from flenwheel.trainers.lora_io import read_metadata, resolve_targets
-    from flenwheel.trainers.qwen_edit_lora import QWEN_EDIT_TARGETS
 
     config = qwen_2511_config(lora_alpha=2.0)
     done, _ = train_quietly(config)

@@ -152,7 +152,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(flux_con
 def test_out_of_memory_becomes_an_error_event_with_memory_options(flux_config, config_file, monkeypatch):
     import io
 
-    from flenwheel.trainers.flux_lora import FluxAdapter
+    from flenwheel.trainers.families.flux import FluxAdapter
     from flenwheel.trainers.protocol import Reporter, parse_line
     from flenwheel.trainers.run import run_job
 
@@ -195,8 +195,8 @@ def test_finished_run_rerun_returns_the_same_lora(flux_config, train_quietly):
 def test_resume_reads_cached_embeddings_and_never_loads_the_text_encoders(
         kind, flux_config, qwen_config, train_quietly, monkeypatch):
     from flenwheel.trainers import adapter as adapter_module
-    from flenwheel.trainers.flux_lora import FluxAdapter
-    from flenwheel.trainers.qwen_edit_lora import QwenEditAdapter
+    from flenwheel.trainers.families.flux import FluxAdapter
+    from flenwheel.trainers.families.qwen_edit import QwenEditAdapter
 
     make = flux_config if kind == "flux" else qwen_config
     extra = {"sample_prompts": ["[trigger] smiling"]} if kind == "flux" else {}
@@ -221,7 +221,10 @@ def test_resume_reads_cached_embeddings_and_never_loads_the_text_encoders(
     monkeypatch.setattr(adapter_class, "encode_images", no_encoding)
     done, events = train_quietly(make(max_train_steps=4, **settings))
     assert done["step"] == 4 and [e["event"] for e in events].count("sample") == 1
-    assert all(loaded[name] is None for name in adapter_class.text_encoders)
+    from flenwheel.core.models.registry import family
+
+    encoders = family(kind).text_encoders
+    assert encoders and all(loaded[name] is None for name in encoders)
 
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 import yaml
 
 from flenwheel.core.editor.editor_compare import Editor, editor_handle
@@ -19,15 +18,9 @@ STEPS = 5
 
 
 def _trainer():
-    try:
-        from flenwheel.trainers.config import KINDS
-        from flenwheel.trainers.protocol import Reporter, parse_line
-        from flenwheel.trainers.run import run_job
-    except ImportError as exc:
-        pytest.skip(f"flenwheel.trainers does not provide the Qwen-Edit trainer yet ({exc}); it comes with "
-                    "the trainers branch (python -m flenwheel.trainers qwen-edit --config cfg.yaml)")
-    if "qwen-edit" not in KINDS:
-        pytest.skip("flenwheel.trainers has no qwen-edit trainer")
+    from flenwheel.trainers.protocol import Reporter, parse_line
+    from flenwheel.trainers.run import run_job
+
     return run_job, Reporter, parse_line
 
 

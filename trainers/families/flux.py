@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from .adapter import (
+from ..adapter import (
     Example,
     ModelAdapter,
     PreparedSample,
     Tensors,
 )
-from .buckets import to_pixels
+from ..buckets import to_pixels
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .config import SampleSpec
-    from .datasets import TrainItem
+    from ..config import SampleSpec
+    from ..datasets import TrainItem
 
 #: Attention (both streams), the double blocks' MLPs and the single blocks' fused MLP/output layers:
 #: every linear layer of the blocks except the modulation ones, like ai-toolkit and diffusers' script.
@@ -49,12 +49,8 @@ FLUX_TARGETS = (
 
 
 class FluxAdapter(ModelAdapter):
-    kind = "flux"
     containers = ("transformer_blocks", "single_transformer_blocks")
     default_targets = FLUX_TARGETS
-    pipeline_class = "FluxPipeline"
-    transformer_class = "FluxTransformer2DModel"
-    text_encoders = ("text_encoder", "text_encoder_2")
 
     @torch.no_grad()
     def _latents(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -26,23 +26,23 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..core.data.atomic import sha256_file
-from ..core.data.errors import FlenwheelError
-from ..core.models.pipelines import looks_like_path, qwen_edit_sizes
-from ..core.models.qwen_processor import load_processor
-from .adapter import (
+from ...core.data.atomic import sha256_file
+from ...core.data.errors import FlenwheelError
+from ...core.models.pipelines import looks_like_path, qwen_edit_sizes
+from ...core.models.qwen_processor import load_processor
+from ..adapter import (
     Example,
     ModelAdapter,
     PreparedSample,
     Tensors,
 )
-from .buckets import fit, to_pixels
-from .config import SampleSpec
+from ..buckets import fit, to_pixels
+from ..config import SampleSpec
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .datasets import TrainItem
+    from ..datasets import TrainItem
 
 QWEN_EDIT_TARGETS = (
     "attn.to_q",
@@ -61,13 +61,9 @@ QWEN_EDIT_TARGETS = (
 
 
 class QwenEditAdapter(ModelAdapter):
-    kind = "qwen-edit"
     containers = ("transformer_blocks",)
     default_targets = QWEN_EDIT_TARGETS
     alpha_keys = False
-    pipeline_class = "QwenImageEditPlusPipeline"
-    transformer_class = "QwenImageTransformer2DModel"
-    text_encoders = ("text_encoder",)
 
     def pipeline_extra(self) -> dict:
         if looks_like_path(self.config.model):

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from .adapter import Example, ModelAdapter, PreparedSample, Tensors
-from .buckets import to_pixels
+from ..adapter import Example, ModelAdapter, PreparedSample, Tensors
+from ..buckets import to_pixels
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .config import SampleSpec
-    from .datasets import TrainItem
+    from ..config import SampleSpec
+    from ..datasets import TrainItem
 
 #: Double blocks: attention of both streams and both MLPs. Single blocks: the fused QKV+MLP input and
 #: the fused attention+MLP output. Every linear layer of the blocks except modulation, as for FLUX.1.
@@ -57,15 +57,11 @@ SCHEDULE_STEPS = 50
 
 
 class Flux2KleinAdapter(ModelAdapter):
-    kind = "flux2-klein"
     containers = ("transformer_blocks", "single_transformer_blocks")
     default_targets = FLUX2_TARGETS
     #: diffusers' Flux2 LoRA loader rejects ``.alpha`` keys in a diffusers-named file; alpha is
     #: folded into lora_B (``lora_io``), so loaders without alpha keys apply the same update.
     alpha_keys = False
-    pipeline_class = "Flux2KleinPipeline"
-    transformer_class = "Flux2Transformer2DModel"
-    text_encoders = ("text_encoder",)
 
     def shift_mu(self, image_tokens: int) -> float:
         from diffusers.pipelines.flux2.pipeline_flux2_klein import compute_empirical_mu
