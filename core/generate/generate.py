@@ -72,13 +72,21 @@ def _check_size(handle: PipelineHandle, settings: RenderSettings) -> None:
         )
 
 
-def _check_negative_prompt(handle: PipelineHandle) -> None:
-    """FLUX.2 [klein] has no negative prompt: its CFG (``guidance`` > 1 on base models) contrasts with ""."""
-    if "negative_prompt" not in inspect.signature(handle.pipe.__call__).parameters:
-        raise ModelLoadError(
-            f"the {handle.kind} model takes no negative prompt (its guidance already contrasts the prompt with "
-            "an empty one); remove negative_prompt / true_cfg from the settings"
-        )
+def _negative_prompt(handle: PipelineHandle, settings: RenderSettings, count: int) -> dict[str, Any]:
+    """The pipeline's arguments for a negative prompt.
+
+    FLUX.1 takes the text and runs true CFG at ``true_cfg``. FLUX.2 [klein] has no negative-prompt
+    text: its own CFG (``guidance`` > 1 on base checkpoints) contrasts with an empty prompt's
+    embedding, so the negative prompt is encoded and given as that embedding instead.
+    """
+    parameters = inspect.signature(handle.pipe.__call__).parameters
+    negatives = [settings.negative_prompt] * count
+    if "negative_prompt" in parameters:
+        return {"negative_prompt": negatives, "true_cfg_scale": settings.true_cfg}
+    if "negative_prompt_embeds" in parameters:
+        embeds = handle.pipe.encode_prompt(prompt=negatives, device=handle.pipe._execution_device)[0]
+        return {"negative_prompt_embeds": embeds}
+    raise ModelLoadError(f"the {handle.kind} model takes no negative prompt; remove negative_prompt / true_cfg")
 
 
 def _fields(
@@ -129,10 +137,7 @@ def generate_batch(
         "generator": [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds],
     }
     if settings.negative_prompt and settings.true_cfg > 1.0:
-        _check_negative_prompt(handle)
-        kwargs.update(
-            negative_prompt=[settings.negative_prompt] * len(prompts), true_cfg_scale=settings.true_cfg
-        )
+        kwargs.update(_negative_prompt(handle, settings, len(prompts)))
     if step_callback is not None:
 
         def on_step(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:

@@ -59,8 +59,10 @@ def test_klein_generates_through_the_generate_engine_reproducibly(tiny_flux2_kle
     assert np.array_equal(np.asarray(first.image), np.asarray(again.image))
     assert not np.array_equal(np.asarray(first.image), np.asarray(other.image))
     assert first.fields["model"] == str(tiny_flux2_klein) and first.fields["guidance"] == 4.0
-    with pytest.raises(ModelLoadError, match="no negative prompt"):
-        generate_one(handle, "photo", seed=1, width=64, height=64, steps=1, negative_prompt="blurry", true_cfg=4.0)
+    negative = generate_one(handle, "photo of a person", seed=3, width=64, height=64, steps=2, guidance=4.0,
+                            negative_prompt="blurry, low quality", true_cfg=4.0)
+    assert not np.array_equal(np.asarray(first.image), np.asarray(negative.image))  # the negative acts via CFG
+    assert negative.fields["negative_prompt"] == "blurry, low quality"
 
 
 def _edit(handle, image):
