@@ -92,6 +92,7 @@ def test_one_step_loss_equals_the_pipeline_reference_with_condition_tokens_at_ti
     reference, condition = _reference_loss(adapter.pipe, seen, target, seed=3)
     assert loss == pytest.approx(reference, abs=1e-5, rel=0)
     assert torch.allclose(_pack(example.images["control_0"][None]), condition, atol=1e-6)
+    assert torch.allclose(example.text["embeds"], seen["encoder_hidden_states"][0], atol=1e-6)
 
     transformer.zero_cond_t = False  # 2509 behaviour: the same inputs give another loss
     for block in transformer.transformer_blocks:
