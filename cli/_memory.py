@@ -12,22 +12,29 @@ from typing import Any
 
 import click
 
-from ..core.models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.pipelines import MEMORY_CHOICES, LoadOptions
+
+_DEFAULTS = LoadOptions()
+
+
+def _choice(*names: str, field: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A memory option whose choices and default are those of the ``LoadOptions`` field."""
+    return click.option(*names, field, type=click.Choice(MEMORY_CHOICES[field]), default=getattr(_DEFAULTS, field),
+                        show_default=True, help=help)
 
 
 def memory_options(text_encoder: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator adding --dtype, --quant, --quant-text-encoder, --offload, --vae-tiling and --device."""
     options = [
-        click.option("--dtype", type=click.Choice(DTYPES), default="bf16", show_default=True,
-                     help="Weight and compute precision."),
-        click.option("--quant", "--quantize", "quantize", type=click.Choice(QUANTIZATIONS), default="none",
-                     show_default=True, help="Transformer 4-bit NF4 / 8-bit (bitsandbytes, NVIDIA GPU)."),
-        click.option("--quant-text-encoder", "--quantize-text-encoder", "quantize_text_encoder",
-                     type=click.Choice(QUANTIZATIONS), default="none", show_default=True,
-                     help=f"{text_encoder} 4-bit NF4 / 8-bit (bitsandbytes, NVIDIA GPU)."),
-        click.option("--offload", type=click.Choice(OFFLOADS), default="none", show_default=True,
-                     help="CPU offload: model (about half the VRAM) or sequential (least VRAM, slow)."),
-        click.option("--vae-tiling", is_flag=True, help="Decode in tiles (less VRAM at large sizes)."),
+        _choice("--dtype", field="dtype", help="Weight and compute precision."),
+        _choice("--quant", "--quantize", field="quantize",
+                help="Transformer 4-bit NF4 / 8-bit (bitsandbytes, NVIDIA GPU)."),
+        _choice("--quant-text-encoder", "--quantize-text-encoder", field="quantize_text_encoder",
+                help=f"{text_encoder} 4-bit NF4 / 8-bit (bitsandbytes, NVIDIA GPU)."),
+        _choice("--offload", field="offload",
+                help="CPU offload: model (about half the VRAM) or sequential (least VRAM, slow)."),
+        click.option("--vae-tiling", is_flag=True, default=_DEFAULTS.vae_tiling,
+                     help="Decode in tiles (less VRAM at large sizes)."),
         click.option("--device", help="cuda, cuda:1, cpu... (default: CUDA when present, else CPU)."),
     ]
 
@@ -39,6 +46,4 @@ def memory_options(text_encoder: str) -> Callable[[Callable[..., Any]], Callable
 
 def load_options(kw: dict[str, Any]) -> LoadOptions:
     """The LoadOptions a command's memory options describe."""
-    return LoadOptions(dtype=kw["dtype"], device=kw["device"], quantize=kw["quantize"],
-                       quantize_text_encoder=kw["quantize_text_encoder"], offload=kw["offload"],
-                       vae_tiling=kw["vae_tiling"])
+    return LoadOptions(**{name: kw[name] for name in LoadOptions.__dataclass_fields__})

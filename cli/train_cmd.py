@@ -87,12 +87,19 @@ def overrides(
     return out
 
 
+def _config_option(flag: str, key: str, text: str) -> Any:
+    """An option that sets one trainer-config key, typed as ``TrainConfig`` types it (unset: the default)."""
+    from ..trainers.config import TrainConfig
+
+    return click.option(flag, type=TrainConfig.model_fields[key].annotation, help=text)
+
+
 PLAN_OPTIONS = (
-    click.option("--model", help="Base model: diffusers folder or hub id (default: the official one)."),
-    click.option("--steps", type=int, help="max_train_steps."),
-    click.option("--rank", type=int, help="lora_rank."),
-    click.option("--resolution", type=int, help="Training resolution (bucket area = resolution²)."),
-    click.option("--learning-rate", type=float, help="learning_rate."),
+    click.option("--model", help="Base model: diffusers folder or hub id (default: the family's hub id)."),
+    _config_option("--steps", "max_train_steps", "max_train_steps."),
+    _config_option("--rank", "lora_rank", "lora_rank."),
+    _config_option("--resolution", "resolution", "Training resolution (bucket area = resolution²)."),
+    _config_option("--learning-rate", "learning_rate", "learning_rate."),
     click.option(
         "--set",
         "settings",

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..core.models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS
+from ._memory import load_options, memory_options
 
 _SHOW = {"show_default": True}
 
@@ -19,27 +19,16 @@ def qwen_model_options(func):
         click.option("--model", help="Diffusers folder or hub id (default: what the enriched version used)."),
         click.option("--transformer-file", type=click.Path(dir_okay=False),
                      help="Single-file transformer from ComfyUI's models/diffusion_models."),
-        click.option("--dtype", type=click.Choice(DTYPES), default="bf16", **_SHOW, help="Compute precision."),
-        click.option("--quant", type=click.Choice(QUANTIZATIONS), default="none", **_SHOW,
-                     help="Quantise the transformer with bitsandbytes (NVIDIA GPU only)."),
-        click.option("--quant-text-encoder", type=click.Choice(QUANTIZATIONS), default="none", **_SHOW,
-                     help="Quantise the Qwen2.5-VL text encoder (NVIDIA GPU only)."),
-        click.option("--offload", type=click.Choice(OFFLOADS), default="none", **_SHOW, help="CPU offload."),
-        click.option("--vae-tiling", is_flag=True, help="Decode in tiles (less VRAM at large sizes)."),
-        click.option("--device", help="Device (default: cuda when available, else cpu)."),
+        memory_options("Qwen2.5-VL text encoder"),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), func)
 
 
 def load_base(opts: dict[str, Any], model: str, transformer_file: str | None, loras: list | tuple = ()):
     """Load Qwen-Image-Edit-2509 with the command's memory options."""
-    from ..core.models.pipelines import LoadOptions
     from ..core.models.qwen_edit_loader import load_qwen_edit
 
-    options = LoadOptions(dtype=opts["dtype"], device=opts["device"], quantize=opts["quant"],
-                          quantize_text_encoder=opts["quant_text_encoder"], offload=opts["offload"],
-                          vae_tiling=opts["vae_tiling"])
-    handle = load_qwen_edit(model, transformer_file, options, list(loras))
+    handle = load_qwen_edit(model, transformer_file, load_options(opts), list(loras))
     click.echo(f"loaded {handle.describe()}" + (f" with {len(loras)} LoRA(s)" if loras else ""))
     return handle
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from ..core.models.character_lora import LATEST, resolve_lora
 from ..core.models.flux_single_file import COMFY_FOLDERS, FluxFiles, load_flux
 from ..core.models.loras import LoraSpec
-from ..core.models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.pipelines import LoadOptions
 from ..core.models.registry import FLUX1_DEV
 from ._comfy import model_folder_files, model_folder_path
-from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT
+from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT, memory_input
 
 FROM_MODEL = "(from model)"
 FLUX_INPUT = (FLUX_PIPELINE, {"tooltip": "FLUX pipeline from FLENwheel Load FLUX (or a LoRA node after it)."})
@@ -92,31 +92,17 @@ class FlenwheelLoadFlux:
                     {"default": FROM_MODEL, "tooltip": "CLIP-L text encoder file."},
                 ),
                 "t5xxl": (_choices("t5"), {"default": FROM_MODEL, "tooltip": "T5-XXL text encoder file."}),
-                "dtype": (list(DTYPES), {"default": "bf16", "tooltip": "Weight precision (bf16 for FLUX)."}),
-                "quantize": (
-                    list(QUANTIZATIONS),
-                    {
-                        "default": "none",
-                        "tooltip": "Transformer in 4-bit NF4 or 8-bit (bitsandbytes, NVIDIA GPU): about 7 "
-                        "/ 12 GB.",
-                    },
+                "dtype": memory_input("dtype", "Weight precision (bf16 for FLUX)."),
+                "quantize": memory_input(
+                    "quantize", "Transformer in 4-bit NF4 or 8-bit (bitsandbytes, NVIDIA GPU): about 7 / 12 GB."
                 ),
-                "quantize_text_encoder": (
-                    list(QUANTIZATIONS),
-                    {
-                        "default": "none",
-                        "tooltip": "T5-XXL in 4-bit or 8-bit (only when T5 comes from the model folder).",
-                    },
+                "quantize_text_encoder": memory_input(
+                    "quantize_text_encoder", "T5-XXL in 4-bit or 8-bit (only when T5 comes from the model folder)."
                 ),
-                "offload": (
-                    list(OFFLOADS),
-                    {
-                        "default": "none",
-                        "tooltip": "CPU offload: 'model' roughly halves VRAM; 'sequential' uses least "
-                        "VRAM, much slower.",
-                    },
+                "offload": memory_input(
+                    "offload", "CPU offload: 'model' roughly halves VRAM; 'sequential' uses least VRAM, much slower."
                 ),
-                "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode in tiles to save VRAM."}),
+                "vae_tiling": memory_input("vae_tiling", "Decode in tiles to save VRAM."),
                 "device": (
                     ["auto", "cuda", "cpu"],
                     {

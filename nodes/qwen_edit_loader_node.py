@@ -12,11 +12,11 @@ from ..core.data.errors import ModelLoadError
 from ..core.data.project import Project
 from ..core.models.editor_lora import resolve_lora
 from ..core.models.loras import LoraSpec
-from ..core.models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..core.models.pipelines import LoadOptions
 from ..core.models.qwen_edit_loader import load_qwen_edit
 from ..core.models.registry import QWEN_EDIT_2509
 from ._comfy import free_comfy_memory, model_folder_dirs, model_folder_files, model_folder_path
-from ._types import CATEGORY, PROJECT, QWEN_EDIT_PIPELINE
+from ._types import CATEGORY, PROJECT, QWEN_EDIT_PIPELINE, memory_input
 
 NO_FILE = "(use the model's own transformer)"
 NO_LORA = "None"
@@ -77,16 +77,16 @@ class FlenwheelQwenEditLoader:
                     "default": NO_FILE,
                     "tooltip": "Single-file Qwen-Image-Edit-2509 transformer (bf16 or fp8) used instead of "
                                "the folder's."}),
-                "dtype": (list(DTYPES), {"default": "bf16", "tooltip": "Compute precision."}),
-                "quantize": (list(QUANTIZATIONS), {"default": "none", "tooltip": (
+                "dtype": memory_input("dtype", "Compute precision."),
+                "quantize": memory_input("quantize", (
                     "bitsandbytes 4-bit NF4 or 8-bit for the transformer (NVIDIA GPU; about 12 GB instead "
-                    "of 41 GB).")}),
-                "quantize_text_encoder": (list(QUANTIZATIONS), {"default": "none", "tooltip": (
-                    "bitsandbytes 4-bit NF4 or 8-bit for the Qwen2.5-VL text encoder (NVIDIA GPU).")}),
-                "offload": (list(OFFLOADS), {"default": "none", "tooltip": (
+                    "of 41 GB).")),
+                "quantize_text_encoder": memory_input("quantize_text_encoder", (
+                    "bitsandbytes 4-bit NF4 or 8-bit for the Qwen2.5-VL text encoder (NVIDIA GPU).")),
+                "offload": memory_input("offload", (
                     "model: one component on the GPU at a time (about half the VRAM); sequential: layer by "
-                    "layer (least VRAM, slow).")}),
-                "vae_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode in tiles to save VRAM."}),
+                    "layer (least VRAM, slow).")),
+                "vae_tiling": memory_input("vae_tiling", "Decode in tiles to save VRAM."),
                 **slots,
             },
             "optional": {
@@ -101,7 +101,7 @@ class FlenwheelQwenEditLoader:
              extra_loras="", project=None, **slots):
         source = resolve_model(model)
         if not source:
-            raise ModelLoadError("no model given: enter a diffusers folder or Qwen/Qwen-Image-Edit-2509")
+            raise ModelLoadError(f"no model given: enter a diffusers folder or {QWEN_EDIT_2509.hub_id}")
         file = None
         if transformer_file != NO_FILE:
             file = model_folder_path(QWEN_EDIT_2509.comfy_folder("transformer"), transformer_file)

@@ -1,5 +1,6 @@
-"""LoRA trainers that run as their own process: FLUX.1-dev character LoRA and Qwen-Image-Edit-2509 LoRA.
+"""LoRA trainers that run as their own process, one adapter per model family (``families/``).
 
-``python -m flenwheel.trainers flux|qwen-edit --config cfg.yaml`` trains; ``launcher`` starts that
+``python -m flenwheel.trainers FAMILY --config cfg.yaml`` trains (FAMILY: a name from
+``core.models.registry``, e.g. ``flux`` or ``qwen-edit``); ``core.training.launcher`` starts that
 process from ComfyUI or scripts and reads its JSON-lines events. See docs/training.md.
 """

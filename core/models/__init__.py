@@ -1,1 +1,1 @@
-"""Base models: the family registry, pipelines and their memory options, LoRA loading, single-file loaders and LoRA names."""
+"""Base models: the family registry, pipelines and memory options, LoRA loading, single-file loaders, LoRA names."""

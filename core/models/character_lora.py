@@ -15,6 +15,7 @@ from pathlib import Path
 from ..data.errors import ModelLoadError
 from ..data.project import Project
 from .loras import LoraSpec, parse_lora
+from .registry import CHARACTER, default_family
 
 _VERSION_REF = re.compile(r"^(?:char_)?(v[1-9][0-9]*)$")
 _CHAR_DIR = re.compile(r"^char_(v[1-9][0-9]*)$")
@@ -23,12 +24,13 @@ LATEST = "latest"
 
 def character_lora_file(project: Project, version: str) -> Path:
     """Where the trainer puts the final LoRA of ``version`` (``v1``)."""
-    return project.flux_lora_dir(version) / f"char_lora_{version}.safetensors"
+    layout = default_family(CHARACTER).lora
+    return layout.version_folder(project.root, version) / layout.file_name(version)
 
 
 def character_versions(project: Project) -> list[str]:
     """Versions (``v1``, ``v2``...) whose final LoRA file exists, oldest first."""
-    root = project.root / "models" / "flux_lora"
+    root = project.root / default_family(CHARACTER).lora.folder
     found = (
         [m.group(1) for p in root.glob("char_v*") if (m := _CHAR_DIR.match(p.name))] if root.is_dir() else []
     )

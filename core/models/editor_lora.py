@@ -14,6 +14,7 @@ from pathlib import Path
 from ..data.errors import ModelLoadError
 from ..data.project import Project, parse_version
 from .loras import LoraSpec, parse_lora
+from .registry import EDITOR, default_family
 
 OURS = "ours"
 _VERSION = re.compile(r"^v[1-9][0-9]*$")
@@ -21,24 +22,26 @@ _NUMBER = re.compile(r"^-?[0-9]*\.?[0-9]+$")
 
 
 def lora_file_name(version: str) -> str:
-    return f"qwen_char_lora_{version}.safetensors"
+    """The editor LoRA file of ``version``, as the registry's editor family names it."""
+    return default_family(EDITOR).lora.file_name(version)
 
 
 def editor_lora_path(project: Project, version: str = "latest") -> Path:
     """The trained editor LoRA of ``version`` (``latest``: the newest version that has one)."""
-    root = project.root / "models" / "qwen_lora"
+    editor = default_family(EDITOR)
+    root = project.root / editor.lora.folder
     if version == "latest":
         found = sorted((p.name for p in root.glob("v*") if _VERSION.match(p.name)
                         and (p / lora_file_name(p.name)).is_file()), key=parse_version) if root.is_dir() else []
         if not found:
             raise ModelLoadError(f"the project has no trained editor LoRA yet ({root}/vN/{lora_file_name('vN')}); "
-                                 "build triplets and train one with: flenwheel train qwen-edit --config ...")
+                                 f"build triplets and train one with: flenwheel train {editor.name} --config ...")
         version = found[-1]
     parse_version(version)
-    path = project.qwen_lora_dir(version) / lora_file_name(version)
+    path = editor.lora.version_folder(project.root, version) / lora_file_name(version)
     if not path.is_file():
         raise ModelLoadError(f"editor LoRA ours:{version} not found: {path} does not exist (train it with "
-                             "flenwheel train qwen-edit, or pick another version)")
+                             f"flenwheel train {editor.name}, or pick another version)")
     return path
 
 

@@ -27,6 +27,12 @@ from .registry import family
 DTYPES = ("bf16", "fp16", "fp32")
 QUANTIZATIONS = ("none", "nf4", "int8")
 OFFLOADS = ("none", "model", "sequential")
+#: The allowed values of each ``LoadOptions`` field with a fixed set: the CLI memory options, the
+#: loader nodes' widgets and the turn config read their choices from here, their defaults from
+#: ``LoadOptions`` itself.
+MEMORY_CHOICES: dict[str, tuple[str, ...]] = {
+    "dtype": DTYPES, "quantize": QUANTIZATIONS, "quantize_text_encoder": QUANTIZATIONS, "offload": OFFLOADS,
+}
 if TYPE_CHECKING:
     from .loras import LoraSpec
 
@@ -52,10 +58,8 @@ class LoadOptions:
     vae_tiling: bool = False
 
     def validate(self) -> None:
-        torch_dtype(self.dtype)
-        for name, value, allowed in (("quantize", self.quantize, QUANTIZATIONS),
-                                     ("quantize_text_encoder", self.quantize_text_encoder, QUANTIZATIONS),
-                                     ("offload", self.offload, OFFLOADS)):
+        for name, allowed in MEMORY_CHOICES.items():
+            value = getattr(self, name)
             if value not in allowed:
                 raise ModelLoadError(f"unknown {name} '{value}'; use one of {', '.join(allowed)}")
 

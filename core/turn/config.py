@@ -15,8 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..data.errors import FlenwheelError
-from ..models.pipelines import LoadOptions
-from ..models.registry import CHARACTER, EDITOR, Role, UnknownFamilyError, default_family, family
+from ..models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..models.registry import CHARACTER, EDITOR, Role, UnknownFamilyError, default_family, family, family_names
+
+_LOAD = LoadOptions()
 
 
 class _Section(BaseModel):
@@ -40,12 +42,12 @@ class ModelsSection(_Section):
     qwen_edit: str | None = None
     qwen_transformer_file: str | None = None
     edit_loras: list[str] = Field(default_factory=list, description="PATH[:STRENGTH] or ours:vN")
-    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
-    device: str | None = None
-    quantize: Literal["none", "nf4", "int8"] = "none"
-    quantize_text_encoder: Literal["none", "nf4", "int8"] = "none"
-    offload: Literal["none", "model", "sequential"] = "none"
-    vae_tiling: bool = False
+    dtype: Literal[DTYPES] = _LOAD.dtype  # type: ignore[valid-type]
+    device: str | None = _LOAD.device
+    quantize: Literal[QUANTIZATIONS] = _LOAD.quantize  # type: ignore[valid-type]
+    quantize_text_encoder: Literal[QUANTIZATIONS] = _LOAD.quantize_text_encoder  # type: ignore[valid-type]
+    offload: Literal[OFFLOADS] = _LOAD.offload  # type: ignore[valid-type]
+    vae_tiling: bool = _LOAD.vae_tiling
 
     @field_validator("character_base")
     @classmethod
@@ -64,9 +66,7 @@ class ModelsSection(_Section):
         return self
 
     def load_options(self) -> LoadOptions:
-        return LoadOptions(dtype=self.dtype, device=self.device, quantize=self.quantize,
-                           quantize_text_encoder=self.quantize_text_encoder, offload=self.offload,
-                           vae_tiling=self.vae_tiling)
+        return LoadOptions(**{name: getattr(self, name) for name in LoadOptions.__dataclass_fields__})
 
 
 def _of_role(name: str, role: Role) -> str:
@@ -76,7 +76,7 @@ def _of_role(name: str, role: Role) -> str:
     except UnknownFamilyError as exc:
         raise ValueError(str(exc)) from None
     if entry.role != role:
-        raise ValueError(f"'{name}' is a {entry.role} model, not a {role} model")
+        raise ValueError(f"'{name}' ({entry.title}) is not a {role} model; use one of {', '.join(family_names(role))}")
     return entry.name
 
 

@@ -194,15 +194,14 @@ def test_klein_quantisation_on_a_cpu_fails_before_loading(tiny_flux2_klein):
                       options=LoadOptions(dtype="bf16", device="cpu", quantize="nf4"))
 
 
-def test_models_command_lists_every_family_with_role_hub_id_and_memory():
+def test_models_command_lists_the_new_families_with_role_hub_id_and_memory():
     from click.testing import CliRunner
 
     from flenwheel.cli import cli
 
     result = CliRunner().invoke(cli, ["models"])
     assert result.exit_code == 0, result.output
-    assert ("flux2-klein: FLUX.2 [klein], character base, default black-forest-labs/FLUX.2-klein-base-4B"
-            in result.output)
-    assert "qwen-edit-2511: Qwen-Image-Edit-2511, editor base, default Qwen/Qwen-Image-Edit-2511" in result.output
+    assert "flux2-klein: FLUX.2 [klein], character\n  hub id: black-forest-labs/FLUX.2-klein-base-4B" in result.output
+    assert "qwen-edit-2511: Qwen-Image-Edit-2511, editor\n  hub id: Qwen/Qwen-Image-Edit-2511" in result.output
     assert "3.9 B transformer, 4 B text encoder" in result.output
-    assert "  12 GB: 4B: bf16 + offload: model" in result.output
+    assert "12 GB: 4B: bf16 + offload: model" in result.output

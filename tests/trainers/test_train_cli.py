@@ -141,6 +141,18 @@ def test_train_init_qwen_edit_points_at_the_triplets(project, triplets_file, tin
     assert config.output_name == "qwen_char_lora_v1" and config.output_dir == project.qwen_lora_dir("v1")
 
 
+def test_train_init_with_an_alias_writes_the_canonical_trainer(project, triplets_file):
+    from flenwheel.core.models.registry import family
+
+    shutil.copytree(triplets_file.parent, project.stage_dir("qwen_training") / "v1")
+    result = _cli("train", "init", "qwen-edit-2509", project.root)
+    assert result.exit_code == 0, result.output
+    written = yaml.safe_load((project.qwen_lora_dir("v1") / "config.yaml").read_text())
+    assert written["trainer"] == "qwen-edit" and written["output_name"] == "qwen_char_lora_v1"
+    assert written["max_train_steps"] == family("qwen-edit").training_defaults["max_train_steps"]
+    assert "next: flenwheel train qwen-edit --config" in result.output
+
+
 def test_init_without_data_is_a_clear_error(project):
     result = _cli("train", "init", "qwen-edit", project.root)
     assert result.exit_code == 1 and "no triplets yet" in result.output
