@@ -205,3 +205,30 @@ def test_models_command_lists_the_new_families_with_role_hub_id_and_memory():
     assert "qwen-edit-2511: Qwen-Image-Edit-2511, editor\n  hub id: Qwen/Qwen-Image-Edit-2511" in result.output
     assert "3.9 B transformer, 4 B text encoder" in result.output
     assert "12 GB: 4B: bf16 + offload: model" in result.output
+
+
+def test_load_flux_node_loads_the_chosen_character_base(tiny_flux2_klein):
+    from flenwheel.nodes import flux_node
+
+    choices, options = flux_node.FlenwheelLoadFlux.INPUT_TYPES()["optional"]["base"]
+    assert choices == ["flux", "flux2-klein"] and options["default"] == "flux" and options["tooltip"]
+    pick = flux_node.FROM_MODEL
+    handle, description = flux_node.FlenwheelLoadFlux().load(
+        str(tiny_flux2_klein), pick, pick, pick, pick, "fp32", "none", "none", "none", False, "cpu", base="flux2-klein"
+    )
+    assert handle.kind == "flux2-klein" and type(handle.pipe).__name__ == "Flux2KleinPipeline"
+    with pytest.raises(ModelLoadError, match="takes only its transformer from a single file"):
+        flux_node.FlenwheelLoadFlux().load(str(tiny_flux2_klein), pick, "ae.safetensors", pick, pick, "fp32",
+                                           "none", "none", "none", False, "cpu", base="flux2-klein")
+
+
+def test_training_nodes_offer_every_base_of_their_role_and_swap_the_default_hub_id():
+    from flenwheel.nodes._training import base_source
+    from flenwheel.nodes.train_node import FlenwheelTrainFluxLora, FlenwheelTrainQwenEditLora
+
+    assert FlenwheelTrainFluxLora.INPUT_TYPES()["optional"]["base"][0] == ["flux", "flux2-klein"]
+    assert FlenwheelTrainQwenEditLora.INPUT_TYPES()["optional"]["base"][0] == ["qwen-edit", "qwen-edit-2511"]
+    assert base_source("flux", "flux2-klein", "black-forest-labs/FLUX.1-dev") == (
+        "flux2-klein", "black-forest-labs/FLUX.2-klein-base-4B")
+    assert base_source("flux", "flux2-klein", "/models/klein-9b") == ("flux2-klein", "/models/klein-9b")
+    assert base_source("qwen-edit", None, "") == ("qwen-edit", None)
