@@ -9,6 +9,7 @@ spelling a family name, so adding a base model is one entry here, one trainer ad
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -44,6 +45,12 @@ class LoraLayout:
 
     def file_name(self, version: str) -> str:
         return f"{self.file_stem.format(version=version)}.safetensors"
+
+    def version_number(self, folder_name: str) -> int | None:
+        """``2`` for the folder name of version ``v2`` (``char_v2`` for FLUX.1), else None."""
+        prefix, _, suffix = self.version_dir.partition("{version}")
+        match = re.fullmatch(f"{re.escape(prefix)}v([1-9][0-9]*){re.escape(suffix)}", folder_name)
+        return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ same data. All paths in the config and the set are relative, so a project folder
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,6 @@ from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
 from ..data.records import ImageRecord, utc_now
 from ..models.registry import CHARACTER, default_family, family
-
-_LORA_DIR = re.compile(r"^(?:char_)?v([1-9][0-9]*)$")
 
 
 @dataclass
@@ -48,10 +45,11 @@ class TrainingPlan:
 
 def lora_versions(project: Project, kind: str) -> list[int]:
     """The version numbers of a family's LoRA folders in the project, oldest first."""
-    folder = project.root / family(kind).lora.folder
+    layout = family(kind).lora
+    folder = project.root / layout.folder
     if not folder.is_dir():
         return []
-    return sorted(int(m.group(1)) for p in folder.iterdir() if p.is_dir() and (m := _LORA_DIR.match(p.name)))
+    return sorted(n for p in folder.iterdir() if p.is_dir() and (n := layout.version_number(p.name)) is not None)
 
 
 def _output_dir(project: Project, kind: str, version: str) -> Path:
@@ -216,9 +214,8 @@ def iterate(project: Project, overrides: dict[str, Any] | None = None, kind: str
     """
     entry = family(kind) if kind else default_family(CHARACTER)
     current = project.config.current.get(entry.lora.project_key)
-    match = _LORA_DIR.match(current or "")
     existing = lora_versions(project, entry.name)
-    number = int(match.group(1)) if match else (existing[-1] if existing else 0)
+    number = entry.lora.version_number(current or "") or (existing[-1] if existing else 0)
     if number == 0:
         raise FlenwheelError(
             f"no {entry.title} LoRA has been trained yet; start with: flenwheel train init {entry.name} PROJECT"
@@ -226,7 +223,8 @@ def iterate(project: Project, overrides: dict[str, Any] | None = None, kind: str
     pristine = f"v{number}"
     if pristine not in project.versions("pristine") or not project.dataset("pristine", pristine).records:
         raise FlenwheelError(
-            f"data/pristine/{pristine} holds no images yet; review char_v{number}'s synthetic images "
+            f"data/pristine/{pristine} holds no images yet; review "
+            f"{entry.lora.version_dir.format(version=pristine)}'s synthetic images "
             "and mark the "
             "best as pristine before iterating"
         )

@@ -176,3 +176,36 @@ def test_a_wired_dataset_becomes_the_new_versions_training_set(reviewed_project,
     assert len(json.loads((plan.output_dir / "training_set.json").read_text())["items"]) == 1  # still frozen
     with pytest.raises(Exception, match="triplets dataset"):
         prepare_run(reviewed_project, "qwen-edit", "new", None, sources)
+
+
+@pytest.fixture
+def toy_family(monkeypatch):
+    """A family registered for one test: FLUX.1's code under another name, LoRA folder and naming."""
+    import dataclasses
+
+    from flenwheel.core.models import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    return registry.register(dataclasses.replace(
+        registry.FLUX1_DEV, name="toy-flux", aliases=(), title="Toy FLUX",
+        lora=registry.LoraLayout("models/toy_lora", "toy_{version}", "toy_lora_{version}", "toy_lora"),
+    ))
+
+
+def test_a_registered_family_plans_and_trains_with_no_other_code(reviewed_project, tiny_flux, toy_family,
+                                                                 train_quietly):
+    from flenwheel.core.data.project import Project
+    from flenwheel.core.training.planning import init_run, lora_versions
+    from flenwheel.trainers.config import load_config
+
+    settings = {"model": str(tiny_flux), "max_train_steps": 2, "resolution": 64, "lora_rank": 4,
+                **{key: yaml.safe_load(value) for key, value in (s.split("=") for s in TINY_SET[1::2])}}
+    plan = init_run(reviewed_project, "toy-flux", overrides=settings)
+    assert plan.config_path == reviewed_project.root / "models/toy_lora/toy_v1/config.yaml"
+    config = load_config(plan.config_path, "toy-flux")
+    assert config.trainer == "toy-flux" and config.output_name == "toy_lora_v1"
+    done, _ = train_quietly(config)
+    assert done["status"] == "finished" and (plan.output_dir / "toy_lora_v1.safetensors").is_file()
+    assert Project.open(reviewed_project.root).config.current["toy_lora"] == "toy_v1"
+    assert lora_versions(reviewed_project, "toy-flux") == [1] and lora_versions(reviewed_project, "flux") == []
+    assert init_run(reviewed_project, "toy-flux", overrides=settings).version == "v2"
