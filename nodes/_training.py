@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from ..core.data.images import images_to_tensor, load_image
-from ..core.models.registry import family
+from ..core.models.registry import family, family_names
 from ..core.training.loss_plot import plot_losses
 from ..core.training.train_version import train_version
 from ..trainers.config import TrainConfig, load_config
@@ -45,6 +45,23 @@ def base_model_input(kind: str) -> tuple[str, dict[str, Any]]:
     """The base-model widget of a training node, defaulting to the same hub id the loaders use."""
     entry = family(kind)
     return ("STRING", {"default": entry.hub_id, "tooltip": f"{entry.title} as a diffusers folder or hub id."})
+
+
+def base_family_input(kind: str) -> tuple[list[str], dict[str, Any]]:
+    """The optional choice of base family for a training node (the families of ``kind``'s role)."""
+    entry = family(kind)
+    return (list(family_names(entry.role)), {"default": entry.name, "tooltip": (
+        f"Which {entry.role} base to train on. When base_model is still {entry.title}'s hub id, the chosen "
+        "base's own hub id is used instead.")})
+
+
+def base_source(kind: str, chosen: str | None, base_model: str) -> tuple[str, str | None]:
+    """The family to train and its model source: ``base_model``, unless it is the node default's hub id."""
+    name = family(chosen).name if chosen else kind
+    source = base_model.strip() or None
+    if name != kind and source == family(kind).hub_id:
+        source = family(name).hub_id
+    return name, source
 
 
 def training_default(kind: str, key: str) -> Any:

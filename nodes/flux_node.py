@@ -9,11 +9,12 @@ strength therefore re-runs the LoRA node alone, never the loader.
 from __future__ import annotations
 
 from ..core.data.availability import missing_note
+from ..core.models.character_base import load_character_base
 from ..core.models.character_lora import LATEST, resolve_lora
-from ..core.models.flux_single_file import COMFY_FOLDERS, FluxFiles, load_flux
+from ..core.models.flux_single_file import COMFY_FOLDERS, FluxFiles
 from ..core.models.loras import LoraSpec
 from ..core.models.pipelines import LoadOptions
-from ..core.models.registry import FLUX1_DEV
+from ..core.models.registry import CHARACTER, FLUX1_DEV, family, family_names
 from ._comfy import model_folder_files, model_folder_path
 from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT, memory_input
 
@@ -111,7 +112,17 @@ class FlenwheelLoadFlux:
                         "tooltip": "auto: ComfyUI's device. CPU works for tiny test models only.",
                     },
                 ),
-            }
+            },
+            "optional": {
+                "base": (
+                    list(family_names(CHARACTER)),
+                    {
+                        "default": FLUX1_DEV.name,
+                        "tooltip": "Character base family (flenwheel models lists them). Newer bases take only "
+                        "the transformer as a file; when model is still FLUX.1-dev's hub id, the base's own is used.",
+                    },
+                ),
+            },
         }
 
     def load(
@@ -127,6 +138,7 @@ class FlenwheelLoadFlux:
         offload,
         vae_tiling,
         device,
+        base=FLUX1_DEV.name,
     ):
         files = FluxFiles(
             transformer=_file("transformer", transformer),
@@ -142,7 +154,10 @@ class FlenwheelLoadFlux:
             offload=offload,
             vae_tiling=vae_tiling,
         )
-        handle = load_flux(model.strip(), files, options)
+        source = model.strip()
+        if base != FLUX1_DEV.name and source in ("", FLUX1_DEV.hub_id):
+            source = family(base).hub_id
+        handle = load_character_base(base, source, files, options)
         parts = ", ".join(f"{k}={v}" for k, v in files.to_json().items() if v)
         return (handle, handle.describe() + (f"; files: {parts}" if parts else ""))
 

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from ..core.models.registry import CHARACTER, EDITOR, default_family, family
 from ..core.training.planning import prepare_run
-from ._training import base_model_input, common_inputs, optional_inputs, settings, train_node
+from ._training import (
+    base_family_input,
+    base_model_input,
+    base_source,
+    common_inputs,
+    optional_inputs,
+    settings,
+    train_node,
+)
 from ._types import CATEGORY, PROJECT_INPUT
 
 VERSION_TOOLTIP = (
@@ -42,16 +50,18 @@ class _TrainNode:
         """Always run: the node itself knows when a version is already finished and returns at once."""
         return float("nan")
 
-    def train(self, project, base_model, version, config_path="", dataset=None, wait_for=None, **kwargs):
+    def train(self, project, base_model, version, config_path="", dataset=None, wait_for=None, base=None,
+              **kwargs):
         """``wait_for`` only orders the graph: ComfyUI runs a node after everything wired into it."""
+        kind, source = base_source(self.KIND, base, base_model)
         if config_path.strip():
-            return train_node(self.KIND, Path(config_path.strip()).expanduser())
-        overrides = {"model": base_model.strip() or None, **settings(kwargs)}
+            return train_node(kind, Path(config_path.strip()).expanduser())
+        overrides = {"model": source, **settings(kwargs)}
         prompts = [line.strip() for line in (kwargs.get("sample_prompts") or "").splitlines() if line.strip()]
         if prompts:
             overrides["sample_prompts"] = prompts
-        plan = prepare_run(project, self.KIND, version, overrides, dataset)
-        return train_node(self.KIND, plan.config_path)
+        plan = prepare_run(project, kind, version, overrides, dataset)
+        return train_node(kind, plan.config_path)
 
 
 class FlenwheelTrainFluxLora(_TrainNode):
@@ -80,10 +90,13 @@ class FlenwheelTrainFluxLora(_TrainNode):
                     },
                 ),
             },
-            "optional": optional_inputs(
-                "Train a new version on this dataset (e.g. from Curate Sources or a Review Gate) instead of "
-                "sources + enriched good + pristine; an existing version keeps its frozen training set."
-            ),
+            "optional": {
+                **optional_inputs(
+                    "Train a new version on this dataset (e.g. from Curate Sources or a Review Gate) instead of "
+                    "sources + enriched good + pristine; an existing version keeps its frozen training set."
+                ),
+                "base": base_family_input(cls.KIND),
+            },
         }
 
 
@@ -105,9 +118,12 @@ class FlenwheelTrainQwenEditLora(_TrainNode):
                 "version": ("STRING", {"default": "latest", "tooltip": VERSION_TOOLTIP}),
                 **common_inputs(cls.KIND),
             },
-            "optional": optional_inputs(
-                "Train a new version on this triplets dataset (data/qwen_training/vN) instead of the latest one."
-            ),
+            "optional": {
+                **optional_inputs(
+                    "Train a new version on this triplets dataset (data/qwen_training/vN) instead of the latest one."
+                ),
+                "base": base_family_input(cls.KIND),
+            },
         }
 
 

@@ -75,6 +75,20 @@ def tiny_qwen_edit(tiny_cache) -> Path:
     return tiny.ensure("qwen-edit", tiny_cache)
 
 
+@pytest.fixture(scope="session")
+def tiny_flux2_klein(tiny_cache) -> Path:
+    from flenwheel.core.testing import tiny
+
+    return tiny.ensure("flux2-klein", tiny_cache)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen_edit_2511(tiny_cache) -> Path:
+    from flenwheel.core.testing import tiny
+
+    return tiny.ensure("qwen-edit-2511", tiny_cache)
+
+
 @pytest.fixture
 def project(tmp_path):
     from flenwheel.core.data.project import Project

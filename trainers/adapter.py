@@ -175,13 +175,18 @@ class ModelAdapter(ABC):
         else:
             sigma = torch.sigmoid(torch.randn(count, generator=generator))
         if mode == "shift":
-            cfg = self.pipe.scheduler.config
-            base_len, max_len = cfg.get("base_image_seq_len", 256), cfg.get("max_image_seq_len", 4096)
-            base_shift, max_shift = cfg.get("base_shift", 0.5), cfg.get("max_shift", 1.15)
-            slope = (max_shift - base_shift) / (max_len - base_len)
-            mu = image_tokens * slope + base_shift - slope * base_len
+            mu = self.shift_mu(image_tokens)
             sigma = math.exp(mu) / (math.exp(mu) + (1.0 / sigma - 1.0))
         return sigma.clamp(1e-4, 1.0 - 1e-4)
+
+    def shift_mu(self, image_tokens: int) -> float:
+        """The pipeline's resolution-dependent shift ``mu``: FLUX.1's and Qwen-Image's linear rule
+        from the scheduler config (``calculate_shift``); a base with another rule overrides this."""
+        cfg = self.pipe.scheduler.config
+        base_len, max_len = cfg.get("base_image_seq_len", 256), cfg.get("max_image_seq_len", 4096)
+        base_shift, max_shift = cfg.get("base_shift", 0.5), cfg.get("max_shift", 1.15)
+        slope = (max_shift - base_shift) / (max_len - base_len)
+        return image_tokens * slope + base_shift - slope * base_len
 
     def load_image(self, path: Path) -> Image.Image:
         return load_image(path)

@@ -17,6 +17,7 @@ image bit for bit on the same machine and batch size (batching changes the lowes
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,23 @@ def _check_size(handle: PipelineHandle, settings: RenderSettings) -> None:
         )
 
 
+def _negative_prompt(handle: PipelineHandle, settings: RenderSettings, count: int) -> dict[str, Any]:
+    """The pipeline's arguments for a negative prompt.
+
+    FLUX.1 takes the text and runs true CFG at ``true_cfg``. FLUX.2 [klein] has no negative-prompt
+    text: its own CFG (``guidance`` > 1 on base checkpoints) contrasts with an empty prompt's
+    embedding, so the negative prompt is encoded and given as that embedding instead.
+    """
+    parameters = inspect.signature(handle.pipe.__call__).parameters
+    negatives = [settings.negative_prompt] * count
+    if "negative_prompt" in parameters:
+        return {"negative_prompt": negatives, "true_cfg_scale": settings.true_cfg}
+    if "negative_prompt_embeds" in parameters:
+        embeds = handle.pipe.encode_prompt(prompt=negatives, device=handle.pipe._execution_device)[0]
+        return {"negative_prompt_embeds": embeds}
+    raise ModelLoadError(f"the {handle.kind} model takes no negative prompt; remove negative_prompt / true_cfg")
+
+
 def _fields(
     handle: PipelineHandle,
     refs: list[LoraRef],
@@ -120,9 +138,7 @@ def generate_batch(
         "generator": [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds],
     }
     if settings.negative_prompt and settings.true_cfg > 1.0:
-        kwargs.update(
-            negative_prompt=[settings.negative_prompt] * len(prompts), true_cfg_scale=settings.true_cfg
-        )
+        kwargs.update(_negative_prompt(handle, settings, len(prompts)))
     if step_callback is not None:
 
         def on_step(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The Qwen-Image-Edit-2509 transformer from a ComfyUI single-file checkpoint.
+"""The Qwen-Image-Edit-2509 or -2511 transformer from a ComfyUI single-file checkpoint.
 
 ComfyUI users keep the edit model as one file in ``models/diffusion_models`` (for example
 ``qwen_image_edit_2509_bf16.safetensors`` or ``..._fp8_e4m3fn.safetensors``). Its keys are
@@ -35,6 +35,9 @@ OTHER_MODELS = {
     "decoder.conv_in.weight": "a VAE",
     "model.embed_tokens.weight": "a text encoder",
 }
+#: ComfyUI's empty marker tensor in Qwen-Image-Edit-2511 files: condition tokens at timestep zero
+#: (diffusers' ``zero_cond_t``). The file is the model, so its marker wins over the config folder's flag.
+ZERO_COND_MARKER = "__index_timestep_zero__"
 UNSUPPORTED_SUFFIXES = {".gguf": "GGUF", ".ckpt": "pickle (.ckpt)", ".pt": "pickle (.pt)",
                         ".pth": "pickle (.pth)", ".bin": "pickle (.bin)"}
 
@@ -125,6 +128,7 @@ def load_qwen_transformer(path: str | Path, config_source: str, options: LoadOpt
     quant = quantization_config(QWEN_EDIT_2509.name, wanted, device)
     dtype = torch_dtype(options.dtype)
     checkpoint = _strip_prefix(read_checkpoint(file))
+    zero_cond_t = checkpoint.pop(ZERO_COND_MARKER, None) is not None
     _check_architecture(checkpoint, file)
     checkpoint = widen(checkpoint, dtype, file)
     _check_keys(checkpoint, config_source, file)
@@ -132,8 +136,20 @@ def load_qwen_transformer(path: str | Path, config_source: str, options: LoadOpt
     if quant is not None:
         extra = {"quantization_config": quant.quant_mapping["transformer"], "device": device}
     try:
-        return QwenImageTransformer2DModel.from_single_file(
+        transformer = QwenImageTransformer2DModel.from_single_file(
             checkpoint, config=config_source, subfolder="transformer", **dtype_kwarg(dtype), **extra
         )
     except (OSError, ValueError) as exc:
         raise SingleFileError(f"cannot build the Qwen-Image-Edit transformer from {file}: {exc}") from None
+    if zero_cond_t:
+        set_zero_cond_t(transformer)
+    return transformer
+
+
+def set_zero_cond_t(transformer: Any) -> None:
+    """Switch a transformer built from a 2509 config to 2511's rule, in its config and in every block
+    (each ``QwenImageTransformerBlock`` keeps its own copy of the flag)."""
+    transformer.register_to_config(zero_cond_t=True)
+    transformer.zero_cond_t = True
+    for block in transformer.transformer_blocks:
+        block.zero_cond_t = True

@@ -199,6 +199,53 @@ QWEN_EDIT_2509 = register(ModelFamily(
     ddp_find_unused_parameters=True,
 ))
 
+FLUX2_KLEIN = register(ModelFamily(
+    name="flux2-klein",
+    title="FLUX.2 [klein]",
+    role=CHARACTER,
+    hub_id="black-forest-labs/FLUX.2-klein-base-4B",
+    pipeline_class="Flux2KleinPipeline",
+    transformer_class="Flux2Transformer2DModel",
+    text_encoders=("text_encoder",),
+    quantizable_text_encoders=("text_encoder",),
+    comfy_folders=(("transformer", "diffusion_models"),),
+    #: the character LoRA's place in a project is the role's, whichever base trained it; the file's
+    #: header (``flenwheel.trainer``) names the family
+    lora=FLUX1_DEV.lora,
+    trainer_adapter="trainers.families.flux2_klein:Flux2KleinAdapter",
+    tiny_builder="core.testing.tiny_bases:build_flux2_klein",
+    memory=MemoryFigures(3.9, 4.0, (
+        ("8 GB", "4B: NF4 + NF4 text encoder; train NF4 base, checkpointing, 8-bit AdamW, 512-768 px"),
+        ("12 GB", "4B: bf16 + offload: model; 9B: NF4 + NF4 text encoder; train 4B NF4 at 1024 px"),
+        ("16 GB", "4B: bf16 + offload: model; 9B: NF4 + offload: model; train 4B bf16 + checkpointing"),
+        ("24 GB", "4B: bf16; 9B: bf16 + offload: model; train 9B NF4, or bf16 + checkpointing (tight)"),
+        ("40-48 GB", "bf16; train bf16"),
+        ("80 GB", "bf16; train bf16"),
+    )),
+    training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
+    sample_prompts=FLUX1_DEV.sample_prompts,
+))
+
+QWEN_EDIT_2511 = register(ModelFamily(
+    name="qwen-edit-2511",
+    title="Qwen-Image-Edit-2511",
+    role=EDITOR,
+    hub_id="Qwen/Qwen-Image-Edit-2511",
+    pipeline_class=QWEN_EDIT_2509.pipeline_class,
+    transformer_class=QWEN_EDIT_2509.transformer_class,
+    text_encoders=QWEN_EDIT_2509.text_encoders,
+    quantizable_text_encoders=QWEN_EDIT_2509.quantizable_text_encoders,
+    comfy_folders=QWEN_EDIT_2509.comfy_folders,
+    lora=QWEN_EDIT_2509.lora,
+    #: 2509's adapter: the transformer applies ``zero_cond_t`` from its own config
+    trainer_adapter=QWEN_EDIT_2509.trainer_adapter,
+    tiny_builder="core.testing.tiny_bases:build_qwen_edit_2511",
+    memory=QWEN_EDIT_2509.memory,
+    training_defaults=QWEN_EDIT_2509.training_defaults,
+    processor_subfolder=QWEN_EDIT_2509.processor_subfolder,
+    ddp_find_unused_parameters=True,
+))
+
 
 def family(name: str) -> ModelFamily:
     """The family a name or alias stands for; an unknown name fails listing the known ones."""

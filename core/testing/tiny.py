@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised FLUX and Qwen-Image-Edit-2509 pipelines, built offline.
+"""Tiny, randomly initialised FLUX and Qwen-Image-Edit-2509 pipelines, built offline (newer bases: ``tiny_bases``).
 
 Model weights cannot be downloaded in tests or CI, yet every model path must be exercised the way
 real weights are. So we build the real architectures at toy sizes from configs, save them in the
@@ -126,8 +126,8 @@ def _qwen_processor(tokenizer: Any) -> Any:
     return Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor)
 
 
-def build_qwen_edit(folder: str | Path, seed: int = 0) -> Path:
-    """Save a tiny QwenImageEditPlusPipeline (Qwen-Image-Edit-2509 layout) to ``folder``."""
+def build_qwen_edit(folder: str | Path, seed: int = 0, zero_cond_t: bool = False) -> Path:
+    """Save a tiny QwenImageEditPlusPipeline (Qwen-Image-Edit-2509 layout; 2511 with ``zero_cond_t``)."""
     import torch
     from diffusers import (
         AutoencoderKLQwenImage,
@@ -143,6 +143,7 @@ def build_qwen_edit(folder: str | Path, seed: int = 0) -> Path:
     transformer = QwenImageTransformer2DModel(
         patch_size=2, in_channels=16, out_channels=4, num_layers=2, attention_head_dim=16,
         num_attention_heads=3, joint_attention_dim=16, guidance_embeds=False, axes_dims_rope=(8, 4, 4),
+        zero_cond_t=zero_cond_t,
     )
     z_dim = 4
     vae = AutoencoderKLQwenImage(

@@ -1,4 +1,4 @@
-"""Random LoRAs for the tiny FLUX and Qwen-Image-Edit models, saved exactly as trained ones are.
+"""Random LoRAs for the tiny FLUX.1, FLUX.2 [klein] and Qwen-Image-Edit models, saved as trained ones are.
 
 Tests, the demo and the benchmark need LoRA files without a training run. These have the
 trainer's layout (``transformer.<module>.lora_A.weight``, written by diffusers'
@@ -15,23 +15,26 @@ TARGET_MODULES = ["to_k", "to_q", "to_v", "to_out.0"]
 _QWEN_EDIT = ("QwenImageEditPlusPipeline", "QwenImageEditPipeline")
 
 
-def _is_qwen_edit(folder: Path) -> bool:
-    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    return index.get("_class_name") in _QWEN_EDIT
+def _pipeline_class(folder: Path) -> str:
+    return json.loads((folder / "model_index.json").read_text(encoding="utf-8")).get("_class_name", "")
 
 
 def make_tiny_lora(
     pipeline_folder: str | Path, out_file: str | Path, seed: int = 0, rank: int = 4, scale: float = 0.5
 ) -> Path:
-    """Write a random LoRA for the tiny transformer in ``pipeline_folder`` (FLUX or Qwen-Edit) to ``out_file``."""
+    """Write a random LoRA for the tiny transformer in ``pipeline_folder`` (any tiny kind) to ``out_file``."""
     import torch
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
     folder = Path(pipeline_folder)
-    if _is_qwen_edit(folder):
+    name = _pipeline_class(folder)
+    if name in _QWEN_EDIT:
         from diffusers import QwenImageEditPlusPipeline as Pipeline
         from diffusers import QwenImageTransformer2DModel as Transformer
+    elif name == "Flux2KleinPipeline":
+        from diffusers import Flux2KleinPipeline as Pipeline
+        from diffusers import Flux2Transformer2DModel as Transformer
     else:
         from diffusers import FluxPipeline as Pipeline
         from diffusers import FluxTransformer2DModel as Transformer

@@ -263,14 +263,15 @@ class Turn:
 
     # models -------------------------------------------------------------------------------
     def flux(self) -> Any:
-        """The FLUX pipeline, loaded on first use and kept until a trainer needs the memory."""
+        """The character base's pipeline, loaded on first use and kept until a trainer needs the memory."""
         if self._flux is None:
-            from ..models.flux_single_file import FluxFiles, load_flux
+            from ..models.character_base import load_character_base
+            from ..models.flux_single_file import FluxFiles
 
             models = self.config.models
             files = FluxFiles(transformer=models.flux_transformer_file, vae=models.flux_vae_file,
                               clip_l=models.clip_l_file, t5=models.t5_file)
-            self._flux = load_flux(models.flux, files, models.load_options())
+            self._flux = load_character_base(models.character_base, models.flux, files, models.load_options())
         return self._flux
 
     def release_flux(self) -> None:

@@ -21,7 +21,8 @@ def test_models_command_lists_every_family_with_role_hub_id_and_memory():
     result = _cli("models")
     assert result.exit_code == 0, result.output
     for entry in families():
-        assert f"{entry.name} (also: {', '.join(entry.aliases)}): {entry.title}, {entry.role}" in result.output
+        aliases = f" (also: {', '.join(entry.aliases)})" if entry.aliases else ""
+        assert f"{entry.name}{aliases}: {entry.title}, {entry.role}" in result.output
         assert f"hub id: {entry.hub_id}" in result.output
         assert entry.memory.row() in result.output
     editors = json.loads(_cli("models", "--role", "editor", "--json").output)

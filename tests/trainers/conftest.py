@@ -148,6 +148,36 @@ def qwen_config(tiny_qwen_edit, triplets_file, tmp_path):
 
 
 @pytest.fixture
+def klein_config(tiny_flux2_klein, caption_folder, tmp_path):
+    from flenwheel.trainers.config import parse_config
+
+    def make(**overrides):
+        raw = {
+            "trainer": "flux2-klein",
+            "model": str(tiny_flux2_klein),
+            "dataset_path": str(caption_folder),
+            "output_path": str(tmp_path / "klein_out"),
+            "instance_token": "ohwx_char",
+            "max_train_steps": 6,
+            "save_every": 3,
+            **TINY,
+            **overrides,
+        }
+        return parse_config(raw)
+
+    return make
+
+
+@pytest.fixture
+def qwen_2511_config(qwen_config, tiny_qwen_edit_2511, tmp_path):
+    def make(**overrides):
+        return qwen_config(**{"trainer": "qwen-edit-2511", "model": str(tiny_qwen_edit_2511),
+                              "output_path": str(tmp_path / "qwen_2511_out"), **overrides})
+
+    return make
+
+
+@pytest.fixture
 def train_quietly():
     """Train in this process; returns (done event, all events) without printing the protocol."""
     from flenwheel.trainers.protocol import Reporter, parse_line
@@ -179,7 +209,7 @@ def config_file(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit):
+def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit, tiny_qwen_edit_2511):
     """One trained LoRA per model family (alpha != rank, to exercise the scale handling):
     {kind: (model folder, LoRA file)}."""
     import io
@@ -222,6 +252,7 @@ def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit):
     for kind, model, dataset in (
         ("flux", tiny_flux, images),
         ("qwen-edit", tiny_qwen_edit, root / "triplets.jsonl"),
+        ("qwen-edit-2511", tiny_qwen_edit_2511, root / "triplets.jsonl"),
     ):
         config = parse_config(
             {

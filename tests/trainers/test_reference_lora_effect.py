@@ -132,7 +132,7 @@ def _comfy(kind: str, model: Path, lora: Path, strength: float, inputs: dict, ke
         return transformer(**inputs)[0]
 
 
-@pytest.mark.parametrize("kind", ["flux", "qwen-edit"])
+@pytest.mark.parametrize("kind", ["flux", "qwen-edit", "qwen-edit-2511"])
 def test_lora_effect_is_the_same_through_ours_diffusers_and_comfyui(loras, kind):
     from safetensors.torch import load_file
 

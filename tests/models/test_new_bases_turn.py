@@ -1,0 +1,38 @@
+"""A whole tiny flywheel turn with FLUX.2 [klein] as the character base and Qwen-Image-Edit-2511 as the editor."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.slow
+def test_turn_runs_with_klein_and_2511_named_in_the_config(tmp_path, tiny_flux2_klein, tiny_qwen_edit_2511):
+    import torch
+
+    from flenwheel.core.data.project import Project
+    from flenwheel.core.turn.config import TurnConfig
+    from flenwheel.core.turn.demo import demo_config
+    from flenwheel.core.turn.turn import run_turn
+    from flenwheel.trainers.lora_io import read_metadata
+
+    raw = demo_config({"flux": tiny_flux2_klein, "qwen-edit": tiny_qwen_edit_2511}).model_dump(mode="json")
+    raw["models"].update(character_base="flux2-klein", editor="qwen-edit-2511")
+    raw["sources"]["add"] = raw["sources"]["add"][:4]
+    raw["sources"]["require_check"] = False  # four of the bundled photos are fewer than step 1.1 asks for
+    raw["enrich"]["per_source"] = 1
+    raw["train"]["overrides"].update(max_train_steps=4, save_every=4)
+    raw["iterate"]["train_next"] = False
+    config = TurnConfig.model_validate(raw)
+    project = Project.init(tmp_path / "p", name="Ada")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        report = run_turn(project, config, auto=True, log=lambda line: None)
+    finally:
+        torch.set_num_threads(threads)
+    lora = project.root / "models/flux_lora/char_v1/char_lora_v1.safetensors"
+    assert lora.is_file() and read_metadata(lora)["flenwheel.trainer"] == "flux2-klein"
+    enriched = project.dataset("enriched").records
+    assert enriched and all(r.model == str(tiny_qwen_edit_2511) for r in enriched)
+    assert project.dataset("synthetic").records
+    assert any(key.startswith("model card") for key in report.reports)
