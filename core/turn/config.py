@@ -227,13 +227,8 @@ def check_before_run(config: TurnConfig) -> None:
     can never work), naming the setting, so nothing runs and nothing is written."""
     problems = []
     models = config.models
-    for key in ("flux", "qwen_edit"):
-        value = getattr(models, key)
-        if _looks_local(value) and not Path(value).expanduser().exists():
-            problems.append(f"models.{key}: {value} does not exist")
-    for key in ("flux_transformer_file", "flux_vae_file", "clip_l_file", "t5_file", "qwen_transformer_file"):
-        value = getattr(models, key)
-        if value and _looks_local(value) and not Path(value).expanduser().exists():
+    for key, value in models:
+        if isinstance(value, str) and value and _looks_local(value) and not Path(value).expanduser().exists():
             problems.append(f"models.{key}: {value} does not exist")
     for index, name in enumerate(config.benchmark.card_files):
         if not Path(name).expanduser().is_file():
