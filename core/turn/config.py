@@ -156,6 +156,14 @@ class BenchmarkSection(_Section):
     checks: list[str] | None = None
 
 
+class IterateSection(_Section):
+    """Step 1.8, going on to char_vN+1: the next turn trains it on good + pristine images. With
+    ``enabled`` or ``train_next`` false the loop stops after the current turn (one turn only)."""
+
+    enabled: bool = True
+    train_next: bool = True
+
+
 class EditorSection(_Section):
     """The editor flywheel after each model card: corrections -> re-runs -> triplets -> editor LoRA ->
     editor comparison on held-back sources -> the next turn enriches with the winner."""
@@ -185,6 +193,7 @@ class TurnConfig(_Section):
     generate: GenerateSection = Field(default_factory=GenerateSection)
     filter: FilterSection = Field(default_factory=FilterSection)
     benchmark: BenchmarkSection = Field(default_factory=BenchmarkSection)
+    iterate: IterateSection = Field(default_factory=IterateSection)
     editor: EditorSection = Field(default_factory=EditorSection)
     stop: StopSection = Field(default_factory=StopSection)
 

@@ -207,4 +207,8 @@ def run_flywheel(project: Project, config: TurnConfig, auto: bool = False, log: 
 def _reason(state: FlywheelState, config: TurnConfig, limit: int) -> str | None:
     finished = state.finished_turns
     target = config.stop.target or state.data.get("target") or 0.8
-    return stop_reason(finished, target, config.stop.patience, limit)
+    reason = stop_reason(finished, target, config.stop.patience, limit)
+    if reason is None and finished and not (config.iterate.enabled and config.iterate.train_next):
+        key = "iterate.enabled" if not config.iterate.enabled else "iterate.train_next"
+        reason = f"{key} is false: one turn only, no next character LoRA"
+    return reason

@@ -186,3 +186,10 @@ def test_an_editor_lora_that_fails_to_train_is_reported_and_the_turn_keeps_its_e
     entry = json.loads(flywheel_path(project).read_text())["turns"][0]
     assert "out of memory" in entry["editor"]["why"] and entry["editor"]["chosen"] == ["angles.safetensors"]
     assert "compare editors" in entry["done"] and run.stop_reason.startswith("max_turns")
+
+
+def test_iterate_off_runs_one_turn_only(project, monkeypatch):
+    monkeypatch.setattr(loop, "run_one_turn", _scripted([0.1, 0.2]))
+    config = TurnConfig.model_validate({"iterate": {"train_next": False}})
+    run = loop.run_flywheel(project, config, log=lambda _: None)
+    assert len(run.turns) == 1 and run.stop_reason.startswith("iterate.train_next is false")
