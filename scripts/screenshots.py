@@ -6,14 +6,15 @@ A development tool, not a test. It starts ComfyUI on the CPU with a temporary ba
 this pack linked into its custom_nodes/ (the checkout is never touched), opens ComfyUI's own
 frontend in headless Chromium (Playwright driving /usr/bin/chromium, no browser download), and:
 
-- loads every workflows/NN_*.json into the canvas and saves workflows/NN_*.jpg, the thumbnail the
-  template browser shows (400x300);
+- opens the template browser on this pack's templates and saves docs/images/template_browser.png
+  (the thumbnails themselves are drawn by scripts/template_thumbnails.py);
 - saves docs/images/workflow_graph.png (the enrichment template, readable at README size) and
   docs/images/whole_turn_graph.png (the whole-turn template, 2600 px wide);
 - builds a project of real face photos (the bundled samples and the shared test faces, set
   FLENWHEEL_SHARED or --faces) with the dataset API, edits simulated by plain image adjustments and
   one other person as an identity drift, with real identity scores and a few decisions, and saves
-  docs/images/review_page.png: the review page with the side-by-side view of source and edit.
+  docs/images/review_page.png: the review page with the side-by-side view of source and edit, and
+  docs/images/review_tab.png and training_tab.png: the pack's two sidebar tabs at the default width.
 """
 
 from __future__ import annotations
@@ -43,9 +44,8 @@ SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Co
             "Comfy.Graph.CanvasInfo": False,
             # draw titles and widgets at any zoom, so a whole graph fits a thumbnail with its text
             "LiteGraph.Canvas.LowQualityRenderingZoomThreshold": 0.1}
-THUMBNAIL = (400, 300)
-GRAPH = "02_enrich_qwen_edit"
-WHOLE_TURN = "13_whole_turn"
+GRAPH = "02 Enrich with Qwen-Image-Edit"
+WHOLE_TURN = "13 One whole flywheel turn"
 
 
 def start_comfyui(comfy_dir: Path, python: str, base: Path) -> tuple[subprocess.Popen, str]:
@@ -145,12 +145,6 @@ def save_png(data: bytes, path: Path, limit: int = 600_000) -> None:
     print(f"{path.relative_to(ROOT)}: {image.width}x{image.height}, {path.stat().st_size // 1024} KB")
 
 
-def save_thumbnail(data: bytes, path: Path) -> None:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    ImageOps.fit(image, THUMBNAIL, Image.Resampling.LANCZOS).save(path, quality=85, optimize=True)
-    print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
-
-
 FIT_GRAPH = """async ([workflow, margin]) => {
   const app = window.app;
   await app.loadGraphData(workflow);
@@ -178,14 +172,31 @@ def open_canvas(page, url: str) -> None:
     page.wait_for_timeout(500)
 
 
-def graph_shots(browser, url: str, images: Path) -> None:
-    """Each template fitted into a 4:3 canvas for its thumbnail; the README graph in a wide one."""
-    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+def template_browser_shot(browser, url: str, images: Path) -> None:
+    """The template browser opened on this pack's cards: titles, order and thumbnails as a user sees them."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
     open_canvas(page, url)
-    for path in sorted((ROOT / "workflows").glob("[0-9][0-9]_*.json")):
-        page.evaluate(FIT_GRAPH, [json.loads(path.read_text(encoding="utf-8")), 24])
-        save_thumbnail(page.screenshot(), path.with_suffix(".jpg"))
+    page.evaluate("() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+    page.get_by_text(PACK, exact=True).first.click(timeout=30_000)
+    page.wait_for_timeout(3000)
+    save_png(page.screenshot(), images / "template_browser.png")
     page.close()
+
+
+def sidebar_shots(browser, url: str, images: Path) -> None:
+    """The Review and Training tabs at the sidebar's default width, on the review project."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    open_canvas(page, url)
+    for tab, target in (("flenwheel-review", "review_tab.png"), ("flenwheel-training", "training_tab.png")):
+        page.evaluate(f"() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.{tab}')")
+        page.wait_for_timeout(3000)
+        save_png(page.screenshot(), images / target)
+        page.evaluate(f"() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.{tab}')")
+    page.close()
+
+
+def graph_shots(browser, url: str, images: Path) -> None:
+    """The README's graphs: the enrichment template in a wide canvas, the whole turn in a wider one."""
     for name, target, viewport in ((GRAPH, "workflow_graph.png", (1800, 1000)),
                                    (WHOLE_TURN, "whole_turn_graph.png", (2600, 1700))):
         page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
@@ -233,6 +244,8 @@ def main() -> int:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
                 graph_shots(browser, url, args.images)
+                template_browser_shot(browser, url, args.images)
+                sidebar_shots(browser, url, args.images)
                 review_shot(browser.new_page(viewport={"width": 1440, "height": 900}), url, args.images)
                 browser.close()
         finally:

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
@@ -89,7 +90,7 @@ def test_workflow_templates_list_the_pack_workflows(comfyui):
     listed = comfyui.get_json("/api/workflow_templates")
     assert sorted(listed.get(comfyui.pack, [])) == sorted(p.stem for p in UI_WORKFLOWS)
     for path in UI_WORKFLOWS:
-        status, body = comfyui.get(f"/api/workflow_templates/{comfyui.pack}/{path.name}")
+        status, body = comfyui.get(f"/api/workflow_templates/{comfyui.pack}/{quote(path.name)}")
         assert status == 200 and json.loads(body) == json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -128,23 +129,23 @@ def test_foundation_nodes_run_through_the_runner(comfyui, tmp_path):
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 #: What each template leaves in its project (globs that must match) and prints (node title -> text).
 EXPECTED: dict[str, tuple[list[str], dict[str, str]]] = {
-    "01_curate_sources": (["data/source/v1/*.png"], {"Step 1.1 report": "usable images"}),
-    "02_enrich_qwen_edit": (["data/enriched/v1/*.png"], {"Step 1.2 summary": "multiple_angles"}),
-    "03_review_enriched": (["data/enriched/v1/good/*.png", "data/enriched/v1/rejected/*.png"],
+    "01 Curate sources": (["data/source/v1/*.png"], {"Step 1.1 report": "usable images"}),
+    "02 Enrich with Qwen-Image-Edit": (["data/enriched/v1/*.png"], {"Step 1.2 summary": "multiple_angles"}),
+    "03 Review enriched images": (["data/enriched/v1/good/*.png", "data/enriched/v1/rejected/*.png"],
                            {"Review summary": "0 pending"}),
-    "04_train_flux_lora": (["models/flux_lora/char_v1/char_lora_v1.safetensors"], {"Training summary": "v1"}),
-    "05_generate_synthetic": (["data/synthetic/v1/*.png"], {"Step 1.5 summary": "50+ images"}),
-    "06_identity_filter": ([], {"Scores": "face_count"}),
-    "07_review_synthetic_pristine": ([], {"Review summary": "synthetic"}),
-    "08_iterate_train_v2": (["models/flux_lora/char_v2/char_lora_v2.safetensors"], {"Training summary": "v2"}),
-    "09_corrections_to_triplets": (["data/qwen_training/v1/triplets.jsonl", "data/qwen_training/v1/target/*"],
+    "04 Train the FLUX character LoRA": (["models/flux_lora/char_v1/char_lora_v1.safetensors"], {"Training summary": "v1"}),
+    "05 Generate synthetic images": (["data/synthetic/v1/*.png"], {"Step 1.5 summary": "50+ images"}),
+    "06 Identity filter": ([], {"Scores": "face_count"}),
+    "07 Pick the pristine synthetic set": ([], {"Review summary": "synthetic"}),
+    "08 Train the next LoRA version": (["models/flux_lora/char_v2/char_lora_v2.safetensors"], {"Training summary": "v2"}),
+    "09 Corrections to triplets": (["data/qwen_training/v1/triplets.jsonl", "data/qwen_training/v1/target/*"],
                                    {"Step 2.1 report": "triplets"}),
-    "10_train_qwen_edit_lora": (["models/qwen_lora/v1/qwen_char_lora_v1.safetensors"], {"Training summary": "v1"}),
-    "11_enrich_with_our_editor": (["data/enriched/v2/*.png", "benchmarks/editors/base_vs_ours/*"],
+    "10 Train the editor LoRA": (["models/qwen_lora/v1/qwen_char_lora_v1.safetensors"], {"Training summary": "v1"}),
+    "11 Enrich with our editor": (["data/enriched/v2/*.png", "benchmarks/editors/base_vs_ours/*"],
                                   {"Step 2.3 report": "ours"}),
-    "12_model_card_benchmark": (["benchmarks/char_v1/results.json", "benchmarks/char_v1/model_card.png"],
+    "12 Model card benchmark": (["benchmarks/char_v1/results.json", "benchmarks/char_v1/model_card.png"],
                                 {"Summary": "first try"}),
-    "13_whole_turn": (["models/flux_lora/char_v2/char_lora_v2.safetensors", "benchmarks/char_v1/results.json",
+    "13 One whole flywheel turn": (["models/flux_lora/char_v2/char_lora_v2.safetensors", "benchmarks/char_v1/results.json",
                        "benchmarks/char_v2/results.json"], {}),
 }
 

@@ -234,6 +234,26 @@ class ReviewApp {
     this.#panels();
     if (this.viewer.open && this.grid.selected?.id === item.id) this.#showViewer();
     if (!this.session.inFlight || summary.pending === 0) this.#say(summary.pending ? "" : "all decided ✓");
+    if (summary.placement?.pending) this.#followPlacement();
+  }
+
+  // Files are placed a moment after the last decision: follow that until it is done, so
+  // "placing files…" never outlives the work it describes (the 5 s poll alone could leave it up).
+  async #followPlacement() {
+    if (this.placing) return;
+    this.placing = true;
+    try {
+      for (let tries = 0; tries < 120 && this.session.summary?.placement?.pending; tries += 1) {
+        await new Promise((done) => setTimeout(done, 1000));
+        if (this.session.inFlight) continue;
+        await this.session.refreshSummary();
+        this.#panels();
+      }
+    } catch (error) {
+      this.#say(error.message);
+    } finally {
+      this.placing = false;
+    }
   }
 
   async #undo() {
