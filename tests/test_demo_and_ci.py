@@ -24,7 +24,15 @@ def test_demo_runs_one_whole_turn_offline(tmp_path):
     assert any("made by --auto-review" in line for line in stages["review enriched"])
     assert "first try: 0/23 = 0%" in " ".join(stages["benchmark char_v1"])
     for path in result.reports.values():
-        assert Path(path).is_file(), path
+        assert Path(path).exists(), path
+    for version in ("v1", "v2"):
+        loss = Path(result.reports[f"loss char_{version}"])
+        assert loss == result.project / f"models/flux_lora/char_{version}/loss.png"
+        assert loss.read_bytes()[:4] == b"\x89PNG"
+        assert len(list(Path(result.reports[f"samples char_{version}"]).glob("step_*.png"))) >= 2
+        assert f"loss char_{version}: {loss}" in stages[f"train char_{version}"]
+    card_page = (result.project / "benchmarks/char_v1/report.html").read_text()
+    assert "<h2>Training</h2>" in card_page and "alt='loss curve'" in card_page and "step_000030" in card_page
     assert (result.project / "models/flux_lora/char_v2/char_lora_v2.safetensors").is_file()
     assert result.config.is_file()
     assert any("produce noise" in line for line in lines)

@@ -1,8 +1,9 @@
 """report.html: one self-contained page (images embedded as data URIs) per benchmark run.
 
 It shows the card, the rates, which checks were automatic and which were left to a person, a
-table of every cell and try with its checks and verdict, the failures with their reasons, and the
-run's settings. The same helpers render the v1 -> v2 comparison page.
+table of every cell and try with its checks and verdict, the failures with their reasons, the
+run's settings and, when the LoRA was trained in the project, how it trained: its loss curve and
+its newest training samples. The same helpers render the v1 -> v2 comparison page.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -125,7 +127,25 @@ def _failures(results: dict[str, Any]) -> str:
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>No first-try failures.</p>"
 
 
-def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader) -> str:
+def _training_section(run_dir: Path | None, samples_shown: int = 4) -> str:
+    """The LoRA's loss curve (raw and averaged) and newest samples, from its run folder."""
+    from ...trainers.protocol import LOG_FILE
+    from ..training.loss_plot import plot_losses
+
+    if run_dir is None or not (run_dir / LOG_FILE).is_file():
+        return ""
+    plot = plot_losses(run_dir, title=f"{run_dir.name} loss")
+    samples = sorted((run_dir / "samples").glob("*.png"))[-samples_shown:]
+    pictures = "".join(f"<figure><img src='{data_uri(Image.open(p).convert('RGB'), 256)}' alt='{esc(p.name)}'>"
+                       f"<figcaption class='muted'>{esc(p.name)}</figcaption></figure>" for p in samples)
+    found = (f"<p>Newest training samples (all in <code>{esc(run_dir / 'samples')}</code>):</p>"
+             f"<div style='display:flex;gap:8px'>{pictures}</div>") if samples else "<p class='muted'>No samples.</p>"
+    return (f"<h2>Training</h2><p>Run folder <code>{esc(run_dir)}</code>.</p>"
+            f"<img class='card' src='{data_uri(plot)}' alt='loss curve'>{found}")
+
+
+def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader,
+                  run_dir: Path | None = None) -> str:
     """The run's report page (see the module docstring)."""
     s = results["summary"]
     first, anyk = s["first_try"], s["any_of_k"]
@@ -147,6 +167,7 @@ def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader)
 <h2>Checks: automatic and human</h2>{_checks_table(results)}
 <h2>First-try failures</h2>{_failures(results)}
 <h2>Every cell and try</h2>{_cells_table(results, load)}
+{_training_section(run_dir)}
 <h2>Settings</h2><pre>{esc(json.dumps(results['settings'], indent=2))}</pre>
 """
     return page(f"Model card {results['lora_version']}", body)

@@ -182,8 +182,19 @@ class Turn:
         else:
             lines = [f"char_{version}: already trained -> {done}"]
         self.project.set_current("flux_lora", f"char_{version}")
-        self.record(f"train char_{version}", lines)
+        self.record(f"train char_{version}", lines + self._training_pictures(version, config.output_dir))
         return str(done)
+
+    def _training_pictures(self, version: str, run_dir: Path) -> list[str]:
+        """The run's loss plot and samples, linked from the turn report."""
+        from ..training.loss_plot import write_loss_plot
+
+        links = {f"loss char_{version}": write_loss_plot(run_dir, f"char_{version} loss")}
+        samples = run_dir / "samples"
+        if samples.is_dir() and any(samples.glob("*.png")):
+            links[f"samples char_{version}"] = samples
+        self.report.reports.update({name: str(path) for name, path in links.items()})
+        return [f"{name}: {path}" for name, path in links.items()]
 
     def _training_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
