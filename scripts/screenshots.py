@@ -14,7 +14,8 @@ frontend in headless Chromium (Playwright driving /usr/bin/chromium, no browser 
   FLENWHEEL_SHARED or --faces) with the dataset API, edits simulated by plain image adjustments and
   one other person as an identity drift, with real identity scores and a few decisions, and saves
   docs/images/review_page.png: the review page with the side-by-side view of source and edit, and
-  docs/images/review_tab.png and training_tab.png: the pack's two sidebar tabs at the default width.
+  docs/images/review_tab.png, training_tab.png and node_library.png: the pack's sidebar tabs and
+  its nodes in the library, at the sidebar's default width.
 """
 
 from __future__ import annotations
@@ -184,15 +185,42 @@ def template_browser_shot(browser, url: str, images: Path) -> None:
 
 
 def sidebar_shots(browser, url: str, images: Path) -> None:
-    """The Review and Training tabs at the sidebar's default width, on the review project."""
+    """The node library (FLENwheel's names), Review and Training tabs at the sidebar's default width."""
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     open_canvas(page, url)
-    for tab, target in (("flenwheel-review", "review_tab.png"), ("flenwheel-training", "training_tab.png")):
-        page.evaluate(f"() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.{tab}')")
-        page.wait_for_timeout(3000)
-        save_png(page.screenshot(), images / target)
-        page.evaluate(f"() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.{tab}')")
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleFocusMode')")
+    page.wait_for_timeout(1000)
+    page.locator(".node-library-tab-button").first.click()
+    page.get_by_text(PACK, exact=True).first.click(timeout=30_000)
+    page.wait_for_timeout(1000)
+    for category in ("curate", "identity", "editor"):
+        page.get_by_text(category, exact=True).first.click(timeout=10_000)
+    page.wait_for_timeout(1500)
+    save_png(page.screenshot(), images / "node_library.png")
+    page.locator(".flenwheel-review-tab-button").first.click()
+    page.wait_for_timeout(4000)
+    save_png(page.screenshot(), images / "review_tab.png")
+    page.locator(".flenwheel-training-tab-button").first.click()
+    page.evaluate(TRAINING_RUN)
+    page.wait_for_timeout(2000)
+    save_png(page.screenshot(), images / "training_tab.png")
     page.close()
+
+
+# The events a 30-step run of the trainer sends (the node relays them as flenwheel.train), so the
+# Training tab shows a finished card with its loss curve and the full LoRA path.
+TRAINING_RUN = """() => {
+  const api = window.comfyAPI.api.api;
+  const output = "/home/me/ComfyUI/output/flenwheel/my_character/models/flux_lora/char_v1";
+  const send = (detail) => api.dispatchEvent(new CustomEvent("flenwheel.train", { detail: { kind: "flux", output, ...detail } }));
+  send({ event: "start", step: 0, total: 30 });
+  for (let step = 1; step <= 30; step += 1) {
+    const loss = 0.55 - 0.2 * (1 - Math.exp(-step / 10)) + 0.08 * Math.sin(step * 2.3);
+    send({ event: "step", step, total: 30, loss, it_s: 1.4, eta_s: (30 - step) / 1.4 });
+    if (step % 15 === 0) send({ event: "checkpoint", step });
+  }
+  send({ event: "done", status: "finished", step: 30, lora_path: `${output}/char_lora_v1.safetensors` });
+}"""
 
 
 def graph_shots(browser, url: str, images: Path) -> None:

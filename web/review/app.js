@@ -165,7 +165,7 @@ class ReviewApp {
   #panels() {
     const summary = this.session.summary;
     const option = this.datasetSelect.selectedOptions[0];
-    if (option && summary) option.textContent = datasetTitle(summary);
+    if (option && summary) this.datasetSelect.title = option.textContent = datasetTitle(summary);
     renderProgress(this.progress, summary, this.spec.labels);
     renderCoverage(this.coverage, summary?.coverage, this.grid.selected);
   }
@@ -350,8 +350,11 @@ class ReviewApp {
 }
 
 /** A dataset's line in the picker (datasets and summaries both carry these fields). */
+// Short enough for the sidebar's default width: "enriched/v1 · 5 of 10 left"; the review stage is
+// named only when it differs from the dataset's ("reruns/v1 (rerun) · ...").
 function datasetTitle({ dataset, stage, pending, total }) {
-  return `${dataset} · ${stage} review · ${pending} pending of ${total}`;
+  const named = String(dataset).startsWith(`${stage}/`) ? dataset : `${dataset} (${stage})`;
+  return `${named} · ${pending ? `${pending} of ${total} left` : `all ${total} decided`}`;
 }
 
 function fill(select, options) {
