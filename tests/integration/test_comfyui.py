@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ import flenwheel
 from flenwheel.cli import cli
 from flenwheel.comfy.node_specs import known_specs, pack_object_info
 from flenwheel.comfy.workflow_format import load_workflow, ui_to_api
+from flenwheel.core.data.availability import MISSING_MARK
 from flenwheel.core.data.project import Project
 
 pytestmark = pytest.mark.integration
@@ -47,9 +49,11 @@ def comfy_run(*args: str) -> tuple[int, dict]:
 
 
 def without_dynamic(info: dict) -> dict:
-    """An /object_info entry minus what depends on the machine: file lists and the module path."""
+    """An /object_info entry minus what depends on the machine: file lists, the module path and the
+    missing-dependency note (its install line names the interpreter, which differs between here and ComfyUI)."""
     info = json.loads(json.dumps(info))
     info.pop("python_module", None)
+    info["description"] = info["description"].split(MISSING_MARK)[0]
     for entries in info["input"].values():
         for name, spec in entries.items():
             if len(spec) > 1 and isinstance(spec[1], dict) and "dynamic_choices" in spec[1]:
@@ -82,6 +86,8 @@ def test_object_info_lists_every_node_as_the_validator_sees_it(comfyui):
                 if spec == "<files>":
                     theirs["input"][section][input_name] = "<files>"
         assert mine == theirs, f"{name}: the validator's spec differs from what ComfyUI serves"
+        if MISSING_MARK in served[name]["description"]:  # the install line is for ComfyUI's own Python
+            assert f"{os.environ.get('COMFYUI_PYTHON', sys.executable)} -m pip install" in served[name]["description"]
 
 
 def test_workflow_templates_list_the_pack_workflows(comfyui):
