@@ -212,7 +212,8 @@ def sidebar_shots(browser, url: str, images: Path) -> None:
 TRAINING_RUN = """() => {
   const api = window.comfyAPI.api.api;
   const output = "/home/me/ComfyUI/output/flenwheel/my_character/models/flux_lora/char_v1";
-  const send = (detail) => api.dispatchEvent(new CustomEvent("flenwheel.train", { detail: { kind: "flux", output, ...detail } }));
+  const send = (detail) => api.dispatchEvent(
+    new CustomEvent("flenwheel.train", { detail: { kind: "flux", output, ...detail } }));
   send({ event: "start", step: 0, total: 30 });
   for (let step = 1; step <= 30; step += 1) {
     const loss = 0.55 - 0.2 * (1 - Math.exp(-step / 10)) + 0.08 * Math.sin(step * 2.3);
