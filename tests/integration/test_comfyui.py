@@ -144,7 +144,8 @@ EXPECTED: dict[str, tuple[list[str], dict[str, str]]] = {
     "05 Generate synthetic images": (["data/synthetic/v1/*.png"], {"Step 1.5 summary": "50+ images"}),
     "06 Identity filter": ([], {"Scores": "face_count"}),
     "07 Pick the pristine synthetic set": ([], {"Review summary": "synthetic"}),
-    "08 Train the next LoRA version": (["models/flux_lora/char_v2/char_lora_v2.safetensors"], {"Training summary": "v2"}),
+    "08 Train the next LoRA version": (["models/flux_lora/char_v2/char_lora_v2.safetensors"],
+                                       {"Training summary": "v2"}),
     "09 Corrections to triplets": (["data/qwen_training/v1/triplets.jsonl", "data/qwen_training/v1/target/*"],
                                    {"Step 2.1 report": "triplets"}),
     "10 Train the editor LoRA": (["models/qwen_lora/v1/qwen_char_lora_v1.safetensors"], {"Training summary": "v1"}),
@@ -152,8 +153,8 @@ EXPECTED: dict[str, tuple[list[str], dict[str, str]]] = {
                                   {"Step 2.3 report": "ours"}),
     "12 Model card benchmark": (["benchmarks/char_v1/results.json", "benchmarks/char_v1/model_card.png"],
                                 {"Summary": "first try"}),
-    "13 One whole flywheel turn": (["models/flux_lora/char_v2/char_lora_v2.safetensors", "benchmarks/char_v1/results.json",
-                       "benchmarks/char_v2/results.json"], {}),
+    "13 One whole flywheel turn": (["models/flux_lora/char_v2/char_lora_v2.safetensors",
+                                    "benchmarks/char_v1/results.json", "benchmarks/char_v2/results.json"], {}),
 }
 
 
