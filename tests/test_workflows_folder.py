@@ -65,7 +65,8 @@ def test_every_note_says_what_the_template_needs():
         assert "**Needs:**" in template.note, template.name
         if "FlenwheelFaceIdentityFilter" in types:
             assert "--no-deps face-recognition-ng" in template.note and "python_embeded" in template.note
-        if types & {"FlenwheelLoadFlux", "FlenwheelQwenEditLoader"} or any(t.startswith("FlenwheelTrain") for t in types):
+        loads_a_model = types & {"FlenwheelLoadFlux", "FlenwheelQwenEditLoader"}
+        if loads_a_model or any(t.startswith("FlenwheelTrain") for t in types):
             assert "NVIDIA GPU" in template.note and "`none`" in template.note, template.name
 
 
