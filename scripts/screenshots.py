@@ -6,18 +6,17 @@ A development tool, not a test. It starts ComfyUI on the CPU with a temporary ba
 this pack linked into its custom_nodes/ (the checkout is never touched), opens ComfyUI's own
 frontend in headless Chromium (Playwright driving /usr/bin/chromium, no browser download), and:
 
-- loads every workflows/NN_*.json into the canvas and saves workflows/NN_*.jpg, the thumbnail the
-  template browser shows (400x300);
+- opens the template browser on this pack's templates and saves docs/images/template_browser.png
+  (the thumbnails themselves are drawn by scripts/template_thumbnails.py);
 - saves docs/images/workflow_graph.png (the enrichment template, readable at README size),
   docs/images/whole_turn_graph.png (the whole-turn template, 2600 px wide) and
   docs/images/native_graph.png (ComfyUI's own FLUX nodes feeding the flywheel);
 - builds a project of real face photos (the bundled samples and the shared test faces, set
   FLENWHEEL_SHARED or --faces) with the dataset API, edits simulated by plain image adjustments and
   one other person as an identity drift, with real identity scores and a few decisions, and saves
-  docs/images/review_page.png: the review page with the side-by-side view of source and edit.
-
-``--only 14_native_generate ...`` shoots just those templates (their thumbnails and any README
-picture made from them), leaving every other image as it is.
+  docs/images/review_page.png: the review page with the side-by-side view of source and edit, and
+  docs/images/review_tab.png, training_tab.png and node_library.png: the pack's sidebar tabs and
+  its nodes in the library, at the sidebar's default width.
 """
 
 from __future__ import annotations
@@ -47,12 +46,9 @@ SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Co
             "Comfy.Graph.CanvasInfo": False,
             # draw titles and widgets at any zoom, so a whole graph fits a thumbnail with its text
             "LiteGraph.Canvas.LowQualityRenderingZoomThreshold": 0.1}
-THUMBNAIL = (400, 300)
-GRAPH = "02_enrich_qwen_edit"
-WHOLE_TURN = "13_whole_turn"
-NATIVE = "14_native_generate"
-README_GRAPHS = ((GRAPH, "workflow_graph.png", (1800, 1000)), (WHOLE_TURN, "whole_turn_graph.png", (2600, 1700)),
-                 (NATIVE, "native_graph.png", (2200, 1100)))
+GRAPH = "02 Enrich with Qwen-Image-Edit"
+WHOLE_TURN = "13 One whole flywheel turn"
+NATIVE = "14 Generate with your own FLUX graph"
 
 
 def start_comfyui(comfy_dir: Path, python: str, base: Path) -> tuple[subprocess.Popen, str]:
@@ -152,12 +148,6 @@ def save_png(data: bytes, path: Path, limit: int = 600_000) -> None:
     print(f"{path.relative_to(ROOT)}: {image.width}x{image.height}, {path.stat().st_size // 1024} KB")
 
 
-def save_thumbnail(data: bytes, path: Path) -> None:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    ImageOps.fit(image, THUMBNAIL, Image.Resampling.LANCZOS).save(path, quality=85, optimize=True)
-    print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
-
-
 FIT_GRAPH = """async ([workflow, margin]) => {
   const app = window.app;
   await app.loadGraphData(workflow);
@@ -185,19 +175,62 @@ def open_canvas(page, url: str) -> None:
     page.wait_for_timeout(500)
 
 
-def graph_shots(browser, url: str, images: Path, only: list[str]) -> None:
-    """Each template fitted into a 4:3 canvas for its thumbnail; the README graphs in wide ones."""
-    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+def template_browser_shot(browser, url: str, images: Path) -> None:
+    """The template browser opened on this pack's cards: titles, order and thumbnails as a user sees them."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
     open_canvas(page, url)
-    for path in sorted((ROOT / "workflows").glob("[0-9][0-9]_*.json")):
-        if only and path.stem not in only:
-            continue
-        page.evaluate(FIT_GRAPH, [json.loads(path.read_text(encoding="utf-8")), 24])
-        save_thumbnail(page.screenshot(), path.with_suffix(".jpg"))
+    page.evaluate("() => window.app.extensionManager.command.execute('Comfy.BrowseTemplates')")
+    page.get_by_text(PACK, exact=True).first.click(timeout=30_000)
+    page.wait_for_timeout(3000)
+    save_png(page.screenshot(), images / "template_browser.png")
     page.close()
-    for name, target, viewport in README_GRAPHS:
-        if only and name not in only:
-            continue
+
+
+def sidebar_shots(browser, url: str, images: Path) -> None:
+    """The node library (FLENwheel's names), Review and Training tabs at the sidebar's default width."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    open_canvas(page, url)
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleFocusMode')")
+    page.wait_for_timeout(1000)
+    page.locator(".node-library-tab-button").first.click()
+    page.get_by_text(PACK, exact=True).first.click(timeout=30_000)
+    page.wait_for_timeout(1000)
+    for category in ("curate", "identity", "editor"):
+        page.get_by_text(category, exact=True).first.click(timeout=10_000)
+    page.wait_for_timeout(1500)
+    save_png(page.screenshot(), images / "node_library.png")
+    page.locator(".flenwheel-review-tab-button").first.click()
+    page.wait_for_timeout(4000)
+    save_png(page.screenshot(), images / "review_tab.png")
+    page.locator(".flenwheel-training-tab-button").first.click()
+    page.evaluate(TRAINING_RUN)
+    page.wait_for_timeout(2000)
+    save_png(page.screenshot(), images / "training_tab.png")
+    page.close()
+
+
+# The events a 30-step run of the trainer sends (the node relays them as flenwheel.train), so the
+# Training tab shows a finished card with its loss curve and the full LoRA path.
+TRAINING_RUN = """() => {
+  const api = window.comfyAPI.api.api;
+  const output = "/home/me/ComfyUI/output/flenwheel/my_character/models/flux_lora/char_v1";
+  const send = (detail) => api.dispatchEvent(
+    new CustomEvent("flenwheel.train", { detail: { kind: "flux", output, ...detail } }));
+  send({ event: "start", step: 0, total: 30 });
+  for (let step = 1; step <= 30; step += 1) {
+    const loss = 0.55 - 0.2 * (1 - Math.exp(-step / 10)) + 0.08 * Math.sin(step * 2.3);
+    send({ event: "step", step, total: 30, loss, it_s: 1.4, eta_s: (30 - step) / 1.4 });
+    if (step % 15 === 0) send({ event: "checkpoint", step });
+  }
+  send({ event: "done", status: "finished", step: 30, lora_path: `${output}/char_lora_v1.safetensors` });
+}"""
+
+
+def graph_shots(browser, url: str, images: Path) -> None:
+    """The README's graphs: the enrichment template in a wide canvas, the whole turn in a wider one."""
+    for name, target, viewport in ((GRAPH, "workflow_graph.png", (1800, 1000)),
+                                   (WHOLE_TURN, "whole_turn_graph.png", (2600, 1700)),
+                                   (NATIVE, "native_graph.png", (2200, 1100))):
         page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         open_canvas(page, url)
         page.evaluate(FIT_GRAPH, [json.loads((ROOT / "workflows" / f"{name}.json").read_text(encoding="utf-8")), 30])
@@ -226,8 +259,6 @@ def main() -> int:
                         default=Path(os.environ.get("FLENWHEEL_SHARED", ROOT.parent / "shared")) / "faces")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
     parser.add_argument("--images", type=Path, default=ROOT / "docs" / "images")
-    parser.add_argument("--only", nargs="+", default=[], metavar="TEMPLATE",
-                        help="shoot only these templates (file stems); skips the review page")
     args = parser.parse_args()
     if not args.comfyui or not (Path(args.comfyui) / "main.py").is_file():
         parser.error("point --comfyui (or COMFYUI_DIR) at a ComfyUI checkout")
@@ -239,15 +270,15 @@ def main() -> int:
         base = Path(temp)
         process, url = start_comfyui(Path(args.comfyui).resolve(), args.python, base)
         try:
-            if not args.only:
-                review_project(base / "output", args.faces)
+            review_project(base / "output", args.faces)
             for name, value in SETTINGS.items():
                 post_json(f"{url}/api/settings/{name}", value)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-                graph_shots(browser, url, args.images, args.only)
-                if not args.only:
-                    review_shot(browser.new_page(viewport={"width": 1440, "height": 900}), url, args.images)
+                graph_shots(browser, url, args.images)
+                template_browser_shot(browser, url, args.images)
+                sidebar_shots(browser, url, args.images)
+                review_shot(browser.new_page(viewport={"width": 1440, "height": 900}), url, args.images)
                 browser.close()
         finally:
             process.terminate()

@@ -91,8 +91,10 @@ def test_loading_another_base_releases_the_old_one(tiny_qwen_edit, source_image)
 def test_four_bit_on_cpu_fails_clearly_before_loading(tiny_qwen_edit, tmp_path):
     for options in (LoadOptions(dtype="bf16", device="cpu", quantize="nf4"),
                     LoadOptions(dtype="bf16", device="cpu", quantize_text_encoder="nf4")):
-        with pytest.raises(ModelLoadError, match="nf4 quantisation needs an NVIDIA GPU.*device is cpu"):
+        with pytest.raises(ModelLoadError, match="nf4 quantisation needs an NVIDIA GPU.*device is cpu") as caught:
             load_qwen_edit(str(tiny_qwen_edit), options=options)
+        assert "pick the memory options quantize=none and quantize_text_encoder=none" in str(caught.value)
+        assert "with offload=model" in str(caught.value)
     transformer = tiny_qwen_edit / "transformer" / "diffusion_pytorch_model.safetensors"
     with pytest.raises(ModelLoadError, match="needs an NVIDIA GPU"):
         load_qwen_edit(str(tiny_qwen_edit), transformer, LoadOptions(device="cpu", quantize="nf4"))

@@ -7,6 +7,7 @@ description in comfy/dev/workflow_templates.py gives (run `python scripts/build_
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from flenwheel.comfy.workflow_check import check_in_folder, check_ui, workflow_f
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 FILES = workflow_files(WORKFLOWS) if WORKFLOWS.is_dir() else []
-TEMPLATES = sorted(WORKFLOWS.glob("[0-9][0-9]_*.json"))
+TEMPLATES = sorted(WORKFLOWS.glob("[0-9][0-9] *.json"))
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,24 @@ def test_templates_cover_the_flywheel_in_order_with_a_note_and_thumbnail():
         assert '"type": "MarkdownNote"' in text
 
 
+def test_file_names_are_titles_in_flywheel_order_and_each_has_its_own_thumbnail():
+    """The template browser titles a card by its file name: "01 Curate sources", not "01_curate_sources"."""
+    names = [template.name for template in templates()]
+    assert names == sorted(names) and all(re.fullmatch(r"\d\d [A-Z][\w -]+", name) for name in names), names
+    assert sorted(p.stem for p in WORKFLOWS.glob("*.jpg")) == names
+
+
+def test_every_note_says_what_the_template_needs():
+    for template in templates():
+        types = {node.type for node in template.nodes}
+        assert "**Needs:**" in template.note, template.name
+        if "FlenwheelFaceIdentityFilter" in types:
+            assert "--no-deps face-recognition-ng" in template.note and "python_embeded" in template.note
+        loads_a_model = types & {"FlenwheelLoadFlux", "FlenwheelQwenEditLoader"}
+        if loads_a_model or any(t.startswith("FlenwheelTrain") for t in types):
+            assert "NVIDIA GPU" in template.note and "`none`" in template.note, template.name
+
+
 def test_memory_options_default_to_a_24_gb_card(specs):
     for template in templates():
         for node in template.nodes:
@@ -71,7 +90,7 @@ def test_a_node_input_change_fails_the_shipped_workflow(specs):
     extra = InputSpec("warmup_steps", "INT", {"default": 0, "min": 0}, True)
     changed = {**specs, train.name: replace(train, inputs=(*train.inputs[:3], extra, *train.inputs[3:]),
                                             _by_name={})}
-    problems = check_ui(load_workflow(WORKFLOWS / "04_train_flux_lora.json"), changed)
+    problems = check_ui(load_workflow(WORKFLOWS / "04 Train the FLUX character LoRA.json"), changed)
     assert any("widget values" in str(problem) and "re-save" in str(problem) for problem in problems)
 
 

@@ -112,7 +112,12 @@ function card(run) {
     + (run.checkpoints.length ? ` · saved at ${run.checkpoints[run.checkpoints.length - 1]}` : "");
   box.append(title, bar, facts, chart(run));
   if (run.error) box.append(Object.assign(document.createElement("div"), { className: "fw-train-error", textContent: run.error }));
-  if (run.lora) box.append(Object.assign(document.createElement("div"), { className: "fw-train-lora", textContent: run.lora }));
+  if (run.lora) {
+    const lora = Object.assign(document.createElement("div"), { className: "fw-train-lora", title: run.lora,
+      textContent: `LoRA: ${run.lora}` });
+    lora.style.cssText = "font-size:12px;margin-top:4px;overflow-wrap:anywhere;user-select:all";  // the whole path, wrapped
+    box.append(lora);
+  }
   return box;
 }
 

@@ -66,7 +66,7 @@ def native_save(column: int, title: str, gate: str = "off") -> list[Node]:
 
 
 def native_generate() -> Template:
-    return Template("14_native_generate", note(
+    return Template("14 Generate with your own FLUX graph", note(
         "14 · Generate with ComfyUI's own FLUX nodes",
         NATIVE_INTRO,
         "Writes `data/synthetic/vN/` from the prompt set (angles, expressions, scenarios, poses x variants); "
@@ -78,7 +78,7 @@ def native_generate() -> Template:
 
 
 def native_enrich() -> Template:
-    return Template("15_native_enrich_qwen_edit", note(
+    return Template("15 Enrich with your own Qwen-Edit graph", note(
         "15 · Enrich with ComfyUI's own Qwen-Image-Edit nodes",
         NATIVE_INTRO,
         "One item per source photo x edit template, into `data/enriched/vN/` with each edit linked to its "
@@ -113,7 +113,7 @@ def native_enrich() -> Template:
 
 
 def native_model_card() -> Template:
-    return Template("16_native_model_card", note(
+    return Template("16 Model card from your own FLUX graph", note(
         "16 · Model card from ComfyUI's own FLUX nodes",
         NATIVE_INTRO,
         "The card's cells x tries as items (23 prompts, fixed seeds), the images into `data/benchmark/vN/`, "

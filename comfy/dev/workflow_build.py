@@ -23,7 +23,8 @@ NOTE_TITLE = "About this stage"
 NOTE_COLORS = {"color": "#432", "bgcolor": "#653"}
 MUTED = 2
 COLUMN_GAP, ROW_GAP, MARGIN = 60, 50, 40
-GROUP_PAD, GROUP_TITLE = 14, 46
+# GROUP_TITLE leaves the group's title bar clear of the first node's title and its source badge.
+GROUP_PAD, GROUP_TITLE = 14, 64
 # ComfyUI's frontend (1.27) sizes a node at least 14 + 20 per socket row + 24 per widget (54 for a
 # multi-line text); the extra here leaves room for the text boxes and long values.
 TITLE_H, BASE_H, SLOT_H, WIDGET_H, MULTILINE_H, SLACK = 30, 14, 20, 24, 84, 12

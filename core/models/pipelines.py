@@ -198,9 +198,12 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
     if options.quantize == "none" and options.quantize_text_encoder == "none":
         return None
     if not str(device).startswith("cuda"):
+        chosen = [f"{name}={value}" for name, value in (("quantize", options.quantize),
+                  ("quantize_text_encoder", options.quantize_text_encoder)) if value != "none"]
         raise ModelLoadError(
             f"{options.quantize if options.quantize != 'none' else options.quantize_text_encoder} quantisation "
-            f"needs an NVIDIA GPU, but the device is {device}; use quantize=none (bf16) with offload=model instead"
+            f"needs an NVIDIA GPU, but the device is {device}. On this machine pick the memory options "
+            f"quantize=none and quantize_text_encoder=none (bf16; now {', '.join(chosen)}) with offload=model"
         )
     require("bitsandbytes", "4-bit/8-bit loading")
     from diffusers import BitsAndBytesConfig as DiffusersBnb

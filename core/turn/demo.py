@@ -37,7 +37,8 @@ NOISE_NOTE = ("tiny random-weight models produce noise: no generated image shows
 TINY_TRAINING = {
     "max_train_steps": 30, "save_every": 15, "resolution": 64, "bucket_step": 16, "lora_rank": 4,
     "learning_rate": 2e-3, "mixed_precision": "no", "gradient_checkpointing": False,
-    "max_sequence_length": 32, "sample_every": 0, "caption_dropout": 0.0, "save_dtype": "fp32",
+    "max_sequence_length": 32, "sample_every": 30, "sample_steps": 2, "sample_size": 64,
+    "caption_dropout": 0.0, "save_dtype": "fp32",
 }
 #: The same for the tiny Qwen-Edit (the editor LoRA).
 TINY_EDITOR_TRAINING = {**TINY_TRAINING, "max_train_steps": 10, "save_every": 10, "learning_rate": 1e-3,

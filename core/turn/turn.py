@@ -196,15 +196,27 @@ class Turn:
         from ..training.train_version import train_version
 
         base = family(self.config.models.character_base)
-        outcome = train_version(base.name, self.prepare(version), on_event=self.training_event)
+        config_path = self.prepare(version)
+        outcome = train_version(base.name, config_path, on_event=self.training_event)
         if not outcome.finished:
             raise FlenwheelError(f"training char_{version} stopped ({outcome.status}) at step {outcome.step}; "
                                  "run the turn again to resume from its last checkpoint")
         how = "already trained" if outcome.reused else f"trained {outcome.step} steps"
         self.project.set_current(base.lora.project_key, base.lora.version_folder(self.project.root, version).name)
-        self.record(f"train char_{version}", [f"char_{version}: {how} -> {outcome.lora}"])
+        lines = [f"char_{version}: {how} -> {outcome.lora}", *self._training_pictures(version, config_path.parent)]
+        self.record(f"train char_{version}", lines)
         return str(outcome.lora)
 
+    def _training_pictures(self, version: str, run_dir: Path) -> list[str]:
+        """The run's loss plot and samples, linked from the turn report."""
+        from ..training.loss_plot import write_loss_plot
+
+        links = {f"loss char_{version}": write_loss_plot(run_dir, f"char_{version} loss")}
+        samples = run_dir / "samples"
+        if samples.is_dir() and any(samples.glob("*.png")):
+            links[f"samples char_{version}"] = samples
+        self.report.reports.update({name: str(path) for name, path in links.items()})
+        return [f"{name}: {path}" for name, path in links.items()]
 
     def training_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")

@@ -14,7 +14,9 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
@@ -24,6 +26,7 @@ import flenwheel
 from flenwheel.cli import cli
 from flenwheel.comfy.node_specs import known_specs, pack_object_info
 from flenwheel.comfy.workflow_format import load_workflow, ui_to_api
+from flenwheel.core.data.availability import MISSING_MARK
 from flenwheel.core.data.project import Project
 
 pytestmark = pytest.mark.integration
@@ -33,7 +36,7 @@ PACK_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = PACK_ROOT / "workflows"
 #: Native-graph templates need real model files in ComfyUI's folders, so they are validated, not run
 #: (tests/integration/test_native_graphs.py).
-API_WORKFLOWS = sorted(p for p in (WORKFLOWS / "api").glob("*.json") if "_native_" not in p.name)
+API_WORKFLOWS = sorted(p for p in (WORKFLOWS / "api").glob("*.json") if "your own" not in p.name)
 UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
 DEMO = PACK_ROOT / "tests" / "data" / "workflows"
 OVERRIDES = Path(__file__).with_name("workflow_overrides.json")
@@ -48,9 +51,11 @@ def comfy_run(*args: str) -> tuple[int, dict]:
 
 
 def without_dynamic(info: dict) -> dict:
-    """An /object_info entry minus what depends on the machine: file lists and the module path."""
+    """An /object_info entry minus what depends on the machine: file lists, the module path and the
+    missing-dependency note (its install line names the interpreter, which differs between here and ComfyUI)."""
     info = json.loads(json.dumps(info))
     info.pop("python_module", None)
+    info["description"] = info["description"].split(MISSING_MARK)[0]
     for entries in info["input"].values():
         for name, spec in entries.items():
             if len(spec) > 1 and isinstance(spec[1], dict) and "dynamic_choices" in spec[1]:
@@ -83,6 +88,8 @@ def test_object_info_lists_every_node_as_the_validator_sees_it(comfyui):
                 if spec == "<files>":
                     theirs["input"][section][input_name] = "<files>"
         assert mine == theirs, f"{name}: the validator's spec differs from what ComfyUI serves"
+        if MISSING_MARK in served[name]["description"]:  # the install line is for ComfyUI's own Python
+            assert f"{os.environ.get('COMFYUI_PYTHON', sys.executable)} -m pip install" in served[name]["description"]
 
 
 def test_workflow_templates_list_the_pack_workflows(comfyui):
@@ -91,7 +98,7 @@ def test_workflow_templates_list_the_pack_workflows(comfyui):
     listed = comfyui.get_json("/api/workflow_templates")
     assert sorted(listed.get(comfyui.pack, [])) == sorted(p.stem for p in UI_WORKFLOWS)
     for path in UI_WORKFLOWS:
-        status, body = comfyui.get(f"/api/workflow_templates/{comfyui.pack}/{path.name}")
+        status, body = comfyui.get(f"/api/workflow_templates/{comfyui.pack}/{quote(path.name)}")
         assert status == 200 and json.loads(body) == json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -130,24 +137,26 @@ def test_foundation_nodes_run_through_the_runner(comfyui, tmp_path):
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 #: What each template leaves in its project (globs that must match) and prints (node title -> text).
 EXPECTED: dict[str, tuple[list[str], dict[str, str]]] = {
-    "01_curate_sources": (["data/source/v1/*.png"], {"Step 1.1 report": "usable images"}),
-    "02_enrich_qwen_edit": (["data/enriched/v1/*.png"], {"Step 1.2 summary": "multiple_angles"}),
-    "03_review_enriched": (["data/enriched/v1/good/*.png", "data/enriched/v1/rejected/*.png"],
+    "01 Curate sources": (["data/source/v1/*.png"], {"Step 1.1 report": "usable images"}),
+    "02 Enrich with Qwen-Image-Edit": (["data/enriched/v1/*.png"], {"Step 1.2 summary": "multiple_angles"}),
+    "03 Review enriched images": (["data/enriched/v1/good/*.png", "data/enriched/v1/rejected/*.png"],
                            {"Review summary": "0 pending"}),
-    "04_train_flux_lora": (["models/flux_lora/char_v1/char_lora_v1.safetensors"], {"Training summary": "v1"}),
-    "05_generate_synthetic": (["data/synthetic/v1/*.png"], {"Step 1.5 summary": "50+ images"}),
-    "06_identity_filter": ([], {"Scores": "face_count"}),
-    "07_review_synthetic_pristine": ([], {"Review summary": "synthetic"}),
-    "08_iterate_train_v2": (["models/flux_lora/char_v2/char_lora_v2.safetensors"], {"Training summary": "v2"}),
-    "09_corrections_to_triplets": (["data/qwen_training/v1/triplets.jsonl", "data/qwen_training/v1/target/*"],
+    "04 Train the FLUX character LoRA": (["models/flux_lora/char_v1/char_lora_v1.safetensors"],
+                                         {"Training summary": "v1"}),
+    "05 Generate synthetic images": (["data/synthetic/v1/*.png"], {"Step 1.5 summary": "50+ images"}),
+    "06 Identity filter": ([], {"Scores": "face_count"}),
+    "07 Pick the pristine synthetic set": ([], {"Review summary": "synthetic"}),
+    "08 Train the next LoRA version": (["models/flux_lora/char_v2/char_lora_v2.safetensors"],
+                                       {"Training summary": "v2"}),
+    "09 Corrections to triplets": (["data/qwen_training/v1/triplets.jsonl", "data/qwen_training/v1/target/*"],
                                    {"Step 2.1 report": "triplets"}),
-    "10_train_qwen_edit_lora": (["models/qwen_lora/v1/qwen_char_lora_v1.safetensors"], {"Training summary": "v1"}),
-    "11_enrich_with_our_editor": (["data/enriched/v2/*.png", "benchmarks/editors/base_vs_ours/*"],
+    "10 Train the editor LoRA": (["models/qwen_lora/v1/qwen_char_lora_v1.safetensors"], {"Training summary": "v1"}),
+    "11 Enrich with our editor": (["data/enriched/v2/*.png", "benchmarks/editors/base_vs_ours/*"],
                                   {"Step 2.3 report": "ours"}),
-    "12_model_card_benchmark": (["benchmarks/char_v1/results.json", "benchmarks/char_v1/model_card.png"],
+    "12 Model card benchmark": (["benchmarks/char_v1/results.json", "benchmarks/char_v1/model_card.png"],
                                 {"Summary": "first try"}),
-    "13_whole_turn": (["models/flux_lora/char_v2/char_lora_v2.safetensors", "benchmarks/char_v1/results.json",
-                       "benchmarks/char_v2/results.json"], {}),
+    "13 One whole flywheel turn": (["models/flux_lora/char_v2/char_lora_v2.safetensors",
+                                    "benchmarks/char_v1/results.json", "benchmarks/char_v2/results.json"], {}),
 }
 
 

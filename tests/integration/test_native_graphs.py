@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 PACK_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = PACK_ROOT / "workflows"
 
-NATIVE_TEMPLATES = sorted((WORKFLOWS / "api").glob("*_native_*.json"))
+NATIVE_TEMPLATES = sorted((WORKFLOWS / "api").glob("* your own *.json"))
 MODEL_FOLDERS = {"UNETLoader": ("diffusion_models", "unet_name"), "LoraLoaderModelOnly": ("loras", "lora_name"),
                  "DualCLIPLoader": ("text_encoders", "clip_name1", "clip_name2"),
                  "CLIPLoader": ("text_encoders", "clip_name"), "VAELoader": ("vae", "vae_name")}

@@ -81,6 +81,26 @@ def test_keyboard_review_survives_a_reload(enriched, chromium, live_app):
     assert not errors
 
 
+def test_the_page_says_who_decided_and_marks_auto_review(enriched, chromium, live_app):
+    from flenwheel.core.review.stages import AUTO_REVIEWER
+
+    project, records = enriched(3)
+    store = ReviewStore(project)
+    store.decide(records[0].id, "enriched", "v1", "good", reviewer=AUTO_REVIEWER)
+    store.decide(records[1].id, "enriched", "v1", "reject", reason="artifacts", reviewer="ana")
+    page = chromium.new_page(viewport={"width": 1200, "height": 800})
+    page.goto(live_app(create_app(project, place_delay=0.2)) + "/")
+    page.wait_for_selector(READY)
+    assert _badges(page)[:2] == ["Good (auto)", "Reject"]
+    assert page.locator(".fw-tile .fw-badge.fw-auto").count() == 1
+    page.locator(".fw-tile").nth(0).dblclick()
+    page.wait_for_selector(".fw-viewer .fw-decider")
+    assert page.inner_text(".fw-viewer .fw-decider") == "decided by auto-review (demo only, not a human)"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelector('.fw-viewer .fw-decider')?.textContent.includes('ana')")
+    assert page.inner_text(".fw-viewer .fw-decider").startswith("decided by ana · ")
+
+
 def test_comfyui_sidebar_tab(enriched, chromium, live_app, monkeypatch, tmp_path):
     project, records = enriched(3)
     fake = types.SimpleNamespace(routes=web.RouteTableDef(), send_sync=lambda *a, **k: None)

@@ -207,7 +207,7 @@ def test_comfyui_loading_the_pack_mounts_the_review_routes(prompt_server, monkey
     assert not _review_routes.mount_review_routes()
 
 
-@pytest.mark.parametrize("name", ["03_review_enriched", "07_review_synthetic_pristine"])
+@pytest.mark.parametrize("name", ["03 Review enriched images", "07 Pick the pristine synthetic set"])
 def test_the_review_workflows_match_the_node(name):
     folder = Path(__file__).resolve().parents[2] / "workflows"
     prompt = json.loads((folder / "api" / f"{name}.json").read_text())

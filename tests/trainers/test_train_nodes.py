@@ -114,6 +114,25 @@ def test_loss_plot_uses_the_last_report_of_each_step(tmp_path):
     assert plot_losses(log).size == (900, 500)
 
 
+def test_a_30_step_run_gets_a_moving_average_that_is_not_the_raw_curve_and_a_loss_png(tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from flenwheel.core.training.loss_plot import smooth, window_for, write_loss_plot
+
+    losses = [0.5 + 0.3 * ((s * 7919) % 13) / 13 - s / 100 for s in range(1, 31)]
+    (tmp_path / "train_log.jsonl").write_text(
+        "\n".join(json.dumps({"event": "step", "step": s, "loss": v}) for s, v in enumerate(losses, 1)) + "\n")
+    window = window_for(len(losses))
+    assert window == 5 and window_for(3) == 3 and window_for(5000) == 100
+    averaged = smooth(losses, window)
+    assert np.std(np.diff(averaged)) < np.std(np.diff(losses)) / 2  # it smooths: a trend, not the noise again
+    path = write_loss_plot(tmp_path, "char_v1 loss")
+    assert path == tmp_path / "loss.png" and Image.open(path).size == (900, 500)
+
+
 def test_nodes_register_with_tooltips():
     from flenwheel.nodes import load_nodes
 

@@ -31,7 +31,14 @@ def test_the_demo_runs_two_whole_turns_of_both_flywheels(tmp_path):
     for benchmark in ("char_v1", "char_v2"):
         assert (project / "benchmarks" / benchmark / "results.json").is_file()
     for path in result.reports.values():
-        assert Path(path).is_file(), path
+        assert Path(path).exists(), path
+    for version in ("v1", "v2"):
+        loss = Path(result.reports[f"loss char_{version}"])
+        assert loss == project / f"models/flux_lora/char_{version}/loss.png"
+        assert loss.read_bytes()[:4] == b"\x89PNG"
+        assert len(list(Path(result.reports[f"samples char_{version}"]).glob("step_*.png"))) >= 2
+    card_page = (project / "benchmarks/char_v1/report.html").read_text()
+    assert "<h2>Training</h2>" in card_page and "alt='loss curve'" in card_page
     assert any(line.startswith("time per stage") for line in lines)
     assert any("produce noise" in line for line in lines)
     status = CliRunner().invoke(cli, ["status", str(project)])

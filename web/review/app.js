@@ -165,7 +165,7 @@ class ReviewApp {
   #panels() {
     const summary = this.session.summary;
     const option = this.datasetSelect.selectedOptions[0];
-    if (option && summary) option.textContent = datasetTitle(summary);
+    if (option && summary) this.datasetSelect.title = option.textContent = datasetTitle(summary);
     renderProgress(this.progress, summary, this.spec.labels);
     renderCoverage(this.coverage, summary?.coverage, this.grid.selected);
   }
@@ -234,6 +234,26 @@ class ReviewApp {
     this.#panels();
     if (this.viewer.open && this.grid.selected?.id === item.id) this.#showViewer();
     if (!this.session.inFlight || summary.pending === 0) this.#say(summary.pending ? "" : "all decided ✓");
+    if (summary.placement?.pending) this.#followPlacement();
+  }
+
+  // Files are placed a moment after the last decision: follow that until it is done, so
+  // "placing files…" never outlives the work it describes (the 5 s poll alone could leave it up).
+  async #followPlacement() {
+    if (this.placing) return;
+    this.placing = true;
+    try {
+      for (let tries = 0; tries < 120 && this.session.summary?.placement?.pending; tries += 1) {
+        await new Promise((done) => setTimeout(done, 1000));
+        if (this.session.inFlight) continue;
+        await this.session.refreshSummary();
+        this.#panels();
+      }
+    } catch (error) {
+      this.#say(error.message);
+    } finally {
+      this.placing = false;
+    }
   }
 
   async #undo() {
@@ -330,8 +350,11 @@ class ReviewApp {
 }
 
 /** A dataset's line in the picker (datasets and summaries both carry these fields). */
+// Short enough for the sidebar's default width: "enriched/v1 · 5 of 10 left"; the review stage is
+// named only when it differs from the dataset's ("reruns/v1 (rerun) · ...").
 function datasetTitle({ dataset, stage, pending, total }) {
-  return `${dataset} · ${stage} review · ${pending} pending of ${total}`;
+  const named = String(dataset).startsWith(`${stage}/`) ? dataset : `${dataset} (${stage})`;
+  return `${named} · ${pending ? `${pending} of ${total} left` : `all ${total} decided`}`;
 }
 
 function fill(select, options) {

@@ -83,9 +83,9 @@ function details(item, context) {
 // Who gave the verdict: an --auto-review decision is no human's, and the page says so plainly.
 function decidedBy(item) {
   if (!item.label || !item.reviewer) return null;
-  if (item.auto) return h("div", { class: "fw-decided fw-auto" }, "decided by auto-review (demo only, not a human)");
+  if (item.auto) return h("div", { class: "fw-decider fw-auto" }, "decided by auto-review (demo only, not a human)");
   const when = item.at ? ` · ${String(item.at).replace("T", " ").slice(0, 16)}` : "";
-  return h("div", { class: "fw-decided" }, `decided by ${item.reviewer}${when}`);
+  return h("div", { class: "fw-decider" }, `decided by ${item.reviewer}${when}`);
 }
 
 function identityLine(identity) {
