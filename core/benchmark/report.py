@@ -60,21 +60,17 @@ def _first_tries(results: dict[str, Any], outcome: str) -> list[dict[str, Any]]:
     return [(cell, first) for cell, first in firsts if first.get("outcome", "failure") == outcome]
 
 
-def _training_section(run_dir: Path | None, samples_shown: int = 4) -> str:
+def _training(run_dir: Path | None, samples_shown: int = 4) -> dict[str, Any] | None:
     """The LoRA's loss curve (raw and averaged) and newest samples, from its run folder."""
     from ...trainers.protocol import LOG_FILE
     from ..training.loss_plot import plot_losses
 
     if run_dir is None or not (run_dir / LOG_FILE).is_file():
-        return ""
-    plot = plot_losses(run_dir, title=f"{run_dir.name} loss")
+        return None
     samples = sorted((run_dir / "samples").glob("*.png"))[-samples_shown:]
-    pictures = "".join(f"<figure><img src='{data_uri(Image.open(p).convert('RGB'), 256)}' alt='{esc(p.name)}'>"
-                       f"<figcaption class='muted'>{esc(p.name)}</figcaption></figure>" for p in samples)
-    found = (f"<p>Newest training samples (all in <code>{esc(run_dir / 'samples')}</code>):</p>"
-             f"<div style='display:flex;gap:8px'>{pictures}</div>") if samples else "<p class='muted'>No samples.</p>"
-    return (f"<h2>Training</h2><p>Run folder <code>{esc(run_dir)}</code>.</p>"
-            f"<img class='card' src='{data_uri(plot)}' alt='loss curve'>{found}")
+    return {"folder": str(run_dir), "samples_folder": str(run_dir / "samples"),
+            "plot": data_uri(plot_losses(run_dir, title=f"{run_dir.name} loss")),
+            "samples": [(data_uri(Image.open(p).convert("RGB"), 256), p.name) for p in samples]}
 
 
 def render_report(results: dict[str, Any], card: Image.Image, load: ImageLoader,

@@ -59,7 +59,8 @@ def test_rerun_review_shows_source_failed_edit_and_rerun(enriched, picture, chro
     page = chromium.new_page(viewport={"width": 1200, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(live_app(create_app(project, place_delay=0.2, extensions=review_extensions())) + "/?stage=rerun&version=v1")
+    app = create_app(project, place_delay=0.2, extensions=review_extensions())
+    page.goto(live_app(app) + "/?stage=rerun&version=v1")
     page.wait_for_selector(READY)
     page.keyboard.press("Enter")
     captions = page.eval_on_selector_all(".fw-figure figcaption", "nodes => nodes.map(n => n.textContent)")
