@@ -13,7 +13,7 @@ import yaml
 from flenwheel.core.editor.editor_compare import Editor, editor_handle
 from flenwheel.core.editor.triplets import build_triplets
 from flenwheel.core.models.editor_lora import resolve_lora
-from flenwheel.trainers.config import KINDS
+from flenwheel.core.models.registry import family_names
 from flenwheel.trainers.protocol import Reporter, parse_line
 from flenwheel.trainers.run import run_job
 
@@ -21,7 +21,7 @@ STEPS = 5
 
 
 def test_trainer_consumes_the_jsonl_for_5_steps(corrections, drop_fix, picture, tiny_qwen_edit):
-    assert "qwen-edit" in KINDS, "flenwheel.trainers must provide the qwen-edit trainer"
+    assert "qwen-edit" in family_names(), "flenwheel.trainers must provide the qwen-edit trainer"
     case = corrections(3)
     with case.enriched.edit() as edit:                          # one edit was made with a second view
         edit.records[0].parents = [edit.records[0].parents[0], case.sources[1].id]
