@@ -16,11 +16,13 @@ NATIVE_INTRO = ("ComfyUI's own loaders and sampler make the images; FLENwheel's 
                 "plan as a list (ComfyUI runs the graph once per item) and **Save Flywheel Images** writes each "
                 "into the same dataset FLENwheel's own nodes fill, with its prompt, seed, models, LoRAs and "
                 "this graph in the PNG. Queue again to make only what is missing (and retry drifted faces).")
-FLUX_FILES = ("**Model files:** `models/diffusion_models/flux1-dev.safetensors` (or an fp8 / GGUF single "
+FLUX_FILES = ("**Needs:** these model files in ComfyUI's model folders (nothing is downloaded); a GPU for "
+              "real speed. `models/diffusion_models/flux1-dev.safetensors` (or an fp8 / GGUF single "
               "file), `models/text_encoders/clip_l.safetensors` and `t5xxl_fp8_e4m3fn.safetensors`, "
               "`models/vae/ae.safetensors`, and the character LoRA copied from "
               "`<project>/models/flux_lora/char_v1/char_lora_v1.safetensors` to `models/loras/`.")
-QWEN_FILES = ("**Model files:** `models/diffusion_models/qwen_image_edit_2509_fp8_e4m3fn.safetensors`, "
+QWEN_FILES = ("**Needs:** these model files in ComfyUI's model folders (nothing is downloaded); a GPU for "
+              "real speed. `models/diffusion_models/qwen_image_edit_2509_fp8_e4m3fn.safetensors`, "
               "`models/text_encoders/qwen_2.5_vl_7b_fp8_scaled.safetensors`, "
               "`models/vae/qwen_image_vae.safetensors` (the files of ComfyUI's own Qwen-Image-Edit "
               "template).")

@@ -25,6 +25,7 @@ ALLOWED_FILES = {
     "core/models/registry.py": "the registry itself",
     "trainers/families": "the per-family trainer adapters",
     "comfy/dev/workflow_templates.py": "graph node ids and the 'flux' socket of the shipped templates",
+    "scripts/screenshots.py": "the Training tab's own event kind, sent to the page to draw a sample card",
     "comfy/dev/native_templates.py": "ComfyUI's own DualCLIPLoader type value 'flux' in the native templates",
 }
 #: node lines where 'flux' is the name of the FLUX pipeline socket, not a family key

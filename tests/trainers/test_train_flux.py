@@ -192,7 +192,7 @@ def test_default_bf16_precision_trains_samples_and_saves_bf16(kind, flux_config,
 
 def test_previews_sample_in_eval_mode_and_training_resumes_in_train_mode(flux_config, train_quietly, monkeypatch):
     """With LoRA dropout, a preview drawn in train mode would show a randomly thinned LoRA."""
-    from flenwheel.trainers.flux_lora import FluxAdapter
+    from flenwheel.trainers.families.flux import FluxAdapter
 
     modes: list[tuple[str, bool]] = []
     real_sample, real_loss = FluxAdapter.sample, FluxAdapter.loss
