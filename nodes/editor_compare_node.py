@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..core.data.images import images_to_tensor
 from ..core.editor.editor_compare import parse_editors, run_comparison
 from ..core.editor.editor_report import chart_image, editor_report
+from ..core.editor.editor_skip import skipped_in
 from ..core.enrich.plan import EnrichSettings
 from ..core.identity.gate import GATE_MODES, resolve_gate
 from ._comfy import check_interrupt, interrupt_requested
@@ -22,7 +23,8 @@ class FlenwheelCompareEditors:
         "Step 2.3: runs the same sources, templates and seeds through each editor (base, a named LoRA such as "
         "dx8152:PATH, or the project's editor LoRA ours:vN) into separate enriched versions, each recording "
         "its editor. Review those versions (ReviewGate or the review page), then run FLENwheel Editor Report. "
-        "Rerunning with the same name resumes and skips finished edits."
+        "Rerunning with the same name resumes and skips finished edits. Waiting for a skipped editor "
+        "training (its summary starts with 'skipped:'), it passes through with the same reason."
     )
     CATEGORY = f"{CATEGORY}/editor"
     RETURN_TYPES = ("STRING", "STRING")
@@ -60,12 +62,20 @@ class FlenwheelCompareEditors:
                     "Comma-separated template families (blank: all that fit any editor's LoRAs).")}),
                 "condition_pixels": _int(0, 0, 4194304, "Input area for the vision encoder (0: 384x384)."),
                 "vae_pixels": _int(0, 0, 4194304, "Input area for the VAE (0: diffusers' 1024x1024)."),
+                "wait_for": ("STRING", {"forceInput": True, "tooltip": (
+                    "Compare only after the node wired here has run (e.g. Train Qwen-Edit LoRA's summary, so "
+                    "ours:latest is the LoRA it just trained). A text starting with 'skipped:' (the training "
+                    "was skipped) makes this node pass through with that reason.")}),
             },
         }
 
     def compare(self, project, qwen_edit, editors, name, per_source, base_seed, steps, true_cfg, width, height,
-                identity, families="", condition_pixels=0, vae_pixels=0):
+                identity, families="", condition_pixels=0, vae_pixels=0, wait_for=None):
+        """``wait_for`` only orders the graph, unless it carries a skip."""
         remember_project(project)
+        skip = skipped_in(wait_for)
+        if skip is not None:
+            return {"ui": {"text": [skip.text]}, "result": ("", skip.text)}
         chosen = parse_editors([editors.replace("\n", ",")], project)
         settings = EnrichSettings(per_source=per_source, families=_families(families), seed=base_seed, steps=steps,
                                   true_cfg=true_cfg, width=width or None, height=height or None,
