@@ -16,7 +16,7 @@ from ..core.data.images import images_to_tensor, load_image
 from ..core.models.registry import family, family_names
 from ..core.training.loss_plot import plot_losses
 from ..core.training.train_version import train_version
-from ..trainers.config import TrainConfig, load_config
+from ..trainers.config import DEFAULT_LEARNING_RATE, TrainConfig, load_config
 from ._comfy import comfy_progress, free_comfy_memory, interrupt_requested, is_interrupt, send_event
 from ._types import DATASET
 
@@ -67,7 +67,11 @@ def base_source(kind: str, chosen: str | None, base_model: str) -> tuple[str, st
 def training_default(kind: str, key: str) -> Any:
     """The family's training default for ``key``, else the trainer config's own default."""
     defaults = family(kind).training_defaults
-    return defaults[key] if key in defaults else TrainConfig.model_fields[key].default
+    value = defaults[key] if key in defaults else TrainConfig.model_fields[key].default
+    if value is None and key == "learning_rate":
+        # unset in a config means the optimiser's own step; a FLOAT widget needs that number
+        return DEFAULT_LEARNING_RATE[training_default(kind, "optimizer")]
+    return value
 
 
 def common_inputs(kind: str) -> dict[str, Any]:
