@@ -305,9 +305,10 @@ def whole_turn() -> Template:
         "Both flywheels in one queue. The character's: curate → enrich → review → train v1 → generate → "
         "identity filter → pick pristine → train v2 → model cards of v1 and v2. Then the editor's: the edits "
         "reviewed *needs correction* → TripletWriter → train our Qwen-Edit LoRA → compare the current editor "
-        "with `ours:latest`. The two Review Gates pause the graph until you have labelled every image in the "
-        "**Review** sidebar; everything is saved as it goes, so queueing again resumes where it stopped. The "
-        "same turn runs headless with `flenwheel run PROJECT --config turn.yaml`.",
+        "with `ours:latest` on sources held back from the triplets. The two Review Gates pause the graph "
+        "until you have labelled every image in the **Review** sidebar; everything is saved as it goes, so "
+        "queueing again resumes where it stopped. The same turn runs headless with `flenwheel run PROJECT "
+        "--config turn.yaml`.",
         "With fewer corrected triplets than the writer's *min_triplets* (10, as the headless loop's "
         "`editor.min_triplets`) the editor LoRA is not trained: the writer, the training and the comparison "
         "pass through with `skipped: N triplets, fewer than M`, and the turn still finishes. Review the "
@@ -352,7 +353,8 @@ def whole_turn() -> Template:
              {**on_project, "dataset": "writer.triplets", "wait_for": "writer.triplets"},
              title="Train Qwen-Edit LoRA", width=400, band=2),
         Node("compare", "FlenwheelCompareEditors", 3, {"name": "whole_turn"},
-             {**on_project, "qwen_edit": "qwen.qwen_edit", "wait_for": "train_editor.summary"},
+             {**on_project, "qwen_edit": "qwen.qwen_edit", "wait_for": "train_editor.summary",
+              "triplets": "writer.triplets"},
              title="Compare Editors", width=340, band=2),
         Node("writer_report", "PreviewAny", 4, links={"source": "writer.report"}, title="Step 2.1 report",
              width=320, band=2),

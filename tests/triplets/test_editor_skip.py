@@ -7,7 +7,11 @@ it did nothing.
 
 from __future__ import annotations
 
+import pytest
+
 import flenwheel
+from flenwheel.core.data.errors import FlenwheelError
+from flenwheel.core.data.handles import DatasetHandle
 from flenwheel.core.editor.editor_skip import Skipped, skipped_in, too_few_triplets
 
 NODES = flenwheel.NODE_CLASS_MAPPINGS
@@ -57,3 +61,20 @@ def test_fewer_than_min_triplets_are_written_but_not_trained_on(corrections, dro
     assert "skipped: 3 triplets, fewer than 10: the editor LoRA is not trained" in report
     _, enough, _, report = writer.write(case.project, "new", "all", "off", "as_chosen", min_triplets=3)["result"]
     assert enough.label == "qwen_training/v1" and len(enough) == 3 and "skipped" not in report
+
+
+def test_compare_editors_holds_back_the_sources_the_triplets_came_from(corrections, drop_fix, picture):
+    from flenwheel.core.editor.editor_compare import held_back_sources
+    from flenwheel.nodes.editor_compare_node import _held_back
+
+    case = corrections(4, corrected=1)
+    drop_fix(case, "edit_00.png", picture(400))
+    _, triplets, _, _ = NODES["FlenwheelTripletWriter"]().write(case.project, "new", "all", "off", "as_chosen",
+                                                                min_triplets=1)["result"]
+    source, note = held_back_sources(case.project, triplets.dataset.version, 4)
+    assert set(source.ids) == {case.sources[1].id, case.sources[2].id} and note == "held back from the triplets"
+    assert held_back_sources(case.project, triplets.dataset.version, 1)[0].ids == (case.sources[1].id,)
+    assert _held_back(case.project, triplets, 4)[1] == ["2 sources held back from the triplets"]
+    assert _held_back(case.project, None, 4) == (None, [])
+    with pytest.raises(FlenwheelError, match="triplets must come from a TripletWriter, not enriched/v1"):
+        _held_back(case.project, DatasetHandle(case.enriched), 4)
