@@ -334,7 +334,7 @@ def build_triplets(project: Project, enriched_versions: Sequence[str] | None = N
     if not planned:
         why = "; ".join(outcome.skipped + outcome.waiting) or "no edit is reviewed as needs_correction"
         raise NoTripletsError(f"no triplets to write: {why}. Give each correction a target: a fixed image in "
-                             "data/enriched/vN/corrections/fixed/, or an accepted re-run (flenwheel triplets rerun)")
+                              "data/enriched/vN/corrections/fixed/, or an accepted re-run (flenwheel triplets rerun)")
     key = content_key(planned)
     dataset, same = _target_version(project, version, key)
     if same:
