@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from ..core.data.errors import FlenwheelError
+from ..core.data.handles import DatasetHandle
 from ..core.data.images import images_to_tensor
-from ..core.editor.editor_compare import parse_editors, run_comparison
+from ..core.editor.editor_compare import held_back_sources, parse_editors, run_comparison
 from ..core.editor.editor_report import chart_image, editor_report
+from ..core.editor.editor_skip import skipped_in
 from ..core.enrich.plan import EnrichSettings
 from ..core.identity.gate import GATE_MODES, resolve_gate
 from ._comfy import check_interrupt, interrupt_requested
 from ._review_routes import remember_project
-from ._types import CATEGORY, PROJECT_INPUT, QWEN_EDIT_PIPELINE
+from ._types import CATEGORY, DATASET, PROJECT_INPUT, QWEN_EDIT_PIPELINE
 from .enrich_node import MAX_SEED, _families, _float, _int, _lazy_progress
 
 _IDENTITY = (list(GATE_MODES), {"default": "auto", "tooltip": (
@@ -17,12 +20,23 @@ _IDENTITY = (list(GATE_MODES), {"default": "auto", "tooltip": (
     "(scores only, no retries); on: require it; off: skip.")})
 
 
+def _held_back(project, triplets: DatasetHandle | None, limit: int) -> tuple[DatasetHandle | None, list[str]]:
+    """The sources to compare on (None: all of them) and a line saying which were held back."""
+    if triplets is None:
+        return None, []
+    if triplets.dataset.stage != "qwen_training":
+        raise FlenwheelError(f"triplets must come from a TripletWriter, not {triplets.label}")
+    source, note = held_back_sources(project, triplets.dataset.version, limit)
+    return source, [f"{len(source)} sources {note}"]
+
+
 class FlenwheelCompareEditors:
     DESCRIPTION = (
         "Step 2.3: runs the same sources, templates and seeds through each editor (base, a named LoRA such as "
         "dx8152:PATH, or the project's editor LoRA ours:vN) into separate enriched versions, each recording "
         "its editor. Review those versions (ReviewGate or the review page), then run FLENwheel Editor Report. "
-        "Rerunning with the same name resumes and skips finished edits."
+        "Rerunning with the same name resumes and skips finished edits. Waiting for a skipped editor "
+        "training (its summary starts with 'skipped:'), it passes through with the same reason."
     )
     CATEGORY = f"{CATEGORY}/editor"
     RETURN_TYPES = ("STRING", "STRING")
@@ -60,22 +74,38 @@ class FlenwheelCompareEditors:
                     "Comma-separated template families (blank: all that fit any editor's LoRAs).")}),
                 "condition_pixels": _int(0, 0, 4194304, "Input area for the vision encoder (0: 384x384)."),
                 "vae_pixels": _int(0, 0, 4194304, "Input area for the VAE (0: diffusers' 1024x1024)."),
+                "wait_for": ("STRING", {"forceInput": True, "tooltip": (
+                    "Compare only after the node wired here has run (e.g. Train Qwen-Edit LoRA's summary, so "
+                    "ours:latest is the LoRA it just trained). A text starting with 'skipped:' (the training "
+                    "was skipped) makes this node pass through with that reason.")}),
+                "triplets": (DATASET, {"tooltip": (
+                    "TripletWriter's triplets: compare on sources none of them came from, as the headless loop "
+                    "does, so our editor is judged on photos it was not trained on (a skip passes through).")}),
+                "held_back": _int(4, 1, 100, "With triplets wired: at most this many held-back sources (the "
+                                  "headless loop's editor.compare_sources)."),
             },
         }
 
     def compare(self, project, qwen_edit, editors, name, per_source, base_seed, steps, true_cfg, width, height,
-                identity, families="", condition_pixels=0, vae_pixels=0):
+                identity, families="", condition_pixels=0, vae_pixels=0, wait_for=None, triplets=None,
+                held_back=4):
+        """``wait_for`` only orders the graph, unless it carries a skip."""
         remember_project(project)
+        skip = skipped_in(wait_for, triplets)
+        if skip is not None:
+            return {"ui": {"text": [skip.text]}, "result": ("", skip.text)}
         chosen = parse_editors([editors.replace("\n", ",")], project)
         settings = EnrichSettings(per_source=per_source, families=_families(families), seed=base_seed, steps=steps,
                                   true_cfg=true_cfg, width=width or None, height=height or None,
                                   condition_pixels=condition_pixels or None, vae_pixels=vae_pixels or None)
-        run = run_comparison(project, qwen_edit, chosen, settings, name.strip() or None,
+        source, held = _held_back(project, triplets, held_back)
+        run = run_comparison(project, qwen_edit, chosen, settings, name.strip() or None, source,
                              scorer=resolve_gate(project, identity), should_stop=interrupt_requested,
                              on_progress=_lazy_progress())
         if run.stopped:
             check_interrupt()
-        lines = [f"comparison {run.name}"] + [f"{e['label']}: enriched/{e['version']}" for e in run.data["editors"]]
+        lines = [f"comparison {run.name}", *held]
+        lines += [f"{e['label']}: enriched/{e['version']}" for e in run.data["editors"]]
         lines.append("review these versions, then run FLENwheel Editor Report")
         text = "\n".join(lines)
         return {"ui": {"text": [text]}, "result": (run.name, text)}

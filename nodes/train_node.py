@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.data.images import images_to_tensor
+from ..core.editor.editor_skip import Skipped, skipped_in
 from ..core.models.registry import CHARACTER, EDITOR, default_family, family
 from ..core.training.planning import prepare_run
 from ._training import (
@@ -52,7 +54,11 @@ class _TrainNode:
 
     def train(self, project, base_model, version, config_path="", dataset=None, wait_for=None, base=None,
               **kwargs):
-        """``wait_for`` only orders the graph: ComfyUI runs a node after everything wired into it."""
+        """``wait_for`` only orders the graph: ComfyUI runs a node after everything wired into it.
+        A skip wired in (TripletWriter below its min_triplets) passes through without training."""
+        skip = skipped_in(dataset, wait_for)
+        if skip is not None:
+            return _passed_through(skip)
         kind, source = base_source(self.KIND, base, base_model)
         if config_path.strip():
             return train_node(kind, Path(config_path.strip()).expanduser())
@@ -62,6 +68,12 @@ class _TrainNode:
             overrides["sample_prompts"] = prompts
         plan = prepare_run(project, kind, version, overrides, dataset)
         return train_node(kind, plan.config_path)
+
+
+def _passed_through(skip: Skipped) -> dict:
+    """A skipped training's outputs: no LoRA, the reason as picture and as the summary."""
+    picture = images_to_tensor([skip.image()])
+    return {"ui": {"text": [skip.text]}, "result": ("", picture, picture, skip.text)}
 
 
 class FlenwheelTrainFluxLora(_TrainNode):
@@ -106,7 +118,8 @@ class FlenwheelTrainQwenEditLora(_TrainNode):
         "Trains a Qwen-Image-Edit-2509 LoRA (step 2.2) on the project's correction triplets "
         "(source, edit prompt, corrected target) in a separate process, into models/qwen_lora/vN/. "
         "The source image conditions the edit "
-        "as in the 2509 pipeline. Cancel saves a checkpoint and returns its LoRA; re-queue resumes."
+        "as in the 2509 pipeline. Cancel saves a checkpoint and returns its LoRA; re-queue resumes. Wired "
+        "after a TripletWriter that found fewer than its min_triplets, it passes through with 'skipped: ...'."
     )
 
     @classmethod

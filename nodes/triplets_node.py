@@ -8,7 +8,8 @@ from ..core.data.images import images_to_tensor, load_image
 from ..core.data.text_lists import split_list
 from ..core.editor.correction_rerun import TRAIN_ON, rerun_correction
 from ..core.editor.correction_targets import correction_items
-from ..core.editor.triplets import CAPTION_CHOICES, build_triplets
+from ..core.editor.editor_skip import DEFAULT_MIN_TRIPLETS, too_few_triplets
+from ..core.editor.triplets import CAPTION_CHOICES, NoTripletsError, build_triplets
 from ..core.identity.gate import GATE_MODES, resolve_gate
 from ._comfy import comfy_progress
 from ._review_routes import remember_project
@@ -37,14 +38,17 @@ class FlenwheelTripletWriter:
         "in the review page), else the accepted re-run. Writes data/qwen_training/vN/ (triplets.jsonl for "
         "musubi-tuner and the Qwen-Edit trainer, control/ + target/ folders for ai-toolkit, hashed and sealed) "
         "with a report (10+ triplets, before/after difference, identity of target vs failed edit) and a side-by-"
-        "side sheet. Rerunning with nothing new writes nothing."
+        "side sheet. Rerunning with nothing new writes nothing. With fewer than min_triplets (none at all "
+        "included) it does not fail: its triplets output tells Train Qwen-Edit LoRA and Compare Editors to "
+        "pass through with 'skipped: N triplets, fewer than M', as the headless loop skips them."
     )
     CATEGORY = f"{CATEGORY}/editor"
     RETURN_TYPES = ("IMAGE", DATASET, "STRING", "STRING")
     RETURN_NAMES = ("sheet", "triplets", "jsonl_path", "report")
     OUTPUT_TOOLTIPS = (
         "Side-by-side sheet: source, failed edit and corrected target in each row, with issue and differences.",
-        "Handle to data/qwen_training/vN (records are the targets, with lineage).",
+        "Handle to data/qwen_training/vN (records are the targets, with lineage); with fewer than "
+        "min_triplets, a skip that makes the editor training and comparison wired after it pass through.",
         "Path of triplets.jsonl, the dataset_path for the Qwen-Edit trainer.",
         "The step-2.1 criteria, and what was left out or still waits for a target.",
     )
@@ -72,6 +76,13 @@ class FlenwheelTripletWriter:
                     "runs after the review).")}),
                 "accepted_reruns": (DATASET, {"tooltip": (
                     "A rerun ReviewGate's accepted output: the writer runs after that review.")}),
+                "min_triplets": ("INT", {"default": DEFAULT_MIN_TRIPLETS, "min": 1, "max": 10000, "tooltip": (
+                    "Fewest triplets worth training the editor LoRA on (the headless loop's editor.min_triplets). "
+                    "Below it the triplets are still written, but Train Qwen-Edit LoRA and Compare Editors "
+                    "wired after this node pass through with 'skipped: N triplets, fewer than M'.")}),
+                "wait_for": ("STRING", {"forceInput": True, "tooltip": (
+                    "Write only after the node wired here has run (e.g. the model card's summary in a "
+                    "whole-turn graph); its value is not used.")}),
             },
         }
 
@@ -81,7 +92,8 @@ class FlenwheelTripletWriter:
         return float("nan")
 
     def write(self, project, version, enriched_versions, identity, caption, corrections=None,
-              accepted_reruns=None):
+              accepted_reruns=None, min_triplets=DEFAULT_MIN_TRIPLETS, wait_for=None):
+        """``wait_for`` only orders the graph: ComfyUI runs a node after everything wired into it."""
         remember_project(project)
         versions = None
         if corrections is not None or accepted_reruns is not None:
@@ -89,11 +101,17 @@ class FlenwheelTripletWriter:
         elif enriched_versions.strip() not in ("", "all"):
             versions = split_list(enriched_versions)
         wanted = None if version.strip() in ("", "new", "latest") else version.strip()
-        result = build_triplets(project, versions, wanted, identity, caption)
+        try:
+            result = build_triplets(project, versions, wanted, identity, caption)
+        except NoTripletsError as exc:
+            skip = too_few_triplets(0, min_triplets)
+            text = f"{skip.text}\n{exc}"
+            return {"ui": {"text": [text]}, "result": (images_to_tensor([skip.image()]), skip, "", text)}
         sheet = load_image(result.dataset.path / "sheet.png")
-        text = "\n".join(result.summary())
-        return {"ui": {"text": [text]},
-                "result": (images_to_tensor([sheet]), DatasetHandle(result.dataset), str(result.jsonl), text)}
+        skip = too_few_triplets(len(result.lines), min_triplets)
+        text = "\n".join(result.summary() + ([f"{skip.text}: the editor LoRA is not trained"] if skip else []))
+        triplets = skip or DatasetHandle(result.dataset)
+        return {"ui": {"text": [text]}, "result": (images_to_tensor([sheet]), triplets, str(result.jsonl), text)}
 
 
 class FlenwheelCorrectionRerun:

@@ -302,10 +302,17 @@ def whole_turn() -> Template:
     on_project = {"project": "project.project"}
     return Template("13 One whole flywheel turn", note(
         "13 · One whole turn of the flywheel",
-        "Curate → enrich → review → train v1 → generate → identity filter → pick pristine → train v2 → model "
-        "cards of v1 and v2, in one queue. The two Review Gates pause the graph until you have labelled "
-        "every image in the **Review** sidebar; everything is saved as it goes, so queueing again resumes "
-        "where it stopped. The same turn runs headless with `flenwheel run PROJECT --config turn.yaml`.",
+        "Both flywheels in one queue. The character's: curate → enrich → review → train v1 → generate → "
+        "identity filter → pick pristine → train v2 → model cards of v1 and v2. Then the editor's: the edits "
+        "reviewed *needs correction* → TripletWriter → train our Qwen-Edit LoRA → compare the current editor "
+        "with `ours:latest` on sources held back from the triplets. The two Review Gates pause the graph "
+        "until you have labelled every image in the **Review** sidebar; everything is saved as it goes, so "
+        "queueing again resumes where it stopped. The same turn runs headless with `flenwheel run PROJECT "
+        "--config turn.yaml`.",
+        "With fewer corrected triplets than the writer's *min_triplets* (10, as the headless loop's "
+        "`editor.min_triplets`) the editor LoRA is not trained: the writer, the training and the comparison "
+        "pass through with `skipped: N triplets, fewer than M`, and the turn still finishes. Review the "
+        "comparison's enriched versions, then run the Editor Report (template 11) to pick the next editor.",
         f"{QWEN_24GB} {FLUX_24GB} {TRAIN_24GB}",
         "**Needs:** what templates 01-12 need together: Qwen-Image-Edit-2509 and FLUX.1-dev (diffusers "
         f"folders or hub ids), an NVIDIA GPU for the defaults ({NO_NVIDIA}), and face_recognition.", NEEDS_FACES), [
@@ -339,6 +346,22 @@ def whole_turn() -> Template:
              width=320, band=1),
         Node("card_v2_image", "PreviewImage", 7, links={"images": "card_v2.card"}, title="Model card v2",
              width=320, band=1),
+        Node("writer", "FlenwheelTripletWriter", 1, {},
+             {**on_project, "corrections": "gate_enriched.corrections", "wait_for": "card_v2.summary"},
+             title="TripletWriter", width=340, band=2),
+        Node("train_editor", "FlenwheelTrainQwenEditLora", 2, {**TRAIN_MEMORY, "version": "v1"},
+             {**on_project, "dataset": "writer.triplets", "wait_for": "writer.triplets"},
+             title="Train Qwen-Edit LoRA", width=400, band=2),
+        Node("compare", "FlenwheelCompareEditors", 3, {"name": "whole_turn"},
+             {**on_project, "qwen_edit": "qwen.qwen_edit", "wait_for": "train_editor.summary",
+              "triplets": "writer.triplets"},
+             title="Compare Editors", width=340, band=2),
+        Node("writer_report", "PreviewAny", 4, links={"source": "writer.report"}, title="Step 2.1 report",
+             width=320, band=2),
+        Node("editor_summary", "PreviewAny", 4, links={"source": "train_editor.summary"},
+             title="Editor training summary", width=320, band=2),
+        Node("compare_summary", "PreviewAny", 4, links={"source": "compare.summary"}, title="Editors compared",
+             width=320, band=2),
     ], [Group(MEMORY_TITLE, ("qwen",)), Group(MEMORY_TITLE, ("flux",))])
 
 

@@ -28,6 +28,7 @@ from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
 from ..data.records import utc_now
 from ..data.text_lists import split_list
+from ..data.triplet_file import TRIPLETS_FILE
 from ..enrich.edit_prompts import default_families, load_templates
 from ..enrich.enrich import EnrichResult, enrich
 from ..enrich.plan import EnrichSettings
@@ -183,3 +184,19 @@ def run_comparison(project: Project, base: PipelineHandle, editors: list[Editor]
             run.stopped = True
             break
     return run
+
+
+def held_back_sources(project: Project, triplets: str | None, limit: int) -> tuple[DatasetHandle, str]:
+    """Up to ``limit`` sources no triplet of ``qwen_training/<triplets>`` came from (all sources when
+    every one did), so a new editor is judged on photos it was not trained on; and a note saying which."""
+    sources = project.dataset("source")
+    used: set[str] = set()
+    jsonl = project.stage_dir("qwen_training") / triplets / TRIPLETS_FILE if triplets else None
+    if jsonl is not None and jsonl.is_file():
+        used = {json.loads(line).get("source_id") for line in jsonl.read_text(encoding="utf-8").splitlines()
+                if line.strip()}
+    ids = [record.id for record in sources.records]
+    held = [i for i in ids if i not in used] or ids
+    note = "held back from the triplets" if len(held) < len(ids) or not used else \
+        "every source made a triplet, so the comparison uses sources the new editor was trained on"
+    return DatasetHandle(sources, tuple(held[:limit])), note

@@ -48,6 +48,10 @@ CaptionChoice = Literal["as_chosen", "original", "improved"]
 CAPTION_CHOICES = ("as_chosen", "original", "improved")
 
 
+class NoTripletsError(FlenwheelError):
+    """No correction has a usable target yet: a graph can pass this through as zero triplets."""
+
+
 @dataclass
 class PlannedTriplet:
     """One correction with everything needed to write it."""
@@ -329,8 +333,8 @@ def build_triplets(project: Project, enriched_versions: Sequence[str] | None = N
     planned, outcome = plan_triplets(project, enriched_versions, caption)
     if not planned:
         why = "; ".join(outcome.skipped + outcome.waiting) or "no edit is reviewed as needs_correction"
-        raise FlenwheelError(f"no triplets to write: {why}. Give each correction a target: a fixed image in "
-                             "data/enriched/vN/corrections/fixed/, or an accepted re-run (flenwheel triplets rerun)")
+        raise NoTripletsError(f"no triplets to write: {why}. Give each correction a target: a fixed image in "
+                              "data/enriched/vN/corrections/fixed/, or an accepted re-run (flenwheel triplets rerun)")
     key = content_key(planned)
     dataset, same = _target_version(project, version, key)
     if same:

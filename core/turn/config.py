@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..data.errors import FlenwheelError
+from ..editor.editor_skip import DEFAULT_MIN_TRIPLETS
 from ..models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
 from ..models.registry import CHARACTER, EDITOR, Role, UnknownFamilyError, default_family, family, family_names
 
@@ -169,7 +170,8 @@ class EditorSection(_Section):
     editor comparison on held-back sources -> the next turn enriches with the winner."""
 
     enabled: bool = True
-    min_triplets: int = Field(10, ge=1, description="train the editor LoRA only with at least this many")
+    min_triplets: int = Field(DEFAULT_MIN_TRIPLETS, ge=1,
+                              description="train the editor LoRA only with at least this many")
     rerun_seeds: int = Field(1, ge=0, le=8, description="improved-prompt re-runs per correction without a target")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Qwen-Edit trainer config keys")
     compare_sources: int = Field(4, ge=1, description="held-back sources the editors are compared on")

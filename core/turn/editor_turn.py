@@ -12,11 +12,9 @@ goes on with the editor it had.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import TYPE_CHECKING, Any
 
 from ..data.errors import FlenwheelError
-from ..data.handles import DatasetHandle
 from ..models.registry import family
 from ..review.gate import scope_for
 
@@ -92,23 +90,6 @@ def train_editor(turn: Turn, triplets: str) -> tuple[str | None, list[str]]:
     return f"ours:{version}", [f"editor LoRA {version} on triplets {triplets} -> {outcome.lora}"]
 
 
-def held_back_sources(turn: Turn, triplets: str | None) -> tuple[DatasetHandle, str]:
-    """Up to ``editor.compare_sources`` sources no triplet came from (all sources when every one did)."""
-    from ..data.triplet_file import TRIPLETS_FILE
-
-    sources = turn.project.dataset("source")
-    used: set[str] = set()
-    jsonl = turn.project.stage_dir("qwen_training") / triplets / TRIPLETS_FILE if triplets else None
-    if jsonl is not None and jsonl.is_file():
-        used = {json.loads(line).get("source_id") for line in jsonl.read_text(encoding="utf-8").splitlines()
-                if line.strip()}
-    ids = [record.id for record in sources.records]
-    held = [i for i in ids if i not in used] or ids
-    note = "held back from the triplets" if len(held) < len(ids) or not used else \
-        "every source made a triplet, so the comparison uses sources the new editor was trained on"
-    return DatasetHandle(sources, tuple(held[: turn.config.editor.compare_sources])), note
-
-
 def choose(current: EditorStats, new: EditorStats) -> tuple[str, str]:
     """("new" or "current", why): fewer corrections win; on a tie, the better identity pass rate."""
     a, b = current.correction_rate, new.correction_rate
@@ -129,7 +110,7 @@ def compare_editors(turn: Turn, new_lora: str, triplets: str | None) -> dict[str
 
     The new editor replaces our earlier LoRA (it was trained on every turn's triplets) and keeps the
     other LoRAs of the current editor (an angle LoRA, say), so only our LoRA differs."""
-    from ..editor.editor_compare import Editor, run_comparison
+    from ..editor.editor_compare import Editor, held_back_sources, run_comparison
     from ..editor.editor_report import editor_report
     from ..identity.gate import resolve_gate
     from ..models.editor_lora import OURS, resolve_lora
@@ -144,7 +125,7 @@ def compare_editors(turn: Turn, new_lora: str, triplets: str | None) -> dict[str
     except (FlenwheelError, OSError, RuntimeError, ValueError) as exc:
         return {"chosen": current, "why": f"the new editor failed to load ({exc}); keeping {editor_label(current)}",
                 "figures": None}
-    source, note = held_back_sources(turn, triplets)
+    source, note = held_back_sources(turn.project, triplets, turn.config.editor.compare_sources)
     settings = dataclasses.replace(turn.enrich_settings(), per_source=turn.config.editor.compare_per_source)
     scorer = resolve_gate(turn.project, turn.config.enrich.gate, turn.config.enrich.tolerance, log=lambda t: None)
     name = f"turn{turn.entry['turn']}"

@@ -17,6 +17,7 @@ from typing import Any
 from ..data.atomic import atomic_write_json
 from ..data.project import Project
 from ..data.records import utc_now
+from ..editor.editor_skip import too_few_triplets
 from ..review.gate import GateScope, scope_for
 from . import editor_turn
 from .config import TurnConfig
@@ -144,8 +145,9 @@ def _editor_flywheel(turn: Turn, state: FlywheelState) -> None:
 def _train_editor(turn: Turn) -> None:
     entry, editor, cfg = turn.entry, turn.entry["editor"], turn.config.editor
     count, version = entry["images"].get("triplets", 0), entry["versions"].get("triplets")
-    if version is None or count < cfg.min_triplets:
-        editor["why"] = (f"editor LoRA not trained: {count} triplets, editor.min_triplets is {cfg.min_triplets}; "
+    skip = too_few_triplets(count if version is not None else 0, cfg.min_triplets)
+    if skip is not None:
+        editor["why"] = (f"editor LoRA not trained: {skip.reason} (editor.min_triplets); "
                          f"keeping {editor_turn.editor_label(editor['used'])}")
         turn.record("train editor", [editor["why"]])
         return

@@ -85,6 +85,8 @@ def test_training_widgets_follow_the_family_defaults_and_the_config_schema():
     for key in ("optimizer", "quantize", "mixed_precision"):
         assert flux[key][0] == list(get_args(TrainConfig.model_fields[key].annotation)), key
     assert flux["seed"][1]["default"] == TrainConfig.model_fields["seed"].default
+    # ComfyUI refuses to queue a FLOAT widget whose value is None: the optimiser's own step stands in
+    assert flux["learning_rate"][1]["default"] == qwen["learning_rate"][1]["default"] == 1e-4
     assert flux["sample_prompts"][1]["default"].splitlines() == list(family("flux").sample_prompts)
 
 

@@ -18,7 +18,7 @@ def test_triplet_writer_node(corrections, drop_fix, picture):
     for i in range(3):
         drop_fix(case, f"edit_{i:02d}.png", picture(200 + i))
     writer = NODES["FlenwheelTripletWriter"]()
-    result = writer.write(case.project, "new", "all", "off", "as_chosen")
+    result = writer.write(case.project, "new", "all", "off", "as_chosen", min_triplets=3)
     sheet, handle, jsonl, report = result["result"]
     assert sheet.shape[0] == 1 and sheet.shape[3] == 3 and sheet.shape[2] > 3 * 256
     assert handle.label == "qwen_training/v1" and len(handle) == 3
@@ -26,7 +26,8 @@ def test_triplet_writer_node(corrections, drop_fix, picture):
     assert "qwen_training/v1: 3 triplets written" in report and result["ui"]["text"] == [report]
 
     corrections_only = DatasetHandle(case.enriched).subset([case.records[0].id])
-    again = writer.write(case.project, "new", "v7", "off", "as_chosen", corrections=corrections_only)
+    again = writer.write(case.project, "new", "v7", "off", "as_chosen", corrections=corrections_only,
+                         min_triplets=3)
     assert "already holds these 3 triplets" in again["result"][3]
     with pytest.raises(FlenwheelError, match="is not an enriched dataset or its re-runs"):
         writer.write(case.project, "new", "all", "off", "as_chosen", corrections=handle)
@@ -67,7 +68,7 @@ def test_rerun_compare_and_report_nodes(project, picture, loaded, tiny_qwen_edit
     accepted = gate["result"][1]
     assert accepted.ids == (handle.ids[1],)
     written = NODES["FlenwheelTripletWriter"]().write(project, "new", "all", "off", "as_chosen",
-                                                       accepted_reruns=accepted)["result"]
+                                                       accepted_reruns=accepted, min_triplets=1)["result"]
     assert written[1].records()[0].id == handle.ids[1] and "1 triplets written" in written[3]
 
     make_tiny_lora(tiny_qwen_edit, project.qwen_lora_dir("v1") / "qwen_char_lora_v1.safetensors")

@@ -144,7 +144,7 @@ def test_too_few_triplets_skip_the_editor_lora_and_say_why(project, monkeypatch)
     monkeypatch.setattr(editor_turn, "build_turn_triplets", lambda turn, v: ("v1", 4, []))
     loop.run_flywheel(project, TurnConfig(), log=lambda _: None, max_turns=1)
     editor = json.loads(flywheel_path(project).read_text())["turns"][0]["editor"]
-    assert editor["trained"] is None and "4 triplets, editor.min_triplets is 10" in editor["why"]
+    assert editor["trained"] is None and "4 triplets, fewer than 10 (editor.min_triplets)" in editor["why"]
     assert editor["chosen"] == []
 
 
