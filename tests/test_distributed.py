@@ -24,7 +24,7 @@ from flenwheel.core.data.distributed import Processes, launched, merge_records
 from flenwheel.core.data.errors import FlenwheelError
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATE = ["--dtype", "fp32", "--device", "cpu", "--width", "32", "--height", "32", "--steps", "2",
+GENERATE = ["--base-only", "--dtype", "fp32", "--device", "cpu", "--width", "32", "--height", "32", "--steps", "2",
             "--prompt-ids", "front,smiling-front,t-pose,half-left", "--variants", "2"]
 ENRICH = ["--dtype", "fp32", "--device", "cpu", "--steps", "2", "--width", "64", "--height", "64",
           "--vae-pixels", "4096", "--condition-pixels", "3136", "--per-source", "2", "--gate", "off"]
