@@ -99,7 +99,8 @@ def bench_generate(work: Path, images: int) -> dict:
     model = tiny.ensure("flux", work / "tiny")
     variants = max(1, images // 4)
     args = ["generate", "--base-only", "--model", str(model), "--dtype", "fp32", "--device", "cpu",
-            "--width", "64", "--height", "64", "--steps", "4", "--prompt-ids", "front,smiling-front,t-pose,half-left", "--variants", str(variants)]
+            "--width", "64", "--height", "64", "--steps", "4", "--prompt-ids", "front,smiling-front,t-pose,half-left",
+            "--variants", str(variants)]
     return _one_against_two(work, "synthetic", lambda folder: Project.init(folder, name="Bench").root, args)
 
 
