@@ -162,6 +162,15 @@ class ModelAdapter(ABC):
         """Generate one preview with the LoRA as trained so far."""
 
     # Shared helpers ----------------------------------------------------------------------
+    @torch.no_grad()
+    def run_pipe(self, size: tuple[int, int], seed: int, **inputs: Any) -> Image.Image:
+        """One preview through the pipeline: the config's step count and a CPU generator per seed, so a
+        preview is the same picture on every device."""
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        result = self.pipe(width=size[0], height=size[1], num_inference_steps=self.config.sample_steps,
+                           generator=generator, output_type="pil", **inputs)
+        return result.images[0]
+
     def sigmas(self, count: int, image_tokens: int, generator: torch.Generator) -> torch.Tensor:
         """Flow-matching noise levels in (0, 1).
 

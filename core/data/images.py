@@ -44,6 +44,7 @@ IMAGE_MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/
 IMAGE_SUFFIXES = tuple(IMAGE_MEDIA_TYPES)
 MAX_PIXELS_ENV = "FLENWHEEL_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 40_000_000
+EXIF_ORIENTATION = 0x0112
 
 _truncation_lock = threading.Lock()
 
@@ -111,9 +112,6 @@ def open_image(path: str | Path) -> Image.Image:
     if file.stat().st_size == 0:
         raise ImageLoadError(file, "the file is empty (0 bytes)")
     return _decode(file, file)
-
-
-EXIF_ORIENTATION = 0x0112
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

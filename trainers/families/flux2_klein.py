@@ -107,17 +107,7 @@ class Flux2KleinAdapter(ModelAdapter):
                     "negative": self.encode_text(None, "")["embeds"]}
         return PreparedSample(spec, text)
 
-    @torch.no_grad()
     def sample(self, prepared: PreparedSample, size: tuple[int, int], seed: int) -> Image.Image:
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        result = self.pipe(
-            prompt_embeds=prepared.text["embeds"][None].to(self.device),
-            negative_prompt_embeds=prepared.text["negative"][None].to(self.device),
-            width=size[0],
-            height=size[1],
-            num_inference_steps=self.config.sample_steps,
-            guidance_scale=self.config.sample_guidance_scale,
-            generator=generator,
-            output_type="pil",
-        )
-        return result.images[0]
+        return self.run_pipe(size, seed, prompt_embeds=prepared.text["embeds"][None].to(self.device),
+                             negative_prompt_embeds=prepared.text["negative"][None].to(self.device),
+                             guidance_scale=self.config.sample_guidance_scale)

@@ -161,23 +161,12 @@ class QwenEditAdapter(ModelAdapter):
         return PreparedSample(spec, text if text is not None else self._encode_prompt(spec.prompt, controls),
                               controls)
 
-    @torch.no_grad()
     def sample(self, prepared: PreparedSample, size: tuple[int, int], seed: int) -> Image.Image:
         embeds = prepared.text["embeds"][None].to(self.device)
-        generator = torch.Generator(device="cpu").manual_seed(seed)
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=self.device)
         with qwen_edit_sizes(vae_pixels=size[0] * size[1], condition_pixels=self.config.condition_pixels):
-            result = self.pipe(
-                image=prepared.controls,
-                prompt_embeds=embeds,
-                prompt_embeds_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=self.device),
-                width=size[0],
-                height=size[1],
-                num_inference_steps=self.config.sample_steps,
-                true_cfg_scale=1.0,
-                generator=generator,
-                output_type="pil",
-            )
-        return result.images[0]
+            return self.run_pipe(size, seed, image=prepared.controls, prompt_embeds=embeds,
+                                 prompt_embeds_mask=mask, true_cfg_scale=1.0)
 
 
 def _pad_text(embeds: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
