@@ -34,6 +34,13 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _say(line: str) -> None:
+    """One line on stderr in a single write: data-parallel ranks leave an all-reduce together and
+    share one pipe, and ``print`` writes the text and the newline separately, so their lines merged."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 class Reporter:
     """Writes events (stdout + log file) and log lines (stderr + log file); silent on ranks other than 0."""
 
@@ -67,7 +74,7 @@ class Reporter:
             self.stream.flush()
             self._record(payload)
             if event == "error":  # a person running the CLI reads stderr, not JSON
-                print(f"[flenwheel-train] error: {payload.get('message')}", file=sys.stderr, flush=True)
+                _say(f"[flenwheel-train] error: {payload.get('message')}")
         return payload
 
     def log(self, message: str, level: str = "info", all_ranks: bool = False) -> None:
@@ -75,7 +82,7 @@ class Reporter:
         if self.rank != 0 and not all_ranks:
             return
         tag = f"[flenwheel-train rank {self.rank}]" if all_ranks else "[flenwheel-train]"
-        print(f"{tag} {level}: {message}", file=sys.stderr, flush=True)
+        _say(f"{tag} {level}: {message}")
         self._record(
             {
                 "event": "log",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +23,31 @@ def _events(text):
     from flenwheel.trainers.protocol import parse_line
 
     return [e for e in map(parse_line, text.splitlines()) if e]
+
+
+class _Writes(io.StringIO):
+    """A stderr that remembers each write call: a pipe shared by ranks interleaves between calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return super().write(text)
+
+
+def test_each_log_line_reaches_stderr_in_one_write(monkeypatch):
+    from flenwheel.trainers.protocol import Reporter
+
+    stderr = _Writes()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    Reporter(stream=io.StringIO(), rank=1).log("step 3 local loss 0.5", "debug", all_ranks=True)
+    Reporter(stream=io.StringIO()).emit("error", message="out of memory")
+    assert stderr.calls == [
+        "[flenwheel-train rank 1] debug: step 3 local loss 0.5\n",
+        "[flenwheel-train] error: out of memory\n",
+    ]
 
 
 @pytest.mark.slow
@@ -133,25 +160,14 @@ def test_torchrun_two_cpu_processes_train_in_sync(flux_config, qwen_config, conf
     events = _events(result.stdout)
     assert [e["event"] for e in events].count("start") == 1  # rank 0 alone speaks the protocol
     assert events[0]["processes"] == 2 and events[-1]["event"] == "done"
-    local = {
-        rank: [
-            line for line in result.stderr.splitlines() if f"rank {rank}]" in line and "local loss" in line
-        ]
-        for rank in (0, 1)
-    }
-    assert len(local[0]) == 4 and len(local[1]) == 4
-    assert [line.split()[-1] for line in local[0]] != [
-        line.split()[-1] for line in local[1]
-    ]  # different data
-    sums = {
-        rank: next(
-            line.split("checksum ")[1].split()[0]
-            for line in result.stderr.splitlines()
-            if f"rank {rank}]" in line and "checksum" in line
-        )
-        for rank in (0, 1)
-    }
-    assert sums[0] == sums[1]  # different batches, identical weights: gradients were averaged
+    local = {rank: [] for rank in ("0", "1")}
+    for rank, loss in re.findall(r"rank (\d)\] debug: step \d+ local loss (\S+)", result.stderr):
+        local[rank].append(loss)
+    assert len(local["0"]) == 4 and len(local["1"]) == 4
+    assert local["0"] != local["1"]  # different data
+    sums = dict(re.findall(r"rank (\d)\] info: LoRA weights checksum (\S+)", result.stderr))
+    # different batches, identical weights: gradients were averaged
+    assert sorted(sums) == ["0", "1"] and sums["0"] == sums["1"]
     names = sorted(p.name for p in (config.output_dir / "checkpoints").iterdir())
     assert names == ["step_000004"]  # written once, by rank 0
     assert (config.output_dir / config.lora_filename()).is_file()
