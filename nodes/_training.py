@@ -9,6 +9,7 @@ Cancel in ComfyUI asks the trainer to save and stop; the node then returns the s
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, get_args
 
@@ -27,7 +28,8 @@ TRAINING_WIDGETS: dict[str, tuple[str, dict[str, Any], str]] = {
     "max_train_steps": ("INT", {"min": 1, "max": 100000}, "Optimiser steps to train (the seed's max_train_steps)."),
     "lora_rank": ("INT", {"min": 1, "max": 256}, "LoRA rank (capacity and file size)."),
     "learning_rate": ("FLOAT", {"min": 1e-7, "max": 10.0, "step": 1e-5, "round": False},
-                      "Learning rate (use 1.0 with the prodigy optimiser)."),
+                      "Learning rate. Left at its default while another optimiser is chosen, that "
+                      "optimiser's own default is used (1.0 for prodigy)."),
     "resolution": ("INT", {"min": 256, "max": 2048, "step": 64},
                    "Training resolution; aspect-ratio buckets keep about this many pixels²."),
     "batch_size": ("INT", {"min": 1, "max": 16}, "Images per step."),
@@ -116,13 +118,27 @@ def optional_inputs(dataset_tooltip: str) -> dict[str, Any]:
     }
 
 
-def settings(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _rate_left_at_default(kind: str, values: dict[str, Any]) -> bool:
+    """The learning-rate widget still shows the default optimiser's rate while another optimiser is chosen.
+
+    A person who switches to prodigy and leaves the rate alone means "its usual rate" (1.0), not
+    Adam's 1e-4, at which prodigy barely trains."""
+    optimizer, rate = values.get("optimizer"), values.get("learning_rate")
+    default_optimizer = training_default(kind, "optimizer")
+    if optimizer in (None, default_optimizer) or rate is None:
+        return False
+    return math.isclose(rate, training_default(kind, "learning_rate"), rel_tol=1e-6)
+
+
+def settings(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Widget values plus the ``extra_settings`` YAML, as config overrides."""
     import yaml
 
     from ..core.data.errors import FlenwheelError
 
     out = {key: kwargs[key] for key in TRAINING_WIDGETS if key in kwargs}
+    if _rate_left_at_default(kind, out):
+        del out["learning_rate"]  # the config then takes the chosen optimiser's own default
     extra = (kwargs.get("extra_settings") or "").strip()
     if extra:
         parsed = yaml.safe_load(extra)

@@ -62,7 +62,7 @@ class _TrainNode:
         kind, source = base_source(self.KIND, base, base_model)
         if config_path.strip():
             return train_node(kind, Path(config_path.strip()).expanduser())
-        overrides = {"model": source, **settings(kwargs)}
+        overrides = {"model": source, **settings(kind, kwargs)}
         prompts = [line.strip() for line in (kwargs.get("sample_prompts") or "").splitlines() if line.strip()]
         if prompts:
             overrides["sample_prompts"] = prompts

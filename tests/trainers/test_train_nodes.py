@@ -157,3 +157,16 @@ def test_iterate_node_needs_pristine_images(sourced_project, tiny_flux):
 
     with pytest.raises(FlenwheelError, match="no FLUX.1-dev LoRA has been trained yet"):
         FlenwheelIterate().iterate(sourced_project, str(tiny_flux))
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "rate", "expected"),
+    [("prodigy", 1e-4, 1.0), ("prodigy", 0.5, 0.5), ("adamw", 1e-4, 1e-4), ("adamw8bit", 3e-4, 3e-4)],
+)
+def test_learning_rate_left_at_default_follows_the_chosen_optimizer(optimizer, rate, expected):
+    from flenwheel.nodes._training import settings
+    from flenwheel.trainers.config import parse_config
+
+    overrides = settings("flux", {"optimizer": optimizer, "learning_rate": rate, "extra_settings": ""})
+    config = parse_config({"trainer": "flux", "model": "m", "dataset_path": "d", "output_path": "o", **overrides})
+    assert config.learning_rate == expected
