@@ -170,6 +170,52 @@ def test_an_add_that_crashed_before_commit_can_be_redone(project, noise_image, m
     assert dataset.verify().ok
 
 
+def _killed_after_writing(monkeypatch, name: str) -> None:
+    """The process dies right after ``name`` is renamed into place (kill -9 between two writes)."""
+    real_replace = os.replace
+
+    def replace_then_die(source, target):
+        real_replace(source, target)
+        if os.path.basename(target) == name:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", replace_then_die)
+
+
+@pytest.mark.parametrize("then", ["add", "verify"])
+def test_a_kill_between_metadata_and_manifest_loses_no_manifest_entry(project, noise_image, monkeypatch, then):
+    dataset = project.create_dataset("source")
+    dataset.add_image(noise_image(seed=1), stem="a")
+    _killed_after_writing(monkeypatch, dataset.metadata_path.name)
+    with pytest.raises(KeyboardInterrupt):
+        dataset.add_image(noise_image(seed=2), stem="b")
+    monkeypatch.undo()
+    assert [r.filename for r in dataset.records] == ["a.png", "b.png"]  # the metadata was written
+    if then == "add":
+        dataset.add_image(noise_image(seed=3), stem="c")
+    report = dataset.verify()
+    assert report.ok, report.to_json()
+    manifest = json.loads(dataset.manifest_path.read_text())["files"]
+    assert "b.png" in manifest and not any(p.name.startswith(".manifest") for p in dataset.path.iterdir())
+
+
+def test_a_kill_before_the_metadata_write_leaves_the_previous_commit(project, noise_image, monkeypatch):
+    from flenwheel.core.data.dataset import PENDING_MANIFEST_FILE
+
+    dataset = project.create_dataset("source")
+    dataset.add_image(noise_image(seed=1), stem="a")
+    manifest_before = dataset.manifest_path.read_bytes()
+    _killed_after_writing(monkeypatch, PENDING_MANIFEST_FILE)
+    with pytest.raises(KeyboardInterrupt):
+        dataset.add_image(noise_image(seed=2), stem="b")
+    monkeypatch.undo()
+    assert [r.filename for r in dataset.records] == ["a.png"]
+    assert dataset.verify().extra == ["b.png"]  # the uncommitted image is reported, the pending manifest dropped
+    assert dataset.manifest_path.read_bytes() == manifest_before
+    assert dataset.add_image(noise_image(seed=2), stem="b").filename == "b.png"  # redoing it reuses the file
+    assert dataset.verify().ok
+
+
 def test_adding_an_image_writes_its_review_thumbnail(project, noise_image):
     from flenwheel.core.data.thumbnails import DEFAULT_SIZE, thumb_path
 

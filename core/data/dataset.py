@@ -5,8 +5,10 @@ A version folder is the hand-off between stages. Its metadata file lists one rec
 ``flenwheel verify`` can tell when anything was changed, lost or added outside FLENwheel.
 
 All changes go through ``DatasetVersion.edit()``: it takes a cross-process file lock, and on
-success writes the metadata file and then the manifest, each atomically. A crash at any point
-leaves whole files; the worst case is a manifest one change behind, which ``verify`` reports.
+success commits the metadata and the manifest as one step: the next manifest (naming the new
+metadata's hash) is written aside as ``.manifest.next.json``, then the metadata, then the manifest
+is renamed into place. A kill between those writes leaves whole files and the pending manifest;
+the next edit or ``verify`` finishes that commit (the metadata was written) or drops it (it was not).
 A finished version refuses new images; review placement (moving files between ``good/``,
 ``corrections/`` ...) and record updates (labels, scores) may still touch it.
 """
@@ -14,6 +16,7 @@ A finished version refuses new images; review placement (moving files between ``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -27,7 +30,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from . import thumbnails
-from .atomic import atomic_copy, atomic_write_json, sha256_file
+from .atomic import atomic_copy, atomic_write_bytes, atomic_write_json, sha256_file
 from .errors import DatasetError
 from .images import pixel_hash, png_bytes, read_png_record, to_rgb8
 from .records import METADATA_FILES, ImageRecord, utc_now
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from .project import Project
 
 MANIFEST_FILE = "manifest.json"
+PENDING_MANIFEST_FILE = ".manifest.next.json"
 LOCK_FILE = ".lock"
 SCHEMA_VERSION = 1
 _SAFE_STEM = re.compile(r"[^A-Za-z0-9_\-]+")
@@ -315,6 +319,7 @@ class DatasetVersion:
     def edit(self) -> Iterator[Edit]:
         """Lock, load, let the caller change records and files, then commit metadata + manifest."""
         with self._lock():
+            self._recover_commit()
             metadata = self.load()
             manifest = self._read_manifest()
             change = Edit(self, metadata, manifest)
@@ -333,6 +338,7 @@ class DatasetVersion:
     def finish(self) -> None:
         """Seal the version: no more images, and the manifest is rebuilt from the files on disk."""
         with self._lock():
+            self._recover_commit()
             metadata = self.load()
             metadata.status = "finished"
             metadata.finished = metadata.finished or utc_now()
@@ -341,6 +347,9 @@ class DatasetVersion:
     def verify(self) -> VerifyReport:
         """Compare the files on disk with the manifest."""
         report = VerifyReport(dataset=self.label)
+        if self._pending_manifest_path.is_file():
+            with self._lock():
+                self._recover_commit()
         if not self.manifest_path.is_file():
             report.no_manifest = True
             return report
@@ -367,14 +376,38 @@ class DatasetVersion:
         except (OSError, json.JSONDecodeError, AttributeError) as exc:
             raise DatasetError(f"{self.manifest_path} is malformed ({exc}); run flenwheel verify") from None
 
+    @property
+    def _pending_manifest_path(self) -> Path:
+        return self.path / PENDING_MANIFEST_FILE
+
     def _commit(self, metadata: Metadata, manifest: dict[str, str]) -> None:
-        atomic_write_json(self.metadata_path, metadata.to_json())
-        manifest[self.metadata_path.name] = sha256_file(self.metadata_path)
+        """Metadata and manifest as one step (see the module docstring): two atomic writes alone
+        left a kill between them with a manifest that missed the images just recorded."""
+        data = (json.dumps(metadata.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        manifest[self.metadata_path.name] = hashlib.sha256(data).hexdigest()
         atomic_write_json(
-            self.manifest_path,
+            self._pending_manifest_path,
             {"schema_version": SCHEMA_VERSION, "algorithm": "sha256", "dataset": self.label,
              "files": dict(sorted(manifest.items()))},
         )
+        atomic_write_bytes(self.metadata_path, data)
+        os.replace(self._pending_manifest_path, self.manifest_path)
+
+    def _recover_commit(self) -> None:
+        """Finish or drop a commit a kill interrupted (call under the lock). The metadata file is
+        always whole, so a pending manifest that names its hash belongs to it; any other was never
+        committed."""
+        pending = self._pending_manifest_path
+        if not pending.is_file():
+            return
+        try:
+            named = json.loads(pending.read_text(encoding="utf-8"))["files"][self.metadata_path.name]
+        except (OSError, ValueError, KeyError, TypeError):
+            named = None
+        if self.metadata_path.is_file() and named == sha256_file(self.metadata_path):
+            os.replace(pending, self.manifest_path)
+        else:
+            pending.unlink()
 
     def _files_on_disk(self) -> Iterable[str]:
         """Every file of the version except the manifest, lock and hidden temp/cache files."""
