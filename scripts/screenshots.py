@@ -145,7 +145,8 @@ def save_png(data: bytes, path: Path, limit: int = 600_000) -> None:
     image.save(path, optimize=True)
     if path.stat().st_size > limit:
         image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-    print(f"{path.relative_to(ROOT)}: {image.width}x{image.height}, {path.stat().st_size // 1024} KB")
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # --images may point elsewhere
+    print(f"{shown}: {image.width}x{image.height}, {path.stat().st_size // 1024} KB")
 
 
 FIT_GRAPH = """async ([workflow, margin]) => {
