@@ -32,6 +32,19 @@ if TYPE_CHECKING:
 
 Tensors = dict[str, torch.Tensor]
 
+#: The linear layers of diffusers' joint (image + text stream) attention, which every family's
+#: transformer blocks share; each adapter adds its own MLP layer names.
+JOINT_ATTENTION_TARGETS = (
+    "attn.to_q",
+    "attn.to_k",
+    "attn.to_v",
+    "attn.to_out.0",
+    "attn.add_q_proj",
+    "attn.add_k_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+)
+
 
 @dataclass
 class Example:

@@ -33,7 +33,7 @@ from . import thumbnails
 from .atomic import atomic_copy, atomic_write_bytes, atomic_write_json, sha256_file
 from .errors import DatasetError
 from .images import pixel_hash, png_bytes, read_png_record, to_rgb8
-from .records import METADATA_FILES, ImageRecord, utc_now
+from .records import METADATA_FILES, SCHEMA_VERSION, ImageRecord, Metadata, utc_now
 
 if TYPE_CHECKING:
     from .project import Project
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 MANIFEST_FILE = "manifest.json"
 PENDING_MANIFEST_FILE = ".manifest.next.json"
 LOCK_FILE = ".lock"
-SCHEMA_VERSION = 1
 _SAFE_STEM = re.compile(r"[^A-Za-z0-9_\-]+")
 
 
@@ -69,34 +68,6 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not (self.changed or self.missing or self.extra or self.no_manifest)
-
-
-@dataclass
-class Metadata:
-    """The parsed metadata file of one version."""
-
-    stage: str
-    dataset_version: str
-    status: str = "open"
-    created: str = field(default_factory=utc_now)
-    finished: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-    images: list[ImageRecord] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "dataset_version": self.dataset_version,
-            "stage": self.stage,
-            "status": self.status,
-            "created": self.created,
-            "finished": self.finished,
-            "info": self.info,
-            "images": [record.to_json() for record in self.images],
-        }
-
-    def by_id(self, image_id: str) -> ImageRecord | None:
-        return next((record for record in self.images if record.id == image_id), None)
 
 
 class Edit:
@@ -400,10 +371,7 @@ class DatasetVersion:
         pending = self._pending_manifest_path
         if not pending.is_file():
             return
-        try:
-            named = json.loads(pending.read_text(encoding="utf-8"))["files"][self.metadata_path.name]
-        except (OSError, ValueError, KeyError, TypeError):
-            named = None
+        named = json.loads(pending.read_text(encoding="utf-8"))["files"].get(self.metadata_path.name)
         if self.metadata_path.is_file() and named == sha256_file(self.metadata_path):
             os.replace(pending, self.manifest_path)
         else:

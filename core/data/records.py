@@ -1,4 +1,4 @@
-"""The image record: one picture's lineage, carried through every stage.
+"""The image record (one picture's lineage, carried through every stage) and the metadata file listing them.
 
 A record is the unit the flywheel reasons about: where an image came from (``parents``), what
 made it (prompt, seed, model, LoRAs), how good it is (``quality``, ``scores``) and what a person
@@ -10,9 +10,13 @@ survive a round trip through an older one.
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: Version of the metadata file's layout; a newer one is refused rather than misread.
+SCHEMA_VERSION = 1
 
 #: Dataset stages, each a ``data/<stage>/vN/`` folder. ``reruns/vN`` holds the improved-prompt re-runs
 #: of ``enriched/vN`` edits reviewed as needs_correction (candidates for the editor LoRA's targets).
@@ -79,3 +83,31 @@ class ImageRecord(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-ready dict; ``None`` fields are kept so the schema is visible in every file."""
         return self.model_dump(mode="json")
+
+
+@dataclass
+class Metadata:
+    """The parsed metadata file of one version."""
+
+    stage: str
+    dataset_version: str
+    status: str = "open"
+    created: str = field(default_factory=utc_now)
+    finished: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    images: list[ImageRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "dataset_version": self.dataset_version,
+            "stage": self.stage,
+            "status": self.status,
+            "created": self.created,
+            "finished": self.finished,
+            "info": self.info,
+            "images": [record.to_json() for record in self.images],
+        }
+
+    def by_id(self, image_id: str) -> ImageRecord | None:
+        return next((record for record in self.images if record.id == image_id), None)

@@ -14,12 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..adapter import (
-    Example,
-    ModelAdapter,
-    PreparedSample,
-    Tensors,
-)
+from ..adapter import JOINT_ATTENTION_TARGETS, Example, ModelAdapter, PreparedSample, Tensors
 from ..buckets import to_pixels
 
 if TYPE_CHECKING:
@@ -31,14 +26,7 @@ if TYPE_CHECKING:
 #: Attention (both streams), the double blocks' MLPs and the single blocks' fused MLP/output layers:
 #: every linear layer of the blocks except the modulation ones, like ai-toolkit and diffusers' script.
 FLUX_TARGETS = (
-    "attn.to_q",
-    "attn.to_k",
-    "attn.to_v",
-    "attn.to_out.0",
-    "attn.add_q_proj",
-    "attn.add_k_proj",
-    "attn.add_v_proj",
-    "attn.to_add_out",
+    *JOINT_ATTENTION_TARGETS,
     "ff.net.0.proj",
     "ff.net.2",
     "ff_context.net.0.proj",

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..adapter import Example, ModelAdapter, PreparedSample, Tensors
+from ..adapter import JOINT_ATTENTION_TARGETS, Example, ModelAdapter, PreparedSample, Tensors
 from ..buckets import to_pixels
 
 if TYPE_CHECKING:
@@ -37,14 +37,7 @@ if TYPE_CHECKING:
 #: Double blocks: attention of both streams and both MLPs. Single blocks: the fused QKV+MLP input and
 #: the fused attention+MLP output. Every linear layer of the blocks except modulation, as for FLUX.1.
 FLUX2_TARGETS = (
-    "attn.to_q",
-    "attn.to_k",
-    "attn.to_v",
-    "attn.to_out.0",
-    "attn.add_q_proj",
-    "attn.add_k_proj",
-    "attn.add_v_proj",
-    "attn.to_add_out",
+    *JOINT_ATTENTION_TARGETS,
     "ff.linear_in",
     "ff.linear_out",
     "ff_context.linear_in",

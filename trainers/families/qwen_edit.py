@@ -30,12 +30,7 @@ from ...core.data.atomic import sha256_file
 from ...core.data.errors import FlenwheelError
 from ...core.models.pipelines import looks_like_path, qwen_edit_sizes
 from ...core.models.qwen_processor import load_processor
-from ..adapter import (
-    Example,
-    ModelAdapter,
-    PreparedSample,
-    Tensors,
-)
+from ..adapter import JOINT_ATTENTION_TARGETS, Example, ModelAdapter, PreparedSample, Tensors
 from ..buckets import to_pixels
 from ..config import SampleSpec
 
@@ -45,14 +40,7 @@ if TYPE_CHECKING:
     from ..datasets import TrainItem
 
 QWEN_EDIT_TARGETS = (
-    "attn.to_q",
-    "attn.to_k",
-    "attn.to_v",
-    "attn.to_out.0",
-    "attn.add_q_proj",
-    "attn.add_k_proj",
-    "attn.add_v_proj",
-    "attn.to_add_out",
+    *JOINT_ATTENTION_TARGETS,
     "img_mlp.net.0.proj",
     "img_mlp.net.2",
     "txt_mlp.net.0.proj",
