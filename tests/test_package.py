@@ -107,6 +107,19 @@ def test_every_node_follows_the_conventions(name):
             assert options.get("tooltip"), f"{name}.{input_name} has no tooltip"
 
 
+def test_every_package_folder_is_in_the_wheel():
+    """setuptools installs only the packages pyproject lists (the root is mapped to ``flenwheel``), so a
+    folder left off works from a checkout and is missing from ``pip install flenwheel``."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    product = ("cli", "comfy", "core", "nodes", "trainers")
+    found = {"flenwheel"} | {
+        ".".join(("flenwheel", *init.parent.relative_to(ROOT).parts))
+        for folder in product
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+    assert found == listed
+
+
 def test_package_metadata_for_pip_comfy_registry_and_manager():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     project = pyproject["project"]
