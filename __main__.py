@@ -5,7 +5,7 @@ and portable ComfyUI ships an embedded Python without a usable ``pip``. So the C
 ``python -m flenwheel`` (from ``ComfyUI/custom_nodes``, or wherever the package is installed) and
 as ``python path/to/custom_nodes/flenwheel`` (any working directory, any folder name). In the
 second form Python runs this file as a plain script with the pack folder first on ``sys.path``;
-that entry is dropped (the pack's ``nodes``/``comfy`` folders would shadow other modules) and the
+that entry is dropped (the pack's ``nodes`` folder would shadow ComfyUI's ``nodes`` module) and the
 folder is imported as the package ``flenwheel`` by its location.
 """
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import click
 
-from ..comfy.client import ComfyClient, RunResult, RunStatus, rejection_message, run_prompt
-from ..comfy.display import RunDisplay, describe_outputs
-from ..comfy.node_specs import known_specs, specs_from_object_info
-from ..comfy.prompt_overrides import apply_overrides
-from ..comfy.workflow_check import check_file, check_folder
-from ..comfy.workflow_format import load_workflow, ui_to_api, workflow_kind
+from ..comfy_tools.client import ComfyClient, RunResult, RunStatus, rejection_message, run_prompt
+from ..comfy_tools.display import RunDisplay, describe_outputs
+from ..comfy_tools.node_specs import known_specs, specs_from_object_info
+from ..comfy_tools.prompt_overrides import apply_overrides
+from ..comfy_tools.workflow_check import check_file, check_folder
+from ..comfy_tools.workflow_format import load_workflow, ui_to_api, workflow_kind
 from ..core.data.atomic import atomic_write_text
 from ..core.data.errors import FlenwheelError
 

@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from flenwheel.comfy.dev.workflow_build import render_files
-from flenwheel.comfy.dev.workflow_templates import templates
-from flenwheel.comfy.node_specs import known_specs
+from flenwheel.comfy_tools.dev.workflow_build import render_files
+from flenwheel.comfy_tools.dev.workflow_templates import templates
+from flenwheel.comfy_tools.node_specs import known_specs
 from flenwheel.core.data.atomic import atomic_write_text
 
 FOLDER = Path(__file__).resolve().parent.parent / "workflows"

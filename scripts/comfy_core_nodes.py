@@ -1,4 +1,4 @@
-"""Regenerate comfy/comfy_core_nodes.json: ComfyUI's own nodes as /object_info describes them.
+"""Regenerate comfy_tools/comfy_core_nodes.json: ComfyUI's own nodes as /object_info describes them.
 
 The workflow validator checks core nodes (LoadImage, SaveImage, PreviewAny...) against this list,
 so it runs without ComfyUI. Run it with the Python that runs ComfyUI, on the checkout to describe:
@@ -23,12 +23,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUTPUT = REPO / "comfy" / "comfy_core_nodes.json"
+DEFAULT_OUTPUT = REPO / "comfy_tools" / "comfy_core_nodes.json"
 
 
 def load_object_info_module():
-    """comfy/object_info.py by path: ComfyUI's interpreter may not have the flenwheel package."""
-    spec = importlib.util.spec_from_file_location("flenwheel_object_info", REPO / "comfy" / "object_info.py")
+    """comfy_tools/object_info.py by path: ComfyUI's interpreter may not have the flenwheel package."""
+    spec = importlib.util.spec_from_file_location("flenwheel_object_info", REPO / "comfy_tools" / "object_info.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

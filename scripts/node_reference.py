@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from flenwheel.comfy.dev.node_reference import render, with_summary
+from flenwheel.comfy_tools.dev.node_reference import render, with_summary
 from flenwheel.core.data.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
-from flenwheel.comfy.dev.workflow_templates import templates
+from flenwheel.comfy_tools.dev.workflow_templates import templates
 
 ROOT = Path(__file__).resolve().parent.parent
 

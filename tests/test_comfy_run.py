@@ -17,9 +17,9 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from flenwheel.cli import cli
-from flenwheel.comfy.client import free_name, safe_relative
-from flenwheel.comfy.node_specs import core_object_info, pack_object_info
-from flenwheel.comfy.prompt_overrides import OverrideError, apply_overrides
+from flenwheel.comfy_tools.client import free_name, safe_relative
+from flenwheel.comfy_tools.node_specs import core_object_info, pack_object_info
+from flenwheel.comfy_tools.prompt_overrides import OverrideError, apply_overrides
 
 DATA = Path(__file__).parent / "data" / "workflows"
 PNG = b"\x89PNG\r\n\x1a\nfake image bytes"

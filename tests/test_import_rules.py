@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACK = Path(__file__).resolve().parents[1]
-ROOMS = ("cli", "comfy", "core", "nodes", "trainers")
+ROOMS = ("cli", "comfy_tools", "core", "nodes", "trainers")
 
 
 def _module_name(path: Path) -> str:
@@ -48,14 +48,14 @@ def _imports(path: Path) -> set[str]:
 
 
 def _room(module: str) -> str | None:
-    """The subpackage a module belongs to: flenwheel.core.<room>, flenwheel.comfy.dev, or a top room."""
+    """The subpackage a module belongs to: flenwheel.core.<room>, flenwheel.comfy_tools.dev, or a top room."""
     parts = module.split(".")
     if len(parts) < 2 or parts[1] not in ROOMS:
         return None
     if parts[1] == "core" and len(parts) > 2:
         return ".".join(parts[:3]) if (PACK / "core" / parts[2]).is_dir() else None
-    if parts[1] == "comfy" and len(parts) > 2 and parts[2] == "dev":
-        return "flenwheel.comfy.dev"
+    if parts[1] == "comfy_tools" and len(parts) > 2 and parts[2] == "dev":
+        return "flenwheel.comfy_tools.dev"
     return ".".join(parts[:2])
 
 
@@ -86,7 +86,8 @@ def test_the_graph_is_read_from_real_files():
 
 
 def test_core_never_imports_nodes_cli_or_comfy_tooling():
-    bad = [(s, t, f) for s, t, f in _edges_from("flenwheel.core.") if t.split(".")[1] in ("nodes", "cli", "comfy")]
+    outer = ("nodes", "cli", "comfy_tools")
+    bad = [(s, t, f) for s, t, f in _edges_from("flenwheel.core.") if t.split(".")[1] in outer]
     assert not bad, bad
 
 
@@ -128,6 +129,6 @@ def test_no_room_of_core_is_crowded():
 def test_the_architecture_doc_names_every_room():
     doc = (PACK / "docs" / "architecture.md").read_text(encoding="utf-8")
     rooms = [f"core/{p.name}/" for p in (PACK / "core").iterdir() if (p / "__init__.py").exists()]
-    rooms += ["cli/", "comfy/", "comfy/dev/", "nodes/", "trainers/"]
+    rooms += ["cli/", "comfy_tools/", "comfy_tools/dev/", "nodes/", "trainers/"]
     missing = [room for room in rooms if f"`{room}`" not in doc]
     assert not missing

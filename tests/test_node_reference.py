@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import flenwheel
-from flenwheel.comfy.dev.node_reference import portable, render, with_summary
-from flenwheel.comfy.node_specs import parse_spec
+from flenwheel.comfy_tools.dev.node_reference import portable, render, with_summary
+from flenwheel.comfy_tools.node_specs import parse_spec
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "nodes.md"
 README = Path(__file__).resolve().parent.parent / "README.md"

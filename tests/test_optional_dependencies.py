@@ -75,7 +75,7 @@ def test_require_names_the_feature_and_the_install_line_for_this_interpreter(mon
 def test_no_module_outside_the_guards_probes_for_an_optional_library():
     """One place knows the optional libraries: no ad-hoc find_spec or try-import of them elsewhere."""
     offenders = []
-    product = ("cli", "comfy", "core", "nodes", "trainers", "scripts", "benchmarks")
+    product = ("cli", "comfy_tools", "core", "nodes", "trainers", "scripts", "benchmarks")
     for path in [ROOT / "__init__.py", *(p for top in product for p in (ROOT / top).rglob("*.py"))]:
         if path.name == "availability.py":
             continue

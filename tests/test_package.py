@@ -111,7 +111,7 @@ def test_every_package_folder_is_in_the_wheel():
     """setuptools installs only the packages pyproject lists (the root is mapped to ``flenwheel``), so a
     folder left off works from a checkout and is missing from ``pip install flenwheel``."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    product = ("cli", "comfy", "core", "nodes", "trainers")
+    product = ("cli", "comfy_tools", "core", "nodes", "trainers")
     found = {"flenwheel"} | {
         ".".join(("flenwheel", *init.parent.relative_to(ROOT).parts))
         for folder in product

@@ -20,7 +20,7 @@ REPOSITORY = PYPROJECT["project"]["urls"]["Repository"]
 #: The Registry takes the icon as a URL; on the default branch it must be a file of this repository.
 RAW_PREFIX = REPOSITORY.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
 #: Top-level entries a user runs; everything else must stay out of the archive.
-SHIPPED = {"__init__.py", "__main__.py", "cli", "comfy", "core", "nodes", "trainers", "web", "workflows",
+SHIPPED = {"__init__.py", "__main__.py", "cli", "comfy_tools", "core", "nodes", "trainers", "web", "workflows",
            "samples", "docs", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", "install.py"}
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from flenwheel.comfy import node_specs
-from flenwheel.comfy.node_specs import known_specs, types_match
-from flenwheel.comfy.object_info import describe
-from flenwheel.comfy.workflow_check import check_api, check_file, check_folder, check_ui, compare_twins
-from flenwheel.comfy.workflow_format import WorkflowError, load_workflow, ui_to_api, workflow_kind
+from flenwheel.comfy_tools import node_specs
+from flenwheel.comfy_tools.node_specs import known_specs, types_match
+from flenwheel.comfy_tools.object_info import describe
+from flenwheel.comfy_tools.workflow_check import check_api, check_file, check_folder, check_ui, compare_twins
+from flenwheel.comfy_tools.workflow_format import WorkflowError, load_workflow, ui_to_api, workflow_kind
 
 DATA = Path(__file__).parent / "data" / "workflows"
 

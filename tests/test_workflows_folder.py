@@ -2,7 +2,7 @@
 
 The specs come from the nodes as they are now, so changing a node's inputs without updating the
 workflows that use it fails here; so does a committed template that differs from what its
-description in comfy/dev/workflow_templates.py gives (run `python scripts/build_workflows.py`).
+description in comfy_tools/dev/workflow_templates.py gives (run `python scripts/build_workflows.py`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from flenwheel.comfy.dev.workflow_build import Node, Template, TemplateError, build, render_files
-from flenwheel.comfy.dev.workflow_templates import templates
-from flenwheel.comfy.node_specs import known_specs
-from flenwheel.comfy.workflow_check import check_in_folder, check_ui, workflow_files
+from flenwheel.comfy_tools.dev.workflow_build import Node, Template, TemplateError, build, render_files
+from flenwheel.comfy_tools.dev.workflow_templates import templates
+from flenwheel.comfy_tools.node_specs import known_specs
+from flenwheel.comfy_tools.workflow_check import check_in_folder, check_ui, workflow_files
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 FILES = workflow_files(WORKFLOWS) if WORKFLOWS.is_dir() else []
@@ -83,8 +83,8 @@ def test_a_node_input_change_fails_the_shipped_workflow(specs):
     """Simulate a node that gained a widget after the template was written."""
     from dataclasses import replace
 
-    from flenwheel.comfy.node_specs import InputSpec
-    from flenwheel.comfy.workflow_format import load_workflow
+    from flenwheel.comfy_tools.node_specs import InputSpec
+    from flenwheel.comfy_tools.workflow_format import load_workflow
 
     train = specs["FlenwheelTrainFluxLora"]
     extra = InputSpec("warmup_steps", "INT", {"default": 0, "min": 0}, True)

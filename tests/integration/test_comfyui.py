@@ -24,8 +24,8 @@ from PIL import Image
 
 import flenwheel
 from flenwheel.cli import cli
-from flenwheel.comfy.node_specs import known_specs, pack_object_info
-from flenwheel.comfy.workflow_format import load_workflow, ui_to_api
+from flenwheel.comfy_tools.node_specs import known_specs, pack_object_info
+from flenwheel.comfy_tools.workflow_format import load_workflow, ui_to_api
 from flenwheel.core.data.availability import MISSING_MARK
 from flenwheel.core.data.project import Project
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from flenwheel.cli import cli
-from flenwheel.comfy.workflow_format import load_workflow
+from flenwheel.comfy_tools.workflow_format import load_workflow
 from flenwheel.core.curate.curation import add_sources
 from flenwheel.core.data.project import Project
 

@@ -24,9 +24,9 @@ PACK = Path(__file__).resolve().parents[2]
 ALLOWED_FILES = {
     "core/models/registry.py": "the registry itself",
     "trainers/families": "the per-family trainer adapters",
-    "comfy/dev/workflow_templates.py": "graph node ids and the 'flux' socket of the shipped templates",
+    "comfy_tools/dev/workflow_templates.py": "graph node ids and the 'flux' socket of the shipped templates",
     "scripts/screenshots.py": "the Training tab's own event kind, sent to the page to draw a sample card",
-    "comfy/dev/native_templates.py": "ComfyUI's own DualCLIPLoader type value 'flux' in the native templates",
+    "comfy_tools/dev/native_templates.py": "ComfyUI's own DualCLIPLoader type value 'flux' in the native templates",
 }
 #: node lines where 'flux' is the name of the FLUX pipeline socket, not a family key
 SOCKET_LINE = re.compile(r"RETURN_NAMES = |: FLUX_INPUT,")
@@ -85,7 +85,7 @@ def test_training_defaults_are_valid_trainer_config_keys():
         assert set(entry.training_defaults) <= set(TrainConfig.model_fields), entry.name
 
 
-PRODUCT = ("cli", "comfy", "core", "nodes", "trainers", "scripts")
+PRODUCT = ("cli", "comfy_tools", "core", "nodes", "trainers", "scripts")
 
 
 def _product_files():

@@ -1,7 +1,7 @@
 """UI-format ComfyUI workflows built from a compact description, laid out left to right.
 
 The pack's templates (``workflows/*.json``) are written from descriptions in
-``comfy/dev/workflow_templates.py`` rather than saved by hand, so they follow the nodes: every widget
+``comfy_tools/dev/workflow_templates.py`` rather than saved by hand, so they follow the nodes: every widget
 value is filled in the node's INPUT_TYPES order from its own default unless the description sets
 it, every link takes the type of the output it leaves, and a description that names an input,
 output or widget the node no longer has fails at once. Nodes sit in columns in stage order, each
