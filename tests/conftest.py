@@ -20,8 +20,20 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The real face photos the identity tests need, shipped with the repository (see its README).
-FACES = ROOT / "tests" / "data" / "faces"
+#: Real face photos live beside the checkout, never in it (DESIGN.md section 7): ``../shared/faces``
+#: (people with known identities) and ``../shared/faces-views`` (labelled head views and expressions).
+#: ``FLENWHEEL_SHARED`` points elsewhere when the checkout does not sit beside ``shared/``.
+SHARED = Path(os.environ.get("FLENWHEEL_SHARED") or ROOT.parent / "shared")
+FACES = SHARED / "faces"
+FACES_VIEWS = SHARED / "faces-views"
+
+
+def shared_folder(folder: Path) -> Path:
+    """``folder`` when it holds photos, else skip the calling test with one reason naming it."""
+    if not folder.is_dir():
+        pytest.skip(f"needs real face photos in {folder} (the shared folder beside the checkout; "
+                    "set FLENWHEEL_SHARED to use another place)")
+    return folder
 
 
 class NetworkBlocked(RuntimeError):
@@ -98,8 +110,14 @@ def project(tmp_path):
 
 @pytest.fixture(scope="session")
 def faces() -> Path:
-    """The real face photos shipped in ``tests/data/faces`` (see its README for who is who and the licence)."""
-    return FACES
+    """Real photos of known people in ``../shared/faces`` (its README says who is who); skips without it."""
+    return shared_folder(FACES)
+
+
+@pytest.fixture(scope="session")
+def faces_views() -> Path:
+    """Labelled head views and expressions in ``../shared/faces-views`` (``labels.csv``); skips without it."""
+    return shared_folder(FACES_VIEWS)
 
 
 @pytest.fixture
