@@ -15,7 +15,7 @@ short plans: use ``--images`` to make the plans long enough for the split to sho
 is limited to one torch thread, so "2 processes" means two cores; the load average at the start is
 printed, since the figures mean little on a machine others are using.
 
-    python benchmarks/scaleout.py [--images 24] [--filter-images 64] [--faces tests/data/faces]
+    python benchmarks/scaleout.py [--images 24] [--filter-images 64] [--faces ../shared/faces]
                                   [--only generate,enrich,filter] [--json]
 """
 
@@ -162,7 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=24, help="Generate/enrich images per run (about).")
     parser.add_argument("--filter-images", type=int, default=64, help="Images the filter scores.")
-    parser.add_argument("--faces", type=Path, default=ROOT / "tests" / "data" / "faces")
+    parser.add_argument("--faces", type=Path, default=Path(os.environ.get("FLENWHEEL_SHARED", ROOT.parent / "shared")) / "faces")
     parser.add_argument("--only", default="generate,enrich,filter")
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()

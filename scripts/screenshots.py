@@ -11,9 +11,9 @@ frontend in headless Chromium (Playwright driving /usr/bin/chromium, no browser 
 - saves docs/images/workflow_graph.png (the enrichment template, readable at README size),
   docs/images/whole_turn_graph.png (the whole-turn template, 2600 px wide) and
   docs/images/native_graph.png (ComfyUI's own FLUX nodes feeding the flywheel);
-- builds a project of real face photos (the bundled samples and the shared test faces, set
-  FLENWHEEL_SHARED or --faces) with the dataset API, edits simulated by plain image adjustments and
-  one other person as an identity drift, with real identity scores and a few decisions, and saves
+- builds a project of the demo character's photos (the Grace Hopper portrait matplotlib ships, varied
+  as `flenwheel demo` varies it; no photo from another repository) with the dataset API, edits
+  simulated by plain image adjustments, with real identity scores and a few decisions, and saves
   docs/images/review_page.png: the review page with the side-by-side view of source and edit, and
   docs/images/review_tab.png, training_tab.png and node_library.png: the pack's sidebar tabs and
   its nodes in the library, at the sidebar's default width.
@@ -38,6 +38,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from flenwheel.core.data.project import Project
 from flenwheel.core.identity.gate import resolve_gate
 from flenwheel.core.review.store import ReviewStore
+from flenwheel.core.turn.demo_photos import packaged_character
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = "FLENwheel"
@@ -100,11 +101,13 @@ def simulated_edits(photo: Image.Image) -> list[tuple[str, str, Image.Image]]:
             ("lighting", "Change the lighting to nighttime, lit by street lamps.", night)]
 
 
-def review_project(output: Path, faces: Path) -> Project:
-    """A project whose enriched images are real photos: edits of three sources and one identity drift."""
-    project = Project.init(output / "flenwheel" / "barack_obama", name="Barack Obama")
+def review_project(output: Path) -> Project:
+    """A project whose enriched images are real photos: edits of three of the demo character's sources."""
+    project = Project.init(output / "flenwheel" / "grace_hopper", name="Grace Hopper")
     sources = project.create_dataset("source")
-    photos = [faces / "obama" / name for name in ("obama.jpg", "obama2.jpg", "obama3.jpg")]
+    folder = output / "demo-photos"
+    packaged_character(folder)
+    photos = [folder / name for name in ("hopper_portrait.png", "hopper_closeup.png", "hopper_warm.png")]
     parents = []
     for path in photos:
         image = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
@@ -118,13 +121,9 @@ def review_project(output: Path, faces: Path) -> Project:
     for index, (parent, image) in enumerate(parents):
         for family, prompt, edited in simulated_edits(image)[index % 2:index % 2 + 3]:
             records.append(_add_edit(enriched, edited, parent.id, family, prompt, gate))
-    drift = ImageOps.exif_transpose(Image.open(faces / "biden" / "biden.jpg")).convert("RGB")
-    drift.thumbnail((640, 640))
-    records.insert(1, _add_edit(enriched, drift, parents[0][0].id, "background",
-                                "Replace the background with a city street.", gate))
     store = ReviewStore(project)
     decisions = ((1, "needs_correction", "identity_drift"), (3, "good", None), (4, "reject", "artifacts"),
-                 (5, "good", None), (9, "good", None))
+                 (5, "good", None), (8, "good", None))
     for index, label, reason in decisions:
         record = records[index]
         store.decide(record.id, "enriched", enriched.version, label, reason=reason, reviewer="screenshot")
@@ -256,22 +255,18 @@ def main() -> int:
                         help="ComfyUI checkout (default: $COMFYUI_DIR)")
     parser.add_argument("--python", default=os.environ.get("COMFYUI_PYTHON", sys.executable),
                         help="interpreter with ComfyUI's requirements (default: $COMFYUI_PYTHON, else this one)")
-    parser.add_argument("--faces", type=Path,
-                        default=Path(os.environ.get("FLENWHEEL_SHARED", ROOT.parent / "shared")) / "faces")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
     parser.add_argument("--images", type=Path, default=ROOT / "docs" / "images")
     args = parser.parse_args()
     if not args.comfyui or not (Path(args.comfyui) / "main.py").is_file():
         parser.error("point --comfyui (or COMFYUI_DIR) at a ComfyUI checkout")
-    if not (args.faces / "obama").is_dir():
-        parser.error(f"no face photos at {args.faces} (set FLENWHEEL_SHARED or --faces)")
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="flenwheel-shots-") as temp:
         base = Path(temp)
         process, url = start_comfyui(Path(args.comfyui).resolve(), args.python, base)
         try:
-            review_project(base / "output", args.faces)
+            review_project(base / "output")
             for name, value in SETTINGS.items():
                 post_json(f"{url}/api/settings/{name}", value)
             with sync_playwright() as playwright:

@@ -5,12 +5,14 @@
 ComfyUI's template browser shows a 400x300 picture per template; a shot of the graph is
 illegible at that size, so each thumbnail shows the step number and title large and, below, a
 picture of what the stage produces: the curated photos, edits, the review grid with its labels, a
-loss curve, a model card. Pictures come from the bundled sample photos and docs/images; the
-character flywheel is blue, the editor flywheel orange.
+loss curve, a model card. Pictures come from the default demo character (the photo matplotlib ships,
+varied as `flenwheel demo` varies it; core/turn/demo_photos.py) and docs/images; the character
+flywheel is blue, the editor flywheel orange. No photo from another repository is drawn.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import sys
@@ -20,6 +22,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from flenwheel.comfy_tools.dev.workflow_templates import templates
+from flenwheel.core.turn.demo_photos import VARIANTS, packaged_photo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +32,6 @@ BACKGROUND = "#1d2633"
 CHARACTER, EDITOR = "#4c9be8", "#f58518"
 GOOD, FIX, REJECT = "#3fb950", "#d29922", "#f85149"
 EDITOR_STEPS = {"09", "10", "11"}
-PHOTOS = sorted((ROOT / "samples" / "character").glob("*.jpg"))
 FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", "DejaVuSans-Bold.ttf")
 
 Panel = Callable[[Image.Image, ImageDraw.ImageDraw, tuple[int, int, int, int]], None]
@@ -44,9 +46,19 @@ def font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size)
 
 
+@functools.cache
+def demo_photos() -> tuple[Image.Image, ...]:
+    """The demo character's variants (the small copy left out), made as the demo makes them."""
+    original = ImageOps.exif_transpose(Image.open(packaged_photo())).convert("RGB")
+    return tuple(make(original) for name, _, make in VARIANTS if name != "hopper_small.png")
+
+
 def photo(index: int, side: int) -> Image.Image:
-    """A square crop of a bundled sample photo."""
-    picture = ImageOps.exif_transpose(Image.open(PHOTOS[index % len(PHOTOS)])).convert("RGB")
+    """A square crop of one of the demo character's photos (mirrored on odd passes, as the demo does)."""
+    pictures = demo_photos()
+    picture = pictures[index % len(pictures)]
+    if (index // len(pictures)) % 2:
+        picture = ImageOps.mirror(picture)
     return ImageOps.fit(picture, (side, side), Image.LANCZOS, centering=(0.5, 0.3))
 
 

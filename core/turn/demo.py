@@ -1,7 +1,8 @@
-"""``flenwheel demo``: two whole turns of both flywheels, offline, on bundled photos and tiny random models.
+"""``flenwheel demo``: two whole turns of both flywheels, offline, on tiny random models.
 
-It shows a newcomer the whole data path with no GPU and no download: a project is created from the
-bundled sample photos (licence in ``samples/character/LICENSE.md``), then the loop of
+It shows a newcomer the whole data path with no GPU and no download: a project is created from a
+photo that an installed package ships, or from the user's own photos (``--photos DIR``; see
+``demo_photos``), then the loop of
 ``flenwheel run`` drives two turns of curation, enrichment, review, training, generation,
 filtering, review and the model card, each followed by the editor flywheel (re-runs, triplets, the
 editor LoRA, the editor comparison), on tiny random-weight models, with auto-review (demo only,
@@ -16,7 +17,6 @@ quality. The turn config it used is written next to the project, ready to be edi
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,8 +28,8 @@ from ..data.errors import FlenwheelError
 from ..data.project import Project
 from ..models.registry import CHARACTER, EDITOR, default_family
 from .config import ModelsSection, TurnConfig
+from .demo_photos import DemoCharacter, own_character, packaged_character
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples" / "character"
 NOISE_NOTE = ("tiny random-weight models produce noise: no generated image shows a face, so the identity "
               "figures are zero and every model-card cell fails. That is the expected, honest result.")
 
@@ -56,22 +56,15 @@ class DemoResult:
     summary: list[str] = field(default_factory=list)
 
 
-def sample_specs() -> list[dict[str, str]]:
-    """The bundled photos with their view and expression tags."""
-    manifest = SAMPLES_DIR / "samples.json"
-    if not manifest.is_file():
-        raise FlenwheelError(f"bundled samples are missing ({manifest}); reinstall FLENwheel")
-    return json.loads(manifest.read_text(encoding="utf-8"))["images"]
+def demo_config(models: dict[str, Path], character: DemoCharacter) -> TurnConfig:
+    """Turns on tiny models: 64 px everywhere, 2 edits per source, one try per model-card cell, two turns.
 
-
-def demo_config(models: dict[str, Path]) -> TurnConfig:
-    """Turns on tiny models: 64 px everywhere, 2 edits per source, one try per model-card cell, two turns."""
-    sources = [{"path": str(SAMPLES_DIR / spec["file"]), "angle": spec["angle"], "expression": spec["expression"],
-                "mirror": True} for spec in sample_specs()]
+    Step 1.1's criteria are printed but do not stop the demo (``require_check: false``): the packaged
+    character is one photo, so one view, and a user's first folder is rarely tagged."""
     return TurnConfig.model_validate({
         "models": ModelsSection(flux=str(models[default_family(CHARACTER).name]),
                                 qwen_edit=str(models[default_family(EDITOR).name]), dtype="fp32", device="cpu"),
-        "sources": {"add": sources},
+        "sources": {"add": character.sources, "require_check": False},
         "enrich": {"per_source": 2, "steps": 2, "true_cfg": 1.0, "width": 64, "height": 64,
                    "vae_pixels": 64 * 64, "condition_pixels": 56 * 56, "retries": 0},
         "train": {"overrides": TINY_TRAINING},
@@ -115,8 +108,9 @@ def stage_times(project: Project) -> list[str]:
     return lines
 
 
-def run_demo(out: str | Path, log: Callable[[str], None] = print) -> DemoResult:
-    """Create ``OUT/project`` and run two whole turns of both flywheels on it (tiny models, auto-review)."""
+def run_demo(out: str | Path, log: Callable[[str], None] = print, photos: str | Path | None = None) -> DemoResult:
+    """Create ``OUT/project`` and run two whole turns of both flywheels on it (tiny models, auto-review),
+    from the photo an installed package ships or from the user's own ``photos`` folder."""
     import torch
 
     from ..testing import tiny
@@ -127,10 +121,14 @@ def run_demo(out: str | Path, log: Callable[[str], None] = print) -> DemoResult:
     root = base / "project"
     if (root / "flenwheel.json").exists():
         raise FlenwheelError(f"{root} already holds a demo project; choose another OUT folder or delete it")
+    character = own_character(Path(photos)) if photos is not None else packaged_character(base / "photos")
+    log(f"character: {character.name}; licence: {character.licence}")
+    for note in character.notes:
+        log(note)
     log(f"building the tiny random-weight models in {base / 'tiny-models'}")
     models = {entry.name: tiny.ensure(entry.name, base / "tiny-models")
               for entry in (default_family(CHARACTER), default_family(EDITOR))}
-    config = demo_config(models)
+    config = demo_config(models, character)
     config_path = base / "turn.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")

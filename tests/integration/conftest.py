@@ -151,11 +151,13 @@ def flywheel_states(tmp_path_factory, tiny_flux, tiny_qwen_edit) -> FlywheelStat
     from flenwheel.core.editor.triplets import build_triplets
     from flenwheel.core.review.gate import scope_for
     from flenwheel.core.turn.demo import demo_config
+    from flenwheel.core.turn.demo_photos import packaged_character
     from flenwheel.core.turn.turn import Turn
 
     folder = tmp_path_factory.mktemp("flywheel-states")
     project = Project.init(folder / "work", name="Tiny character")
-    turn = Turn(project, demo_config({"flux": tiny_flux, "qwen-edit": tiny_qwen_edit}), auto=True, log=lambda _: None)
+    config = demo_config({"flux": tiny_flux, "qwen-edit": tiny_qwen_edit}, packaged_character(folder / "photos"))
+    turn = Turn(project, config, auto=True, log=lambda _: None)
 
     def snapshot(state: str) -> None:
         shutil.copytree(project.root, folder / state, symlinks=True)

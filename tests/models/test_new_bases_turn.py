@@ -13,13 +13,14 @@ def test_turn_runs_with_klein_and_2511_named_in_the_config(tmp_path, tiny_flux2_
     from flenwheel.core.data.project import Project
     from flenwheel.core.turn.config import TurnConfig
     from flenwheel.core.turn.demo import demo_config
+    from flenwheel.core.turn.demo_photos import packaged_character
     from flenwheel.core.turn.loop import run_flywheel
     from flenwheel.trainers.lora_io import read_metadata
 
-    raw = demo_config({"flux": tiny_flux2_klein, "qwen-edit": tiny_qwen_edit_2511}).model_dump(mode="json")
+    character = packaged_character(tmp_path / "photos")
+    raw = demo_config({"flux": tiny_flux2_klein, "qwen-edit": tiny_qwen_edit_2511}, character).model_dump(mode="json")
     raw["models"].update(character_base="flux2-klein", editor="qwen-edit-2511")
     raw["sources"]["add"] = raw["sources"]["add"][:4]
-    raw["sources"]["require_check"] = False  # four of the bundled photos are fewer than step 1.1 asks for
     raw["enrich"]["per_source"] = 2
     raw["editor"]["min_triplets"] = 1  # a handful of auto-reviewed edits: train the 2511 editor on what there is
     raw["train"]["overrides"].update(max_train_steps=4, save_every=4)

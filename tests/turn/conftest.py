@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from flenwheel.core.turn.config import TurnConfig
-from flenwheel.core.turn.demo import SAMPLES_DIR, TINY_EDITOR_TRAINING, TINY_TRAINING, demo_config, sample_specs
+from flenwheel.core.turn.demo import TINY_EDITOR_TRAINING, TINY_TRAINING, demo_config
+from flenwheel.core.turn.demo_photos import packaged_character
 
 ONE_CELL_CARD = {"portraits": {"angles": ["front"], "expressions": ["neutral"]}, "poses": {"items": []},
                  "limits": {"min_side": 64}}
@@ -15,11 +16,11 @@ ONE_CELL_CARD = {"portraits": {"angles": ["front"], "expressions": ["neutral"]},
 @pytest.fixture
 def small_config(tmp_path, tiny_flux, tiny_qwen_edit) -> TurnConfig:
     """A one-turn config on the tiny models: 3 sources, a one-cell card, a handful of trainer steps."""
-    data = demo_config({"flux": tiny_flux, "qwen-edit": tiny_qwen_edit}).model_dump(mode="json")
+    character = packaged_character(tmp_path / "photos")
+    data = demo_config({"flux": tiny_flux, "qwen-edit": tiny_qwen_edit}, character).model_dump(mode="json")
     card = tmp_path / "card.yaml"
     card.write_text(yaml.safe_dump(ONE_CELL_CARD))
-    data["sources"] = {"add": [{"path": str(SAMPLES_DIR / s["file"]), "angle": s["angle"],
-                                "expression": s["expression"]} for s in sample_specs()[:3]],
+    data["sources"] = {"add": [{**source, "mirror": False} for source in character.sources[:3]],
                        "require_check": False}
     data["train"]["overrides"] = {**TINY_TRAINING, "max_train_steps": 6, "save_every": 6}
     data["generate"]["families"] = ["expressions"]

@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from flenwheel.cli import cli
+from flenwheel.core.data.errors import FlenwheelError
 from flenwheel.core.turn.demo import run_demo
+from flenwheel.core.turn.demo_photos import VARIANTS, own_character, packaged_character
 
 
 @pytest.mark.slow
@@ -41,6 +43,49 @@ def test_the_demo_runs_two_whole_turns_of_both_flywheels(tmp_path):
     assert "<h2>Training</h2>" in card_page and "alt='loss curve'" in card_page
     assert any(line.startswith("time per stage") for line in lines)
     assert any("produce noise" in line for line in lines)
+    assert any(line.startswith("character: Grace Hopper") and "public domain" in line and "matplotlib" in line
+               for line in lines), "the demo names its photo and the photo's licence"
+    assert sorted(p.name for p in (tmp_path / "out/photos").iterdir()) == sorted(n for n, _, _ in VARIANTS)
     status = CliRunner().invoke(cli, ["status", str(project)])
     assert status.exit_code == 0 and "stopped: max_turns reached (2)" in status.output
     assert result.seconds < 180
+
+
+@pytest.mark.slow
+def test_the_demo_runs_two_turns_on_the_users_own_photos(tmp_path, faces):
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path / "own"), "--photos", str(faces / "obama")])
+    assert result.exit_code == 0, result.output
+    assert f"your own photos from {faces / 'obama'}" in result.output
+    project = tmp_path / "own" / "project"
+    data = json.loads((project / "reports/flywheel.json").read_text())
+    assert [t["char_lora"] for t in data["turns"]] == ["char_v1", "char_v2"]
+    sources = {record["source_file"] for record in json.loads((project / "data/source/v1/metadata.json")
+                                                              .read_text())["images"]}
+    assert str((faces / "obama" / "obama.jpg").resolve()) in sources
+    assert not (tmp_path / "own" / "photos").exists(), "the packaged character is not built when photos are given"
+
+
+def test_the_packaged_character_is_built_from_the_installed_photo(tmp_path):
+    from flenwheel.core.data.images import load_image, pixel_hash
+
+    character = packaged_character(tmp_path / "photos")
+    files = [Path(source["path"]) for source in character.sources]
+    assert [f.name for f in files] == [name for name, _, _ in VARIANTS]
+    assert len({pixel_hash(load_image(f)) for f in files}) == len(files), "every variant is a new image"
+    assert all(source["mirror"] and source["angle"] == "front" for source in character.sources)
+    assert "public domain" in character.licence and "grace_hopper.jpg" in character.licence
+    assert min(load_image(tmp_path / "photos/hopper_small.png").size) < 512 <= min(load_image(files[0]).size)
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_demo_photos_that_are_not_a_folder_of_photos_get_one_line(tmp_path, make):
+    folder = tmp_path / "photos"
+    if make == "empty":
+        folder.mkdir()
+        (folder / "notes.txt").write_text("no photos here")
+    with pytest.raises(FlenwheelError, match="--photos .*10-20 photos"):
+        own_character(folder)
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path / "out"), "--photos", str(folder)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "out" / "project").exists()
