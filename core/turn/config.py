@@ -129,6 +129,9 @@ class TrainSection(_Section):
 
 
 class GenerateSection(_Section):
+    """``aim``: share the images out by the last card's misses and the training set's gaps (same total)."""
+
+    aim: bool = True
     prompt_files: list[str] = Field(default_factory=list)
     families: list[str] = Field(default_factory=list)
     variants: int | None = None
