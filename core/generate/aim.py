@@ -64,17 +64,18 @@ class Needs:
 
     def _coverage_reasons(self, prompt: GenerationPrompt) -> list[tuple[float, str]]:
         cover = self.coverage
-        if cover is None or not cover.measured:
+        if cover is None:
             return []
+        view = prompt.angle in CARD_ANGLES and cover.knows("view")
+        expression = prompt.expression in CARD_EXPRESSIONS and cover.knows("expression")
         found = []
-        if prompt.angle in CARD_ANGLES and not cover.views[prompt.angle]:
+        if view and not cover.views[prompt.angle]:
             found.append((WEIGHTS["view"], f"training set has no {prompt.angle} image"))
-        if prompt.expression in CARD_EXPRESSIONS and not cover.expressions[prompt.expression]:
+        if expression and not cover.expressions[prompt.expression]:
             found.append((WEIGHTS["expression"], f"training set has no {prompt.expression} image"))
-        if (prompt.angle in CARD_ANGLES and prompt.expression in CARD_EXPRESSIONS
-                and not cover.cells[(prompt.angle, prompt.expression)]):
+        if view and expression and not cover.cells[(prompt.angle, prompt.expression)]:
             found.append((WEIGHTS["cell"], f"training set has no {prompt.angle}/{prompt.expression} image"))
-        if prompt.pose in CARD_POSES and not cover.poses[prompt.pose]:
+        if prompt.pose in CARD_POSES and cover.knows("pose") and not cover.poses[prompt.pose]:
             found.append((WEIGHTS["pose"], f"training set has no {prompt.pose} image"))
         return found
 

@@ -91,13 +91,15 @@ class SetCoverage:
         return SetCoverage(self.images, Counter(self.views), Counter(self.expressions), Counter(self.cells),
                            Counter(self.poses), self.unmeasured)
 
-    @property
-    def measured(self) -> bool:
-        """Whether anything at all is known (an all-unknown set gives nothing to aim at)."""
-        return self.images > self.unmeasured
+    def knows(self, what: str) -> bool:
+        """Whether any image has a known ``view``, ``expression`` or ``pose``: a set where nothing of a
+        kind was measured or tagged lacks nothing of it that anyone could aim at."""
+        counts = {"view": self.views, "expression": self.expressions, "pose": self.poses}[what]
+        return sum(counts.values()) > 0
 
     def missing_views(self) -> list[str]:
-        return [view for view in CARD_ANGLES if not self.views[view]]
+        """Card views no image shows (none when no view is known at all)."""
+        return [view for view in CARD_ANGLES if not self.views[view]] if self.knows("view") else []
 
     def to_json(self) -> dict[str, Any]:
         """The report's form: the card grid (rows = views) plus the per-word counts."""

@@ -97,6 +97,9 @@ class SourcesSection(_Section):
 
 
 class EnrichSection(_Section):
+    """``aim``: more view-changing edits toward the views the sources lack."""
+
+    aim: bool = True
     per_source: int = 4
     families: list[str] = Field(default_factory=list)
     seed: int = 0

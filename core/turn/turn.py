@@ -111,7 +111,7 @@ class Turn:
         return EnrichSettings(per_source=cfg.per_source, families=tuple(cfg.families), seed=seed,
                               steps=cfg.steps, true_cfg=cfg.true_cfg, width=cfg.width, height=cfg.height,
                               pixels=cfg.pixels, vae_pixels=cfg.vae_pixels,
-                              condition_pixels=cfg.condition_pixels, max_retries=cfg.retries)
+                              condition_pixels=cfg.condition_pixels, max_retries=cfg.retries, aim=cfg.aim)
 
     def qwen_edit(self, editor: list[str]) -> Any:
         """The Qwen-Edit pipeline with the LoRAs of ``editor`` (``ours:vN``, PATH[:STRENGTH])."""
@@ -140,6 +140,7 @@ class Turn:
             del handle
             release_qwen_edit()
             free_memory()
+        self.entry["enrich_aim"] = result.dataset.load().info.get("aim")
         self.record("enrich", [f"{len(result.added)} new edits, {result.resumed} resumed -> {result.dataset.label}",
                                *result.summary.lines()])
         return DatasetHandle(result.dataset)
