@@ -199,6 +199,18 @@ def _key(prompt: GenerationPrompt) -> str:
     return f"{prompt.family}/{prompt.id}"
 
 
+def _interleaved(prompts: list[GenerationPrompt]) -> list[int]:
+    """Each prompt's place when the families take turns (first of each family, then second...): equal
+    needs are served in this order, so a small budget drops the last prompts of every family, not a family."""
+    seen: dict[str, int] = {}
+    places = []
+    for prompt in prompts:
+        places.append(seen.get(prompt.family, 0))
+        seen[prompt.family] = places[-1] + 1
+    order = sorted(range(len(prompts)), key=lambda i: (places[i], i))
+    return [order.index(i) for i in range(len(prompts))]
+
+
 def allocate(prompt_set: PromptSet, needs: Needs, variants: int | None = None) -> Allocation:
     """Share ``len(prompts) x variants`` images out by need (see the module docstring)."""
     usual = prompt_set.variants if variants is None else variants
@@ -206,11 +218,12 @@ def allocate(prompt_set: PromptSet, needs: Needs, variants: int | None = None) -
         raise PromptSetError(f"variants must be between 1 and {MAX_VARIANTS}, not {usual}")
     weighed = [(prompt, *needs.of(prompt)) for prompt in prompt_set.prompts]
     free = [i for i, (prompt, _, _) in enumerate(weighed) if not prompt.from_user]
-    counts = [usual if prompt.from_user else 1 for prompt, _, _ in weighed]
-    seats = usual * len(free) - len(free)
-    for _ in range(seats):
+    floor = 1 if usual > 1 else 0
+    counts = [usual if prompt.from_user else floor for prompt, _, _ in weighed]
+    tie = _interleaved(prompt_set.prompts)
+    for _ in range((usual - floor) * len(free)):
         open_ = [i for i in free if counts[i] < MAX_VARIANTS]
-        best = max(open_, key=lambda i: ((1 + weighed[i][1]) / counts[i], -i))
+        best = max(open_, key=lambda i: ((1 + weighed[i][1]) / (counts[i] - floor + 1), -tie[i]))
         counts[best] += 1
     shares = [Share(prompt, counts[i], usual, 1 + extra, tuple(reasons), prompt.from_user)
               for i, (prompt, extra, reasons) in enumerate(weighed)]
