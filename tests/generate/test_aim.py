@@ -129,3 +129,23 @@ def test_an_unreadable_card_is_one_clear_line(project, text):
     assert result.exit_code != 0
     assert "results.json" in result.output and "--no-aim" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_generate_node_and_the_items_node_plan_aimed(project):
+    from types import SimpleNamespace
+
+    from flenwheel.core.graph.items import plan_items
+    from flenwheel.nodes._prompt_inputs import aimed_from_inputs
+
+    (project.benchmarks_dir / "char_v1").mkdir(parents=True)
+    failed = {("profile-left", e): "failure" for e in CARD_EXPRESSIONS}
+    (project.benchmarks_dir / "char_v1" / "results.json").write_text(json.dumps(_results("char_v1", failed)))
+    lora = project.flux_lora_dir("v1") / "char_lora_v1.safetensors"
+    handle = SimpleNamespace(lora_specs=[SimpleNamespace(path=str(lora))])
+    aimed = aimed_from_inputs(project, handle, "", "", "", 4, 0, 64, 64, 2, 3.5, "", 1.0)
+    assert aimed.allocation.needs.card == "char_v1" and len(aimed.plan) == 148
+    items = plan_items(project, "generate", label="char_v1")
+    assert items.planned == 148
+    assert any(line.startswith("aimed allocation: 148 images over 37 prompts; card char_v1") for line in items.lines())
+    info = items.dataset.load().info
+    assert info["aim"]["by_view"]["profile-left"] == 48 and "aim_lines" not in info
