@@ -86,3 +86,26 @@ async def test_the_page_lists_candidates_in_gap_order_with_suggestions(candidate
     assert coverage["training"][profile_right][angry] == 0
     bad = await client.get(f"{base}/items", params={"stage": "synthetic", "version": "v1", "best": "-1"})
     assert bad.status == 400 and "best must be a whole number" in await bad.text()
+
+
+def test_the_page_suggests_only_and_the_person_confirms(candidates, chromium, live_app):
+    project, by_name = candidates
+    url = live_app(create_app(project, place_delay=0.2))
+    page = chromium.new_page(viewport={"width": 1200, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url + "/")
+    page.wait_for_selector(".fw-review[data-ready='1']")
+    assert page.get_attribute(".fw-tile img", "alt") == by_name["gap_b"].filename, "the best gap-filler first"
+    assert "ts 0→0" in page.inner_text(".fw-coverage")
+    page.fill(".fw-suggest-count", "2")
+    page.click("text=Suggest best")
+    page.wait_for_selector(".fw-confirm")
+    assert page.locator(".fw-fills.fw-suggested").count() == 2
+    assert ReviewStore(project).current("synthetic", "v1") == {}, "a suggestion decides nothing"
+    page.click(".fw-confirm")
+    page.wait_for_function("() => window.fwReview && window.fwReview.session.inFlight === 0", timeout=10_000)
+    decided = ReviewStore(project).current("synthetic", "v1")
+    assert {image_id: d.label for image_id, d in decided.items()} == {
+        by_name["gap_b"].id: "pristine", by_name["intent"].id: "pristine"}
+    assert not errors, errors
