@@ -239,7 +239,8 @@ class Turn:
         self.entry["coverage"] = needs.coverage.to_json() if needs.coverage else None
         self.entry["allocation"] = allocation
         generated = run_generation(self.project, handle, aimed.plan, info={"aim": allocation})
-        self.record("generate", [*(aimed.allocation.lines() if aimed.allocation else []), *generated.lines()])
+        self.record("generate", [*needs.coverage.lines(), *(aimed.allocation.lines() if aimed.allocation else []),
+                                 *generated.lines()])
         self.log("1.6 identity filter")
         filtered = run_filter(self.project, generated.dataset.version, tolerance=self.config.filter.tolerance)
         self.record("filter", [filtered.summary_line()])
