@@ -121,15 +121,23 @@ def rank_candidates(candidates: Iterable[ImageRecord], before: SetCoverage, best
     return ranked
 
 
+def _maker(project: Project, version: str) -> str:
+    """The character LoRA version (``vK``) that made synthetic ``version``: its info's ``lora_version``,
+    else the same number (the loop's turn N generates synthetic/vN with char_vN)."""
+    made_by = str(project.dataset("synthetic", version).load().info.get("lora_version") or "")
+    number = made_by.removeprefix("char_v")
+    return f"v{number}" if number.isdigit() and number != "0" else f"v{parse_version(version)}"
+
+
 def pick_order(project: Project, version: str, records: Iterable[ImageRecord], current: dict[str, Decision],
                best: int = 0) -> PickOrder:
     """Rank the undecided candidates of synthetic ``version`` against the training set they would join:
-    the set of the LoRA that made them (char_vN, ``before``) plus the picks already made; ``after``
+    the set of the LoRA that made them (``before``) plus the picks already made; ``after``
     adds those picks and the suggestions (by measured tags only)."""
     from ..training.planning import training_records
 
     records = list(records)
-    before = count_coverage(training_records(project, f"v{parse_version(version)}"))
+    before = count_coverage(training_records(project, _maker(project, version)))
     after = before.copy()
     for record in records:
         if getattr(current.get(record.id), "label", None) == PICK:

@@ -7,6 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from flenwheel.core.data.errors import FlenwheelError
 from flenwheel.core.data.records import ImageRecord
 from flenwheel.core.data.taxonomy import CARD_EXPRESSIONS
 from flenwheel.core.generate.aim import aimed_plan, allocate, load_needs, needs_from_results
@@ -149,3 +150,22 @@ def test_the_generate_node_and_the_items_node_plan_aimed(project):
     assert any(line.startswith("aimed allocation: 148 images over 37 prompts; card char_v1") for line in items.lines())
     info = items.dataset.load().info
     assert info["aim"]["by_view"]["profile-left"] == 48 and "aim_lines" not in info
+
+
+def test_the_training_set_is_the_frozen_one_when_written(project, solid_image):
+    from flenwheel.core.training.planning import training_records
+
+    source = project.create_dataset("source")
+    kept = source.add_image(solid_image(size=(64, 64), color=(10, 20, 30)), angle="profile-right", expression="sad")
+    source.add_image(solid_image(size=(64, 64), color=(30, 20, 10)), angle="front", expression="neutral")
+    assert len(training_records(project, "v1")) == 2, "not frozen yet: the set train init would freeze"
+    folder = project.flux_lora_dir("v1")
+    folder.mkdir(parents=True)
+    (folder / "training_set.json").write_text(json.dumps({"items": [
+        {"id": kept.id, "origin": "source/v1"}, {"id": "x", "origin": "../../etc/v1"}, {"id": "y"}]}))
+    assert [r.id for r in training_records(project, "v1")] == [kept.id]
+    assert load_needs(project, "char_v1").coverage.missing_views() == ["front", "half-left", "profile-left",
+                                                                        "half-right"]
+    (folder / "training_set.json").write_text("{")
+    with pytest.raises(FlenwheelError, match="training_set.json cannot be read"):
+        training_records(project, "v1")
