@@ -93,7 +93,9 @@ def needs_from_results(results: dict[str, Any] | None, coverage: SetCoverage | N
         return needs
     needs.card = str(results.get("lora_version") or "?")
     for cell in results.get("cells") or []:
-        outcome = cell.get("first_try_outcome") if isinstance(cell, dict) else None
+        if not isinstance(cell, dict):
+            continue
+        outcome = cell.get("first_try_outcome") or ("success" if cell.get("first_try_success") else "failure")
         if outcome not in ("failure", "unverified"):
             continue
         if cell.get("kind") == "portrait" and cell.get("angle") and cell.get("expression"):
