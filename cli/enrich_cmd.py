@@ -51,7 +51,7 @@ def _settings(opts: dict[str, Any]) -> EnrichSettings:
         true_cfg=opts["true_cfg"], negative_prompt=opts["negative_prompt"], width=opts["width"],
         height=opts["height"], pixels=opts["pixels"], vae_pixels=opts["vae_pixels"],
         condition_pixels=opts["condition_pixels"], max_retries=opts["retries"], reference=reference,
-        skip_flagged=opts["skip_flagged"], template_files=opts["template_files"],
+        skip_flagged=opts["skip_flagged"], template_files=opts["template_files"], aim=opts["aim"],
     )
 
 
@@ -63,6 +63,8 @@ def _print_dry_run(plan: EnrichPlan, seed: int, with_reference: bool) -> None:
         prompt = plan.templates.prompt(edit.family, edit.value, with_reference)
         click.echo(f"{record.filename:28s} {edit.family:16s} {edit.value:15s} "
                    f"seed {derive_seed(seed, record.id, edit.slot):<10d} {prompt}")
+    for line in plan.aim.lines() if plan.aim else ["view edits not aimed (--no-aim)"]:
+        click.echo(line)
     click.echo(f"{len(plan.edits)} edits of {len(plan.records)} sources; "
                f"families: {', '.join(plan.families)}")
 
@@ -105,7 +107,9 @@ _CHOICE = {"show_default": True}
 @click.option("--version", help="Enriched version to write or resume (default: latest, same settings).")
 @click.option("--new-version", is_flag=True, help="Always start a new enriched version.")
 @click.option("--skip-flagged", is_flag=True, help="Leave out sources that failed the quality checks.")
-@click.option("--dry-run", is_flag=True, help="Print the planned edits and prompts; load no model.")
+@click.option("--aim/--no-aim", default=True, **_CHOICE,
+              help="Give more view-changing edits to the views the sources lack (measured or tagged).")
+@click.option("--dry-run", is_flag=True, help="Print the planned edits and prompts (and the aim); load no model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def enrich_cmd(project: str, **opts: Any) -> None:
     """Edit every source photo with Qwen-Image-Edit-2509 into data/enriched/vN/, keeping the person.

@@ -110,6 +110,21 @@ def make_plan(
     )
 
 
+def make_aimed_plan(project: Any, kw: dict[str, Any], variants: int | None, specs: list[Any] | None) -> Any:
+    """The generation plan, aimed by the newest card and the training set of the character LoRA in
+    ``specs`` (None: not aimed)."""
+    from ..core.generate.aim import aimed_plan, load_needs
+    from ..core.models.character_lora import lora_version_of
+
+    needs = None
+    if specs is not None:
+        version = next((v for spec in specs if (v := lora_version_of(spec.path))), None)
+        needs = load_needs(project, version)
+    run = {key: kw[key] for key in ("width", "height", "steps", "guidance", "true_cfg", "negative_prompt")}
+    return aimed_plan(project, needs, kw["prompt_files"], not kw["no_builtin"], _split(kw["families"]),
+                      _split(kw["prompt_ids"]), variants, kw["base_seed"], run)
+
+
 @click.command("generate")
 @click.argument("project", type=click.Path(file_okay=False))
 @click.option(
@@ -135,7 +150,11 @@ def make_plan(
 @click.option("--new-version", is_flag=True, help="Always start a new data/synthetic/vN.")
 @click.option("--limit", type=int, help="Only the first N planned images (a quick look).")
 @click.option("--finish", is_flag=True, help="Seal the version once every planned image is in it.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and exit without loading the model.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (and its aimed allocation) and exit without loading "
+              "the model.")
+@click.option("--aim/--no-aim", default=True, show_default=True,
+              help="Share the images out by need: the last model card's failed or unverified cells and what the "
+              "LoRA's training set lacks (same total). --no-aim: the same variants for every prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @model_options
 def generate_cmd(
@@ -149,6 +168,7 @@ def generate_cmd(
     limit: int | None,
     finish: bool,
     dry_run: bool,
+    aim: bool,
     as_json: bool,
     **kw: Any,
 ) -> None:
@@ -165,13 +185,15 @@ def generate_cmd(
         )
     opened = Project.open(project)
     specs = [parse_lora_ref(text, opened) for text in loras]
-    prompt_set, plan = make_plan(opened, kw, variants)
-    plan = plan[:limit] if limit else plan
+    aimed = make_aimed_plan(opened, kw, variants, specs if aim else None)
+    prompt_set, plan = aimed.prompt_set, aimed.plan[:limit] if limit else aimed.plan
     if dry_run:
         for item in plan:
             click.echo(
                 f"{item.family:12s} {item.prompt_id:22s} v{item.variant} seed {item.seed:<11d} {item.prompt}"
             )
+        for line in aimed.allocation.lines() if aimed.allocation else ["not aimed (--no-aim)"]:
+            click.echo(line)
         click.echo(f"{len(plan)} images planned; LoRAs: {', '.join(s.path for s in specs) or 'none'}")
         return
     handle = load_model(kw).with_loras(specs)
@@ -185,6 +207,7 @@ def generate_cmd(
         "families": prompt_set.families(),
         "variants": variants or prompt_set.variants,
         "base_seed": kw["base_seed"],
+        "aim": aimed.allocation.to_json() if aimed.allocation else None,
     }
     report = run_generation(
         opened,

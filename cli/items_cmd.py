@@ -34,7 +34,9 @@ def items_group() -> None:
 @click.option("--families", default="", help="Comma-separated template or prompt families (blank: all).")
 @click.option("--variants", type=int, default=None, help="generate: images per prompt (default: the set's).")
 @click.option("--tries", type=int, default=None, help="model_card: tries per cell (default: the card's).")
-@click.option("--label", default="char_v1", show_default=True, help="model_card: the LoRA the card is for.")
+@click.option("--label", default="char_v1", show_default=True,
+              help="model_card: the LoRA the card is for; generate: the LoRA rendering (its training set and "
+              "newest card aim the plan).")
 @click.option("--new-version", is_flag=True, help="Start a new dataset version.")
 @click.option("--json", "as_json", is_flag=True, help="Print the items as JSON (id, prompt, seed, source).")
 def plan_cmd(project: str, step: str, seed: int, per_source: int, families: str, variants: int | None,

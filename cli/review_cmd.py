@@ -1,4 +1,4 @@
-"""``flenwheel review serve|status|place|history``: human review (steps 1.3 and 1.7) without ComfyUI."""
+"""``flenwheel review serve|status|place|history|order``: human review (steps 1.3 and 1.7) without ComfyUI."""
 
 from __future__ import annotations
 
@@ -99,6 +99,31 @@ def history_cmd(project: str, stage: str | None, version: str | None, image_id: 
         click.echo(f"#{row.seq:<5d} {row.at}  {row.stage}/{row.version}  {row.image_id[:12]}  {what}{extra}")
     if not rows:
         click.echo("no decisions yet")
+
+
+@review_group.command("order")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--version", help="Synthetic version (default: the latest).")
+@click.option("--best", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Mark the first N as suggested, for the person to confirm in the review page (nothing is decided).")
+@click.option("--json", "as_json", is_flag=True, help="Print the order and the coverage grids as JSON.")
+def order_cmd(project: str, version: str | None, best: int, as_json: bool) -> None:
+    """The pristine review's candidates, best gap-filler first, with the training set's coverage before/after."""
+    from ..core.review.items import record_index
+    from ..core.review.pick_order import pick_order
+    from ..core.review.store import ReviewStore
+
+    opened = Project.open(project)
+    version = version or opened.latest_version("synthetic")
+    if version is None or version not in opened.versions("synthetic"):
+        raise FlenwheelError(f"the project has no synthetic {version or 'dataset'} yet (generate images first)")
+    records = record_index(opened.dataset("synthetic", version)).records
+    order = pick_order(opened, version, records, ReviewStore(opened).current("synthetic", version), best)
+    if as_json:
+        click.echo(json.dumps(order.to_json(), indent=2))
+        return
+    for line in order.lines({r.id: r.filename for r in records}):
+        click.echo(line)
 
 
 def _colour(line: str) -> str:

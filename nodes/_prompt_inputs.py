@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core.data.text_lists import split_list
+from ..core.generate.aim import AimedPlan, aimed_plan, load_needs
 from ..core.generate.prompt_sets import plan_run
 
 SEED_MAX = 2**31 - 1
@@ -126,3 +127,17 @@ def plan_from_inputs(
         run_settings=run,
         first_of_each_family=firsts,
     )
+
+
+def aimed_from_inputs(project, handle, prompts_file, families, prompt_ids, variants, base_seed, width, height,
+                      steps, guidance, negative_prompt, true_cfg) -> AimedPlan:
+    """The generate node's plan, aimed (as ``flenwheel generate``) by the newest card up to the handle's
+    character LoRA and that LoRA's training set."""
+    from ..core.models.character_lora import lora_version_of
+
+    version = next((v for spec in handle.lora_specs if (v := lora_version_of(spec.path))), None)
+    run = {"width": width, "height": height, "steps": steps, "guidance": guidance, "true_cfg": true_cfg,
+           "negative_prompt": negative_prompt.strip() or None}
+    files = [prompts_file.strip()] if prompts_file.strip() else []
+    return aimed_plan(project, load_needs(project, version), files, families=split_or_none(families),
+                      ids=split_or_none(prompt_ids), variants=variants, base_seed=base_seed, run_settings=run)

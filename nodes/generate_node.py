@@ -7,7 +7,7 @@ from ..core.data.images import images_to_tensor, load_image
 from ..core.generate.generate import run_generation
 from ..core.generate.prompt_sets import FAMILIES
 from ._comfy import check_interrupt, comfy_progress
-from ._prompt_inputs import plan_from_inputs, prompt_inputs, render_inputs
+from ._prompt_inputs import aimed_from_inputs, prompt_inputs, render_inputs
 from ._types import CATEGORY, DATASET, PROJECT_INPUT
 from .flux_node import FLUX_INPUT
 
@@ -16,7 +16,9 @@ class FlenwheelFluxLoraGenerate:
     DESCRIPTION = (
         "Step 1.5: generates synthetic images of the character with FLUX + its LoRA into data/synthetic/vN/: "
         "prompt families (angles, expressions, scenarios, poses) x variants, each with a recorded seed. "
-        "Every "
+        "The same total is shared out by need: more variants for the cells the newest model card failed and "
+        "the views, expressions and poses the LoRA's training set lacks (prompts of your prompts file keep "
+        "theirs); the summary shows the allocation. Every "
         "image is saved before the progress bar moves, so Cancel keeps finished images and a rerun resumes. "
         "The summary checks the seed's criteria: 50+ images, model-card targets covered, prompt and seed "
         "recorded."
@@ -118,21 +120,9 @@ class FlenwheelFluxLoraGenerate:
         finish=False,
         max_output_images=64,
     ):
-        prompt_set, plan = plan_from_inputs(
-            project,
-            prompts_file,
-            families,
-            prompt_ids,
-            variants,
-            base_seed,
-            width,
-            height,
-            steps,
-            guidance,
-            negative_prompt,
-            true_cfg,
-        )
-        plan = plan[:limit] if limit else plan
+        aimed = aimed_from_inputs(project, flux, prompts_file, families, prompt_ids, variants, base_seed, width,
+                                  height, steps, guidance, negative_prompt, true_cfg)
+        prompt_set, plan = aimed.prompt_set, aimed.plan[:limit] if limit else aimed.plan
         progress = comfy_progress(len(plan))
         chosen = version.strip().lower()
         report = run_generation(
@@ -150,11 +140,13 @@ class FlenwheelFluxLoraGenerate:
                 "families": prompt_set.families(),
                 "variants": variants,
                 "base_seed": base_seed,
+                "aim": aimed.allocation.to_json(),
             },
         )
         shown = report.records[:max_output_images] if max_output_images else report.records
         images = [load_image(report.dataset.image_path(record)) for record in shown]
-        return (images_to_tensor(images), DatasetHandle(report.dataset), "\n".join(report.lines()))
+        summary = [*aimed.allocation.lines(), *report.lines()]
+        return (images_to_tensor(images), DatasetHandle(report.dataset), "\n".join(summary))
 
 
 NODE_CLASS_MAPPINGS = {

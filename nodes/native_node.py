@@ -81,7 +81,9 @@ class FlenwheelFlywheelItems:
                 "families": ("STRING", {"default": "", "tooltip": (
                     "Comma-separated template (enrich) or prompt (generate) families; blank: all.")}),
                 "label": ("STRING", {"default": "char_v1", "tooltip": (
-                    "model_card: which LoRA the card is for (char_v1, v2 ...); names benchmarks/<label>/.")}),
+                    "model_card: which LoRA the card is for (char_v1, v2 ...); names benchmarks/<label>/. "
+                    "generate: the LoRA the graph renders with; its training set and the newest card up to it "
+                    "aim the plan (the summary shows the allocation).")}),
             },
             "optional": {
                 "templates_file": ("STRING", {"default": "", "tooltip": "enrich: YAML file with your own families."}),

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..data.errors import FlenwheelError
+from ..data.taxonomy import ANGLES
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent / "edit_templates.yaml"
 TEMPLATE_FORMAT = 1
@@ -36,12 +37,24 @@ class TemplateError(FlenwheelError):
 
 
 class EditValue(BaseModel):
-    """One concrete change: the phrase put into the prompt and the words added to the caption."""
+    """One concrete change: the phrase put into the prompt and the words added to the caption.
+
+    ``view`` (view-changing families) is the view the edit makes of a front-facing source, in the
+    taxonomy's words; enrichment aims these edits at the views the sources lack.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     phrase: str
     caption: str | None = None
+    view: str | None = None
+
+    @field_validator("view")
+    @classmethod
+    def _known_view(cls, value: str | None) -> str | None:
+        if value is not None and value not in ANGLES:
+            raise ValueError(f"'{value}' is not a known view; use one of {', '.join(ANGLES)}")
+        return value
 
 
 class EditFamily(BaseModel):
@@ -179,13 +192,30 @@ def default_families(templates: EditTemplates, lora_paths: Iterable[str] = ()) -
 
 @dataclass(frozen=True)
 class PlannedEdit:
-    """One edit of one source: which family and value, and its position in the whole plan."""
+    """One edit of one source: which family and value, its position in the whole plan, and why an
+    aimed plan chose the value."""
 
     source_index: int
     slot: int
     family: str
     value: str
     plan_index: int
+    why: str | None = None
+
+
+def _weighted_cycle(order: list[str], weights: dict[str, float], count: int) -> list[str]:
+    """``count`` picks in proportion to ``weights`` (smooth weighted round robin), the heaviest first and
+    ties in ``order``; equal weights give plain round robin over ``order``."""
+    total = sum(weights.get(v, 1.0) for v in order)
+    current = dict.fromkeys(order, 0.0)
+    picks = []
+    for _ in range(count):
+        for value in order:
+            current[value] += weights.get(value, 1.0)
+        best = max(order, key=lambda v: (current[v], -order.index(v)))
+        current[best] -= total
+        picks.append(best)
+    return picks
 
 
 def _seeded_orders(templates: EditTemplates, families: Sequence[str],
@@ -202,8 +232,12 @@ def _seeded_orders(templates: EditTemplates, families: Sequence[str],
 
 
 def plan_edits(templates: EditTemplates, families: Sequence[str], source_count: int, per_source: int,
-               seed: int) -> list[PlannedEdit]:
-    """The edits for ``source_count`` sources; see the module docstring for why it is built this way."""
+               seed: int, aims: dict[str, tuple[float, str]] | None = None) -> list[PlannedEdit]:
+    """The edits for ``source_count`` sources; see the module docstring for why it is built this way.
+
+    ``aims`` (family/value -> weight, why) shares a family's slots among its values by weight
+    instead of evenly: an aimed plan gives more slots to the views the sources lack.
+    """
     if not families:
         raise TemplateError("no edit families chosen")
     if len(set(families)) != len(families):
@@ -213,12 +247,17 @@ def plan_edits(templates: EditTemplates, families: Sequence[str], source_count: 
     for name in families:
         templates.family(name)
     order, values = _seeded_orders(templates, families, seed)
+    aims = aims or {}
+    turns = source_count * per_source // len(order) + 1
+    cycles = {family: _weighted_cycle(listed, {v: aims[f"{family}/{v}"][0] for v in listed
+                                               if f"{family}/{v}" in aims}, turns)
+              for family, listed in values.items()}
     plan = []
     for source_index in range(source_count):
         for slot in range(per_source):
             position = source_index * per_source + slot
             family = order[position % len(order)]
-            turn = position // len(order)
-            value = values[family][turn % len(values[family])]
-            plan.append(PlannedEdit(source_index, slot, family, value, position))
+            value = cycles[family][position // len(order)]
+            why = aims.get(f"{family}/{value}", (1.0, None))[1]
+            plan.append(PlannedEdit(source_index, slot, family, value, position, why))
     return plan

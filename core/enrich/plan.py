@@ -22,6 +22,8 @@ from ..data.errors import DatasetError, FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.images import pixel_hash
 from ..data.records import ImageRecord
+from ..data.taxonomy import CARD_ANGLES
+from ..identity.coverage import count_coverage
 from ..models.qwen_edit_loader import model_label
 from .edit_prompts import EditTemplates, PlannedEdit, default_families, load_templates, plan_edits
 
@@ -57,6 +59,7 @@ class EnrichSettings:
     reference: str = "none"
     skip_flagged: bool = False
     template_files: tuple[str, ...] = ()
+    aim: bool = True
 
     def validate(self) -> None:
         checks = [
@@ -92,6 +95,7 @@ class EnrichPlan:
     templates: EditTemplates
     families: list[str]
     edits: list[PlannedEdit]
+    aim: ViewAim | None = None
 
     def key(self, edit: PlannedEdit) -> str:
         """The stable identity of an edit: its source's content id and its slot."""
@@ -106,6 +110,49 @@ class EnrichPlan:
         others = [self.records[(index + step) % count] for step in range(1, count)]
         differing = [r for r in others if r.angle not in (None, "unknown", own)]
         return (differing or others)[0]
+
+
+def _side(view: str | None) -> str | None:
+    return view.rpartition("-")[2] if view and view.startswith(("half-", "profile-")) else None
+
+
+@dataclass
+class ViewAim:
+    """The views the sources show (measured or curated), those they lack, and the weight of each
+    view-changing edit: 1, plus 2 for a lacking view it makes, plus 1 per lacking view on its side."""
+
+    views: dict[str, int]
+    lacking: list[str]
+    weights: dict[str, tuple[float, str]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source_views": self.views, "lacking": self.lacking,
+                "edits": {key: {"weight": weight, "why": why} for key, (weight, why) in self.weights.items()}}
+
+    def lines(self) -> list[str]:
+        if not self.lacking:
+            return ["view edits not aimed: the sources show every card view, or none is measured or tagged"]
+        return [f"view edits aimed at what the sources lack ({', '.join(self.lacking)}):",
+                *(f"  {key}: weight {weight:g} ({why})" for key, (weight, why) in self.weights.items())]
+
+
+def aim_views(templates: EditTemplates, families: Sequence[str], records: Sequence[ImageRecord]) -> ViewAim:
+    """Weights for the view-changing edits by the views ``records`` lack (see ``ViewAim``)."""
+    cover = count_coverage(records)
+    lacking = cover.missing_views()
+    weights: dict[str, tuple[float, str]] = {}
+    for name in families:
+        family = templates.family(name)
+        for value, spec in family.values.items():
+            if not (family.changes_view and spec.view):
+                continue
+            hits = [view for view in lacking if view == spec.view or (_side(view) and _side(view) == _side(spec.view))]
+            if hits:
+                weight = 1.0 + sum(2.0 if view == spec.view else 1.0 for view in hits)
+                weights[f"{name}/{value}"] = (weight, f"makes {spec.view}; the sources have no "
+                                                      f"{' or '.join(hits)} view")
+    views = {view: cover.views[view] for view in CARD_ANGLES}
+    return ViewAim(views, lacking, weights)
 
 
 def make_plan(project: Project, settings: EnrichSettings, source: DatasetHandle | None = None,
@@ -126,8 +173,10 @@ def make_plan(project: Project, settings: EnrichSettings, source: DatasetHandle 
         pattern = templates.family(name).lora_match
         if pattern and name not in available:
             log(f"note: family '{name}' is meant for a LoRA matching '{pattern}', and none is loaded")
-    edits = plan_edits(templates, families, len(records), settings.per_source, settings.seed)
-    return EnrichPlan(handle, records, templates, families, edits)
+    aim = aim_views(templates, families, records) if settings.aim else None
+    edits = plan_edits(templates, families, len(records), settings.per_source, settings.seed,
+                       aim.weights if aim else None)
+    return EnrichPlan(handle, records, templates, families, edits, aim)
 
 
 def version_info(plan: EnrichPlan, handle: PipelineHandle, settings: EnrichSettings,
@@ -143,6 +192,7 @@ def version_info(plan: EnrichPlan, handle: PipelineHandle, settings: EnrichSetti
         "settings": settings.to_json(),
         "families": plan.families,
         "templates": plan.templates.to_json(plan.families),
+        "aim": plan.aim.to_json() if plan.aim else None,
         "reference_image": pixel_hash(reference) if reference is not None else None,
         "identity_gate": None if scorer is None else {
             "scorer": type(scorer).__name__, "tolerance": getattr(scorer, "tolerance", None),
@@ -219,7 +269,7 @@ def planned_fields(project: Project, plan: EnrichPlan, edit: PlannedEdit) -> dic
         "angle": None if family.changes_view else source.angle,
         "expression": source.expression,
         "source_dataset": plan.source.label, "source_file": source.filename,
-        "family": edit.family, "value": edit.value,
+        "family": edit.family, "value": edit.value, **({"aim": edit.why} if edit.why else {}),
         "edit_key": plan.key(edit), "plan_index": edit.plan_index,
         "sample_for_manual_check": (edit.plan_index + 1) % SAMPLE_EVERY == 0,
     }

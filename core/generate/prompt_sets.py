@@ -127,6 +127,8 @@ class GenerationPrompt:
     pose: str | None = None
     seeds: tuple[int, ...] = ()
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Named by a user's prompt file (not the built-in set): an aimed plan keeps its variants.
+    from_user: bool = False
 
 
 @dataclass
@@ -175,10 +177,14 @@ class PlannedImage:
     angle: str | None = None
     expression: str | None = None
     pose: str | None = None
+    aim: str | None = None
 
     def tags(self) -> dict[str, Any]:
-        """Record fields from the prompt set (targets only when the prompt has them)."""
+        """Record fields from the prompt set (targets only when the prompt has them, and why an aimed
+        plan gave the prompt its share)."""
         fields: dict[str, Any] = {"family": self.family, "prompt_id": self.prompt_id, "variant": self.variant}
+        if self.aim:
+            fields["aim"] = self.aim
         fields.update(
             {
                 k: v
@@ -229,7 +235,7 @@ def load_prompt_set(files: Iterable[str | Path] = (), builtin: bool = True) -> P
         layers.append((str(Path(file).expanduser()), parsed))
     defaults: dict[str, Any] = {}
     prompts: dict[tuple[str, str], GenerationPrompt] = {}
-    for _origin, layer in layers:
+    for origin, layer in layers:
         defaults.update(layer.defaults.model_dump(exclude_none=True))
         for family, entries in layer.families.items():
             for entry in entries.prompts:
@@ -243,6 +249,7 @@ def load_prompt_set(files: Iterable[str | Path] = (), builtin: bool = True) -> P
                     pose=entry.pose,
                     seeds=tuple(entry.seeds or ()),
                     settings=settings,
+                    from_user=origin != str(BUILTIN_PROMPTS),
                 )
     if not prompts:
         raise PromptSetError("the prompt set is empty: give a prompt file with at least one prompt")
@@ -279,12 +286,18 @@ def plan_images(
     variants: int | None = None,
     base_seed: int = 0,
     run_settings: dict[str, Any] | None = None,
+    counts: dict[str, int] | None = None,
+    reasons: dict[str, str] | None = None,
 ) -> list[PlannedImage]:
     """Every image of a run, prompt by prompt. A prompt's own settings win over the run's, which win
-    over the set's defaults (a pose prompt may ask for a portrait frame whatever the run's size)."""
-    count = prompt_set.variants if variants is None else variants
-    if not 1 <= count <= MAX_VARIANTS:
-        raise PromptSetError(f"variants must be between 1 and {MAX_VARIANTS}, not {count}")
+    over the set's defaults (a pose prompt may ask for a portrait frame whatever the run's size).
+
+    ``counts`` and ``reasons`` (by ``family/id``) come from an aimed allocation (``aim.allocate``):
+    variants per prompt instead of the same number for all, and why.
+    """
+    usual = prompt_set.variants if variants is None else variants
+    if not 1 <= usual <= MAX_VARIANTS:
+        raise PromptSetError(f"variants must be between 1 and {MAX_VARIANTS}, not {usual}")
     base = prompt_set.defaults.merged(run_settings or {})
     planned = []
     for prompt in prompt_set.prompts:
@@ -298,7 +311,8 @@ def plan_images(
         if settings.true_cfg <= 1.0 or not settings.negative_prompt:
             settings = dataclasses.replace(settings, negative_prompt=None, true_cfg=1.0)
         text = expand(prompt.text, subject, token, origin)
-        for variant in range(count):
+        key = f"{prompt.family}/{prompt.id}"
+        for variant in range((counts or {}).get(key, usual)):
             seed = (
                 prompt.seeds[variant]
                 if variant < len(prompt.seeds)
@@ -315,6 +329,7 @@ def plan_images(
                     angle=prompt.angle,
                     expression=prompt.expression,
                     pose=prompt.pose,
+                    aim=(reasons or {}).get(key),
                 )
             )
     return planned

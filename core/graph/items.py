@@ -29,11 +29,13 @@ from ..data.errors import FlenwheelError
 from ..data.project import Project
 from ..enrich.plan import EnrichSettings, make_plan, planned_fields
 from ..enrich.qwen_edit import derive_seed as edit_seed
-from ..generate.prompt_sets import plan_run
+from ..generate.aim import aimed_plan, load_needs
 
 STAGE_OF = {"enrich": "enriched", "generate": "synthetic", "model_card": "benchmark"}
 SEPARATOR = "#"
 ENGINE = "native ComfyUI graph"
+#: A planner's summary lines (shown by the node and the CLI, not stored in the version's info).
+AIM_LINES = "aim_lines"
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,11 @@ class ItemPlan:
     planned: int
     done: int
     retries: list[str] = field(default_factory=list)
+    aim: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         lines = [f"{self.dataset.label}: {self.planned} planned, {self.done} already in it, "
-                 f"{len(self.items)} to make now"]
+                 f"{len(self.items)} to make now", *self.aim]
         if self.retries:
             lines.append(f"{len(self.retries)} drifted item(s) retried with new seeds: {', '.join(self.retries)}")
         if not self.items:
@@ -112,8 +115,12 @@ def _enrich_entries(project: Project, settings: dict[str, Any]) -> tuple[dict[st
 
 
 def _generate_entries(project: Project, settings: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict]:
-    prompt_set, planned = plan_run(project, settings["prompt_files"], families=settings["families"] or None,
-                                   variants=settings["variants"], base_seed=settings["seed"])
+    """The prompt set's images, aimed (``generate.aim``) by the newest card up to the LoRA ``label``
+    renders with and by the coverage of that LoRA's training set."""
+    needs = load_needs(project, settings["label"])
+    aimed = aimed_plan(project, needs, settings["prompt_files"], families=settings["families"] or None,
+                       variants=settings["variants"], base_seed=settings["seed"])
+    prompt_set, planned = aimed.prompt_set, aimed.plan
     entries = {
         f"{item.prompt_id}:{item.variant}": {
             "prompt": item.prompt, "seed": item.seed, "stem": f"{item.family}_{item.prompt_id}_v{item.variant:02d}",
@@ -121,7 +128,8 @@ def _generate_entries(project: Project, settings: dict[str, Any]) -> tuple[dict[
         }
         for item in planned
     }
-    return entries, {"prompt_sources": prompt_set.sources}
+    return entries, {"prompt_sources": prompt_set.sources, "aim": aimed.allocation.to_json(),
+                     AIM_LINES: aimed.allocation.lines()}
 
 
 def _card_entries(project: Project, settings: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict]:
@@ -175,10 +183,11 @@ def plan_items(project: Project, step: str, *, per_source: int = 4, families: Se
         "enrich": {"per_source": per_source, "families": list(families), "seed": seed,
                    "template_files": [str(f) for f in template_files]},
         "generate": {"prompt_files": [str(f) for f in prompt_files], "families": list(families), "variants": variants,
-                     "seed": seed},
+                     "seed": seed, "label": benchmark_label(label)},
         "model_card": {"card_files": [str(f) for f in card_files], "tries": tries, "label": benchmark_label(label)},
     }[step]
     entries, extra = PLANNERS[step](project, settings)
+    aim = extra.pop(AIM_LINES, [])
     key = _key_of(step, {**settings, "planned": sorted(entries)})
     stage = STAGE_OF[step]
     graph = {"step": step, "settings": settings, "settings_key": key, "items": entries, "attempts": {}}
@@ -197,4 +206,4 @@ def plan_items(project: Project, step: str, *, per_source: int = 4, families: Se
                           attempt_seed(entry["seed"], attempts.get(entry_key, 0)), entry["width"] or 1024,
                           entry["height"] or 1024, source))
     retries = [item.id for item in items if attempts.get(item.id.partition(SEPARATOR)[2], 0)]
-    return ItemPlan(dataset, items, len(entries), len([k for k in entries if k in done]), retries)
+    return ItemPlan(dataset, items, len(entries), len([k for k in entries if k in done]), retries, aim)

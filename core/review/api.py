@@ -46,6 +46,7 @@ from .items import (
     record_index,
     source_lookup,
 )
+from .pick_order import pick_order
 from .placement import PlacementReport, place
 from .projects import ProjectRegistry
 from .stages import AUTO_REVIEWER, REVIEW_STAGES, review_stage
@@ -59,6 +60,8 @@ MAX_UPLOAD = 64 * 1024 * 1024
 #: The same image types a folder or the CLI takes (``IMAGE_MEDIA_TYPES``), so GIF is one rule everywhere.
 UPLOAD_TYPES = frozenset(IMAGE_MEDIA_TYPES.values())
 PLACE_DELAY_S = 1.5
+#: The most pristine candidates a page may ask to have preselected (``?best=N``) for the person to confirm.
+MAX_SUGGESTED = 1000
 IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -183,6 +186,10 @@ class ReviewAPI:
         spec = review_stage(stage)
         if wanted not in ("all", "pending", "decided", *spec.label_names):
             raise FlenwheelError(f"unknown filter '{wanted}'; use all, pending, decided or a label")
+        best_text = request.query.get("best", "0")
+        if not best_text.isdigit() or int(best_text) > MAX_SUGGESTED:
+            raise FlenwheelError(f"best must be a whole number from 0 to {MAX_SUGGESTED}, not '{best_text[:20]}'")
+        best = int(best_text)
 
         def collect() -> dict[str, Any]:
             dataset = open_dataset(project, spec.dataset_stage, version)
@@ -193,6 +200,10 @@ class ReviewAPI:
             for extension in self.extensions:
                 for record_id, extra in extension.item_fields(project, dataset, index.records).items():
                     fields.setdefault(record_id, {}).update(extra)
+            if spec.name == "synthetic":
+                order = pick_order(project, version, index.records, current, best)
+                for ranked in order.ranked:
+                    fields.setdefault(ranked.record_id, {})["gap"] = ranked.to_json()
             items = []
             for record in index.records:
                 decision = current.get(record.id)
@@ -200,6 +211,7 @@ class ReviewAPI:
                 if wanted == "all" or (wanted == "pending" and label is None) or \
                         (wanted == "decided" and label is not None) or wanted == label:
                     items.append(_item(project, record, decision, sources) | fields.get(record.id, {}))
+            items.sort(key=lambda item: item["gap"]["rank"] if "gap" in item else len(items) + 1)
             self.warm(project, dataset)
             return {"items": items, "summary": self._summary(project, stage, version)}
 

@@ -16,7 +16,9 @@ from ..data.criteria import Criterion
 from ..data.project import Project
 from ..data.records import ImageRecord
 from ..data.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS
+from ..identity.coverage import image_tags
 from .items import record_index
+from .pick_order import PickOrder, pick_order
 from .stages import AUTO_REVIEWER, FILLS_GAP, ReviewStage, reason_title, review_stage
 from .store import Decision, ReviewStore
 
@@ -30,6 +32,9 @@ class Coverage:
     picked: list[list[int]]
     available: list[list[int]]
     untagged_picked: int = 0
+    #: The training set the picks join (measured or curated tags), before and after the picks.
+    training: list[list[int]] | None = None
+    after: list[list[int]] | None = None
 
     @property
     def gaps(self) -> list[tuple[str, str]]:
@@ -105,7 +110,7 @@ def summarize(project: Project, stage: str, version: str, ids: Iterable[str] | N
     )
     summary.criteria = _criteria(spec, summary, decided)
     if spec.name == "synthetic":
-        summary.coverage = coverage(records, current)
+        summary.coverage = coverage(records, current, pick_order(project, version, records, current))
     return summary
 
 
@@ -127,21 +132,24 @@ def _criteria(spec: ReviewStage, summary: ReviewSummary, decided: list[Decision]
     return criteria
 
 
-def coverage(records: Iterable[ImageRecord], current: dict[str, Decision]) -> Coverage:
-    """Model-card angle x expression counts of pristine picks and of all candidates."""
+def coverage(records: Iterable[ImageRecord], current: dict[str, Decision], order: PickOrder | None = None) -> Coverage:
+    """Model-card angle x expression counts of pristine picks and of all candidates (measured view and
+    expression, else the prompt's), with the training set's grid before and after the picks."""
     angles, expressions = CARD_ANGLES, CARD_EXPRESSIONS
     picked = [[0] * len(expressions) for _ in angles]
     available = [[0] * len(expressions) for _ in angles]
     untagged = 0
     for record in records:
         is_pick = getattr(current.get(record.id), "label", None) == "pristine"
-        if record.angle in angles and record.expression in expressions:
-            cell = (angles.index(record.angle), expressions.index(record.expression))
+        tags = image_tags(record)
+        if tags.view in angles and tags.expression in expressions:
+            cell = (angles.index(tags.view), expressions.index(tags.expression))
             available[cell[0]][cell[1]] += 1
             picked[cell[0]][cell[1]] += is_pick
         elif is_pick:
             untagged += 1
-    return Coverage(angles, expressions, picked, available, untagged)
+    grids = [None, None] if order is None else [c.to_json()["grid"]["counts"] for c in (order.before, order.after)]
+    return Coverage(angles, expressions, picked, available, untagged, *grids)
 
 
 def _coverage_lines(cover: Coverage) -> list[str]:
@@ -152,6 +160,10 @@ def _coverage_lines(cover: Coverage) -> list[str]:
         cells = "".join(f"{f'{cover.picked[i][j]}/{cover.available[i][j]}':>{width}s}"
                         for j in range(len(cover.expressions)))
         lines.append(f"    {angle:14s}{cells}")
+    if cover.training is not None and cover.after is not None:
+        empty = [sum(1 for row in grid for n in row if not n) for grid in (cover.training, cover.after)]
+        lines.append(f"    training set (measured or curated): {empty[0]} empty card cells before the picks, "
+                     f"{empty[1]} after; flenwheel review order ranks the candidates by the gap they fill")
     total = len(cover.angles) * len(cover.expressions)
     untagged = f"; {cover.untagged_picked} picks lack angle/expression tags" if cover.untagged_picked else ""
     lines.append(f"    {len(cover.gaps)} of {total} cells have no pick yet{untagged} "

@@ -11,6 +11,7 @@ same data. All paths in the config and the set are relative, so a project folder
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..data.dataset import DatasetVersion
 from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.project import Project, parse_version
-from ..data.records import ImageRecord, utc_now
+from ..data.records import STAGES, ImageRecord, utc_now
 from ..data.triplet_file import TRIPLETS_FILE
 from ..models.registry import CHARACTER, default_family, family
 
@@ -96,20 +97,61 @@ def _dedupe(groups: list[list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], d
     return entries, counts
 
 
-def build_image_set(project: Project, version: str, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Latest sources + latest enriched ``good`` + pristine v1..v(N-1), each image once."""
+def _set_parts(project: Project, version: str) -> list[tuple[str, str]]:
+    """The (stage, version) datasets the default set of ``version`` draws from."""
     number = parse_version(version)
     parts: list[tuple[str, str]] = []
     for stage in ("source", "enriched"):
         latest = project.latest_version(stage)
         if latest:
             parts.append((stage, latest))
-    parts += [("pristine", v) for v in project.versions("pristine") if parse_version(v) < number]
+    return parts + [("pristine", v) for v in project.versions("pristine") if parse_version(v) < number]
+
+
+def build_image_set(project: Project, version: str, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Latest sources + latest enriched ``good`` + pristine v1..v(N-1), each image once."""
     groups = []
-    for stage, dataset_version in parts:
+    for stage, dataset_version in _set_parts(project, version):
         dataset = project.dataset(stage, dataset_version)
         groups.append(_entries(dataset, dataset.records, base, good_only=stage == "enriched"))
     return _dedupe(groups)
+
+
+def _usable(record: ImageRecord, stage: str) -> bool:
+    return (stage != "enriched" or record.label == "good") and record.label not in EXCLUDED_LABELS
+
+
+def training_records(project: Project, version: str, kind: str | None = None) -> list[ImageRecord]:
+    """The records of LoRA ``version``'s training set, each image once.
+
+    Its frozen ``training_set.json`` when one was written (what the LoRA saw), else the set
+    ``init_images_run`` would freeze now; the aimed plans count their coverage on it.
+    """
+    entry = family(kind) if kind else default_family(CHARACTER)
+    frozen = entry.lora.version_folder(project.root, version) / TRAINING_SET_FILE
+    wanted: dict[str, set[str]] | None = None
+    if frozen.is_file():
+        try:
+            items = json.loads(frozen.read_text(encoding="utf-8")).get("items") or []
+        except (OSError, ValueError, AttributeError) as exc:
+            raise FlenwheelError(f"{frozen} cannot be read ({exc}); move it aside or train init again") from None
+        wanted = {}
+        for item in items:
+            wanted.setdefault(str(item.get("origin", "")), set()).add(str(item.get("id", "")))
+        parts = [(stage, v) for origin in wanted for stage, _, v in [origin.partition("/")]
+                 if stage in STAGES and v in project.versions(stage)]
+    else:
+        parts = _set_parts(project, version)
+    found: dict[str, ImageRecord] = {}
+    for stage, dataset_version in parts:
+        dataset = project.dataset(stage, dataset_version)
+        if not dataset.exists():
+            continue
+        for record in dataset.records:
+            keep = record.id in wanted[dataset.label] if wanted is not None else _usable(record, stage)
+            if keep:
+                found.setdefault(record.id, record)
+    return list(found.values())
 
 
 def handle_set(handle: DatasetHandle, base: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:

@@ -97,6 +97,9 @@ class SourcesSection(_Section):
 
 
 class EnrichSection(_Section):
+    """``aim``: more view-changing edits toward the views the sources lack."""
+
+    aim: bool = True
     per_source: int = 4
     families: list[str] = Field(default_factory=list)
     seed: int = 0
@@ -129,6 +132,9 @@ class TrainSection(_Section):
 
 
 class GenerateSection(_Section):
+    """``aim``: share the images out by the last card's misses and the training set's gaps (same total)."""
+
+    aim: bool = True
     prompt_files: list[str] = Field(default_factory=list)
     families: list[str] = Field(default_factory=list)
     variants: int | None = None

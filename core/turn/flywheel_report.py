@@ -14,6 +14,8 @@ from typing import Any
 
 from ..data.atomic import atomic_write_bytes
 from ..data.html_pages import render_page
+from .aim_report import CONTEXT as AIM_CONTEXT
+from .aim_report import aim_rows
 from .state import STAGES, FlywheelState, flywheel_path
 
 TEMPLATE = "flywheel.html.j2"
@@ -78,7 +80,7 @@ def render_html(data: dict[str, Any], png_name: str) -> str:
     return render_page(Path(__file__).resolve().parent, TEMPLATE,
         project=data.get("project"), auto_review=data.get("auto_review"), turns=data["turns"], png=png_name,
         stopped=data.get("stopped"), target=target, stages=STAGES, pct=_pct, signed=_signed,
-        target_met=bool(last and last["first_try"]["rate"] >= target))
+        target_met=bool(last and last["first_try"]["rate"] >= target), aim=aim_rows(data["turns"]), **AIM_CONTEXT)
 
 
 def write_flywheel_report(state: FlywheelState) -> dict[str, str]:

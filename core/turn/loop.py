@@ -106,6 +106,10 @@ def _model_card(turn: Turn, state: FlywheelState) -> None:
         return
     results = load_results(turn.project.benchmarks_dir / label / "results.json")
     turn.entry["first_try"] = first_try(results, turn.config.stop.target)
+    turn.entry["card"] = card_rates(results)
+    if turn.config.generate.aim:
+        upcoming, _ = turn.generation_plan(turn.entry["turn"] + 1)
+        turn.entry["next_allocation"] = upcoming.allocation.to_json()
     turn.entry["versions"]["model_card"] = label
     if state.data.get("target") is None:
         state.data["target"] = turn.entry["first_try"]["target"]
@@ -114,6 +118,19 @@ def _model_card(turn: Turn, state: FlywheelState) -> None:
     if previous:
         html, _, _ = write_comparison(turn.project, previous[-1]["versions"]["model_card"], label)
         turn.report.reports[f"compare {previous[-1]['versions']['model_card']} -> {label}"] = str(html)
+
+
+def card_rates(results: dict[str, Any]) -> dict[str, Any]:
+    """The card's first-try success per row (expression), column (view) and for the poses: what aiming
+    should move, kept in the turn's entry for the report."""
+    summary = results.get("summary") or {}
+
+    def rates(groups: dict[str, Any]) -> dict[str, Any]:
+        return {name: group["first_try"]["rate"] for name, group in groups.items()}
+
+    return {"label": results.get("lora_version"), "rows": rates(summary.get("rows") or {}),
+            "columns": rates(summary.get("columns") or {}),
+            "poses": ((summary.get("poses") or {}).get("first_try") or {}).get("rate")}
 
 
 def _editor_flywheel(turn: Turn, state: FlywheelState) -> None:

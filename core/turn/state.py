@@ -5,7 +5,10 @@ stage: a rerun reads which stages of which turn are done, with the versions they
 on from there. The same entries are the flywheel report: LoRA versions (character and editor),
 images per stage, identity pass rates, the correction rate, which editor was chosen and why,
 first-try success (verified and unverified apart), the gain over the previous turn, wall time per
-stage and, at the end, why the loop stopped.
+stage and, at the end, why the loop stopped. Aiming adds, per turn: the training set's ``coverage``
+(views x expressions, poses, as measured), the generation ``allocation`` and the enrichment's
+``enrich_aim`` with their reasons, the ``card``'s success per row/column/poses, and the
+``next_allocation`` that card and coverage give the next turn.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def new_entry(number: int, editor: list[str]) -> dict[str, Any]:
         "char_lora": None, "editor": {"used": list(editor), "trained": None, "chosen": list(editor), "why": None},
         "images": {}, "identity_pass_rate": {"enrichment": None, "generation": None}, "correction_rate": None,
         "first_try": None, "gain": None, "seconds": {}, "notes": [],
+        "coverage": None, "allocation": None, "enrich_aim": None, "card": None, "next_allocation": None,
     }
 
 

@@ -111,7 +111,7 @@ class Turn:
         return EnrichSettings(per_source=cfg.per_source, families=tuple(cfg.families), seed=seed,
                               steps=cfg.steps, true_cfg=cfg.true_cfg, width=cfg.width, height=cfg.height,
                               pixels=cfg.pixels, vae_pixels=cfg.vae_pixels,
-                              condition_pixels=cfg.condition_pixels, max_retries=cfg.retries)
+                              condition_pixels=cfg.condition_pixels, max_retries=cfg.retries, aim=cfg.aim)
 
     def qwen_edit(self, editor: list[str]) -> Any:
         """The Qwen-Edit pipeline with the LoRAs of ``editor`` (``ours:vN``, PATH[:STRENGTH])."""
@@ -140,6 +140,7 @@ class Turn:
             del handle
             release_qwen_edit()
             free_memory()
+        self.entry["enrich_aim"] = result.dataset.load().info.get("aim")
         self.record("enrich", [f"{len(result.added)} new edits, {result.resumed} resumed -> {result.dataset.label}",
                                *result.summary.lines()])
         return DatasetHandle(result.dataset)
@@ -228,18 +229,18 @@ class Turn:
     # 1.5 - 1.6 ----------------------------------------------------------------------------
     def generate_and_filter(self, lora: str) -> GateScope:
         from ..generate.generate import run_generation
-        from ..generate.prompt_sets import plan_run
         from ..identity.filter import run_filter
         from ..models.character_lora import parse_lora_ref
 
-        cfg = self.config.generate
         self.log(f"1.5 generating synthetic images with {Path(lora).name}")
         handle = self.flux().with_loras([parse_lora_ref(lora, self.project)])
-        settings = {"width": cfg.width, "height": cfg.height, "steps": cfg.steps, "guidance": cfg.guidance}
-        _, plan = plan_run(self.project, cfg.prompt_files, families=cfg.families or None, variants=cfg.variants,
-                           base_seed=cfg.seed, run_settings={k: v for k, v in settings.items() if v is not None})
-        generated = run_generation(self.project, handle, plan)
-        self.record("generate", generated.lines())
+        aimed, needs = self.generation_plan()
+        allocation = aimed.allocation.to_json() if aimed.allocation else None
+        self.entry["coverage"] = needs.coverage.to_json() if needs.coverage else None
+        self.entry["allocation"] = allocation
+        generated = run_generation(self.project, handle, aimed.plan, info={"aim": allocation})
+        self.record("generate", [*needs.coverage.lines(), *(aimed.allocation.lines() if aimed.allocation else []),
+                                 *generated.lines()])
         self.log("1.6 identity filter")
         filtered = run_filter(self.project, generated.dataset.version, tolerance=self.config.filter.tolerance)
         self.record("filter", [filtered.summary_line()])
@@ -249,6 +250,20 @@ class Turn:
             return scope_for(self.project, "synthetic", version=generated.dataset.version)
         kept = DatasetHandle(generated.dataset, tuple(outcome.record_id for outcome in filtered.kept))
         return scope_for(self.project, "synthetic", handle=kept)
+
+    def generation_plan(self, number: int | None = None) -> tuple[Any, Any]:
+        """Turn ``number``'s (default this turn's) generation plan and its needs: the newest card of an
+        earlier turn and the coverage of char_vN's training set. ``generate.aim: false`` plans unaimed."""
+        from ..generate.aim import aimed_plan, load_needs
+
+        cfg = self.config.generate
+        number = number or self.entry["turn"]
+        needs = load_needs(self.project, f"char_v{number}", card_up_to=number - 1)
+        settings = {"width": cfg.width, "height": cfg.height, "steps": cfg.steps, "guidance": cfg.guidance}
+        aimed = aimed_plan(self.project, needs if cfg.aim else None, cfg.prompt_files,
+                           families=cfg.families or None, variants=cfg.variants, base_seed=cfg.seed,
+                           run_settings={k: v for k, v in settings.items() if v is not None})
+        return aimed, needs
 
     # model card ---------------------------------------------------------------------------
     def benchmark(self, lora: str) -> str | None:

@@ -39,6 +39,14 @@ def test_the_demo_runs_two_whole_turns_of_both_flywheels(tmp_path):
         assert loss == project / f"models/flux_lora/char_{version}/loss.png"
         assert loss.read_bytes()[:4] == b"\x89PNG"
         assert len(list(Path(result.reports[f"samples char_{version}"]).glob("step_*.png"))) >= 2
+    for turn in data["turns"]:
+        assert turn["coverage"]["images"] > 0 and turn["allocation"]["budget"] == turn["allocation"]["budget"]
+        assert turn["card"]["columns"] and turn["enrich_aim"] is not None
+    assert data["turns"][1]["allocation"]["needs"]["card"] == "char_v1", "turn 2 aims at turn 1's card"
+    assert data["turns"][0]["allocation"]["budget"] == data["turns"][1]["allocation"]["budget"]
+    assert data["turns"][0]["next_allocation"]["by_view"] == data["turns"][1]["allocation"]["by_view"]
+    flywheel_page = (project / "reports/flywheel.html").read_text()
+    assert 'id="aiming"' in flywheel_page and "(card char_v1)" in flywheel_page
     card_page = (project / "benchmarks/char_v1/report.html").read_text()
     assert "<h2>Training</h2>" in card_page and "alt='loss curve'" in card_page
     assert any(line.startswith("time per stage") for line in lines)

@@ -46,8 +46,9 @@ export class ReviewClient {
     return this.get(`/${project}/datasets`);
   }
 
-  items(project, stage, version, filter = "all") {
-    return this.get(`/${project}/items`, { stage, version, filter });
+  /** `best` > 0 asks the pristine review to mark its N best gap-fillers as suggested (nothing is decided). */
+  items(project, stage, version, filter = "all", best = 0) {
+    return this.get(`/${project}/items`, best ? { stage, version, filter, best } : { stage, version, filter });
   }
 
   summary(project, stage, version) {

@@ -167,7 +167,38 @@ class ReviewApp {
     const option = this.datasetSelect.selectedOptions[0];
     if (option && summary) this.datasetSelect.title = option.textContent = datasetTitle(summary);
     renderProgress(this.progress, summary, this.spec.labels);
-    renderCoverage(this.coverage, summary?.coverage, this.grid.selected);
+    renderCoverage(this.coverage, summary?.coverage, this.grid.selected, this.#coverageActions());
+  }
+
+  #coverageActions() {
+    return {
+      best: this.session.best,
+      suggested: this.session.items.filter((item) => item.gap?.suggested && !item.label).length,
+      onSuggest: (count) => this.#suggest(count),
+      onConfirm: () => this.#confirmSuggested(),
+    };
+  }
+
+  /** Reload the pristine candidates with the best `count` gap-fillers marked (none decided). */
+  async #suggest(count) {
+    this.session.best = count;
+    await this.#openDataset(this.grid.selected?.id);
+  }
+
+  /** The person confirms the suggestions: one pristine decision each, stored under their name. */
+  #confirmSuggested() {
+    const waiting = this.session.items.filter((item) => item.gap?.suggested && !item.label);
+    for (const item of waiting) {
+      const shown = this.session.decide(item, "pristine", null, null, {
+        onSaved: (saved, summary) => this.#applied(saved, summary),
+        onFailed: (before, error) => {
+          this.grid.update(before);
+          this.#error(error);
+        },
+      });
+      this.grid.update(shown);
+    }
+    this.#say(`${waiting.length} suggested picks confirmed as pristine`);
   }
 
   async #poll() {
@@ -281,7 +312,7 @@ class ReviewApp {
   #selected(item) {
     if (this.viewer.open) this.#showViewer();
     if (this.spec && this.session.summary?.coverage) {
-      renderCoverage(this.coverage, this.session.summary.coverage, item);
+      renderCoverage(this.coverage, this.session.summary.coverage, item, this.#coverageActions());
     }
   }
 

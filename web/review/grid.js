@@ -154,6 +154,9 @@ export class Grid {
       h("img", { alt: item.file, decoding: "async", dataset: { src }, draggable: false }),
       h("span", { class: "fw-badge" }),
       h("span", { class: "fw-num" }, String(number + 1)),
+      item.gap ? h("span", { class: `fw-fills${item.gap.suggested ? " fw-suggested" : ""}`,
+        title: `rank ${item.gap.rank}: ${item.gap.adds.join("; ") || "adds nothing new"}` },
+      `${item.gap.suggested ? "★ " : ""}${item.gap.score >= 1 ? "fills a gap" : ""}`) : null,
     );
     this.#paint(tile, item);
     return tile;

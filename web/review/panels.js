@@ -34,7 +34,27 @@ export function renderProgress(el, summary, labels) {
   );
 }
 
-export function renderCoverage(el, coverage, selected) {
+// The training set's grid before and after the picks (and suggestions), and the suggest / confirm
+// controls: the page only marks the best N gap-fillers, and the person confirms them.
+function trainingLine(coverage, a, e) {
+  if (!coverage.training || !coverage.after) return "";
+  return ` · training set ${coverage.training[a][e]}→${coverage.after[a][e]}`;
+}
+
+function suggestControls(actions) {
+  if (!actions) return null;
+  const count = h("input", { type: "number", min: "0", max: "1000", value: String(actions.best || 8),
+    class: "fw-suggest-count", title: "How many of the best gap-fillers to mark" });
+  return h("div", { class: "fw-suggest" },
+    h("button", { type: "button", title: "Mark the best N candidates by the gap they fill (nothing is decided)",
+      onclick: () => actions.onSuggest(Math.max(0, Math.min(1000, Number.parseInt(count.value, 10) || 0))) },
+      "Suggest best"), count,
+    actions.suggested ? h("button", { type: "button", class: "fw-confirm",
+      title: "Record each marked candidate as pristine, as your decision", onclick: () => actions.onConfirm() },
+      `Confirm ${actions.suggested} suggested as pristine`) : null);
+}
+
+export function renderCoverage(el, coverage, selected, actions = null) {
   if (!coverage) {
     el.hidden = true;
     return clear(el);
@@ -47,8 +67,10 @@ export function renderCoverage(el, coverage, selected) {
       const available = coverage.available[a][e];
       const here = selected && selected.angle === angle && selected.expression === expression;
       const state = picked ? "fw-covered" : available ? "fw-gap" : "fw-none";
+      const training = trainingLine(coverage, a, e);
       return h("td", { class: `${state}${here ? " fw-here" : ""}`,
-        title: `${angle} · ${expression}: ${picked} picked of ${available} candidates` }, `${picked}/${available}`);
+        title: `${angle} · ${expression}: ${picked} picked of ${available} candidates${training}` },
+        `${picked}/${available}`, training ? h("small", { class: "fw-training" }, training.replace(" · training set ", " ts ")) : null);
     })),
   );
   const gaps = coverage.gaps.length;
@@ -58,5 +80,8 @@ export function renderCoverage(el, coverage, selected) {
       h("small", {}, `(pristine picks / candidates; ${gaps} empty cells)`)),
     h("table", { class: "fw-coverage-table" }, h("thead", {}, head), h("tbody", {}, ...rows)),
     coverage.untagged_picked ? h("small", {}, `${coverage.untagged_picked} picks have no angle/expression tags`) : null,
+    coverage.training ? h("small", {}, "ts a→b: the training set's measured images in the cell, before → after "
+      + "the picks and suggestions") : null,
+    suggestControls(actions),
   );
 }

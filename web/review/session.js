@@ -9,6 +9,7 @@ export class ReviewSession {
     this.summary = null;
     this.chain = Promise.resolve();
     this.inFlight = 0;
+    this.best = 0;
   }
 
   /** Start loading a dataset the page will probably open, while it still asks what exists. */
@@ -24,7 +25,7 @@ export class ReviewSession {
     const key = [project, stage, version, filter].join("|");
     const early = this.early?.key === key ? this.early.promise : null;
     this.early = null;
-    const data = await (early || this.client.items(project, stage, version, filter));
+    const data = await ((!this.best && early) || this.client.items(project, stage, version, filter, this.best));
     this.items = data.items;
     this.summary = data.summary;
     return this.items;
