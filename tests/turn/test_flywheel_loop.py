@@ -92,9 +92,19 @@ def test_no_pristine_pick_stops_the_loop(project, monkeypatch):
     assert loop.run_flywheel(project, TurnConfig(), log=lambda _: None).stop_reason.startswith("no pristine")
 
 
-def _stats(label, corrections, reviewed=10, kept=5):
+def _stats(label, corrections, reviewed=10, kept=5, rejected=0):
     return EditorStats(label, "v9", [], edits=reviewed, reviewed=reviewed, corrections=corrections, kept=kept,
-                       distances=[0.5] * 10)
+                       distances=[0.5] * 10, rejected=rejected, good=reviewed - corrections - rejected)
+
+
+def test_an_editor_whose_edits_are_all_rejected_never_wins():
+    """No corrections because nothing was usable is the worst result, not the best."""
+    all_rejected = _stats("ours:v1", 0, rejected=10, kept=10)
+    for corrections in range(11):
+        assert editor_turn.choose(_stats("base", corrections, kept=0), all_rejected)[0] == "current"
+        assert editor_turn.choose(all_rejected, _stats("ours:v1", corrections, kept=0))[0] == "new"
+    winner, why = editor_turn.choose(_stats("base", 2), all_rejected)
+    assert winner == "current" and "100% (new) vs 20% (current)" in why
 
 
 def test_the_chosen_editor_follows_the_measured_correction_rate(project):
@@ -103,6 +113,8 @@ def test_the_chosen_editor_follows_the_measured_correction_rate(project):
     winner, why = editor_turn.choose(_stats("base", 2), _stats("ours:v1", 2, kept=8))
     assert winner == "new" and "identity pass rate" in why
     assert editor_turn.choose(_stats("base", 2), _stats("ours:v1", 2))[0] == "current"
+    winner, why = editor_turn.choose(_stats("base", 2), _stats("ours:v1", 1, rejected=2))
+    assert winner == "current" and "30% (new) vs 20% (current)" in why, "a reject counts like a correction"
     state = FlywheelState.load(project)
     entry = state.current([])
     entry["editor"]["chosen"], entry["finished"] = ["ours:v1"], "now"
