@@ -17,12 +17,22 @@ from flenwheel.core.editor.editor_report import EditorStats
 from flenwheel.core.turn import editor_turn, loop
 from flenwheel.core.turn.config import TurnConfig
 from flenwheel.core.turn.state import FlywheelState, flywheel_path
-from flenwheel.core.turn.stop_rule import stop_reason
+from flenwheel.core.turn.stop_rule import gain, stop_reason
 
 
 def _turn(number, rate, pristine=3, unverified=0):
     return {"turn": number, "images": {"pristine": pristine},
             "first_try": {"verified": round(rate * 20), "unverified": unverified, "cells": 20, "rate": rate}}
+
+
+def test_a_turn_without_a_model_card_is_not_a_plateau():
+    """No card (benchmark skipped or failed) measured nothing: it is not a 0% that shows no gain."""
+    no_card = {"turn": 3, "images": {"pristine": 3}, "first_try": None}
+    assert stop_reason([_turn(1, 0.5), _turn(2, 0.6), no_card], 0.8, 2, 9) is None
+    assert stop_reason([_turn(1, 0.0), _turn(2, 0.0), no_card | {"turn": 3}], 0.8, 2, 9) is None
+    assert stop_reason([_turn(1, 0.5), no_card, _turn(3, 0.6)], 0.8, 2, 9) is None, "two cards are one gain"
+    assert stop_reason([_turn(1, 0.5), no_card, _turn(3, 0.6), _turn(4, 0.5)], 0.8, 2, 9).startswith("plateau")
+    assert gain([_turn(1, 0.5), no_card], 1) is None and gain([no_card, _turn(2, 0.5)], 1) is None
 
 
 def test_stop_rule_order_target_pristine_plateau_max_turns():
