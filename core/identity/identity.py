@@ -6,7 +6,7 @@ An image is scored by the Euclidean distance between its face's 128-d encoding a
 reference: the minimum (``distance``, with the ``closest_reference``) decides, the mean over all
 references is reported alongside as a steadier figure for comparisons.
 
-- Match: ``distance <= tolerance`` (default 0.52, measured on labelled real photos: see
+- Match: ``distance <= tolerance`` (default 0.50, measured on labelled real photos: see
   ``references``; face_recognition's own 0.6 let look-alikes pass). A project may calibrate its own
   from its sources' spread (``ReferenceSet.calibrated_tolerance``).
 - Similarity: ``max(0, 1 - distance / 1.2)``, in [0, 1]: 1 is the same encoding, 0.5 a distance
