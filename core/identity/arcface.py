@@ -16,6 +16,7 @@ face_recognition at any view; the default tolerance is deepface's published valu
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,22 @@ class IdentityModelChoice:
         return self.path.name if self.path else IDENTITY_MODEL_DEFAULT
 
 
+def _find(value: str, project_root: Path, folders: Sequence[Path]) -> Path | None:
+    """The file ``value`` names: as a path, else by its exact name (no wildcards) under ``folders``."""
+    try:
+        candidate = Path(value).expanduser()
+        candidate = candidate if candidate.is_absolute() else project_root / candidate
+        if candidate.is_file():
+            return candidate
+        name = Path(value).name
+        if not name:
+            return None
+        return next((hit for folder in folders if folder.is_dir()
+                     for hit in sorted(folder.rglob(glob.escape(name))) if hit.is_file()), None)
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, an unreadable folder, a home that does not exist
+        return None
+
+
 def resolve(value: str, project_root: Path, folders: Sequence[Path] = ()) -> IdentityModelChoice:
     """``limits.identity_model`` to a file: a path (absolute or relative to the project), else a file name
     searched under ``folders`` (default: ``ComfyUI/models/insightface`` beside the pack). Missing file or
@@ -147,10 +164,7 @@ def resolve(value: str, project_root: Path, folders: Sequence[Path] = ()) -> Ide
     if value == IDENTITY_MODEL_DEFAULT:
         return IdentityModelChoice(None, "face_recognition 128-d encodings")
     folders = list(folders) or [comfyui_insightface_folder()]
-    candidate = Path(value).expanduser()
-    candidate = candidate if candidate.is_absolute() else project_root / candidate
-    found = candidate if candidate.is_file() else next(
-        (hit for folder in folders if folder.is_dir() for hit in sorted(folder.rglob(Path(value).name))), None)
+    found = _find(value, project_root, folders)
     fallback = "identity measured with face_recognition instead"
     if found is None:
         where = " or ".join(str(folder) for folder in folders)
