@@ -123,7 +123,7 @@ def test_the_model_is_found_in_the_insightface_folder_or_identity_falls_back(ins
     assert missing.path is None and missing.name == "face_recognition"
     assert f"put glintr100.onnx in {folder}" in missing.note and "measured with face_recognition" in missing.note
     assert resolve("face_recognition", tmp_path).path is None
-    for hostile in ("*.onnx", "w600k_r5?.onnx", "/", "bad\x00name.onnx", "../../../etc/passwd"):
+    for hostile in ("*.onnx", "w600k_r5?.onnx", "/", "bad\x00name.onnx", "../nowhere/model.onnx"):
         assert resolve(hostile, tmp_path, [folder]).path is None, hostile
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     no_runtime = resolve(FILE, tmp_path, [folder])
