@@ -69,6 +69,35 @@ def test_alignment_puts_the_five_points_where_insightface_expects_them():
         assert len(xs) > 4 and abs(xs.mean() - x) < 1.0 and abs(ys.mean() - y) < 1.0, colour
 
 
+def _warp_affine_reference(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """OpenCV's warpAffine as insightface's norm_crop calls it (bilinear, pixel (x, y) at coordinate (x, y),
+    black outside), written out in numpy."""
+    inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
+    ys, xs = np.mgrid[0:size, 0:size].astype(float)
+    sx = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
+    sy = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+    padded = np.pad(image.astype(float), ((1, 2), (1, 2), (0, 0)))
+
+    def at(y, x):
+        return padded[np.clip(y + 1, 0, padded.shape[0] - 1), np.clip(x + 1, 0, padded.shape[1] - 1)]
+
+    return ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
+            + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))
+
+
+def test_the_crop_matches_an_opencv_style_warp_of_the_same_transform():
+    """Pixel for pixel (within rounding) what insightface's norm_crop (cv2.warpAffine) would give."""
+    rng = np.random.default_rng(1)
+    smooth = Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).resize((400, 400))
+    points = _rotate(ARCFACE_DST, 15, 2.2, (120, 60))
+    ours = np.asarray(align_face(smooth, points)).astype(float)
+    reference = _warp_affine_reference(np.asarray(smooth), similarity_transform(points, ARCFACE_DST), 112)
+    inside = reference.sum(axis=2) > 0
+    assert np.abs(ours - reference)[inside].max() <= 2.0
+
+
 def test_five_points_from_dlib_68_landmarks():
     landmarks = [(float(i), float(2 * i)) for i in range(68)]
     points = five_points(landmarks)

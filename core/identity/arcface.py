@@ -76,8 +76,10 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def align_face(image: Image.Image, points: np.ndarray) -> Image.Image:
     """The 112x112 RGB crop insightface's ``norm_crop`` gives: ``points`` moved onto ``ARCFACE_DST``."""
     matrix = np.vstack([similarity_transform(np.asarray(points, dtype=np.float64), ARCFACE_DST), [0, 0, 1]])
-    inverse = np.linalg.inv(matrix)[:2].ravel()  # PIL maps output pixels back to input pixels
-    return image.convert("RGB").transform((CROP, CROP), Image.Transform.AFFINE, tuple(inverse),
+    inverse = np.linalg.inv(matrix)[:2]  # PIL maps output pixels back to input pixels
+    # PIL samples at pixel centres (x + 0.5), OpenCV's warpAffine (insightface) at x: shift to OpenCV's grid.
+    inverse[:, 2] += 0.5 - 0.5 * inverse[:, :2].sum(axis=1)
+    return image.convert("RGB").transform((CROP, CROP), Image.Transform.AFFINE, tuple(inverse.ravel()),
                                           resample=Image.Resampling.BILINEAR, fillcolor=(0, 0, 0))
 
 
