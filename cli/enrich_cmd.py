@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..core.identity.gate import DEFAULT_TOLERANCE
 from ..core.models.registry import QWEN_EDIT_2509
 from ._memory import load_options, memory_options
 
@@ -98,7 +99,8 @@ _CHOICE = {"show_default": True}
 @memory_options("Qwen2.5-VL text encoder")
 @click.option("--gate", type=click.Choice(["auto", "on", "off"]), default="auto", **_CHOICE,
               help="Identity gate; auto runs it when face_recognition is installed.")
-@click.option("--tolerance", default=0.6, **_CHOICE, help="Face distance up to which the identity is kept.")
+@click.option("--tolerance", default=DEFAULT_TOLERANCE, **_CHOICE,
+              help="Face distance up to which the identity is kept.")
 @click.option("--retries", default=2, **_CHOICE, help="New seeds tried for a drifted edit before keeping it.")
 @click.option("--reference", type=click.Path(dir_okay=False), help="Second view of the person (Picture 2).")
 @click.option("--reference-other-source", is_flag=True,

@@ -62,8 +62,9 @@ class FlenwheelFaceIdentityFilter:
                         "min": 0.05,
                         "max": 1.5,
                         "step": 0.01,
-                        "tooltip": "Match when the face distance is at or under this; 0.6 is "
-                        "face_recognition's default, lower is stricter.",
+                        "tooltip": "Match when the face distance is at or under this; the default 0.5 is "
+                        "measured on labelled photos (0.6, face_recognition's own, lets look-alikes "
+                        "pass); lower is stricter.",
                     },
                 ),
                 "policy": (

@@ -65,11 +65,20 @@ def scorer_for(name: str, encoding: np.ndarray, policy: str = "largest") -> Iden
     return IdentityScorer(refs, policy=policy)
 
 
+#: The one same-person pair of the shared photos between the default tolerance (0.5) and 0.6: a half-right
+#: view against a frontal one, with a single reference. The default trades it for look-alikes kept out.
+MISSED_AT_DEFAULT = {frozenset({"alex_lacamoire/alex1.png", "alex_lacamoire/alex2.jpg"})}
+
+
 def test_same_person_pairs_match_and_different_people_do_not(encoded):
     person_of = {name: person for person, files in PEOPLE.items() for name in files}
     for a, b in itertools.permutations(encoded, 2):
         score = scorer_for(a, encoded[a]).score_faces([faces_module.Face((0, 0, 1, 1), encoding=encoded[b])])
         same = person_of[a] == person_of[b]
+        assert score.with_tolerance(0.6).match is same, f"{a} vs {b}: distance {score.distance}"
+        if same and frozenset({a, b}) in MISSED_AT_DEFAULT:
+            assert not score.match and 0.5 < score.distance <= 0.6
+            continue
         assert score.match is same, f"{a} vs {b}: distance {score.distance}"
         assert score.reason is None if same else score.reason.startswith("distance ")
         assert score.similarity == pytest.approx(max(0.0, 1 - score.distance / 1.2), abs=1e-4)
@@ -94,7 +103,7 @@ def test_score_reports_min_mean_closest_and_json_contract(faces, obama_scorer):
     assert data["match"] is True and data["reason"] is None and data["face_count"] == 1
     assert data["distance"] <= data["mean_distance"] < 0.6
     assert data["closest_reference"].endswith(("obama.jpg", "obama3.jpg"))
-    assert data["tolerance"] == 0.6 and data["policy"] == "largest" and data["verdict"] == "match"
+    assert data["tolerance"] == 0.5 and data["policy"] == "largest" and data["verdict"] == "match"
     assert IdentityScore.from_json(data) == score
     stricter = IdentityScore.from_json(data).with_tolerance(data["distance"] - 0.01)
     assert not stricter.match and stricter.reason.startswith(f"distance {data['distance']:.2f} > tolerance")

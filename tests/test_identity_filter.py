@@ -84,7 +84,7 @@ def test_filter_copies_matches_records_scores_and_keeps_the_manifest_right(chara
     assert records["group"].scores["identity"]["face_count"] == 2
     assert dataset.verify().ok
     info = dataset.load().info["identity_filter"]
-    assert info["kept"] == 2 and info["removed"] == 3 and info["tolerance"] == 0.6
+    assert info["kept"] == 2 and info["removed"] == 3 and info["tolerance"] == 0.5
     assert (
         load_image(dataset.path / "filtered/obama4.png").tobytes()
         == load_image(dataset.image_path(records["obama4"])).tobytes()

@@ -8,7 +8,9 @@ tensors, some tools assume alpha == rank. So the scale ``alpha / rank`` is folde
 and the file's alpha equals the rank: each loader computes scale 1 and applies the same update.
 FLUX files carry ``.alpha`` tensors (= rank) for ComfyUI; Qwen-Image files do not, because
 diffusers' Qwen loader treats ``.alpha`` keys as a non-diffusers file and then expects unprefixed
-keys. The training alpha is kept in the header for the record.
+keys. The training alpha is kept in the header for the record (``flenwheel.alpha``); the kohya-style
+``ss_network_alpha`` that LoRA tools read names the stored alpha (= rank), since a tool that applied
+``ss_network_alpha / ss_network_dim`` on top of the folded weights would use the scale twice.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def lora_metadata(config: TrainConfig, data: TrainingData) -> dict[str, Any]:
 
 def header(metadata: dict[str, Any]) -> dict[str, str]:
     """safetensors metadata must be str -> str; our fields carry a ``flenwheel.`` prefix, plus the
-    kohya-style ``ss_`` names many LoRA browsers show."""
+    kohya-style ``ss_`` names many LoRA browsers show (``ss_network_alpha``: the alpha the weights hold)."""
     out = {"format": "pt", "flenwheel.created": utc_now()}
     for key, value in metadata.items():
         out[f"flenwheel.{key}"] = value if isinstance(value, str) else json.dumps(value)
@@ -105,6 +107,8 @@ def header(metadata: dict[str, Any]) -> dict[str, str]:
     for key, alias in aliases.items():
         if key in metadata:
             out[alias] = str(metadata[key])
+    if metadata.get("alpha_folded_into_weights") and "rank" in metadata:
+        out["ss_network_alpha"] = str(metadata["rank"])
     return out
 
 

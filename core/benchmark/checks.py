@@ -5,7 +5,9 @@ returns every check as pass, fail or n/a (not applicable) with the measured valu
 person can verify:
 
 - identity: face_recognition distance of the largest face to the project's source faces
-  (``identity.IdentityScorer``), pass at or under the tolerance;
+  (``identity.IdentityScorer``), pass at or under the tolerance (the card's, or ``sources``: calibrated
+  from the sources' spread); with ``identity_model`` naming an ArcFace ONNX file that is present, its
+  cosine distance instead (``identity.arcface``), else face_recognition with a note saying why;
 - one_face: exactly one face found (portraits);
 - resolution: both sides at least ``min_side`` pixels;
 - sharpness: Laplacian variance (``quality.sharpness``) at or above a floor calibrated on the
@@ -31,15 +33,18 @@ from typing import Any, Literal
 from PIL import Image
 
 from ..curate.quality import QualityThresholds, sharpness
+from ..data.dataset import DatasetVersion
 from ..data.errors import FlenwheelError
 from ..data.images import load_image, save_png
 from ..data.project import Project
 from ..data.taxonomy import CARD_ANGLES, CARD_POSES
 from ..data.text_lists import split_list
+from ..identity.arcface import ArcFaceModel, ArcFaceScorer, resolve
 from ..identity.body_pose import PoseModel, classify
 from ..identity.faces import DetectionSettings, Face, find_faces
 from ..identity.head_pose import YawBuckets, head_view
 from ..identity.identity import IdentityScorer
+from ..identity.references import ToleranceCalibration, dataset_references
 from .model_card import CHECKS, Card, Cell, Limits
 
 SCORING_VERSION = 1
@@ -115,6 +120,9 @@ class CardScorer:
     pose_model: PoseModel | None = None
     pose_note: str = ""
     detection: DetectionSettings = field(default_factory=DetectionSettings)
+    tolerance: ToleranceCalibration | None = None
+    arcface: ArcFaceScorer | None = None
+    identity_model: str = "face_recognition 128-d encodings"
 
     @classmethod
     def from_project(cls, project: Project, card: Card, checks: Iterable[str] | str | None = None,
@@ -125,13 +133,26 @@ class CardScorer:
         detection = DetectionSettings(limits.detect_side, limits.face_detector)
         needs_sources = "identity" in enabled or "sharpness" in enabled
         sources = project.dataset("source", source_version) if needs_sources else None
-        identity = None
-        if sources is not None and "identity" in enabled:
-            identity = IdentityScorer.from_dataset(sources, limits.identity_tolerance, "largest",
-                                                   limits.detect_side, limits.face_detector)
         images = (load_image(sources.image_path(r)) for r in sources.records) if sources is not None else ()
         floor = calibrate_sharpness(images, limits.sharpness_factor)
-        return cls(limits, enabled, identity, floor, pose_model, detection=detection)
+        scorer = cls(limits, enabled, None, floor, pose_model, detection=detection)
+        if sources is not None and "identity" in enabled:
+            scorer._identity_from(project, sources)
+        return scorer
+
+    def _identity_from(self, project: Project, sources: DatasetVersion) -> None:
+        """The identity scorer: its references, its tolerance (fixed or calibrated) and its model."""
+        references = dataset_references(sources, self.detection).without_outliers()
+        wanted = self.limits.identity_tolerance
+        self.tolerance = references.calibrated_tolerance() if wanted == "sources" else \
+            ToleranceCalibration(float(wanted), "card", len(references.references), None, None,
+                                 "the card's identity_tolerance")
+        self.identity = IdentityScorer(references, self.tolerance.value, "largest", drop_outliers=False)
+        choice = resolve(self.limits.identity_model, project.root)
+        self.identity_model = choice.note
+        if choice.path is not None:
+            self.arcface = ArcFaceScorer.from_dataset(ArcFaceModel(choice.path), self.identity, sources,
+                                                      self.limits.arcface_tolerance)
 
     def judged_by(self) -> dict[str, str]:
         """Per check: ``automatic``, ``human`` (body pose without a pose model) or ``not selected``."""
@@ -155,6 +176,8 @@ class CardScorer:
             "limits": self.limits.model_dump(),
             "enabled": list(self.enabled),
             "references": self.identity.references.fingerprint if self.identity else None,
+            "identity_tolerance": self.tolerance.value if self.tolerance else None,
+            "identity_model": self.arcface.model.name if self.arcface else None,
             "sharpness": self.sharpness_floor.floor,
             "pose": self.pose_model.name if self.pose_model else None,
         }
@@ -170,6 +193,8 @@ class CardScorer:
                  "names": [r.name for r in self.identity.references.references]}
                 if self.identity else None
             ),
+            "identity_tolerance": self.tolerance.to_json() if self.tolerance else None,
+            "identity_model": self.identity_model,
             "detector": self.detection.tag,
             "body_pose": self.pose_status,
             "judged_by": self.judged_by(),
@@ -189,7 +214,7 @@ class CardScorer:
                 why = "not a check of this cell" if name not in cell.checks else "not selected for this run"
                 results[name] = _na(why)
             elif name == "identity":
-                results[name], identity_json = self._identity(faces or [])
+                results[name], identity_json = self._identity(image, faces or [])
             elif name == "one_face":
                 results[name] = self._one_face(faces or [])
             elif name == "head_angle":
@@ -203,9 +228,12 @@ class CardScorer:
         return {"checks": results, "identity": identity_json}
 
     # The checks ---------------------------------------------------------------------------
-    def _identity(self, faces: list[Face]) -> tuple[CheckResult, dict[str, Any] | None]:
+    def _identity(self, image: Image.Image, faces: list[Face]) -> tuple[CheckResult, dict[str, Any] | None]:
         assert self.identity is not None
-        score = self.identity.score_faces(faces[:1], face_count=len(faces))
+        if self.arcface is not None:
+            score = self.arcface.score_faces(image, faces[:1], face_count=len(faces))
+        else:
+            score = self.identity.score_faces(faces[:1], face_count=len(faces))
         value = score.distance
         status: Status = "pass" if score.match else "fail"
         return CheckResult(status, value, score.reason), score.to_json()

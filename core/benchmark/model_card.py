@@ -32,6 +32,7 @@ from pydantic import (
 from ..data.errors import FlenwheelError
 from ..data.taxonomy import ANGLES, EXPRESSIONS, POSES
 from ..generate.prompt_sets import TRIGGER, RenderSettings, derive_seed, expand
+from ..identity.references import ARCFACE_TOLERANCE, DEFAULT_TOLERANCE, IDENTITY_MODEL_DEFAULT
 
 BUILTIN_CARD = Path(__file__).resolve().parent / "model_card.yaml"
 CARD_FORMAT = 1
@@ -68,7 +69,9 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    identity_tolerance: float = Field(0.6, gt=0, le=2)
+    identity_tolerance: Annotated[float, Field(gt=0, le=2)] | Literal["sources"] = DEFAULT_TOLERANCE
+    identity_model: str = Field(IDENTITY_MODEL_DEFAULT, min_length=1, max_length=500)
+    arcface_tolerance: float = Field(ARCFACE_TOLERANCE, gt=0, le=2)
     min_side: int = Field(1024, ge=1)
     sharpness_factor: float = Field(0.25, gt=0, le=10)
     front_max_yaw: float = Field(20, gt=0, lt=90)

@@ -36,11 +36,26 @@ def _rates(summary: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [(group, name, rate) for group, values in groups for name, rate in values.items()]
 
 
+def _identity_how(results: dict[str, Any]) -> str:
+    """The identity model and tolerance this card was judged with, and where the tolerance came from."""
+    scoring = results.get("settings", {}).get("scoring") or {}
+    tolerance = scoring.get("identity_tolerance")
+    parts = [f"model: {scoring['identity_model']}"] if scoring.get("identity_model") else []
+    if tolerance and tolerance["from"] == "card":
+        parts.append(f"tolerance {tolerance['value']:.2f} (the card's identity_tolerance)")
+    elif tolerance:
+        parts.append(f"tolerance {tolerance['value']:.2f} (from the spread of {tolerance['references']} "
+                     f"sources: {tolerance['note']})")
+    return "; ".join(parts)
+
+
 def _checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name in CHECKS:
         meta = results["checks"][name]
         how = meta["how"] if meta["by"] != "human" else f"left to the human verdict: {meta.get('status')}"
+        if name == "identity" and _identity_how(results):
+            how = f"{how}; {_identity_how(results)}"
         rows.append({"name": name, "by": meta["by"], "how": how, "counts": results["summary"]["checks"][name]})
     return rows
 

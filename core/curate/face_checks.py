@@ -19,7 +19,8 @@ from ..data.images import load_image, pixel_hash
 from ..data.project import Project
 from ..identity.face_cache import EncodingCache
 from ..identity.faces import DetectionSettings, Face, identity_available
-from ..identity.identity import DEFAULT_TOLERANCE, face_outliers
+from ..identity.identity import face_outliers
+from ..identity.references import OUTLIER_DISTANCE
 from .curation import SourceCheck
 
 SKIPPED_NOTICE = "face checks skipped: face_recognition not installed"
@@ -40,7 +41,7 @@ class FaceSourceCheck:
     def __init__(
         self,
         project: Project,
-        tolerance: float = DEFAULT_TOLERANCE,
+        tolerance: float = OUTLIER_DISTANCE,
         settings: DetectionSettings | None = None,
     ) -> None:
         self.tolerance = tolerance

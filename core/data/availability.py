@@ -43,6 +43,8 @@ DEPENDENCIES: dict[str, OptionalDependency] = {
         OptionalDependency("bitsandbytes", ("bitsandbytes",), ("bitsandbytes",), "NVIDIA GPU only"),
         OptionalDependency("prodigyopt", ("prodigyopt",), ("prodigyopt",)),
         OptionalDependency("torchvision", ("torchvision",), ("torchvision",)),
+        OptionalDependency("onnxruntime", ("onnxruntime", "onnx"), ("onnxruntime onnx",),
+                           "only for an optional ArcFace identity model"),
     )
 }
 
@@ -74,6 +76,11 @@ def is_bitsandbytes_available() -> bool:
 def is_prodigyopt_available() -> bool:
     """prodigyopt: the prodigy optimiser."""
     return is_available("prodigyopt")
+
+
+def is_onnxruntime_available() -> bool:
+    """onnxruntime and onnx: the optional ArcFace identity model (an ONNX file)."""
+    return is_available("onnxruntime")
 
 
 def is_torchvision_available() -> bool:

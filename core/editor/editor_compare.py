@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from ..data.atomic import atomic_write_json
-from ..data.errors import FlenwheelError
+from ..data.errors import FlenwheelError, ImageLoadError
 from ..data.handles import DatasetHandle
+from ..data.images import load_image, pixel_hash
 from ..data.project import Project, parse_version
 from ..data.records import utc_now
 from ..data.text_lists import split_list
-from ..data.triplet_file import TRIPLETS_FILE
+from ..data.triplet_file import TRIPLETS_FILE, control_keys, read_lines
 from ..enrich.edit_prompts import default_families, load_templates
 from ..enrich.enrich import EnrichResult, enrich
 from ..enrich.plan import EnrichSettings
@@ -186,15 +187,31 @@ def run_comparison(project: Project, base: PipelineHandle, editors: list[Editor]
     return run
 
 
-def held_back_sources(project: Project, triplets: str | None, limit: int) -> tuple[DatasetHandle, str]:
-    """Up to ``limit`` sources no triplet of ``qwen_training/<triplets>`` came from (all sources when
-    every one did), so a new editor is judged on photos it was not trained on; and a note saying which."""
-    sources = project.dataset("source")
+def _triplet_source_ids(jsonl: Path) -> set[str]:
+    """Every source a triplet used: its lineage ids (``source_id``, ``reference_id``) and the content id of
+    each control image (``control_path``, ``control_path_1``...), so a hand-written file without lineage,
+    or a second view given only as ``control_path_1``, still counts as used."""
     used: set[str] = set()
+    for _, line in read_lines(jsonl)[1]:
+        if not isinstance(line, dict):
+            continue
+        used.update(str(line[key]) for key in ("source_id", "reference_id") if line.get(key))
+        for key in control_keys(line):
+            path = jsonl.parent / str(line[key])
+            try:
+                used.add(pixel_hash(load_image(path)))
+            except ImageLoadError:
+                continue
+    return used
+
+
+def held_back_sources(project: Project, triplets: str | None, limit: int) -> tuple[DatasetHandle, str]:
+    """Up to ``limit`` sources no triplet of ``qwen_training/<triplets>`` used, as its source or as a second
+    control (all sources when every one was), so a new editor is judged on photos it was not trained on;
+    and a note saying which."""
+    sources = project.dataset("source")
     jsonl = project.stage_dir("qwen_training") / triplets / TRIPLETS_FILE if triplets else None
-    if jsonl is not None and jsonl.is_file():
-        used = {json.loads(line).get("source_id") for line in jsonl.read_text(encoding="utf-8").splitlines()
-                if line.strip()}
+    used = _triplet_source_ids(jsonl) if jsonl is not None and jsonl.is_file() else set()
     ids = [record.id for record in sources.records]
     held = [i for i in ids if i not in used] or ids
     note = "held back from the triplets" if len(held) < len(ids) or not used else \

@@ -17,6 +17,7 @@ image bit for bit on the same machine and batch size (batching changes the lowes
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from collections.abc import Callable, Sequence
@@ -73,21 +74,40 @@ def _check_size(handle: PipelineHandle, settings: RenderSettings) -> None:
         )
 
 
+def applied_settings(handle: PipelineHandle, settings: RenderSettings) -> RenderSettings:
+    """``settings`` as the pipeline will apply them, so a record never cites a CFG setting that did nothing.
+
+    A pipeline with true CFG (a ``negative_prompt`` argument) applies the negative prompt only when
+    ``true_cfg`` > 1. A pipeline with its own CFG (a ``negative_prompt_embeds`` argument, FLUX.2 [klein]
+    base checkpoints) contrasts with the negative at ``guidance`` > 1 unless it is step-distilled, and
+    drops it otherwise; ``true_cfg`` is then no setting of it at all, so it is reset to 1.
+    """
+    parameters = inspect.signature(handle.pipe.__call__).parameters
+    negative = settings.negative_prompt
+    if "negative_prompt" in parameters or "negative_prompt_embeds" not in parameters:
+        used = bool(negative) and settings.true_cfg > 1.0
+        if used and "negative_prompt" not in parameters:
+            raise ModelLoadError(
+                f"the {handle.kind} model takes no negative prompt; remove negative_prompt / true_cfg")
+        return dataclasses.replace(settings, negative_prompt=negative if used else None,
+                                   true_cfg=settings.true_cfg if used else 1.0)
+    distilled = bool(getattr(getattr(handle.pipe, "config", None), "is_distilled", False))
+    used = bool(negative) and settings.guidance > 1.0 and not distilled
+    return dataclasses.replace(settings, negative_prompt=negative if used else None, true_cfg=1.0)
+
+
 def _negative_prompt(handle: PipelineHandle, settings: RenderSettings, count: int) -> dict[str, Any]:
-    """The pipeline's arguments for a negative prompt.
+    """The pipeline's arguments for the negative prompt of ``applied_settings``.
 
     FLUX.1 takes the text and runs true CFG at ``true_cfg``. FLUX.2 [klein] has no negative-prompt
     text: its own CFG (``guidance`` > 1 on base checkpoints) contrasts with an empty prompt's
     embedding, so the negative prompt is encoded and given as that embedding instead.
     """
-    parameters = inspect.signature(handle.pipe.__call__).parameters
     negatives = [settings.negative_prompt] * count
-    if "negative_prompt" in parameters:
+    if settings.true_cfg > 1.0:
         return {"negative_prompt": negatives, "true_cfg_scale": settings.true_cfg}
-    if "negative_prompt_embeds" in parameters:
-        embeds = handle.pipe.encode_prompt(prompt=negatives, device=handle.pipe._execution_device)[0]
-        return {"negative_prompt_embeds": embeds}
-    raise ModelLoadError(f"the {handle.kind} model takes no negative prompt; remove negative_prompt / true_cfg")
+    embeds = handle.pipe.encode_prompt(prompt=negatives, device=handle.pipe._execution_device)[0]
+    return {"negative_prompt_embeds": embeds}
 
 
 def _fields(
@@ -110,8 +130,10 @@ def _fields(
         "height": settings.height,
         "seconds": round(seconds, 3),
     }
-    if settings.negative_prompt and settings.true_cfg > 1.0:
-        fields.update(negative_prompt=settings.negative_prompt, true_cfg=settings.true_cfg)
+    if settings.negative_prompt:
+        fields["negative_prompt"] = settings.negative_prompt
+    if settings.true_cfg > 1.0:
+        fields["true_cfg"] = settings.true_cfg
     return fields
 
 
@@ -128,6 +150,7 @@ def generate_batch(
     if len(prompts) != len(seeds) or not prompts:
         raise ValueError("generate_batch needs one seed per prompt, and at least one prompt")
     _check_size(handle, settings)
+    settings = applied_settings(handle, settings)
     refs = active_loras(handle)
     kwargs: dict[str, Any] = {
         **prompt_kwargs(handle.pipe, list(prompts)),
@@ -137,7 +160,7 @@ def generate_batch(
         "guidance_scale": settings.guidance,
         "generator": [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds],
     }
-    if settings.negative_prompt and settings.true_cfg > 1.0:
+    if settings.negative_prompt:
         kwargs.update(_negative_prompt(handle, settings, len(prompts)))
     if step_callback is not None:
 
@@ -201,11 +224,10 @@ def record_key(fields: dict[str, Any] | ImageRecord) -> tuple[Any, ...]:
     )
 
 
-def planned_key(item: PlannedImage, model: str, refs: list[LoraRef]) -> tuple[Any, ...]:
-    """The ``record_key`` the planned image's record will have once it is generated."""
-    s = item.settings
+def planned_key(item: PlannedImage, handle: PipelineHandle, refs: list[LoraRef]) -> tuple[Any, ...]:
+    """The ``record_key`` the planned image's record will have once the handle's pipeline generates it."""
+    s = applied_settings(handle, item.settings)
     loras = tuple((ref.sha256, float(ref.strength)) for ref in refs)
-    negative = s.negative_prompt if s.true_cfg > 1.0 else None
     return (
         item.prompt,
         item.seed,
@@ -213,9 +235,9 @@ def planned_key(item: PlannedImage, model: str, refs: list[LoraRef]) -> tuple[An
         s.height,
         s.steps,
         s.guidance,
-        s.true_cfg if negative else 1.0,
-        negative,
-        model,
+        s.true_cfg,
+        s.negative_prompt,
+        model_label(handle),
         loras,
     )
 
@@ -348,7 +370,7 @@ def run_generation(
     refs = active_loras(handle)
     model = model_label(handle)
     signature = _signature(model, refs)
-    keys = [planned_key(item, model, refs) for item in plan]
+    keys = [planned_key(item, handle, refs) for item in plan]
     version_info = {
         "engine": "flenwheel generate",
         "signature": signature,
@@ -367,7 +389,7 @@ def run_generation(
     dataset = DatasetVersion(project, STAGE, label)
     done = {record_key(record) for record in dataset.records}
     todo = [item for item, key in zip(plan, keys, strict=True) if key not in done]
-    processes.agree("list of images still to make", [planned_key(item, model, refs) for item in todo])
+    processes.agree("list of images still to make", [planned_key(item, handle, refs) for item in todo])
     if todo and dataset.finished:
         raise dataset.finished_error()
     todo_count, todo = len(todo), processes.split(todo)
@@ -384,7 +406,7 @@ def run_generation(
         pending = pending[len(batch) :]
         for item, result in zip(batch, results, strict=True):
             if not _commit(dataset, report, item, result, len(todo), on_image):
-                duplicates.append(planned_key(item, model, refs))
+                duplicates.append(planned_key(item, handle, refs))
     processes.merge(dataset, keys, record_key, duplicates, describe=_describe_key)
     records = dataset.records
     by_key = {record_key(record): record for record in records}

@@ -100,7 +100,8 @@ class _PromptFile(BaseModel):
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """How one image is rendered; ``negative_prompt`` acts only when ``true_cfg`` > 1."""
+    """How one image is rendered; ``negative_prompt`` acts only when the pipeline runs CFG: true CFG at
+    ``true_cfg`` > 1, or the pipeline's own CFG at ``guidance`` > 1 (``generate.applied_settings``)."""
 
     width: int = 1024
     height: int = 1024

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..data.availability import install_line
 from ..data.errors import FlenwheelError, MissingDependencyError
+from .references import DEFAULT_TOLERANCE
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("flenwheel.enrich")
 GATE_MODES = ("auto", "on", "off")
-DEFAULT_TOLERANCE = 0.6
 
 
 class IdentityResult(Protocol):

@@ -6,10 +6,11 @@ An image is scored by the Euclidean distance between its face's 128-d encoding a
 reference: the minimum (``distance``, with the ``closest_reference``) decides, the mean over all
 references is reported alongside as a steadier figure for comparisons.
 
-- Match: ``distance <= tolerance`` (default 0.6, face_recognition's own; same-person pairs in the
-  shared photos are under 0.53, different people over 0.65).
-- Similarity: ``max(0, 1 - distance / 1.2)``, in [0, 1]: 1 is the same encoding, 0.5 the default
-  tolerance, 0 a distance of 1.2 or more. It does not depend on the tolerance you pick, so figures
+- Match: ``distance <= tolerance`` (default 0.50, measured on labelled real photos: see
+  ``references``; face_recognition's own 0.6 let look-alikes pass). A project may calibrate its own
+  from its sources' spread (``ReferenceSet.calibrated_tolerance``).
+- Similarity: ``max(0, 1 - distance / 1.2)``, in [0, 1]: 1 is the same encoding, 0.5 a distance
+  of 0.6, 0 a distance of 1.2 or more. It does not depend on the tolerance you pick, so figures
   from runs at different tolerances compare directly.
 - Several faces: ``largest`` scores the largest face, ``best`` the closest one, ``reject`` refuses
   the image ("2 faces (policy reject)"). No face: no match, reason "no face".
@@ -48,6 +49,7 @@ from .references import (
     DEFAULT_TOLERANCE,
     Reference,
     ReferenceSet,
+    ToleranceCalibration,
     dataset_references,
     face_outliers,
     image_references,
@@ -64,6 +66,7 @@ __all__ = [
     "MissingDependencyError",
     "Reference",
     "ReferenceSet",
+    "ToleranceCalibration",
     "face_outliers",
     "find_faces",
     "identity_available",
@@ -171,7 +174,7 @@ class IdentityScorer:
         if policy not in POLICIES:
             raise FlenwheelError(f"unknown multi-face policy '{policy}'; use one of {', '.join(POLICIES)}")
         if not 0.0 < tolerance <= 2.0:
-            raise FlenwheelError(f"tolerance must be in (0, 2], got {tolerance} (0.6 is the usual value)")
+            raise FlenwheelError(f"tolerance must be in (0, 2], got {tolerance} ({DEFAULT_TOLERANCE} is the default)")
         if drop_outliers:
             references = references.without_outliers()
         if not references.references and not references.skipped:

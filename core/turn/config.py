@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..data.errors import FlenwheelError
 from ..editor.editor_skip import DEFAULT_MIN_TRIPLETS
+from ..identity.references import DEFAULT_TOLERANCE
 from ..models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
 from ..models.registry import CHARACTER, EDITOR, Role, UnknownFamilyError, default_family, family, family_names
 
@@ -111,7 +112,7 @@ class EnrichSection(_Section):
     vae_pixels: int | None = None
     condition_pixels: int | None = None
     gate: Literal["auto", "on", "off"] = "auto"
-    tolerance: float = 0.6
+    tolerance: float = DEFAULT_TOLERANCE
     retries: int = 2
 
 
@@ -149,7 +150,7 @@ class FilterSection(_Section):
     """``send_to_review: all`` shows every synthetic image to the reviewer, scores included: for
     stylised characters, where face detection misses too often to remove images automatically."""
 
-    tolerance: float = 0.6
+    tolerance: float = DEFAULT_TOLERANCE
     send_to_review: Literal["passed", "all"] = "passed"
 
 

@@ -4,7 +4,8 @@ This turn's needs_correction edits get their corrected targets (a person's fix f
 page, else improved-prompt re-runs reviewed like any other image), the corrections become
 triplets, the editor LoRA trains once there are at least ``editor.min_triplets`` of them, and the
 current editor and the new one enrich the same held-back sources (sources none of the triplets
-came from) so their correction rate and identity pass rate can be compared. The next turn
+came from) so their share of unusable edits (needing a correction or rejected) and identity pass
+rate can be compared. The next turn
 enriches with the winner. An editor LoRA that fails to train or to load is reported, and the turn
 goes on with the editor it had.
 """
@@ -90,19 +91,32 @@ def train_editor(turn: Turn, triplets: str) -> tuple[str | None, list[str]]:
     return f"ours:{version}", [f"editor LoRA {version} on triplets {triplets} -> {outcome.lora}"]
 
 
+def _unusable_rate(stats: EditorStats) -> float | None:
+    """Share of reviewed edits that were not good as they came: needing a correction or rejected outright.
+
+    Corrections alone would let an editor whose edits are all rejected (0 corrections) beat one that needs
+    a few fixes, so both count."""
+    return stats.rate(stats.corrections + stats.rejected)
+
+
 def choose(current: EditorStats, new: EditorStats) -> tuple[str, str]:
-    """("new" or "current", why): fewer corrections win; on a tie, the better identity pass rate."""
-    a, b = current.correction_rate, new.correction_rate
+    """("new" or "current", why): fewer unusable edits (corrections + rejects) win; then fewer rejects;
+    then the better identity pass rate."""
+    a, b = _unusable_rate(current), _unusable_rate(new)
     if a is None or b is None:
         return "current", "the comparison was not reviewed, so nothing was measured"
     if b != a:
         winner = "new" if b < a else "current"
-        return winner, f"correction rate {b:.0%} (new) vs {a:.0%} (current)"
+        return winner, (f"edits needing a correction or rejected {b:.0%} (new) vs {a:.0%} (current)")
+    ra, rb = current.reject_rate, new.reject_rate
+    if ra != rb and ra is not None and rb is not None:
+        return ("new" if rb < ra else "current"), (f"same share of unusable edits {a:.0%}; rejected "
+                                                    f"{rb:.0%} (new) vs {ra:.0%} (current)")
     ia, ib = current.identity_kept_rate, new.identity_kept_rate
     if ia is not None and ib is not None and ia != ib:
-        return ("new" if ib > ia else "current"), (f"same correction rate {a:.0%}; identity pass rate "
+        return ("new" if ib > ia else "current"), (f"same share of unusable edits {a:.0%}; identity pass rate "
                                                    f"{ib:.0%} (new) vs {ia:.0%} (current)")
-    return "current", f"same correction rate {a:.0%} and no identity difference: no measured gain"
+    return "current", f"same share of unusable edits {a:.0%} and no identity difference: no measured gain"
 
 
 def compare_editors(turn: Turn, new_lora: str, triplets: str | None) -> dict[str, Any]:
@@ -143,7 +157,8 @@ def compare_editors(turn: Turn, new_lora: str, triplets: str | None) -> dict[str
     stats = {s.label: s for s in report.editors}
     winner, why = choose(stats[editors[0].label], stats[editors[1].label])
     figures = {label: {"enriched": s.version, "edits": s.edits, "correction_rate": s.correction_rate,
-                       "identity_pass_rate": s.identity_kept_rate} for label, s in stats.items()}
+                       "reject_rate": s.reject_rate, "identity_pass_rate": s.identity_kept_rate}
+               for label, s in stats.items()}
     return {"chosen": candidate if winner == "new" else current, "why": f"{winner} editor: {why}",
             "figures": figures, "sources": f"{len(source)} sources {note}", "comparison": name,
             "report": report.files.get("report")}

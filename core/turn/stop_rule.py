@@ -5,7 +5,8 @@ The rules, checked after every finished turn, first match wins:
 1. the verified first-try success of the turn's model card reaches the target (unverified cells,
    e.g. an expression nobody has judged, never count; see ``benchmark.results.outcome``);
 2. no pristine image was picked in the turn, so the next character LoRA would learn nothing new;
-3. a plateau: no gain in verified first-try success over the last ``patience`` turns;
+3. a plateau: no gain in verified first-try success over the last ``patience`` turns that made a model
+   card; a turn without a card measured nothing, so it neither ends a plateau nor counts as 0%;
 4. ``max_turns`` turns are done.
 """
 
@@ -29,8 +30,23 @@ def _rate(turn: dict[str, Any]) -> float:
 
 
 def gain(turns: list[dict[str, Any]], index: int) -> float | None:
-    """Verified first-try rate of turn ``index`` minus the previous turn's (None for the first)."""
-    return None if index == 0 else round(_rate(turns[index]) - _rate(turns[index - 1]), 4)
+    """Verified first-try rate of turn ``index`` minus the previous turn's (None for the first, or when
+    either turn has no model card)."""
+    if index == 0 or not turns[index].get("first_try") or not turns[index - 1].get("first_try"):
+        return None
+    return round(_rate(turns[index]) - _rate(turns[index - 1]), 4)
+
+
+def _plateau(turns: list[dict[str, Any]], patience: int) -> str | None:
+    """No gain over the last ``patience`` carded turns; None unless the newest turn has a card."""
+    carded = [turn for turn in turns if turn.get("first_try")]
+    if not turns[-1].get("first_try") or len(carded) <= patience:
+        return None
+    before, rate = _rate(carded[-1 - patience]), _rate(carded[-1])
+    if rate > before:
+        return None
+    return (f"plateau: no gain in verified first-try success over {patience} turns with a model card "
+            f"({before:.0%} -> {rate:.0%})")
 
 
 def stop_reason(turns: list[dict[str, Any]], target: float, patience: int, max_turns: int) -> str | None:
@@ -44,9 +60,9 @@ def stop_reason(turns: list[dict[str, Any]], target: float, patience: int, max_t
                 f"at turn {last['turn']}")
     if last.get("images", {}).get("pristine") == 0:
         return f"no pristine image was picked in turn {last['turn']}: the next LoRA would learn nothing new"
-    if len(turns) > patience and rate <= _rate(turns[-1 - patience]):
-        return (f"plateau: no gain in verified first-try success over {patience} turns "
-                f"({_rate(turns[-1 - patience]):.0%} -> {rate:.0%})")
+    plateau = _plateau(turns, patience)
+    if plateau:
+        return plateau
     if len(turns) >= max_turns:
         return f"max_turns reached ({max_turns})"
     return None

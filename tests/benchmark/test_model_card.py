@@ -47,7 +47,7 @@ def test_user_file_merges_over_the_builtin_card(tmp_path):
     )
     card = load_card([override])
     cells = {c.id: c for c in card.cells(SUBJECT, TOKEN)}
-    assert card.tries == 2 and card.limits.min_side == 768 and card.limits.identity_tolerance == 0.6
+    assert card.tries == 2 and card.limits.min_side == 768 and card.limits.identity_tolerance == 0.5
     assert cells["front-sad"].seeds == (11, 12) and cells["front-sad"].settings.width == 1152
     assert "looking sad" in cells["front-sad"].prompt and len(cells) == 23
     assert card.sources[-1] == str(override)

@@ -264,5 +264,12 @@ def test_out_of_memory_halves_the_batch_and_keeps_going(lora_project, tiny_run, 
     assert calls == [4, 2, 1, 1, 1, 1] and len(report.generated) == 4
 
 
+class _FakePipe:
+    """Takes the arguments a true-CFG pipeline takes (what records and resume keys are built from)."""
+
+    def __call__(self, prompt=None, negative_prompt=None, true_cfg_scale=1.0):
+        raise AssertionError("generate_batch is replaced in these tests")
+
+
 class _FakeHandle:
-    source, options, lora_specs = "fake-model", {}, ()
+    source, options, lora_specs, pipe = "fake-model", {}, (), _FakePipe()

@@ -65,6 +65,26 @@ def test_klein_generates_through_the_generate_engine_reproducibly(tiny_flux2_kle
     assert negative.fields["negative_prompt"] == "blurry, low quality"
 
 
+def test_a_klein_record_stores_only_the_cfg_the_pipeline_applied(tiny_flux2_klein):
+    """klein's CFG strength is ``guidance`` (true_cfg does nothing), and at guidance 1 it drops the negative."""
+    from flenwheel.core.generate.generate import generate_one
+    from flenwheel.core.models.pipelines import load_pipeline
+
+    handle = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU)
+    run = dict(seed=3, width=64, height=64, steps=2)
+    plain = generate_one(handle, "photo of a person", guidance=1.0, **run)
+    dropped = generate_one(handle, "photo of a person", guidance=1.0, negative_prompt="blurry", true_cfg=4.0, **run)
+    assert np.array_equal(np.asarray(plain.image), np.asarray(dropped.image)), "guidance 1: no CFG, no negative"
+    assert "negative_prompt" not in dropped.fields and "true_cfg" not in dropped.fields
+    strong = generate_one(handle, "photo of a person", guidance=4.0, negative_prompt="blurry", true_cfg=4.0, **run)
+    weak = generate_one(handle, "photo of a person", guidance=4.0, negative_prompt="blurry", true_cfg=1.0, **run)
+    assert np.array_equal(np.asarray(strong.image), np.asarray(weak.image)), "true_cfg is no setting of klein"
+    assert strong.fields["negative_prompt"] == weak.fields["negative_prompt"] == "blurry"
+    assert "true_cfg" not in strong.fields and strong.fields["guidance"] == 4.0
+    unguided = generate_one(handle, "photo of a person", guidance=4.0, **run)
+    assert not np.array_equal(np.asarray(unguided.image), np.asarray(weak.image)), "the negative acts at true_cfg 1"
+
+
 def _edit(handle, image):
     from flenwheel.core.enrich.enrich import EnrichSettings, edit_once
 

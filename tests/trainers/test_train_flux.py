@@ -42,7 +42,7 @@ def test_outputs_on_disk_and_metadata(flux_config, train_quietly):
     assert meta["flenwheel.dataset_version"] == "images"
     assert len(meta["flenwheel.dataset_hash"]) == 64
     assert meta["flenwheel.instance_token"] == "ohwx_char"
-    assert meta["ss_network_dim"] == "4"
+    assert meta["ss_network_dim"] == "4" and meta["ss_network_alpha"] == "4", "alpha folded: stored alpha = rank"
 
 
 def _trained_transformer(model_dir, config, checkpoint):

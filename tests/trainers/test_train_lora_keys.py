@@ -114,3 +114,26 @@ def test_documented_key_pattern(loras, kind):
     has_alpha = any(k.endswith(".alpha") for k in tensors)
     assert has_alpha == (kind == "flux")  # diffusers' Qwen loader wants unprefixed keys once .alpha appears
     assert len(tensors) == len(modules) * (3 if has_alpha else 2)
+
+
+def test_the_header_alpha_is_the_alpha_the_weights_hold(tmp_path):
+    """alpha/rank is folded into lora_B, so the file's alpha is the rank; ``ss_network_alpha`` must say so, or a
+    tool scaling by ss_network_alpha / ss_network_dim applies the training scale (here 2x) a second time."""
+    from safetensors.torch import load_file
+
+    from flenwheel.trainers.lora_io import export_state, read_metadata, save_lora
+
+    rank, alpha = 4, 8.0
+    down, up = torch.randn(rank, 16), torch.randn(16, rank)
+    trainable = {"base_model.model.blocks.0.attn.to_q.lora_A.default.weight": down,
+                 "base_model.model.blocks.0.attn.to_q.lora_B.default.weight": up}
+    file = save_lora(tmp_path / "lora.safetensors", export_state(trainable, rank, alpha, "fp32"),
+                     {"rank": rank, "alpha": alpha, "alpha_folded_into_weights": True})
+    meta, tensors = read_metadata(file), load_file(file)
+    stored_alpha = float(tensors["transformer.blocks.0.attn.to_q.alpha"])
+    assert float(meta["ss_network_alpha"]) == stored_alpha == rank and meta["ss_network_dim"] == str(rank)
+    assert meta["flenwheel.alpha"] == "8.0", "the training alpha stays on record"
+    header_scale = float(meta["ss_network_alpha"]) / float(meta["ss_network_dim"])
+    applied = header_scale * tensors["transformer.blocks.0.attn.to_q.lora_B.weight"] @ \
+        tensors["transformer.blocks.0.attn.to_q.lora_A.weight"]
+    assert torch.allclose(applied, (alpha / rank) * up @ down, atol=1e-5), "the trained update, once"

@@ -78,3 +78,33 @@ def test_compare_editors_holds_back_the_sources_the_triplets_came_from(correctio
     assert _held_back(case.project, None, 4) == (None, [])
     with pytest.raises(FlenwheelError, match="triplets must come from a TripletWriter, not enriched/v1"):
         _held_back(case.project, DatasetHandle(case.enriched), 4)
+
+
+def test_held_back_sources_leave_out_the_second_control_too(corrections, picture):
+    """A triplet trained on two sources (``control_path_1``) saw both: neither may judge the new editor."""
+    import json
+
+    from flenwheel.core.editor.editor_compare import held_back_sources
+
+    case = corrections(3, corrected=0)
+    folder = case.project.stage_dir("qwen_training") / "v1"
+    (folder / "control").mkdir(parents=True)
+    copy = folder / "control" / "second.png"
+    sources = case.project.dataset("source")
+    picture_of = {r.id: sources.image_path(r) for r in sources.records}
+    copy.write_bytes(picture_of[case.sources[1].id].read_bytes())
+    lines = [
+        # lineage names only the first source; the second view is given by its file alone (hand-written)
+        {"image_path": "target/a.png", "caption": "fix", "control_path": "control/a.png",
+         "control_path_1": "control/second.png", "source_id": case.sources[0].id},
+    ]
+    (folder / "triplets.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    held, note = held_back_sources(case.project, "v1", 4)
+    assert held.ids == (case.sources[2].id,) and note == "held back from the triplets"
+
+    # a line with lineage ids: reference_id (the writer's id for control_path_1) counts as used as well
+    lines = [{"image_path": "target/a.png", "caption": "fix", "control_path": "control/missing.png",
+              "control_path_1": "control_1/missing.png", "source_id": case.sources[2].id,
+              "reference_id": case.sources[0].id}]
+    (folder / "triplets.jsonl").write_text(json.dumps(lines[0]) + "\n", encoding="utf-8")
+    assert held_back_sources(case.project, "v1", 4)[0].ids == (case.sources[1].id,)

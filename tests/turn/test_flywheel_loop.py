@@ -17,12 +17,22 @@ from flenwheel.core.editor.editor_report import EditorStats
 from flenwheel.core.turn import editor_turn, loop
 from flenwheel.core.turn.config import TurnConfig
 from flenwheel.core.turn.state import FlywheelState, flywheel_path
-from flenwheel.core.turn.stop_rule import stop_reason
+from flenwheel.core.turn.stop_rule import gain, stop_reason
 
 
 def _turn(number, rate, pristine=3, unverified=0):
     return {"turn": number, "images": {"pristine": pristine},
             "first_try": {"verified": round(rate * 20), "unverified": unverified, "cells": 20, "rate": rate}}
+
+
+def test_a_turn_without_a_model_card_is_not_a_plateau():
+    """No card (benchmark skipped or failed) measured nothing: it is not a 0% that shows no gain."""
+    no_card = {"turn": 3, "images": {"pristine": 3}, "first_try": None}
+    assert stop_reason([_turn(1, 0.5), _turn(2, 0.6), no_card], 0.8, 2, 9) is None
+    assert stop_reason([_turn(1, 0.0), _turn(2, 0.0), no_card | {"turn": 3}], 0.8, 2, 9) is None
+    assert stop_reason([_turn(1, 0.5), no_card, _turn(3, 0.6)], 0.8, 2, 9) is None, "two cards are one gain"
+    assert stop_reason([_turn(1, 0.5), no_card, _turn(3, 0.6), _turn(4, 0.5)], 0.8, 2, 9).startswith("plateau")
+    assert gain([_turn(1, 0.5), no_card], 1) is None and gain([no_card, _turn(2, 0.5)], 1) is None
 
 
 def test_stop_rule_order_target_pristine_plateau_max_turns():
@@ -92,9 +102,19 @@ def test_no_pristine_pick_stops_the_loop(project, monkeypatch):
     assert loop.run_flywheel(project, TurnConfig(), log=lambda _: None).stop_reason.startswith("no pristine")
 
 
-def _stats(label, corrections, reviewed=10, kept=5):
+def _stats(label, corrections, reviewed=10, kept=5, rejected=0):
     return EditorStats(label, "v9", [], edits=reviewed, reviewed=reviewed, corrections=corrections, kept=kept,
-                       distances=[0.5] * 10)
+                       distances=[0.5] * 10, rejected=rejected, good=reviewed - corrections - rejected)
+
+
+def test_an_editor_whose_edits_are_all_rejected_never_wins():
+    """No corrections because nothing was usable is the worst result, not the best."""
+    all_rejected = _stats("ours:v1", 0, rejected=10, kept=10)
+    for corrections in range(11):
+        assert editor_turn.choose(_stats("base", corrections, kept=0), all_rejected)[0] == "current"
+        assert editor_turn.choose(all_rejected, _stats("ours:v1", corrections, kept=0))[0] == "new"
+    winner, why = editor_turn.choose(_stats("base", 2), all_rejected)
+    assert winner == "current" and "100% (new) vs 20% (current)" in why
 
 
 def test_the_chosen_editor_follows_the_measured_correction_rate(project):
@@ -103,6 +123,8 @@ def test_the_chosen_editor_follows_the_measured_correction_rate(project):
     winner, why = editor_turn.choose(_stats("base", 2), _stats("ours:v1", 2, kept=8))
     assert winner == "new" and "identity pass rate" in why
     assert editor_turn.choose(_stats("base", 2), _stats("ours:v1", 2))[0] == "current"
+    winner, why = editor_turn.choose(_stats("base", 2), _stats("ours:v1", 1, rejected=2))
+    assert winner == "current" and "30% (new) vs 20% (current)" in why, "a reject counts like a correction"
     state = FlywheelState.load(project)
     entry = state.current([])
     entry["editor"]["chosen"], entry["finished"] = ["ours:v1"], "now"
