@@ -6,9 +6,11 @@ import json
 
 import click
 
+from ._presets import preset_options
+
 
 @click.command("run")
-@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("project", type=click.Path(file_okay=False), required=False)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Turn settings (YAML); see --print-config for every key and its default.")
 @click.option("--decisions", type=click.Path(dir_okay=False),
@@ -17,10 +19,13 @@ import click
               help="Let a fixed rule make every review decision. For demos and tests only: reports say so.")
 @click.option("--max-turns", type=click.IntRange(min=1),
               help="Stop after this many turns in all (overrides stop.max_turns).")
-@click.option("--print-config", is_flag=True, help="Print the default turn config and exit.")
+@click.option("--print-config", is_flag=True,
+              help="Print the default turn config (with --gpu N: that card's preset) and exit; needs no PROJECT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the flywheel run (turns, stop reason, files) as JSON.")
-def run_cmd(project: str, config_path: str | None, decisions: str | None, auto_review: bool,
-            max_turns: int | None, print_config: bool, as_json: bool) -> None:
+@preset_options
+def run_cmd(project: str | None, config_path: str | None, decisions: str | None, auto_review: bool,
+            max_turns: int | None, print_config: bool, as_json: bool, gpu: str | None, character_base: str | None,
+            editor: str | None) -> None:
     """Turn after turn of both flywheels until the model card passes (or going on cannot help).
 
     A turn: curate (first turn), enrich with the current editor, review, train char_vN, generate,
@@ -33,10 +38,15 @@ def run_cmd(project: str, config_path: str | None, decisions: str | None, auto_r
     from ..core.data.project import Project
     from ..core.turn.config import default_config_text, load_turn_config
     from ..core.turn.loop import run_flywheel
+    from ..core.turn.presets import preset_yaml
 
     if print_config:
-        click.echo(default_config_text(), nl=False)
+        click.echo(preset_yaml(int(gpu), character_base, editor) if gpu else default_config_text(), nl=False)
         return
+    if gpu or character_base or editor:
+        raise click.UsageError("--gpu, --character-base and --editor go with --print-config")
+    if project is None:
+        raise click.UsageError("Missing argument 'PROJECT'.")
     config = load_turn_config(config_path)
     if decisions:
         config.review.mode, config.review.decisions = "file", decisions
