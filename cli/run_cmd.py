@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -21,10 +22,16 @@ from ._presets import preset_options
               help="Stop after this many turns in all (overrides stop.max_turns).")
 @click.option("--print-config", is_flag=True,
               help="Print the default turn config (with --gpu N: that card's preset) and exit; needs no PROJECT.")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="torch CPU threads (default: torch's own). 1 is what the demo uses: several times faster "
+              "for tiny models on a small CPU.")
+@click.option("--progress/--no-progress", default=None,
+              help="diffusers' per-image progress bars and library warnings (default: shown on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the flywheel run (turns, stop reason, files) as JSON.")
 @preset_options
 def run_cmd(project: str | None, config_path: str | None, decisions: str | None, auto_review: bool,
-            max_turns: int | None, print_config: bool, as_json: bool, gpu: str | None, character_base: str | None,
+            max_turns: int | None, print_config: bool, threads: int | None, progress: bool | None,
+            as_json: bool, gpu: str | None, character_base: str | None,
             editor: str | None) -> None:
     """Turn after turn of both flywheels until the model card passes (or going on cannot help).
 
@@ -37,6 +44,7 @@ def run_cmd(project: str | None, config_path: str | None, decisions: str | None,
     """
     from ..core.data.project import Project
     from ..core.turn.config import default_config_text, load_turn_config
+    from ..core.turn.console import quiet_model_libraries, torch_threads
     from ..core.turn.loop import run_flywheel
     from ..core.turn.presets import preset_yaml
 
@@ -50,7 +58,10 @@ def run_cmd(project: str | None, config_path: str | None, decisions: str | None,
     config = load_turn_config(config_path)
     if decisions:
         config.review.mode, config.review.decisions = "file", decisions
-    run = run_flywheel(Project.open(project), config, auto=auto_review, log=click.echo, max_turns=max_turns)
+    opened = Project.open(project)
+    quiet = not (sys.stderr.isatty() if progress is None else progress)
+    with torch_threads(threads), quiet_model_libraries(quiet):
+        run = run_flywheel(opened, config, auto=auto_review, log=click.echo, max_turns=max_turns)
     if as_json:
         click.echo(json.dumps({"stop_reason": run.stop_reason, "seconds": round(run.seconds, 1), "files": run.files,
                                "turns": [turn.to_json() for turn in run.turns]}, indent=2))

@@ -190,3 +190,15 @@ def preset_table() -> str:
     for gpu_gb in GPU_CARDS:
         lines.append(f"| {gpu_gb} GB | " + " | ".join(preset_row(preset_config(gpu_gb))) + " |")
     return "\n".join(lines) + "\n"
+
+
+def annotated_yaml(data: dict[str, Any], notes: dict[str, str], header: list[str]) -> str:
+    """``data`` (sections of keys) as YAML with ``notes[section.key]`` as a comment on that key's line."""
+    lines = [f"# {line}" if line else "#" for line in header]
+    for section, values in data.items():
+        lines.append(f"{section}:")
+        for line in yaml.safe_dump(values, sort_keys=False, allow_unicode=True).splitlines():
+            key = line.split(":", 1)[0]
+            note = notes.get(f"{section}.{key}") if not line.startswith((" ", "-")) else None
+            lines.append(f"  {line}" if note is None else f"{'  ' + line:<44} # {note}")
+    return "\n".join(lines) + "\n"
