@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import yaml
 from click.testing import CliRunner
 
 from flenwheel.cli import cli
