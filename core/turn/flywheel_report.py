@@ -9,6 +9,7 @@ stage per turn. The page is a Jinja2 template (``flywheel.html.j2``) over ``flyw
 from __future__ import annotations
 
 import io
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,10 @@ from .state import STAGES, FlywheelState, flywheel_path
 TEMPLATE = "flywheel.html.j2"
 PNG_FILE, HTML_FILE = "flywheel.png", "flywheel.html"
 KEPT_STAGES = ("sources", "enriched", "good", "corrections", "triplets", "synthetic", "kept", "pristine")
+#: the images line of a turn's details row: (flywheel.json key, what the page calls it)
+IMAGE_TITLES = (("sources", "sources"), ("enriched", "enriched"), ("good", "good"), ("corrections", "corrections"),
+                ("synthetic", "synthetic"), ("kept", "kept by filter"), ("pristine", "pristine"),
+                ("triplets", "triplets"))
 
 
 def _pct(value: float | None) -> str:
@@ -27,6 +32,19 @@ def _pct(value: float | None) -> str:
 
 def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.0f} pts"
+
+
+def _empty_bars_note(turns: list[dict[str, Any]]) -> str:
+    """Why a bar may be empty or smaller than the next: what each count is, said under the panel."""
+    images = [t.get("images", {}) for t in turns]
+    lines = ["kept = passed the identity filter; pristine = picked in review from the images sent to it"]
+    if any(i.get("kept", 0) < i.get("pristine", 0) for i in images):
+        lines.append("pristine > kept: filter.send_to_review: all sent every synthetic image to review")
+    if any(i.get("synthetic") and not i.get("kept") for i in images):
+        lines.append("kept 0: no synthetic image matched the reference faces (no face found, or another face)")
+    if any(i.get("enriched") and not i.get("corrections") for i in images):
+        lines.append("corrections 0: no edit was reviewed as needs correction, so no triplets")
+    return "\n".join(lines)
 
 
 def chart_png(data: dict[str, Any]) -> bytes:
@@ -59,10 +77,12 @@ def chart_png(data: dict[str, Any]) -> bytes:
     for index, turn in enumerate(turns):
         positions = [i + index * width for i in range(len(KEPT_STAGES))]
         counts = [turn.get("images", {}).get(k, 0) for k in KEPT_STAGES]
-        kept.bar(positions, counts, width, label=f"turn {turn['turn']}")
+        bars = kept.bar(positions, counts, width, label=f"turn {turn['turn']}")
+        kept.bar_label(bars, fontsize=7)  # a 0 is written, so an empty bar reads as zero, not as missing
     kept.set_xticks([i + 0.4 - width / 2 for i in range(len(KEPT_STAGES))], KEPT_STAGES, rotation=35, fontsize=8)
     kept.set(title="images per stage")
     kept.legend(fontsize=8)
+    kept.text(0.0, -0.42, _empty_bars_note(turns), transform=kept.transAxes, fontsize=7, va="top", wrap=True)
     if data.get("auto_review"):
         figure.suptitle("auto-review (demo only, not a human)", color="#c8413b")
     figure.tight_layout()
@@ -72,12 +92,22 @@ def chart_png(data: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+def report_links(turn: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, href) of every report, chart and loss curve of a turn, relative to ``reports/`` where the page is."""
+    links = []
+    for name, path in (turn.get("reports") or {}).items():
+        href = Path(path).as_uri() if Path(path).is_absolute() else f"../{quote(path)}"
+        links.append((name, href))
+    return links
+
+
 def render_html(data: dict[str, Any], png_name: str) -> str:
     last = next((t for t in reversed(data["turns"]) if t.get("first_try")), None)
     target = data.get("target") or 0.8
     return render_page(Path(__file__).resolve().parent, TEMPLATE,
         project=data.get("project"), auto_review=data.get("auto_review"), turns=data["turns"], png=png_name,
-        stopped=data.get("stopped"), target=target, stages=STAGES, pct=_pct, signed=_signed,
+        stopped=data.get("stopped"), target=target, stages=STAGES, pct=_pct, signed=_signed, kept=IMAGE_TITLES,
+        links=report_links,
         target_met=bool(last and last["first_try"]["rate"] >= target))
 
 
