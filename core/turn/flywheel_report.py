@@ -9,9 +9,9 @@ stage per turn. The page is a Jinja2 template (``flywheel.html.j2``) over ``flyw
 from __future__ import annotations
 
 import io
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..data.atomic import atomic_write_bytes
 from ..data.html_pages import render_page
