@@ -158,3 +158,21 @@ def test_the_readme_command_list_equals_flenwheel_help():
                  for line in _readme_block("command-list").splitlines() if line.startswith("| `flenwheel")}
     assert in_readme == commands
     assert {"status", "items", "run", "init"} <= in_readme
+
+
+def test_other_families_take_their_own_rows(tmp_path):
+    klein = families(CHARACTER)[-1] if len(families(CHARACTER)) > 1 else None
+    if klein is None:
+        pytest.skip("only one character family is registered")
+    result = _invoke("run", "--print-config", "--gpu", "12", "--character-base", klein.name)
+    config = yaml.safe_load(result.output)
+    assert config["models"]["character_base"] == klein.name and config["models"]["flux"] == klein.hub_id
+    assert config["train"]["overrides"] == klein.memory.preset(12).train.options()
+    refused = _invoke("init", str(tmp_path / "Q"), "--editor", default_family(EDITOR).name)
+    assert refused.exit_code == 2 and "add --gpu N" in refused.output and not (tmp_path / "Q").exists()
+
+
+def test_init_without_a_name_takes_the_folder_name(tmp_path):
+    result = _invoke("init", str(tmp_path / "Ada"))
+    assert result.exit_code == 0 and "created project 'Ada'" in result.output
+    assert not (tmp_path / "Ada" / "turn.yaml").exists()
