@@ -39,6 +39,9 @@ def test_the_demo_runs_two_whole_turns_of_both_flywheels(tmp_path):
         assert len(list(Path(result.reports[f"samples char_{version}"]).glob("step_*.png"))) >= 2
     card_page = (project / "benchmarks/char_v1/report.html").read_text()
     assert "<h2>Training</h2>" in card_page and "alt='loss curve'" in card_page
+    config_text = result.config.read_text()
+    assert "demo only; real run: dtype: bf16" in config_text and "flenwheel init PROJECT --gpu" in config_text
+    assert data["turns"][0]["reports"]["loss editor v1"] == "models/qwen_lora/v1/loss.png"
     assert any(line.startswith("time per stage") for line in lines)
     assert any("produce noise" in line for line in lines)
     status = CliRunner().invoke(cli, ["status", str(project)])
