@@ -37,14 +37,16 @@ def init_cmd(project: str, name: str | None, token: str, class_word: str, gpu: s
     if (gpu is None) and (character_base or editor):
         raise click.UsageError("--character-base and --editor choose a preset's families; add --gpu N")
     preset = preset_yaml(int(gpu), character_base, editor) if gpu else None  # a bad preset fails before any write
-    name = name or Path(project).expanduser().resolve().name
+    folder = Path(project).expanduser().resolve()
+    turn_file = folder / TURN_FILE
+    if preset and turn_file.exists():
+        raise FlenwheelError(f"{turn_file} exists; not overwritten (flenwheel run --print-config --gpu {gpu} prints "
+                             "the preset)")
+    name = name or folder.name
     created = Project.init(project, name=name, instance_token=token, class_word=class_word)
     click.echo(f"created project '{name}' at {created.root} (token: {created.subject})")
     click.echo(f"next: flenwheel source add {project} PHOTOS...")
     if preset:
-        turn_file = created.root / TURN_FILE
-        if turn_file.exists():
-            raise FlenwheelError(f"{turn_file} exists; not overwritten (flenwheel run --print-config --gpu {gpu})")
         atomic_write_text(turn_file, preset)
         click.echo(f"turn config for a {gpu} GB GPU: {turn_file}")
         click.echo(f"then: flenwheel run {project} --config {turn_file}")

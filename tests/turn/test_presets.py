@@ -176,3 +176,12 @@ def test_init_without_a_name_takes_the_folder_name(tmp_path):
     result = _invoke("init", str(tmp_path / "Ada"))
     assert result.exit_code == 0 and "created project 'Ada'" in result.output
     assert not (tmp_path / "Ada" / "turn.yaml").exists()
+
+
+def test_an_existing_turn_yaml_is_never_overwritten_and_nothing_is_created(tmp_path):
+    folder = tmp_path / "Ada"
+    folder.mkdir()
+    (folder / "turn.yaml").write_text("mine: true\n")
+    result = _invoke("init", str(folder), "--gpu", "24")
+    assert result.exit_code == 1 and "exists; not overwritten" in result.output
+    assert (folder / "turn.yaml").read_text() == "mine: true\n" and not (folder / "flenwheel.json").exists()
