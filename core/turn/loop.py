@@ -141,7 +141,7 @@ def _editor_flywheel(turn: Turn, state: FlywheelState) -> None:
             decision = editor_turn.compare_editors(turn, editor["trained"], versions.get("triplets"))
             editor.update(chosen=decision["chosen"], why=decision["why"], comparison=decision)
             for kind, path in decision.get("files", {}).items():
-                turn.link(f"editor comparison {kind}", path)
+                turn.link(f"editor comparison {decision['comparison']} {kind}", path)
             turn.record("compare editors", [decision["why"], *([decision["sources"]] if "sources" in decision else [])])
 
 

@@ -18,8 +18,8 @@ def _turn(number: int, root: Path) -> dict:
     reports = {f"model card char_v{number}": f"benchmarks/char_v{number}/report.html",
                f"loss char_v{number}": f"models/flux_lora/char_v{number}/loss.png",
                f"loss editor v{number}": f"models/qwen_lora/v{number}/loss.png",
-               "editor comparison chart": f"benchmarks/editors/turn{number}/chart.png",
-               "editor comparison table": f"benchmarks/editors/turn{number}/table.md"}
+               f"editor comparison turn{number} chart": f"benchmarks/editors/turn{number}/chart.png",
+               f"editor comparison turn{number} table": f"benchmarks/editors/turn{number}/table.md"}
     if number > 1:
         reports[f"compare char_v{number - 1} -> char_v{number}"] = f"benchmarks/char_v{number}/compare_v1_v2.html"
     for path in reports.values():

@@ -37,9 +37,10 @@ def test_one_turn_of_both_flywheels_on_tiny_models(tmp_path, small_config):
     reports = turn["reports"]
     assert reports["loss editor v1"] == "models/qwen_lora/v1/loss.png"
     assert (project.root / reports["loss editor v1"]).read_bytes()[:4] == b"\x89PNG"
-    for name in ("model card char_v1", "loss char_v1", "editor comparison table", "editor comparison chart"):
+    for name in ("model card char_v1", "loss char_v1", "editor comparison turn1 table",
+                 "editor comparison turn1 chart"):
         assert (project.root / reports[name]).is_file() and f'href="../{reports[name]}"' in page, name
-    assert (project.root / reports["editor comparison table"]).read_text().startswith("**")  # says auto-review
+    assert (project.root / reports["editor comparison turn1 table"]).read_text().startswith("**")  # auto-review
     # the enrichment's identity figure is the one its console summary printed
     kept, checked = map(int, re.search(r"identity: (\d+)/(\d+) edits kept", "\n".join(lines)).groups())
     assert turn["identity_pass_rate"]["enrichment"] == round(kept / checked, 4)
