@@ -70,6 +70,9 @@ def chart_png(data: dict[str, Any]) -> bytes:
     success.axhline(target, color="#c8413b", linestyle="--", label=f"target {target:.0%}")
     success.set(title="first-try success per turn", xlabel="turn", ylim=(0, 1), xticks=numbers)
     success.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    if not any(verified) and not any(unverified):
+        success.text(0.0, -0.3, "no bar: no model-card cell passed every check on the first try",
+                     transform=success.transAxes, fontsize=7, va="top")
     rates = [t.get("correction_rate") for t in turns]
     corrections.plot(numbers, [r if r is not None else float("nan") for r in rates], marker="o", color="#3b6fc8")
     corrections.set(title="correction rate of the enrichment", xlabel="turn", ylim=(0, 1), xticks=numbers)

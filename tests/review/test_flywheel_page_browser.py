@@ -62,3 +62,13 @@ def test_the_flywheel_page_fits_1280_px_and_links_every_report(tmp_path, chromiu
     expected = {path for turn in data["turns"] for path in turn["reports"].values()}
     assert len(hrefs) == len(expected) == 11
     assert {Path(href.removeprefix("file://")).resolve().relative_to(tmp_path).as_posix() for href in hrefs} == expected
+
+
+def test_the_chart_says_why_bars_are_empty():
+    from flenwheel.core.turn.flywheel_report import _empty_bars_note
+
+    note = _empty_bars_note([{"images": {"synthetic": 37, "kept": 0, "pristine": 26, "enriched": 28,
+                                         "corrections": 0}}])
+    assert "pristine > kept: filter.send_to_review: all" in note and "kept 0: no synthetic image matched" in note
+    assert "corrections 0: no edit was reviewed as needs correction" in note
+    assert "pristine > kept" not in _empty_bars_note([{"images": {"synthetic": 9, "kept": 5, "pristine": 3}}])
