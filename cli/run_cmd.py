@@ -26,7 +26,8 @@ from ._presets import preset_options
               help="torch CPU threads (default: torch's own). 1 is what the demo uses: several times faster "
               "for tiny models on a small CPU.")
 @click.option("--progress/--no-progress", default=None,
-              help="diffusers' per-image progress bars and library warnings (default: shown on a terminal).")
+              help="diffusers' per-image progress bars (default: shown on a terminal only); --no-progress also "
+              "hides the model libraries' warnings, as the demo does.")
 @click.option("--json", "as_json", is_flag=True, help="Print the flywheel run (turns, stop reason, files) as JSON.")
 @preset_options
 def run_cmd(project: str | None, config_path: str | None, decisions: str | None, auto_review: bool,
@@ -59,8 +60,8 @@ def run_cmd(project: str | None, config_path: str | None, decisions: str | None,
     if decisions:
         config.review.mode, config.review.decisions = "file", decisions
     opened = Project.open(project)
-    quiet = not (sys.stderr.isatty() if progress is None else progress)
-    with torch_threads(threads), quiet_model_libraries(quiet):
+    bars = not (sys.stderr.isatty() if progress is None else progress)  # off a terminal, bars only clutter logs
+    with torch_threads(threads), quiet_model_libraries(bars=bars, warnings=progress is False):
         run = run_flywheel(opened, config, auto=auto_review, log=click.echo, max_turns=max_turns)
     if as_json:
         click.echo(json.dumps({"stop_reason": run.stop_reason, "seconds": round(run.seconds, 1), "files": run.files,

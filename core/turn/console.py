@@ -14,24 +14,29 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def quiet_model_libraries(quiet: bool = True) -> Iterator[None]:
-    """Hide diffusers' and transformers' progress bars and warnings (only errors are shown) while inside."""
-    if not quiet:
+def quiet_model_libraries(bars: bool = True, warnings: bool = True) -> Iterator[None]:
+    """Hide diffusers' and transformers' progress bars (``bars``) and warnings (``warnings``: only errors
+    are shown) while inside; both come back afterwards."""
+    if not (bars or warnings):
         yield
         return
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
-    for library in (diffusers_logging, transformers_logging):
-        library.set_verbosity_error()
-        library.disable_progress_bar()
+    libraries = (diffusers_logging, transformers_logging)
+    levels = [library.get_verbosity() for library in libraries]
+    for library in libraries:
+        if warnings:
+            library.set_verbosity_error()
+        if bars:
+            library.disable_progress_bar()
     try:
         yield
     finally:
-        for library, level in zip((diffusers_logging, transformers_logging), levels, strict=True):
+        for library, level in zip(libraries, levels, strict=True):
             library.set_verbosity(level)
-            library.enable_progress_bar()
+            if bars:
+                library.enable_progress_bar()
 
 
 @contextlib.contextmanager

@@ -59,3 +59,21 @@ def test_run_uses_the_threads_and_hides_progress_as_asked(tmp_path, monkeypatch)
     assert torch.get_num_threads() == before and diffusers_logging.is_progress_bar_enabled()
     result = CliRunner().invoke(cli, ["run", str(tmp_path / "p"), "--progress"])
     assert seen["bars"] is True and seen["threads"] == before
+
+
+def test_off_a_terminal_run_hides_the_bars_but_keeps_the_warnings(tmp_path, monkeypatch):
+    from diffusers.utils import logging as diffusers_logging
+
+    seen = {}
+
+    def fake_run(project, config, auto, log, max_turns):
+        seen.update(bars=diffusers_logging.is_progress_bar_enabled(), level=diffusers_logging.get_verbosity())
+        return loop.FlywheelRun(project.root)
+
+    monkeypatch.setattr(loop, "run_flywheel", fake_run)
+    Project.init(tmp_path / "p", name="Ada")
+    before = diffusers_logging.get_verbosity()
+    assert CliRunner().invoke(cli, ["run", str(tmp_path / "p")]).exit_code == 0  # CliRunner: not a terminal
+    assert seen == {"bars": False, "level": before}
+    assert CliRunner().invoke(cli, ["run", str(tmp_path / "p"), "--no-progress"]).exit_code == 0
+    assert seen == {"bars": False, "level": diffusers_logging.ERROR}
