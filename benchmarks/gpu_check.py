@@ -40,6 +40,11 @@ needs safetensors >= 0.8 and huggingface-hub >= 1.32: if the machine's are older
 the same way.)
 
 ``--sections train enrich generate`` reruns only some parts. Rehearse with ``--tiny`` first.
+
+``--record`` also writes each measured row whose options are a preset row's (the README's memory
+table, ``core/models/registry.py``) into ``core/models/memory_measured.json``: that row then shows
+the measured peak and speed next to its estimate, and says whether it fits the card. Tiny runs never
+record. Copy the file back from the device machine and commit it.
 """
 
 from __future__ import annotations
@@ -74,6 +79,12 @@ TRAIN_MODES = {
     "qwen-edit": ("bf16", "bf16 + grad ckpt", "nf4 + grad ckpt + adamw8bit"),
 }
 NO_OFFLOAD = "no offload option in the trainer: latents and embeddings are cached, then the encoders leave"
+#: the registry family each stage of the table measures, and the in-process modes as load options
+STAGE_FAMILY = {"train FLUX.1-dev": "flux", "train Qwen-Image-Edit-2509": "qwen-edit",
+                "enrich (Qwen-Image-Edit-2509)": "qwen-edit", "generate (FLUX.1-dev)": "flux"}
+LOAD_MODES = {"bf16": {"quantize": "none", "quantize_text_encoder": "none", "offload": "none", "vae_tiling": False},
+              "nf4": {"quantize": "nf4", "quantize_text_encoder": "nf4", "offload": "none", "vae_tiling": False},
+              "offload": {"quantize": "none", "quantize_text_encoder": "none", "offload": "model", "vae_tiling": False}}
 
 
 def _row(stage: str, case: str, mode: str, result: dict, goal: float | None = None,
@@ -169,6 +180,39 @@ def generation_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
     return rows
 
 
+def preset_options(row: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(``load`` or ``train``, the preset options) a measured row stands for, or None when it stands for none."""
+    if row.get("peak_gib") is None or row["stage"] not in STAGE_FAMILY:
+        return None
+    if row["stage"].startswith("train"):
+        mode = train_bench.MODES.get(row["mode"])
+        side = int(row["case"].split()[0]) if row["case"].split()[0].isdigit() else 1024
+        rank = int(row["case"].rsplit("rank ", 1)[1])
+        return None if mode is None else ("train", {
+            "quantize": "nf4" if mode["nf4"] else "none", "optimizer": "adamw8bit" if mode["adam8"] else "adamw",
+            "resolution": side, "lora_rank": rank, "gradient_checkpointing": mode["checkpointing"], "batch_size": 1})
+    return ("load", LOAD_MODES[row["mode"]]) if row["mode"] in LOAD_MODES else None
+
+
+def record_figures(rows: list[dict[str, Any]], device: str, path: Path) -> int:
+    """Write the rows that match preset options into ``path`` (replacing older figures of the same options)."""
+    figures = json.loads(path.read_text(encoding="utf-8")).get("figures", []) if path.is_file() else []
+    recorded = 0
+    for row in rows:
+        found = preset_options(row)
+        if found is None:
+            continue
+        stage, options = found
+        family = STAGE_FAMILY[row["stage"]]
+        figures = [f for f in figures if (f["family"], f["stage"], f["options"]) != (family, stage, options)]
+        figures.append({"family": family, "stage": stage, "options": options, "peak_gib": round(row["peak_gib"], 2),
+                        "seconds": round(row.get("s_per_image", row.get("s_per_step")), 3), "unit": row["unit"],
+                        "device": device, "case": row["case"]})
+        recorded += 1
+    path.write_text(json.dumps({"format": 1, "figures": figures}, indent=2) + "\n", encoding="utf-8")
+    return recorded
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     """Table cells; a row that did not run carries its reason in place of the figures."""
     if "skipped" in row or "error" in row:
@@ -197,6 +241,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="denoising steps per image (default 8; tiny 2)")
     default_out = Path(os.environ["OUT"]) / "gpu_check.json" if os.environ.get("OUT") else Path("gpu_check.json")
     parser.add_argument("--out", type=Path, default=default_out, help="where the JSON table goes")
+    parser.add_argument("--record", nargs="?", type=Path, const=ROOT / "core" / "models" / "memory_measured.json",
+                        help="also write the figures of preset rows next to the estimates (default file: "
+                             "core/models/memory_measured.json); never with --tiny")
     args = parser.parse_args()
     if not args.tiny and not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here; run with --tiny to check the code path on the CPU")
@@ -222,6 +269,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
+    if args.record and not args.tiny:
+        count = record_figures(rows, torch.cuda.get_device_name(), args.record)
+        print(f"recorded {count} preset figures in {args.record}")
 
 
 if __name__ == "__main__":

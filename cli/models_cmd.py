@@ -6,7 +6,14 @@ import json
 
 import click
 
-from ..core.models.registry import ROLES, families
+from ..core.models.registry import ROLES, CardPreset, families
+
+
+def _card_text(row: CardPreset) -> str:
+    """One card's row: load options, then the trainer's (or that training does not fit)."""
+    load = ", ".join(f"{key} {value}" for key, value in row.load.options().items())
+    train = ", ".join(f"{key} {value}" for key, value in row.train.options().items()) if row.train else "does not fit"
+    return f"load: {load}; train: {train}"
 
 
 @click.command("models")
@@ -22,16 +29,17 @@ def models_cmd(role: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{
             "name": entry.name, "aliases": list(entry.aliases), "title": entry.title, "role": entry.role,
-            "hub_id": entry.hub_id, "memory": entry.memory.row(), "cards": dict(entry.memory.cards),
+            "hub_id": entry.hub_id, "memory": entry.memory.row(),
+            "cards": {f"{row.gpu_gb} GB": _card_text(row) for row in entry.memory.presets},
         } for entry in found], indent=2))
         return
     for entry in found:
         aliases = f" (also: {', '.join(entry.aliases)})" if entry.aliases else ""
         click.echo(f"{entry.name}{aliases}: {entry.title}, {entry.role}")
         click.echo(f"  hub id: {entry.hub_id}")
-        click.echo(f"  memory: {entry.memory.row()} (worked out from weight sizes, not measured)")
-        for card, advice in entry.memory.cards:
-            click.echo(f"    {card:>8}: {advice}")
+        click.echo(f"  memory: {entry.memory.row()} (presets per card: estimates from weight sizes)")
+        for row in entry.memory.presets:
+            click.echo(f"    {row.gpu_gb:>3} GB: {_card_text(row)}")
 
 
 def register(cli: click.Group) -> None:

@@ -150,7 +150,7 @@ class FlenwheelEditorReport:
         result = editor_report(project, name, identity)
         text = "\n".join(result.lines())
         return {"ui": {"text": [text]},
-                "result": (images_to_tensor([chart_image(result)]), result.table(), text)}
+                "result": (images_to_tensor([chart_image(result)]), result.markdown(), text)}
 
 
 NODE_CLASS_MAPPINGS = {

@@ -19,5 +19,9 @@ def test_ci_runs_the_readme_commands():
     readme = (ROOT / "README.md").read_text()
     install, test = _code_blocks(readme)[:2]
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
-    assert install.split(" && flenwheel demo")[0] in ci
+    steps = install.splitlines()
+    assert steps[0].startswith("git clone ") and " && cd " in steps[0]  # a newcomer starts from nothing
+    assert steps[1].startswith("python3 -m venv ")  # externally managed Pythons refuse pip outside one
+    assert next(line for line in steps if line.startswith("pip install ")) in ci
+    assert steps[-1] == "flenwheel demo demo-out"
     assert test in ci

@@ -24,6 +24,7 @@ from ..data.criteria import Criterion, criteria_lines
 from ..data.images import load_image
 from ..data.project import Project
 from ..identity.gate import resolve_gate
+from ..review.stages import AUTO_REVIEWER
 from ..review.store import ReviewStore
 from .editor_compare import OURS, comparisons_dir, load_comparison
 
@@ -43,6 +44,8 @@ class EditorStats:
     distances: list[float] = field(default_factory=list)
     kept: int = 0
     faceless: int = 0
+    #: decisions made by auto-review (demo only), counted apart so every output can say so
+    auto_reviewed: int = 0
 
     def rate(self, count: int) -> float | None:
         return count / self.reviewed if self.reviewed else None
@@ -84,6 +87,16 @@ class EditorReport:
     verdicts: list[Criterion] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def review_note(self) -> str | None:
+        """One line when auto-review made any of the decisions behind the figures, else None."""
+        auto, reviewed = sum(s.auto_reviewed for s in self.editors), sum(s.reviewed for s in self.editors)
+        return f"{auto} of {reviewed} review decisions by {AUTO_REVIEWER}" if auto else None
+
+    def markdown(self) -> str:
+        """table.md: the table, headed by the auto-review note when there is one."""
+        return (f"**{self.review_note}**\n\n" if self.review_note else "") + self.table() + "\n"
+
     def table(self) -> str:
         head = ("| editor | enriched | edits | reviewed | good (keep) | needs correction | reject | "
                 "mean identity distance | identity kept |")
@@ -96,14 +109,14 @@ class EditorReport:
         return "\n".join(rows)
 
     def lines(self) -> list[str]:
-        out = [f"editor comparison {self.name}", self.table()]
+        out = [f"editor comparison {self.name}", *([self.review_note] if self.review_note else []), self.table()]
         if self.identity_note:
             out.append(f"identity: not measured: {self.identity_note}")
         out += criteria_lines(self.verdicts)
         return out + [f"{kind}: {path}" for kind, path in self.files.items()]
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "identity_note": self.identity_note,
+        return {"name": self.name, "identity_note": self.identity_note, "review_note": self.review_note,
                 "editors": [s.to_json() for s in self.editors],
                 "verdicts": [asdict(v) for v in self.verdicts], "files": self.files}
 
@@ -132,6 +145,7 @@ def _collect(project: Project, entry: dict[str, Any], scorer: Any) -> EditorStat
             stats.good += decision.label == "good"
             stats.corrections += decision.label == "needs_correction"
             stats.rejected += decision.label == "reject"
+            stats.auto_reviewed += decision.reviewer == AUTO_REVIEWER
         score = record.scores.get("identity") if isinstance(record.scores, dict) else None
         if score is None and scorer is not None:
             score = measured[record.id] = scorer.score(load_image(dataset.image_path(record))).to_json()
@@ -201,6 +215,8 @@ def _chart(report: EditorReport) -> bytes:
         identity.text(0.5, 0.5, "identity distance\nnot measured:\n" + "\n".join(textwrap.wrap(why, 34)),
                       ha="center", va="center", fontsize=10)
     identity.set_title("Identity")
+    if report.review_note:
+        figure.suptitle(report.review_note, color="#c8413b")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
@@ -224,7 +240,7 @@ def editor_report(project: Project, name: str | None = None, identity: str = "au
     if write:
         folder = comparisons_dir(project) / data["name"]
         files = {"table": folder / TABLE_FILE, "chart": folder / CHART_FILE, "report": folder / REPORT_FILE}
-        atomic_write_text(files["table"], report.table() + "\n")
+        atomic_write_text(files["table"], report.markdown())
         atomic_write_bytes(files["chart"], _chart(report))
         report.files = {kind: str(path) for kind, path in files.items()}
         atomic_write_json(files["report"], report.to_json())

@@ -9,8 +9,9 @@ spelling a family name, so adding a base model is one entry here, one trainer ad
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -53,16 +54,76 @@ class LoraLayout:
         return int(match.group(1)) if match else None
 
 
+#: The cards (GB of GPU memory) that have a memory preset: ``flenwheel init --gpu N`` and the README's table.
+GPU_CARDS: tuple[int, ...] = (12, 16, 24, 48, 80)
+#: Where ``benchmarks/gpu_check.py --record`` writes measured figures; a preset row without them is an estimate.
+MEASURED_FILE = Path(__file__).with_name("memory_measured.json")
+
+
+@dataclass(frozen=True)
+class LoadPreset:
+    """The memory options of the in-process stages (enrichment, generation, the model card) for one family.
+
+    Field names and values are those of ``LoadOptions`` (the turn config's ``models.*``).
+    """
+
+    quantize: str = "none"
+    quantize_text_encoder: str = "none"
+    offload: str = "none"
+    vae_tiling: bool = False
+
+    def options(self) -> dict[str, Any]:
+        return {"quantize": self.quantize, "quantize_text_encoder": self.quantize_text_encoder,
+                "offload": self.offload, "vae_tiling": self.vae_tiling}
+
+
+@dataclass(frozen=True)
+class TrainPreset:
+    """The trainer config keys that decide a LoRA run's memory (``train.overrides`` / ``editor.overrides``)."""
+
+    quantize: str = "none"
+    optimizer: str = "adamw"
+    resolution: int = 1024
+    lora_rank: int = 16
+    gradient_checkpointing: bool = True
+    batch_size: int = 1
+
+    def options(self) -> dict[str, Any]:
+        return {"quantize": self.quantize, "optimizer": self.optimizer, "resolution": self.resolution,
+                "lora_rank": self.lora_rank, "gradient_checkpointing": self.gradient_checkpointing,
+                "batch_size": self.batch_size}
+
+
+@dataclass(frozen=True)
+class CardPreset:
+    """One row of a family's memory table: what to load and train with on a card of ``gpu_gb`` GB.
+
+    ``train`` is None where no LoRA training of this family fits the card with the options the
+    trainer has. ``awaiting_schema`` holds the values of options the config schema does not accept
+    yet (fp8 storage ``quantize: fp8``, block-level ``offload: group``, the trainer's
+    ``blocks_to_swap``): shown beside the row, never written into a preset until the schema takes them
+    (a test fails as soon as it does, so they move into ``load``/``train``). Keys are
+    ``load.<option>`` or ``train.<option>``.
+    """
+
+    gpu_gb: int
+    load: LoadPreset
+    train: TrainPreset | None
+    awaiting_schema: tuple[tuple[str, Any], ...] = ()
+
+
 @dataclass(frozen=True)
 class MemoryFigures:
-    """Sizes behind the README's memory-per-card table (worked out from weights, not measured).
+    """Sizes behind the README's memory table (worked out from weights) and the family's presets per card.
 
-    ``cards`` maps a card size to the advice for this family on it.
+    ``presets`` has one row per card of ``GPU_CARDS``, the values estimated from the weight sizes
+    (parameter counts x bytes per weight, activations on top) until ``benchmarks/gpu_check.py``
+    measures them (``MEASURED_FILE``).
     """
 
     transformer_params_b: float
     text_encoder_params_b: float
-    cards: tuple[tuple[str, str], ...] = ()
+    presets: tuple[CardPreset, ...] = ()
 
     def row(self) -> str:
         """One line: parameter counts and the transformer's weight size in bf16 and NF4."""
@@ -70,6 +131,23 @@ class MemoryFigures:
         nf4 = self.transformer_params_b * 0.5
         return (f"{self.transformer_params_b:g} B transformer, {self.text_encoder_params_b:g} B text encoder; "
                 f"transformer weights ~{bf16:.0f} GB bf16, ~{nf4:.0f} GB NF4")
+
+    def preset(self, gpu_gb: int) -> CardPreset:
+        """The row for a card; a card without one is a user error naming the cards that have one."""
+        for preset in self.presets:
+            if preset.gpu_gb == gpu_gb:
+                return preset
+        raise FlenwheelError(f"no memory preset for a {gpu_gb} GB card; use one of "
+                             f"{', '.join(str(p.gpu_gb) for p in self.presets)}")
+
+
+def _card(gpu_gb: int, load: LoadPreset, train: TrainPreset | None, **awaiting: Any) -> CardPreset:
+    """A table row; keyword ``load__x`` / ``train__x`` become ``awaiting_schema`` entries ``load.x`` / ``train.x``."""
+    return CardPreset(gpu_gb, load, train, tuple((key.replace("__", "."), value) for key, value in awaiting.items()))
+
+
+_NF4_ALL = LoadPreset(quantize="nf4", quantize_text_encoder="nf4")
+_QLORA = TrainPreset(quantize="nf4", optimizer="adamw8bit")
 
 
 @dataclass(frozen=True)
@@ -159,11 +237,12 @@ FLUX1_DEV = register(ModelFamily(
     trainer_adapter="trainers.families.flux:FluxAdapter",
     tiny_builder="core.testing.tiny:build_flux",
     memory=MemoryFigures(12.0, 4.7, (
-        ("12 GB", "NF4 + offload: model; train NF4 base, checkpointing, 8-bit AdamW, 512-768 px"),
-        ("16 GB", "NF4 + offload: model; train NF4 base, checkpointing, 1024 px"),
-        ("24 GB", "NF4, or bf16 + offload: model; train NF4 or bf16 + checkpointing"),
-        ("40-48 GB", "bf16; train bf16"),
-        ("80 GB", "bf16; train bf16"),
+        _card(12, LoadPreset(quantize="nf4", offload="model"), replace(_QLORA, resolution=768),
+              load__quantize="fp8", load__offload="group", train__blocks_to_swap=16),
+        _card(16, LoadPreset(quantize="nf4", offload="model"), _QLORA, load__quantize="fp8", load__offload="group"),
+        _card(24, LoadPreset(quantize="nf4"), TrainPreset(quantize="nf4"), load__quantize="fp8", train__quantize="fp8"),
+        _card(48, LoadPreset(), TrainPreset()),
+        _card(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType(dict(_SEED_TRAINING)),
     sample_prompts=(
@@ -188,11 +267,14 @@ QWEN_EDIT_2509 = register(ModelFamily(
     trainer_adapter="trainers.families.qwen_edit:QwenEditAdapter",
     tiny_builder="core.testing.tiny:build_qwen_edit",
     memory=MemoryFigures(20.4, 8.3, (
-        ("12 GB", "NF4 + NF4 text encoder + offload: sequential (slow)"),
-        ("16 GB", "NF4 + NF4 text encoder + offload: model"),
-        ("24 GB", "NF4 transformer + offload: model; train NF4 base (QLoRA)"),
-        ("40-48 GB", "bf16 + offload: model; train NF4"),
-        ("80 GB", "bf16; train bf16"),
+        _card(12, replace(_NF4_ALL, offload="sequential", vae_tiling=True), None, load__offload="group",
+              train__quantize="fp8", train__blocks_to_swap=45),
+        _card(16, replace(_NF4_ALL, offload="model"), None, load__offload="group", train__quantize="fp8",
+              train__blocks_to_swap=30),
+        _card(24, LoadPreset(quantize="nf4", offload="model"), replace(_QLORA, resolution=768),
+              load__quantize="fp8", train__blocks_to_swap=10),
+        _card(48, LoadPreset(offload="model"), TrainPreset(quantize="nf4")),
+        _card(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "max_train_steps": 1000, "caption_dropout": 0.0}),
     processor_subfolder="processor",
@@ -215,12 +297,11 @@ FLUX2_KLEIN = register(ModelFamily(
     trainer_adapter="trainers.families.flux2_klein:Flux2KleinAdapter",
     tiny_builder="core.testing.tiny_bases:build_flux2_klein",
     memory=MemoryFigures(3.9, 4.0, (
-        ("8 GB", "4B: NF4 + NF4 text encoder; train NF4 base, checkpointing, 8-bit AdamW, 512-768 px"),
-        ("12 GB", "4B: bf16 + offload: model; 9B: NF4 + NF4 text encoder; train 4B NF4 at 1024 px"),
-        ("16 GB", "4B: bf16 + offload: model; 9B: NF4 + offload: model; train 4B bf16 + checkpointing"),
-        ("24 GB", "4B: bf16; 9B: bf16 + offload: model; train 9B NF4, or bf16 + checkpointing (tight)"),
-        ("40-48 GB", "bf16; train bf16"),
-        ("80 GB", "bf16; train bf16"),
+        _card(12, LoadPreset(offload="model"), TrainPreset(quantize="nf4"), train__quantize="fp8"),
+        _card(16, LoadPreset(offload="model"), TrainPreset()),
+        _card(24, LoadPreset(), TrainPreset()),
+        _card(48, LoadPreset(), TrainPreset()),
+        _card(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
     sample_prompts=FLUX1_DEV.sample_prompts,
@@ -281,6 +362,19 @@ def default_family(role: Role) -> ModelFamily:
     if not found:
         raise UnknownFamilyError(f"no model family is registered for the role '{role}'")
     return found[0]
+
+
+def measured_figure(family_name: str, stage: str, options: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``benchmarks/gpu_check.py --record`` measured for a family's ``load`` or ``train`` options, if anything.
+
+    A figure is ``{family, stage, options, peak_gib, seconds, unit, device}``; it belongs to a preset
+    row when its options equal the row's exactly, so a changed row is an estimate again.
+    """
+    if not MEASURED_FILE.is_file():
+        return None
+    figures = json.loads(MEASURED_FILE.read_text(encoding="utf-8")).get("figures", [])
+    return next((f for f in figures if f.get("family") == family_name and f.get("stage") == stage
+                 and f.get("options") == options), None)
 
 
 def resolve(dotted: str) -> Any:

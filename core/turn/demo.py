@@ -11,24 +11,28 @@ auto-review of a demo-sized enrichment sends back only a handful of edits for co
 
 Tiny random-weight models produce noise, so there are no faces in any generated image and every
 identity figure is zero by construction; the demo proves plumbing, resumption and reports, not
-quality. The turn config it used is written next to the project, ready to be edited into a real one.
+quality. The turn config it used is written next to the project, every key that differs from the
+defaults marked "demo only" with the line a real run uses (``demo_yaml``); a real run starts from a
+card preset instead (``flenwheel init PROJECT --gpu N``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from ..data.atomic import atomic_write_text
 from ..data.errors import FlenwheelError
 from ..data.project import Project
 from ..models.registry import CHARACTER, EDITOR, default_family
 from .config import ModelsSection, TurnConfig
+from .console import quiet_model_libraries, torch_threads
 from .demo_photos import DemoCharacter, own_character, packaged_character
+from .presets import annotated_yaml
 
 NOISE_NOTE = ("tiny random-weight models produce noise: no generated image shows a face, so the identity "
               "figures are zero and every model-card cell fails. That is the expected, honest result.")
@@ -45,6 +49,8 @@ TINY_EDITOR_TRAINING = {**TINY_TRAINING, "max_train_steps": 10, "save_every": 10
                         "condition_pixels": 56 * 56}
 DEMO_TURNS = 2
 DEMO_MIN_TRIPLETS = 3
+#: tiny models: one torch thread is several times faster on a busy small CPU (core/turn/console.py)
+DEMO_THREADS = 1
 
 
 @dataclass
@@ -76,23 +82,24 @@ def demo_config(models: dict[str, Path], character: DemoCharacter) -> TurnConfig
     })
 
 
-@contextlib.contextmanager
-def _quiet_model_libraries() -> Iterator[None]:
-    """Silence diffusers/transformers warnings that only the tiny byte-level tokenizers trigger
-    (every character is a token there, so real prompts overflow CLIP's 77 tokens)."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
-    for library in (diffusers_logging, transformers_logging):
-        library.set_verbosity_error()
-        library.disable_progress_bar()
-    try:
-        yield
-    finally:
-        for library, level in zip((diffusers_logging, transformers_logging), levels, strict=True):
-            library.set_verbosity(level)
-            library.enable_progress_bar()
+def demo_yaml(config: TurnConfig, project: Path) -> str:
+    """The demo's config as YAML, each key that differs from the defaults marked with the line a real run uses."""
+    data, defaults = config.model_dump(mode="json"), TurnConfig().model_dump(mode="json")
+    notes = {}
+    for section, values in data.items():
+        for key, value in values.items():
+            if value != defaults[section][key]:
+                real = yaml.safe_dump({key: defaults[section][key]}, default_flow_style=True, width=200).strip()
+                notes[f"{section}.{key}"] = f"demo only; real run: {real.strip('{}')}"
+    for key in ("train.overrides", "editor.overrides"):
+        notes[key] = "demo only (tiny models); real run: the preset's (flenwheel run --print-config --gpu N)"
+    notes["sources.add"] = "demo only (the demo character); real run: add: [] and flenwheel source add PROJECT PHOTOS"
+    header = ["The demo's turn config: tiny random-weight models on the CPU, two turns, auto-review.",
+              "Keys marked 'demo only' must change for a real run; better, start from the preset for your card:",
+              "  flenwheel init PROJECT --gpu 12|16|24|48|80   (or flenwheel run --print-config --gpu N)",
+              f"The demo's loop again, as fast: flenwheel run {project} --config THIS_FILE --auto-review "
+              f"--threads {DEMO_THREADS} --no-progress", ""]
+    return annotated_yaml(data, notes, header)
 
 
 def stage_times(project: Project) -> list[str]:
@@ -111,8 +118,6 @@ def stage_times(project: Project) -> list[str]:
 def run_demo(out: str | Path, log: Callable[[str], None] = print, photos: str | Path | None = None) -> DemoResult:
     """Create ``OUT/project`` and run two whole turns of both flywheels on it (tiny models, auto-review),
     from the photo an installed package ships or from the user's own ``photos`` folder."""
-    import torch
-
     from ..testing import tiny
     from .loop import run_flywheel
 
@@ -131,16 +136,11 @@ def run_demo(out: str | Path, log: Callable[[str], None] = print, photos: str | 
     config = demo_config(models, character)
     config_path = base / "turn.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    atomic_write_text(config_path, demo_yaml(config, root))
     project = Project.init(root, name="Demo character")
     log(f"project: {root}\nturn config: {config_path}\nNOTE: {NOISE_NOTE}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is several times faster on a busy small CPU
-    try:
-        with _quiet_model_libraries():
-            run = run_flywheel(project, config, auto=True, log=log)
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(DEMO_THREADS), quiet_model_libraries():
+        run = run_flywheel(project, config, auto=True, log=log)
     reports = {**{k: v for turn in run.turns for k, v in turn.reports.items()},
                **{f"flywheel {kind}": path for kind, path in run.files.items()}}
     result = DemoResult(project=root, config=config_path, reports=reports)

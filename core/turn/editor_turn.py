@@ -69,6 +69,7 @@ def build_turn_triplets(turn: Turn, enriched: list[str]) -> tuple[str | None, in
 
 def train_editor(turn: Turn, triplets: str) -> tuple[str | None, list[str]]:
     """Train (or resume) the editor LoRA on ``triplets``; (``ours:vN`` or None when it failed, lines)."""
+    from ..training.loss_plot import write_loss_plot
     from ..training.planning import CONFIG_FILE, init_triplets_run
     from ..training.train_version import train_version
 
@@ -88,7 +89,9 @@ def train_editor(turn: Turn, triplets: str) -> tuple[str | None, list[str]]:
     if not outcome.finished:
         return None, [f"editor LoRA {version} did not finish ({outcome.status} at step {outcome.step}); "
                       "this turn keeps the previous editor"]
-    return f"ours:{version}", [f"editor LoRA {version} on triplets {triplets} -> {outcome.lora}"]
+    loss = write_loss_plot(config_path.parent, f"editor LoRA {version} loss")
+    turn.link(f"loss editor {version}", loss)
+    return f"ours:{version}", [f"editor LoRA {version} on triplets {triplets} -> {outcome.lora}", f"loss: {loss}"]
 
 
 def _unusable_rate(stats: EditorStats) -> float | None:
@@ -161,4 +164,4 @@ def compare_editors(turn: Turn, new_lora: str, triplets: str | None) -> dict[str
                for label, s in stats.items()}
     return {"chosen": candidate if winner == "new" else current, "why": f"{winner} editor: {why}",
             "figures": figures, "sources": f"{len(source)} sources {note}", "comparison": name,
-            "report": report.files.get("report")}
+            "report": report.files.get("report"), "files": dict(report.files)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..data.atomic import atomic_write_bytes
 from ..data.html_pages import render_page
@@ -21,6 +22,10 @@ from .state import STAGES, FlywheelState, flywheel_path
 TEMPLATE = "flywheel.html.j2"
 PNG_FILE, HTML_FILE = "flywheel.png", "flywheel.html"
 KEPT_STAGES = ("sources", "enriched", "good", "corrections", "triplets", "synthetic", "kept", "pristine")
+#: the images line of a turn's details row: (flywheel.json key, what the page calls it)
+IMAGE_TITLES = (("sources", "sources"), ("enriched", "enriched"), ("good", "good"), ("corrections", "corrections"),
+                ("synthetic", "synthetic"), ("kept", "kept by filter"), ("pristine", "pristine"),
+                ("triplets", "triplets"))
 
 
 def _pct(value: float | None) -> str:
@@ -29,6 +34,19 @@ def _pct(value: float | None) -> str:
 
 def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:+.0f} pts"
+
+
+def _empty_bars_note(turns: list[dict[str, Any]]) -> str:
+    """Why a bar may be empty or smaller than the next: what each count is, said under the panel."""
+    images = [t.get("images", {}) for t in turns]
+    lines = ["kept = passed the identity filter; pristine = picked in review from the images sent to it"]
+    if any(i.get("kept", 0) < i.get("pristine", 0) for i in images):
+        lines.append("pristine > kept: filter.send_to_review: all sent every synthetic image to review")
+    if any(i.get("synthetic") and not i.get("kept") for i in images):
+        lines.append("kept 0: no synthetic image matched the reference faces (no face found, or another face)")
+    if any(i.get("enriched") and not i.get("corrections") for i in images):
+        lines.append("corrections 0: no edit was reviewed as needs correction, so no triplets")
+    return "\n".join(lines)
 
 
 def chart_png(data: dict[str, Any]) -> bytes:
@@ -54,6 +72,9 @@ def chart_png(data: dict[str, Any]) -> bytes:
     success.axhline(target, color="#c8413b", linestyle="--", label=f"target {target:.0%}")
     success.set(title="first-try success per turn", xlabel="turn", ylim=(0, 1), xticks=numbers)
     success.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    if not any(verified) and not any(unverified):
+        success.text(0.0, -0.3, "no bar: no model-card cell passed every check on the first try",
+                     transform=success.transAxes, fontsize=7, va="top")
     rates = [t.get("correction_rate") for t in turns]
     corrections.plot(numbers, [r if r is not None else float("nan") for r in rates], marker="o", color="#3b6fc8")
     corrections.set(title="correction rate of the enrichment", xlabel="turn", ylim=(0, 1), xticks=numbers)
@@ -61,10 +82,12 @@ def chart_png(data: dict[str, Any]) -> bytes:
     for index, turn in enumerate(turns):
         positions = [i + index * width for i in range(len(KEPT_STAGES))]
         counts = [turn.get("images", {}).get(k, 0) for k in KEPT_STAGES]
-        kept.bar(positions, counts, width, label=f"turn {turn['turn']}")
+        bars = kept.bar(positions, counts, width, label=f"turn {turn['turn']}")
+        kept.bar_label(bars, fontsize=7)  # a 0 is written, so an empty bar reads as zero, not as missing
     kept.set_xticks([i + 0.4 - width / 2 for i in range(len(KEPT_STAGES))], KEPT_STAGES, rotation=35, fontsize=8)
     kept.set(title="images per stage")
     kept.legend(fontsize=8)
+    kept.text(0.0, -0.42, _empty_bars_note(turns), transform=kept.transAxes, fontsize=7, va="top", wrap=True)
     if data.get("auto_review"):
         figure.suptitle("auto-review (demo only, not a human)", color="#c8413b")
     figure.tight_layout()
@@ -74,13 +97,23 @@ def chart_png(data: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+def report_links(turn: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, href) of every report, chart and loss curve of a turn, relative to ``reports/`` where the page is."""
+    links = []
+    for name, path in (turn.get("reports") or {}).items():
+        href = Path(path).as_uri() if Path(path).is_absolute() else f"../{quote(path)}"
+        links.append((name, href))
+    return links
+
+
 def render_html(data: dict[str, Any], png_name: str) -> str:
     last = next((t for t in reversed(data["turns"]) if t.get("first_try")), None)
     target = data.get("target") or 0.8
     return render_page(Path(__file__).resolve().parent, TEMPLATE,
         project=data.get("project"), auto_review=data.get("auto_review"), turns=data["turns"], png=png_name,
-        stopped=data.get("stopped"), target=target, stages=STAGES, pct=_pct, signed=_signed,
-        target_met=bool(last and last["first_try"]["rate"] >= target), aim=aim_rows(data["turns"]), **AIM_CONTEXT)
+        stopped=data.get("stopped"), target=target, stages=STAGES, pct=_pct, signed=_signed, kept=IMAGE_TITLES,
+        links=report_links, target_met=bool(last and last["first_try"]["rate"] >= target), aim=aim_rows(data["turns"]),
+        **AIM_CONTEXT)
 
 
 def write_flywheel_report(state: FlywheelState) -> dict[str, str]:

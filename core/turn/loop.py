@@ -44,9 +44,9 @@ class FlywheelRun:
 
 def _enriched_figures(turn: Turn, version: str) -> None:
     """Images and rates of this turn's enrichment and its review."""
+    from ..enrich.summary import summarize
+
     dataset = turn.project.dataset("enriched", version)
-    scores = [(r.scores or {}).get("identity") or {} for r in dataset.records]
-    measured = [s for s in scores if s.get("distance") is not None]
     summary = turn.summaries.get("enriched")
     counts = summary.counts if summary is not None else {}
     reviewed = sum(counts.values())
@@ -54,8 +54,9 @@ def _enriched_figures(turn: Turn, version: str) -> None:
     images.update(sources=len(turn.project.dataset("source").records), enriched=len(dataset.records),
                   good=counts.get("good", 0), corrections=counts.get("needs_correction", 0),
                   rejected=counts.get("reject", 0))
-    turn.entry["identity_pass_rate"]["enrichment"] = (
-        round(sum(bool(s.get("match")) for s in measured) / len(measured), 4) if measured else None)
+    # the enrichment's own rule (what its console summary prints): an edit with no face found counts as not kept
+    kept = summarize(version, dataset.records, images["sources"]).kept_rate
+    turn.entry["identity_pass_rate"]["enrichment"] = None if kept is None else round(kept, 4)
     turn.entry["correction_rate"] = round(images["corrections"] / reviewed, 4) if reviewed else None
 
 
@@ -117,7 +118,7 @@ def _model_card(turn: Turn, state: FlywheelState) -> None:
                 if t["turn"] < turn.entry["turn"] and (t.get("versions") or {}).get("model_card")]
     if previous:
         html, _, _ = write_comparison(turn.project, previous[-1]["versions"]["model_card"], label)
-        turn.report.reports[f"compare {previous[-1]['versions']['model_card']} -> {label}"] = str(html)
+        turn.link(f"compare {previous[-1]['versions']['model_card']} -> {label}", html)
 
 
 def card_rates(results: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +157,8 @@ def _editor_flywheel(turn: Turn, state: FlywheelState) -> None:
             turn.log(f"2.3 comparing editors: {editor_turn.editor_label(editor['used'])} vs {editor['trained']}")
             decision = editor_turn.compare_editors(turn, editor["trained"], versions.get("triplets"))
             editor.update(chosen=decision["chosen"], why=decision["why"], comparison=decision)
+            for kind, path in decision.get("files", {}).items():
+                turn.link(f"editor comparison {decision['comparison']} {kind}", path)
             turn.record("compare editors", [decision["why"], *([decision["sources"]] if "sources" in decision else [])])
 
 

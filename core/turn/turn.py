@@ -74,6 +74,14 @@ class Turn:
                 raise FlenwheelError("review.mode is 'file' but review.decisions names no file")
             self.decisions = read_decisions(config.review.decisions)
 
+    def link(self, name: str, path: str | Path) -> None:
+        """A report, chart or loss curve of this turn: in the turn report, and in flywheel.json's entry
+        (``reports``, relative to the project) so flywheel.html links every one, resumed runs included."""
+        self.report.reports[name] = str(path)
+        absolute = Path(path).resolve()
+        relative = absolute.relative_to(self.project.root) if absolute.is_relative_to(self.project.root) else absolute
+        self.entry.setdefault("reports", {})[name] = relative.as_posix()
+
     def record(self, stage: str, lines: list[str]) -> None:
         self.report.stages[stage] = lines
         for line in lines:
@@ -216,7 +224,8 @@ class Turn:
         samples = run_dir / "samples"
         if samples.is_dir() and any(samples.glob("*.png")):
             links[f"samples char_{version}"] = samples
-        self.report.reports.update({name: str(path) for name, path in links.items()})
+        for name, path in links.items():
+            self.link(name, path)
         return [f"{name}: {path}" for name, path in links.items()]
 
     def training_event(self, event: dict[str, Any]) -> None:
@@ -285,7 +294,7 @@ class Turn:
             apply_decisions(scope_for(self.project, "benchmark", version=run.dataset.version), self.decisions)
         outputs = write_outputs(self.project, run.label, run.dataset)
         self.record(f"benchmark {run.label}", [*run.lines(), *outputs.lines()])
-        self.report.reports[f"model card {run.label}"] = str(outputs.report_path)
+        self.link(f"model card {run.label}", outputs.report_path)
         return run.label
 
     # models -------------------------------------------------------------------------------

@@ -224,7 +224,7 @@ def test_models_command_lists_the_new_families_with_role_hub_id_and_memory():
     assert "flux2-klein: FLUX.2 [klein], character\n  hub id: black-forest-labs/FLUX.2-klein-base-4B" in result.output
     assert "qwen-edit-2511: Qwen-Image-Edit-2511, editor\n  hub id: Qwen/Qwen-Image-Edit-2511" in result.output
     assert "3.9 B transformer, 4 B text encoder" in result.output
-    assert "12 GB: 4B: bf16 + offload: model" in result.output
+    assert "12 GB: load: quantize none, quantize_text_encoder none, offload model" in result.output  # klein 4B
 
 
 def test_load_flux_node_loads_the_chosen_character_base(tiny_flux2_klein):

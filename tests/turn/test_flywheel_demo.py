@@ -49,6 +49,9 @@ def test_the_demo_runs_two_whole_turns_of_both_flywheels(tmp_path):
     assert 'id="aiming"' in flywheel_page and "(card char_v1)" in flywheel_page
     card_page = (project / "benchmarks/char_v1/report.html").read_text()
     assert "<h2>Training</h2>" in card_page and "alt='loss curve'" in card_page
+    config_text = result.config.read_text()
+    assert "demo only; real run: dtype: bf16" in config_text and "flenwheel init PROJECT --gpu" in config_text
+    assert data["turns"][0]["reports"]["loss editor v1"] == "models/qwen_lora/v1/loss.png"
     assert any(line.startswith("time per stage") for line in lines)
     assert any("produce noise" in line for line in lines)
     assert any(line.startswith("character: Grace Hopper") and "public domain" in line and "matplotlib" in line

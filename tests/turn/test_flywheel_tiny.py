@@ -7,6 +7,7 @@ the full two-turn demo is test_flywheel_demo.py (slow).
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -32,5 +33,16 @@ def test_one_turn_of_both_flywheels_on_tiny_models(tmp_path, small_config):
     assert (project.root / "reports/flywheel.png").is_file()
     page = (project.root / "reports/flywheel.html").read_text()
     assert "ours:v1" in page and "auto-review (demo only, not a human)" in page
+    # every report of the turn is recorded and linked, the editor LoRA's loss curve included
+    reports = turn["reports"]
+    assert reports["loss editor v1"] == "models/qwen_lora/v1/loss.png"
+    assert (project.root / reports["loss editor v1"]).read_bytes()[:4] == b"\x89PNG"
+    for name in ("model card char_v1", "loss char_v1", "editor comparison turn1 table",
+                 "editor comparison turn1 chart"):
+        assert (project.root / reports[name]).is_file() and f'href="../{reports[name]}"' in page, name
+    assert (project.root / reports["editor comparison turn1 table"]).read_text().startswith("**")  # auto-review
+    # the enrichment's identity figure is the one its console summary printed
+    kept, checked = map(int, re.search(r"identity: (\d+)/(\d+) edits kept", "\n".join(lines)).groups())
+    assert turn["identity_pass_rate"]["enrichment"] == round(kept / checked, 4)
     status = CliRunner().invoke(cli, ["status", str(project.root)])
     assert status.exit_code == 0 and "stopped: max_turns reached (1)" in status.output
