@@ -99,6 +99,9 @@ class ModelFamily:
     processor_subfolder: str | None = None
     #: DDP must expect LoRA parameters that get no gradient (e.g. Qwen-Image's unused last text output)
     ddp_find_unused_parameters: bool = False
+    #: the most transformer blocks a trainer may keep on the CPU (``blocks_to_swap``), as the peers
+    #: allow for this base (musubi-tuner's figures, or its rule of all blocks but two)
+    max_blocks_to_swap: int = 0
     aliases: tuple[str, ...] = ()
 
     @property
@@ -166,6 +169,8 @@ FLUX1_DEV = register(ModelFamily(
         ("80 GB", "bf16; train bf16"),
     )),
     training_defaults=MappingProxyType(dict(_SEED_TRAINING)),
+    #: 19 double + 38 single blocks, all but two
+    max_blocks_to_swap=55,
     sample_prompts=(
         "portrait photo of [trigger], looking at the camera, soft window light",
         "photo of [trigger] smiling, three-quarter view, outdoors",
@@ -197,6 +202,8 @@ QWEN_EDIT_2509 = register(ModelFamily(
     training_defaults=MappingProxyType({**_SEED_TRAINING, "max_train_steps": 1000, "caption_dropout": 0.0}),
     processor_subfolder="processor",
     ddp_find_unused_parameters=True,
+    #: 60 blocks, all but two (musubi-tuner's limit for Qwen-Image)
+    max_blocks_to_swap=58,
 ))
 
 FLUX2_KLEIN = register(ModelFamily(
@@ -223,6 +230,8 @@ FLUX2_KLEIN = register(ModelFamily(
         ("80 GB", "bf16; train bf16"),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
+    #: musubi-tuner's figure for klein 4B (5 double + 20 single blocks); 16 for 9B
+    max_blocks_to_swap=13,
     sample_prompts=FLUX1_DEV.sample_prompts,
 ))
 
@@ -244,6 +253,7 @@ QWEN_EDIT_2511 = register(ModelFamily(
     training_defaults=QWEN_EDIT_2509.training_defaults,
     processor_subfolder=QWEN_EDIT_2509.processor_subfolder,
     ddp_find_unused_parameters=True,
+    max_blocks_to_swap=QWEN_EDIT_2509.max_blocks_to_swap,
 ))
 
 
