@@ -250,8 +250,11 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
 
 
 def check_offload_device(options: LoadOptions, device: str) -> None:
-    """Offload to the CPU needs a GPU to offload from. Group offload alone also runs on the CPU
+    """What the device cannot do, before any weight is read: fp8 where there are no float8 tensors,
+    offload to the CPU without a GPU to offload from. Group offload alone also runs on the CPU
     (between CPU and CPU: the same images, nothing saved), which is how its hooks are tested here."""
+    if options.quantize == FP8:
+        check_fp8_device(device)
     if options.offload not in ("none", GROUP) and not str(device).startswith("cuda"):
         raise ModelLoadError(f"offload={options.offload} needs a CUDA GPU; the device is {device}: use offload=none "
                              "(or offload=group, which runs but saves nothing off a GPU)")
@@ -288,9 +291,9 @@ def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | Non
     """
     options = options or LoadOptions(dtype=dtype, device=device)
     options.validate()
-    resolved = check_source(source, kind)
     target = options.device or default_device()
     check_offload_device(options, target)
+    resolved = check_source(source, kind)
     extra: dict[str, Any] = dict(components or {})
     quant = quantization_config(kind, options, target)
     if quant is not None:
