@@ -110,6 +110,8 @@ class BlockSwap:
         self.loads += 1
         step = -1 if self.last is not None and index < self.last else 1
         self.last = index
+        # torch's checkpoint may stop a recomputation before the block's end, so its leave hook
+        # never runs: such a block leaves when another arrives
         for stale in [i for i in self.pending if i not in (index, index + step)]:
             self._leave(stale)
         self._copy_in(index + step)
