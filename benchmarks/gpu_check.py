@@ -69,10 +69,15 @@ import gpu_train_memory as train_bench  # noqa: E402
 import torch  # noqa: E402
 
 GOALS = {"flux-1024": 10.0, "qwen-edit": 20.0, "enrich": 16.0}
+#: the trainer's memory options appear as "fp8" (quantize: fp8) and "swap" (blocks_to_swap: 16, as
+#: musubi-tuner's 24 GB Qwen-Image recipe; 2 on the tiny configs, all their blocks)
+MEMORY_MODES = ("fp8 + grad ckpt", "bf16 + grad ckpt + swap", "fp8 + grad ckpt + swap")
 TRAIN_MODES = {
-    "flux": ("bf16", "nf4 + grad ckpt + adamw8bit"),
-    "qwen-edit": ("bf16", "bf16 + grad ckpt", "nf4 + grad ckpt + adamw8bit"),
+    "flux": ("bf16", "nf4 + grad ckpt + adamw8bit", *MEMORY_MODES),
+    "qwen-edit": ("bf16", "bf16 + grad ckpt", "nf4 + grad ckpt + adamw8bit", *MEMORY_MODES),
 }
+#: inference memory options that need a GPU; fp8 storage and group offload also run on the CPU
+CUDA_ONLY = ("nf4", "offload")
 NO_OFFLOAD = "no offload option in the trainer: latents and embeddings are cached, then the encoders leave"
 
 
@@ -126,8 +131,11 @@ def _flux_pipeline(tiny: bool) -> Any:
 
 
 def _prepare_flux(pipe: Any, mode: str, device: str) -> None:
-    """NF4: every block Linear of the transformer and of T5 in 4 bits; offload: diffusers' model offload."""
-    if mode == "nf4":
+    """NF4: every block Linear of the transformer and of T5 in 4 bits; offload: diffusers' model offload;
+    fp8 and group: the loaders' own memory options (``apply_memory_options``)."""
+    if mode in enrich_bench.LOADER_MODES:
+        enrich_bench.apply_loader_mode(pipe, mode, device)
+    elif mode == "nf4":
         for blocks in (pipe.transformer.transformer_blocks, pipe.transformer.single_transformer_blocks,
                        pipe.text_encoder_2.encoder.block):
             enrich_bench.quantize_nf4(blocks, device)
@@ -144,7 +152,7 @@ def generation_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
     rows = []
     for mode in enrich_bench.MODES:
         case = f"{size}x{size}, {steps} steps, guidance 3.5"
-        if tiny and mode != "bf16":
+        if tiny and mode in CUDA_ONLY:
             rows.append(_row("generate (FLUX.1-dev)", case, mode, {"skipped": "needs CUDA"}, unit="s/image"))
             continue
         pipe = _flux_pipeline(tiny)

@@ -36,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from flenwheel.trainers.families.flux import FLUX_TARGETS  # noqa: E402
 from flenwheel.trainers.families.qwen_edit import QWEN_EDIT_TARGETS  # noqa: E402
+from flenwheel.core.models.device_memory import store_fp8  # noqa: E402
+from flenwheel.trainers.block_swap import BlockSwap, transformer_blocks  # noqa: E402
 from flenwheel.trainers.lora_io import resolve_targets  # noqa: E402
 
 MODES = {
@@ -43,6 +45,10 @@ MODES = {
     "bf16 + grad ckpt": {"checkpointing": True, "nf4": False, "adam8": False},
     "nf4 + grad ckpt": {"checkpointing": True, "nf4": True, "adam8": False},
     "nf4 + grad ckpt + adamw8bit": {"checkpointing": True, "nf4": True, "adam8": True},
+    # the trainer's memory options (quantize: fp8, blocks_to_swap: N), through the trainer's own code
+    "fp8 + grad ckpt": {"checkpointing": True, "nf4": False, "adam8": False, "fp8": True},
+    "bf16 + grad ckpt + swap": {"checkpointing": True, "nf4": False, "adam8": False, "swap": 16},
+    "fp8 + grad ckpt + swap": {"checkpointing": True, "nf4": False, "adam8": False, "fp8": True, "swap": 16},
 }
 
 
@@ -189,8 +195,9 @@ def measure_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtyp
             torch.cuda.reset_peak_memory_stats()
         previous = torch.get_default_dtype()
         torch.set_default_dtype(dtype)
-        try:
-            with torch.device(device):
+        swapped = mode.get("swap", 0)
+        try:  # swapped blocks are built in CPU memory, as the trainer loads them
+            with torch.device("cpu" if swapped or mode.get("fp8") else device):
                 model = spec.build()
         finally:
             torch.set_default_dtype(previous)
@@ -207,6 +214,13 @@ def measure_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtyp
             p.data = p.data.float()
         if mode["checkpointing"]:
             model.enable_gradient_checkpointing()
+        if mode.get("fp8"):
+            store_fp8(model, dtype)
+        if swapped:
+            blocks = transformer_blocks(model, spec.containers)
+            BlockSwap(blocks, min(swapped, len(blocks)), device).install(model)
+        elif mode.get("fp8"):
+            model.to(device)
         if mode["adam8"]:
             import bitsandbytes as bnb
 

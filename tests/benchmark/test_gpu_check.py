@@ -32,6 +32,11 @@ def test_gpu_check_tiny_writes_one_table_and_its_json(tmp_path):
     assert all(row.get("s_per_step", 0) > 0 for row in measured)
     assert {row["case"] for row in rows if row["stage"] == "train FLUX.1-dev"} == {"64 px, rank 4", "128 px, rank 4"}
     assert all(row["meets_goal"] is None for row in rows)  # no verdict from tiny configs
+    ran = {(row["stage"], row["mode"]) for row in measured}
+    for stage in ("train FLUX.1-dev", "train Qwen-Image-Edit-2509"):  # the trainer's memory options, each run
+        assert {(stage, mode) for mode in ("fp8 + grad ckpt", "bf16 + grad ckpt + swap", "fp8 + grad ckpt + swap")} <= ran
+    for stage in ("enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)"):  # the loaders' fp8 and group offload
+        assert {(stage, mode) for mode in ("fp8", "group", "fp8 + group")} <= ran
     table = done.stdout
     assert "FLENwheel GPU check on CPU" in table and "<= 10 GiB" in table and "<= 16 GiB" in table
     assert table.count("\n") >= len(rows) + 1
