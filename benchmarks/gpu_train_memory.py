@@ -34,10 +34,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from flenwheel.trainers.families.flux import FLUX_TARGETS  # noqa: E402
-from flenwheel.trainers.families.qwen_edit import QWEN_EDIT_TARGETS  # noqa: E402
 from flenwheel.core.models.device_memory import store_fp8  # noqa: E402
 from flenwheel.trainers.block_swap import BlockSwap, transformer_blocks  # noqa: E402
+from flenwheel.trainers.families.flux import FLUX_TARGETS  # noqa: E402
+from flenwheel.trainers.families.qwen_edit import QWEN_EDIT_TARGETS  # noqa: E402
 from flenwheel.trainers.lora_io import resolve_targets  # noqa: E402
 
 MODES = {

@@ -35,8 +35,8 @@ TRAINING_WIDGETS: dict[str, tuple[str, dict[str, Any], str]] = {
     "batch_size": ("INT", {"min": 1, "max": 16}, "Images per step."),
     "gradient_checkpointing": ("BOOLEAN", {}, "Recompute activations: much less VRAM, ~20% slower."),
     "mixed_precision": ("CHOICE", {}, "Compute precision."),
-    "quantize": ("CHOICE", {}, "Frozen base under the LoRA: nf4 4-bit (QLoRA, NVIDIA GPU) or fp8 storage (half of bf16, "
-                 "close to its losses)."),
+    "quantize": ("CHOICE", {}, "Frozen base under the LoRA: nf4 4-bit (QLoRA, NVIDIA GPU) or fp8 storage "
+                 "(half of bf16, close to its losses)."),
     "optimizer": ("CHOICE", {}, "adamw8bit saves VRAM (NVIDIA GPU); prodigy finds its own step size."),
     "save_every": ("INT", {"min": 1, "max": 100000}, "Checkpoint every N steps."),
     "sample_every": ("INT", {"min": 0, "max": 100000}, "Preview images every N steps (0: never)."),

@@ -121,8 +121,8 @@ class ModelAdapter(ABC):
         if self.config.quantize == "fp8":
             check_fp8_device(self.device)
         if self.config.blocks_to_swap:
-            check_blocks_to_swap(self.config.blocks_to_swap, self.block_count(model_class), self.family.max_blocks_to_swap,
-                                 self.family.title)
+            check_blocks_to_swap(self.config.blocks_to_swap, self.block_count(model_class),
+                                 self.family.max_blocks_to_swap, self.family.title)
         transformer = load_transformer(model_class, self.config.model, self.weight_dtype,
                                        "nf4" if self.config.quantize == "nf4" else "none", self.kind)
         if self.config.quantize == "none" and not self.config.blocks_to_swap:
@@ -135,7 +135,8 @@ class ModelAdapter(ABC):
         try:
             config = model_class.load_config(check_source(self.config.model, self.kind), subfolder="transformer")
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot read the {self.kind} transformer config from {self.config.model}: {exc}") from None
+            raise ModelLoadError(
+                f"cannot read the {self.kind} transformer config from {self.config.model}: {exc}") from None
         return int(config.get("num_layers", 0)) + int(config.get("num_single_layers", 0))
 
     def place_transformer(self, transformer: torch.nn.Module) -> BlockSwap | None:

@@ -75,7 +75,8 @@ def load_flux2_transformer(path: str | Path, config_source: str, options: LoadOp
         extra = {"quantization_config": quant.quant_mapping["transformer"], "device": device}
     try:
         return Flux2Transformer2DModel.from_single_file(
-            _widen(checkpoint, dtype, options.quantize == FP8), config=config_source, subfolder="transformer", **dtype_kwarg(dtype), **extra
+            _widen(checkpoint, dtype, options.quantize == FP8), config=config_source, subfolder="transformer",
+            **dtype_kwarg(dtype), **extra
         )
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise SingleFileError(f"cannot build the FLUX.2 transformer from {file} with the config of "

@@ -65,11 +65,17 @@ class MemoryFigures:
     cards: tuple[tuple[str, str], ...] = ()
 
     def row(self) -> str:
-        """One line: parameter counts and the transformer's weight size in bf16 and NF4."""
+        """One line: parameter counts and the transformer's weight size in bf16, fp8 and NF4."""
         bf16 = self.transformer_params_b * 2
         nf4 = self.transformer_params_b * 0.5
         return (f"{self.transformer_params_b:g} B transformer, {self.text_encoder_params_b:g} B text encoder; "
-                f"transformer weights ~{bf16:.0f} GB bf16, ~{nf4:.0f} GB NF4")
+                f"transformer weights ~{bf16:.0f} GB bf16, ~{self.transformer_params_b:.0f} GB fp8, ~{nf4:.0f} GB NF4")
+
+    def weights_on_gpu(self, bytes_per_weight: float, swapped: int = 0, blocks: int = 0) -> float:
+        """GB of transformer weights the GPU holds (an estimate: the blocks carry nearly all weights,
+        taken as equal in size): ``swapped`` of the ``blocks`` blocks wait in CPU memory."""
+        share = 1.0 - swapped / blocks if blocks else 1.0
+        return self.transformer_params_b * bytes_per_weight * share
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,10 @@ class ModelFamily:
     processor_subfolder: str | None = None
     #: DDP must expect LoRA parameters that get no gradient (e.g. Qwen-Image's unused last text output)
     ddp_find_unused_parameters: bool = False
-    #: the most transformer blocks a trainer may keep on the CPU (``blocks_to_swap``), as the peers
-    #: allow for this base (musubi-tuner's figures, or its rule of all blocks but two)
+    #: the transformer's blocks (all of them, double and single), and the most a trainer may keep on
+    #: the CPU (``blocks_to_swap``) as the peers allow for this base (musubi-tuner's figures, or its
+    #: rule of all blocks but two)
+    transformer_blocks: int = 0
     max_blocks_to_swap: int = 0
     aliases: tuple[str, ...] = ()
 
@@ -169,7 +177,7 @@ FLUX1_DEV = register(ModelFamily(
         ("80 GB", "bf16; train bf16"),
     )),
     training_defaults=MappingProxyType(dict(_SEED_TRAINING)),
-    #: 19 double + 38 single blocks, all but two
+    transformer_blocks=57,  # 19 double + 38 single
     max_blocks_to_swap=55,
     sample_prompts=(
         "portrait photo of [trigger], looking at the camera, soft window light",
@@ -202,8 +210,8 @@ QWEN_EDIT_2509 = register(ModelFamily(
     training_defaults=MappingProxyType({**_SEED_TRAINING, "max_train_steps": 1000, "caption_dropout": 0.0}),
     processor_subfolder="processor",
     ddp_find_unused_parameters=True,
-    #: 60 blocks, all but two (musubi-tuner's limit for Qwen-Image)
-    max_blocks_to_swap=58,
+    transformer_blocks=60,
+    max_blocks_to_swap=58,  # musubi-tuner's limit for Qwen-Image
 ))
 
 FLUX2_KLEIN = register(ModelFamily(
@@ -230,8 +238,8 @@ FLUX2_KLEIN = register(ModelFamily(
         ("80 GB", "bf16; train bf16"),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
-    #: musubi-tuner's figure for klein 4B (5 double + 20 single blocks); 16 for 9B
-    max_blocks_to_swap=13,
+    transformer_blocks=25,  # 5 double + 20 single (9B: 8 + 24)
+    max_blocks_to_swap=13,  # musubi-tuner's figure for klein 4B; 16 for 9B
     sample_prompts=FLUX1_DEV.sample_prompts,
 ))
 
@@ -253,6 +261,7 @@ QWEN_EDIT_2511 = register(ModelFamily(
     training_defaults=QWEN_EDIT_2509.training_defaults,
     processor_subfolder=QWEN_EDIT_2509.processor_subfolder,
     ddp_find_unused_parameters=True,
+    transformer_blocks=QWEN_EDIT_2509.transformer_blocks,
     max_blocks_to_swap=QWEN_EDIT_2509.max_blocks_to_swap,
 ))
 

@@ -34,7 +34,8 @@ def test_gpu_check_tiny_writes_one_table_and_its_json(tmp_path):
     assert all(row["meets_goal"] is None for row in rows)  # no verdict from tiny configs
     ran = {(row["stage"], row["mode"]) for row in measured}
     for stage in ("train FLUX.1-dev", "train Qwen-Image-Edit-2509"):  # the trainer's memory options, each run
-        assert {(stage, mode) for mode in ("fp8 + grad ckpt", "bf16 + grad ckpt + swap", "fp8 + grad ckpt + swap")} <= ran
+        modes = ("fp8 + grad ckpt", "bf16 + grad ckpt + swap", "fp8 + grad ckpt + swap")
+        assert {(stage, mode) for mode in modes} <= ran
     for stage in ("enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)"):  # the loaders' fp8 and group offload
         assert {(stage, mode) for mode in ("fp8", "group", "fp8 + group")} <= ran
     table = done.stdout

@@ -126,7 +126,8 @@ def test_an_fp8_single_file_stays_fp8_with_its_exact_values(tiny_flux, tmp_path)
 @pytest.mark.parametrize(("options", "device", "message"), [
     ({"quantize": "fp8"}, "mps", "fp8 weights cannot be stored on mps.*quantize=none"),
     ({"offload": "model"}, "cpu", "offload=model needs a CUDA GPU.*offload=none.*offload=group"),
-    ({"quantize": "fp8", "offload": "sequential"}, "cpu", "fp8 does not combine with offload=sequential.*offload=group"),
+    ({"quantize": "fp8", "offload": "sequential"}, "cpu",
+     "fp8 does not combine with offload=sequential.*offload=group"),
     ({"quantize": "fp4"}, "cpu", "unknown quantize 'fp4'; use one of none, nf4, int8, fp8"),
     ({"offload": "groups"}, "cpu", "unknown offload 'groups'; use one of none, model, sequential, group"),
 ])
@@ -135,3 +136,18 @@ def test_an_option_the_device_cannot_do_fails_before_loading_naming_the_alternat
     with pytest.raises(ModelLoadError, match=message) as failure:
         load_pipeline("flux", str(tmp_path / "never-read"), options=LoadOptions(device=device, **options))
     assert "\n" not in str(failure.value)
+
+
+def test_the_readme_estimates_are_the_registrys():
+    """Every row of the README's fp8 / block swap table is computed from the registry, marked an estimate."""
+    from pathlib import Path
+
+    from flenwheel.core.models.registry import families
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for entry in families():
+        memory = entry.memory
+        row = (f"| `{entry.name}` | {memory.weights_on_gpu(2):.1f} GB | {memory.weights_on_gpu(1):.1f} GB | "
+               f"{memory.weights_on_gpu(0.55):.1f} GB | {entry.transformer_blocks} | {entry.max_blocks_to_swap} | "
+               f"{memory.weights_on_gpu(1, entry.max_blocks_to_swap, entry.transformer_blocks):.1f} GB (estimate) |")
+        assert row in readme, row
