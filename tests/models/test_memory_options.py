@@ -151,3 +151,16 @@ def test_the_readme_estimates_are_the_registrys():
                f"{memory.weights_on_gpu(0.55):.1f} GB | {entry.transformer_blocks} | {entry.max_blocks_to_swap} | "
                f"{memory.weights_on_gpu(1, entry.max_blocks_to_swap, entry.transformer_blocks):.1f} GB (estimate) |")
         assert row in readme, row
+
+
+def test_the_cli_offers_fp8_and_group_offload_and_passes_them_to_the_loader():
+    from click.testing import CliRunner
+
+    from flenwheel.cli._memory import load_options
+    from flenwheel.cli.generate_cmd import generate_cmd
+
+    result = CliRunner().invoke(generate_cmd, ["--help"], terminal_width=200)
+    assert "[none|nf4|int8|fp8]" in result.output and "[none|model|sequential|group]" in result.output
+    options = load_options({"dtype": "bf16", "quantize": "fp8", "quantize_text_encoder": "none", "offload": "group",
+                            "vae_tiling": False, "device": "cpu"})
+    assert (options.quantize, options.offload) == ("fp8", "group")

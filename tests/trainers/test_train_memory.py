@@ -143,3 +143,20 @@ def test_killed_with_9_the_run_resumes_to_the_uninterrupted_lora(option, flux_co
     assert _losses(events) == whole_losses[4:]
     resumed = load_file(done["lora_path"])
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+@pytest.mark.slow
+def test_block_swap_and_fp8_train_under_ddp_with_identical_weights_on_both_ranks(flux_config, config_file,
+                                                                                 child_env):
+    """Two CPU processes under torchrun: the frozen base (swapped or fp8) is never broadcast, the LoRA is."""
+    import re
+
+    config = flux_config(max_train_steps=3, save_every=3, blocks_to_swap=2, gradient_checkpointing=True,
+                         quantize="fp8")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "flenwheel.trainers", "flux", "--config", str(config_file(config))]
+    result = subprocess.run(command, capture_output=True, text=True, env=child_env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sums = dict(re.findall(r"rank (\d)\] info: LoRA weights checksum (\S+)", result.stderr))
+    assert sorted(sums) == ["0", "1"] and sums["0"] == sums["1"]
+    assert (config.output_dir / config.lora_filename()).is_file()
