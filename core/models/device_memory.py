@@ -52,9 +52,18 @@ def store_fp8(model: Any, compute_dtype: Any) -> Any:
     """Keep ``model``'s layer weights in float8 e4m3fn, computing each layer in ``compute_dtype``.
 
     diffusers skips what must stay precise (norms, embeddings, the final projection) and any LoRA
-    layer, so a LoRA trained or loaded on top keeps its own precision.
+    layer, so a LoRA trained or loaded on top keeps its own precision. peft sizes a new LoRA layer by
+    its base layer's ``compute_dtype`` when there is one (as for bitsandbytes layers), else by the
+    stored weight's dtype, which would make a LoRA loaded later fp8 too; so every fp8 layer names
+    its compute dtype.
     """
+    from diffusers.hooks.layerwise_casting import _LAYERWISE_CASTING_HOOK
+
     model.enable_layerwise_casting(storage_dtype=fp8_dtype(), compute_dtype=compute_dtype)
+    for module in model.modules():
+        registry = getattr(module, "_diffusers_hook", None)
+        if registry is not None and registry.get_hook(_LAYERWISE_CASTING_HOOK) is not None:
+            module.compute_dtype = compute_dtype
     return model
 
 

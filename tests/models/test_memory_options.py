@@ -164,3 +164,29 @@ def test_the_cli_offers_fp8_and_group_offload_and_passes_them_to_the_loader():
     options = load_options({"dtype": "bf16", "quantize": "fp8", "quantize_text_encoder": "none", "offload": "group",
                             "vae_tiling": False, "device": "cpu"})
     assert (options.quantize, options.offload) == ("fp8", "group")
+
+
+@pytest.mark.parametrize("kind", ["flux", "qwen-edit"])
+def test_a_lora_on_an_fp8_or_group_offloaded_base_keeps_its_precision_and_its_effect(kind, request, tmp_path):
+    """A LoRA loaded on an fp8 base stays in the compute dtype (peft would otherwise make it fp8),
+    and draws exactly what the fp8-rounded fp32 base draws with the same LoRA; group offload changes nothing."""
+    from flenwheel.core.models.loras import LoraSpec, set_loras
+    from flenwheel.core.testing.tiny_lora import make_tiny_lora
+
+    folder = request.getfixturevalue(FIXTURES[kind])
+    lora = make_tiny_lora(folder, tmp_path / "lora.safetensors")
+
+    def with_lora(**options):
+        handle = dataclasses.replace(_load(kind, folder, **options))
+        handle = handle.with_loras([LoraSpec(str(lora), 1.0)])
+        set_loras(handle, list(handle.lora_specs))
+        return handle
+
+    plain = with_lora()
+    assert np.array_equal(_picture(with_lora(offload="group")), _picture(plain))
+    fp8 = with_lora(quantize="fp8")
+    lora_params = [p for name, p in fp8.pipe.transformer.named_parameters() if "lora_" in name]
+    assert lora_params and all(p.dtype == torch.float32 for p in lora_params)
+    drawn = _picture(fp8)
+    _fp8_rounded(fp8.pipe.transformer, plain.pipe.transformer)
+    assert np.array_equal(drawn, _picture(plain))
