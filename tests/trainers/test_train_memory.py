@@ -160,3 +160,12 @@ def test_block_swap_and_fp8_train_under_ddp_with_identical_weights_on_both_ranks
     sums = dict(re.findall(r"rank (\d)\] info: LoRA weights checksum (\S+)", result.stderr))
     assert sorted(sums) == ["0", "1"] and sums["0"] == sums["1"]
     assert (config.output_dir / config.lora_filename()).is_file()
+
+
+def test_out_of_memory_advice_names_fp8_and_block_swap_until_they_are_used(flux_config):
+    from flenwheel.trainers.failures import memory_hints
+
+    plain = " ".join(memory_hints(flux_config()))
+    assert "quantize: fp8" in plain and "blocks_to_swap: 16 (frozen blocks wait in CPU memory; up to 55)" in plain
+    swapping = " ".join(memory_hints(flux_config(quantize="fp8", blocks_to_swap=2)))
+    assert "blocks_to_swap" not in swapping and "quantize: nf4" not in swapping  # nf4 cannot swap
