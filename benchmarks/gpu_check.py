@@ -75,6 +75,7 @@ MEMORY_MODES = ("fp8 + grad ckpt", "bf16 + grad ckpt + swap", "fp8 + grad ckpt +
 TRAIN_MODES = {
     "flux": ("bf16", "nf4 + grad ckpt + adamw8bit", *MEMORY_MODES),
     "qwen-edit": ("bf16", "bf16 + grad ckpt", "nf4 + grad ckpt + adamw8bit", *MEMORY_MODES),
+    "flux2-klein": ("bf16", "bf16 + grad ckpt", *MEMORY_MODES),
 }
 #: inference memory options that need a GPU; fp8 storage and group offload also run on the CPU
 CUDA_ONLY = ("nf4", "offload")
@@ -107,6 +108,10 @@ def training_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
         result = train_bench.measure_mode(spec, train_bench.MODES[mode], device, dtype, rank, steps)
         rows.append(_row("train Qwen-Image-Edit-2509", f"{case}, rank {rank}", mode, result, GOALS["qwen-edit"]))
     rows.append(_row("train Qwen-Image-Edit-2509", f"{case}, rank {rank}", "offload", {"skipped": NO_OFFLOAD}))
+    spec, side = train_bench.klein_spec(tiny), 64 if tiny else 1024
+    for mode in TRAIN_MODES["flux2-klein"]:  # no goal was set for klein; 2511 trains as 2509 (same architecture)
+        result = train_bench.measure_mode(spec, train_bench.MODES[mode], device, dtype, rank, steps)
+        rows.append(_row("train FLUX.2 [klein] 4B", f"{side} px, rank {rank}", mode, result))
     return rows
 
 
