@@ -3,16 +3,20 @@
 Full-size architectures with random weights, initialised directly on the GPU in bf16
 (``with torch.device("cuda")``), so nothing is downloaded and building a 12-20 B model takes
 seconds. It reuses the three benchmarks (``gpu_train_memory.py``, ``enrich_throughput.py``,
-``generate_throughput.py``) and is sized to finish within about 8 minutes on one H100/H200:
+``generate_throughput.py``) and was sized to finish within about 8 minutes on one H100/H200 before
+the memory-option rows were added (not timed on a GPU since; ``--sections`` splits it):
 
 - LoRA training, rank 16, batch 1, cached latents and text embeddings (random tensors of the real
   shapes, as the trainers hold them once the encoders have left the GPU), 1 warm-up + 2 timed steps:
   FLUX.1-dev at 512 and 1024 px, Qwen-Image-Edit-2509 at a 1024x1024 target with one 1024x1024
-  source; modes bf16, bf16 + gradient checkpointing (Qwen), NF4 + checkpointing + 8-bit AdamW.
+  source, FLUX.2 [klein] 4B at 1024 px (2511 trains as 2509: the same architecture); modes bf16,
+  bf16 + gradient checkpointing, NF4 + checkpointing + 8-bit AdamW, and the trainer's memory options
+  through its own code: ``quantize: fp8``, ``blocks_to_swap: 16`` (klein: its maximum, 13) and both.
   The trainer has no offload option (its encoders leave the GPU after caching, always); the table
   says so rather than invent one.
 - Enrichment (Qwen-Image-Edit-2509 edit, true CFG 4) and generation (FLUX.1-dev, guidance 3.5) at
-  1024x1024, 8 denoising steps: s/image and peak VRAM for bf16, NF4 and model CPU offload.
+  1024x1024, 8 denoising steps: s/image and peak VRAM for bf16, NF4, model CPU offload, and the
+  loaders' ``quantize=fp8``, ``offload=group`` and both (applied by ``apply_memory_options``).
 - Goals beside each figure: FLUX LoRA at 1024 px <= 10 GB; Qwen-Edit LoRA <= 20 GB without block
   swapping; enrichment <= 16 GB.
 

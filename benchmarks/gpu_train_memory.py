@@ -230,8 +230,8 @@ def measure_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtyp
         previous = torch.get_default_dtype()
         torch.set_default_dtype(dtype)
         swapped = mode.get("swap", 0)
-        try:  # swapped blocks are built in CPU memory, as the trainer loads them
-            with torch.device("cpu" if swapped or mode.get("fp8") else device):
+        try:  # built on the GPU (fast); fp8 and swapped weights leave it before the peak is reset below
+            with torch.device(device):
                 model = spec.build()
         finally:
             torch.set_default_dtype(previous)
@@ -253,8 +253,6 @@ def measure_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtyp
         if swapped:
             blocks = transformer_blocks(model, spec.containers)
             BlockSwap(blocks, min(swapped, len(blocks), spec.max_blocks_to_swap), device).install(model)
-        elif mode.get("fp8"):
-            model.to(device)
         if mode["adam8"]:
             import bitsandbytes as bnb
 
