@@ -105,7 +105,8 @@ def optional_inputs(dataset_tooltip: str) -> dict[str, Any]:
             {
                 "default": "",
                 "multiline": True,
-                "tooltip": "More config keys as YAML lines, e.g. 'caption_dropout: 0.1'.",
+                "tooltip": "More config keys as YAML lines, e.g. 'caption_dropout: 0.1' or 'blocks_to_swap: 16' "
+                "(base blocks kept in CPU memory, for small cards).",
             },
         ),
         "wait_for": (
