@@ -34,7 +34,10 @@ import numpy as np
 from PIL import Image
 
 BUDGET_GB = 16.0
-MODES = ("bf16", "nf4", "offload")
+MODES = ("bf16", "nf4", "offload", "fp8", "group", "fp8 + group")
+#: modes that are the loaders' memory options, applied by the loaders' own code
+LOADER_MODES = {"fp8": {"quantize": "fp8"}, "group": {"offload": "group"},
+                "fp8 + group": {"quantize": "fp8", "offload": "group"}}
 
 FULL = {
     "transformer": {},
@@ -183,8 +186,19 @@ def quantize_nf4(module: Any, device: str) -> None:
             quantize_nf4(child, device)
 
 
+def apply_loader_mode(pipe: Any, mode: str, device: str) -> None:
+    """fp8 storage and group offload exactly as a loader applies them (on the CPU first, like a load)."""
+    from flenwheel.core.models.pipelines import LoadOptions, apply_memory_options
+
+    dtype = "bf16" if str(device).startswith("cuda") else "fp32"
+    pipe.to("cpu")
+    apply_memory_options(pipe, LoadOptions(dtype=dtype, device=device, **LOADER_MODES[mode]), device)
+
+
 def prepare_mode(pipe: Any, mode: str, device: str) -> None:
-    if mode == "nf4":
+    if mode in LOADER_MODES:
+        apply_loader_mode(pipe, mode, device)
+    elif mode == "nf4":
         quantize_nf4(pipe.transformer.transformer_blocks, device)
         language = getattr(pipe.text_encoder.model, "language_model", pipe.text_encoder.model)
         quantize_nf4(language.layers, device)
@@ -210,7 +224,7 @@ def measure_full_size(tiny: bool, modes: list[str], size: int, steps: int, edits
                               condition_pixels=56 * 56 if tiny else None)
     rows = []
     for mode in modes:
-        if device == "cpu" and mode != "bf16":
+        if device == "cpu" and mode not in ("bf16", *LOADER_MODES):
             rows.append({"mode": mode, "skipped": "needs CUDA"})
             continue
         pipe = build_random_pipeline(configs, device, dtype)

@@ -3,16 +3,20 @@
 Full-size architectures with random weights, initialised directly on the GPU in bf16
 (``with torch.device("cuda")``), so nothing is downloaded and building a 12-20 B model takes
 seconds. It reuses the three benchmarks (``gpu_train_memory.py``, ``enrich_throughput.py``,
-``generate_throughput.py``) and is sized to finish within about 8 minutes on one H100/H200:
+``generate_throughput.py``) and was sized to finish within about 8 minutes on one H100/H200 before
+the memory-option rows were added (not timed on a GPU since; ``--sections`` splits it):
 
 - LoRA training, rank 16, batch 1, cached latents and text embeddings (random tensors of the real
   shapes, as the trainers hold them once the encoders have left the GPU), 1 warm-up + 2 timed steps:
   FLUX.1-dev at 512 and 1024 px, Qwen-Image-Edit-2509 at a 1024x1024 target with one 1024x1024
-  source; modes bf16, bf16 + gradient checkpointing (Qwen), NF4 + checkpointing + 8-bit AdamW.
+  source, FLUX.2 [klein] 4B at 1024 px (2511 trains as 2509: the same architecture); modes bf16,
+  bf16 + gradient checkpointing, NF4 + checkpointing + 8-bit AdamW, and the trainer's memory options
+  through its own code: ``quantize: fp8``, ``blocks_to_swap: 16`` (klein: its maximum, 13) and both.
   The trainer has no offload option (its encoders leave the GPU after caching, always); the table
   says so rather than invent one.
 - Enrichment (Qwen-Image-Edit-2509 edit, true CFG 4) and generation (FLUX.1-dev, guidance 3.5) at
-  1024x1024, 8 denoising steps: s/image and peak VRAM for bf16, NF4 and model CPU offload.
+  1024x1024, 8 denoising steps: s/image and peak VRAM for bf16, NF4, model CPU offload, and the
+  loaders' ``quantize=fp8``, ``offload=group`` and both (applied by ``apply_memory_options``).
 - Goals beside each figure: FLUX LoRA at 1024 px <= 10 GB; Qwen-Edit LoRA <= 20 GB without block
   swapping; enrichment <= 16 GB.
 
@@ -74,10 +78,16 @@ import gpu_train_memory as train_bench  # noqa: E402
 import torch  # noqa: E402
 
 GOALS = {"flux-1024": 10.0, "qwen-edit": 20.0, "enrich": 16.0}
+#: the trainer's memory options appear as "fp8" (quantize: fp8) and "swap" (blocks_to_swap: 16, as
+#: musubi-tuner's 24 GB Qwen-Image recipe; 2 on the tiny configs, all their blocks)
+MEMORY_MODES = ("fp8 + grad ckpt", "bf16 + grad ckpt + swap", "fp8 + grad ckpt + swap")
 TRAIN_MODES = {
-    "flux": ("bf16", "nf4 + grad ckpt + adamw8bit"),
-    "qwen-edit": ("bf16", "bf16 + grad ckpt", "nf4 + grad ckpt + adamw8bit"),
+    "flux": ("bf16", "nf4 + grad ckpt + adamw8bit", *MEMORY_MODES),
+    "qwen-edit": ("bf16", "bf16 + grad ckpt", "nf4 + grad ckpt + adamw8bit", *MEMORY_MODES),
+    "flux2-klein": ("bf16", "bf16 + grad ckpt", *MEMORY_MODES),
 }
+#: inference memory options that need a GPU; fp8 storage and group offload also run on the CPU
+CUDA_ONLY = ("nf4", "offload")
 NO_OFFLOAD = "no offload option in the trainer: latents and embeddings are cached, then the encoders leave"
 #: the registry family each stage of the table measures, and the in-process modes as load options
 STAGE_FAMILY = {"train FLUX.1-dev": "flux", "train Qwen-Image-Edit-2509": "qwen-edit",
@@ -113,6 +123,10 @@ def training_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
         result = train_bench.measure_mode(spec, train_bench.MODES[mode], device, dtype, rank, steps)
         rows.append(_row("train Qwen-Image-Edit-2509", f"{case}, rank {rank}", mode, result, GOALS["qwen-edit"]))
     rows.append(_row("train Qwen-Image-Edit-2509", f"{case}, rank {rank}", "offload", {"skipped": NO_OFFLOAD}))
+    spec, side = train_bench.klein_spec(tiny), 64 if tiny else 1024
+    for mode in TRAIN_MODES["flux2-klein"]:  # no goal was set for klein; 2511 trains as 2509 (same architecture)
+        result = train_bench.measure_mode(spec, train_bench.MODES[mode], device, dtype, rank, steps)
+        rows.append(_row("train FLUX.2 [klein] 4B", f"{side} px, rank {rank}", mode, result))
     return rows
 
 
@@ -137,8 +151,11 @@ def _flux_pipeline(tiny: bool) -> Any:
 
 
 def _prepare_flux(pipe: Any, mode: str, device: str) -> None:
-    """NF4: every block Linear of the transformer and of T5 in 4 bits; offload: diffusers' model offload."""
-    if mode == "nf4":
+    """NF4: every block Linear of the transformer and of T5 in 4 bits; offload: diffusers' model offload;
+    fp8 and group: the loaders' own memory options (``apply_memory_options``)."""
+    if mode in enrich_bench.LOADER_MODES:
+        enrich_bench.apply_loader_mode(pipe, mode, device)
+    elif mode == "nf4":
         for blocks in (pipe.transformer.transformer_blocks, pipe.transformer.single_transformer_blocks,
                        pipe.text_encoder_2.encoder.block):
             enrich_bench.quantize_nf4(blocks, device)
@@ -155,7 +172,7 @@ def generation_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
     rows = []
     for mode in enrich_bench.MODES:
         case = f"{size}x{size}, {steps} steps, guidance 3.5"
-        if tiny and mode != "bf16":
+        if tiny and mode in CUDA_ONLY:
             rows.append(_row("generate (FLUX.1-dev)", case, mode, {"skipped": "needs CUDA"}, unit="s/image"))
             continue
         pipe = _flux_pipeline(tiny)

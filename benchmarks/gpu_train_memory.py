@@ -34,7 +34,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from flenwheel.core.models.device_memory import store_fp8  # noqa: E402
+from flenwheel.core.models.registry import family  # noqa: E402
+from flenwheel.trainers.block_swap import BlockSwap, transformer_blocks  # noqa: E402
 from flenwheel.trainers.families.flux import FLUX_TARGETS  # noqa: E402
+from flenwheel.trainers.families.flux2_klein import FLUX2_TARGETS  # noqa: E402
 from flenwheel.trainers.families.qwen_edit import QWEN_EDIT_TARGETS  # noqa: E402
 from flenwheel.trainers.lora_io import resolve_targets  # noqa: E402
 
@@ -43,6 +47,10 @@ MODES = {
     "bf16 + grad ckpt": {"checkpointing": True, "nf4": False, "adam8": False},
     "nf4 + grad ckpt": {"checkpointing": True, "nf4": True, "adam8": False},
     "nf4 + grad ckpt + adamw8bit": {"checkpointing": True, "nf4": True, "adam8": True},
+    # the trainer's memory options (quantize: fp8, blocks_to_swap: N), through the trainer's own code
+    "fp8 + grad ckpt": {"checkpointing": True, "nf4": False, "adam8": False, "fp8": True},
+    "bf16 + grad ckpt + swap": {"checkpointing": True, "nf4": False, "adam8": False, "swap": 16},
+    "fp8 + grad ckpt + swap": {"checkpointing": True, "nf4": False, "adam8": False, "fp8": True, "swap": 16},
 }
 
 
@@ -56,6 +64,8 @@ class Spec:
     containers: tuple[str, ...]
     goal_gib: float
     goal_mode: str | None
+    #: the trainer's limit for blocks_to_swap (the registry's), which a swap mode never exceeds
+    max_blocks_to_swap: int = 10**6
 
 
 def flux_spec(tiny: bool, side: int | None = None) -> Spec:
@@ -102,6 +112,36 @@ def flux_spec(tiny: bool, side: int | None = None) -> Spec:
         10.0,
         "nf4 + grad ckpt + adamw8bit",
     )
+
+
+def klein_spec(tiny: bool) -> Spec:
+    """FLUX.2 [klein] 4B at 1024 px (tiny: 256 tokens): 5 double + 20 single blocks, 3.9 B parameters,
+    Qwen3 text features of three layers stacked (7680 wide), 4-axis positions, no guidance input."""
+    from diffusers import Flux2Transformer2DModel
+
+    if tiny:
+        config = dict(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1, attention_head_dim=16,
+                      num_attention_heads=2, joint_attention_dim=48, timestep_guidance_channels=32,
+                      axes_dims_rope=(4, 4, 4, 4), guidance_embeds=False)
+        tokens, text, channels, joint = 256, 32, 16, 48
+    else:
+        config = dict(patch_size=1, in_channels=128, num_layers=5, num_single_layers=20, attention_head_dim=128,
+                      num_attention_heads=24, joint_attention_dim=7680, timestep_guidance_channels=256,
+                      mlp_ratio=3.0, axes_dims_rope=(32, 32, 32, 32), guidance_embeds=False)
+        tokens, text, channels, joint = 4096, 512, 128, 7680
+
+    def inputs(device, dtype):
+        return {
+            "hidden_states": torch.randn(1, tokens, channels, device=device, dtype=dtype),
+            "encoder_hidden_states": torch.randn(1, text, joint, device=device, dtype=dtype),
+            "timestep": torch.tensor([0.6], device=device, dtype=dtype),
+            "img_ids": torch.zeros(tokens, 4, device=device, dtype=dtype),
+            "txt_ids": torch.zeros(text, 4, device=device, dtype=dtype),
+        }
+
+    return Spec("FLUX.2 [klein] 4B transformer", lambda: Flux2Transformer2DModel(**config), inputs, tokens,
+                FLUX2_TARGETS, ("transformer_blocks", "single_transformer_blocks"), 10.0, None,
+                family("flux2-klein").max_blocks_to_swap)
 
 
 def qwen_spec(tiny: bool) -> Spec:
@@ -189,7 +229,8 @@ def measure_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtyp
             torch.cuda.reset_peak_memory_stats()
         previous = torch.get_default_dtype()
         torch.set_default_dtype(dtype)
-        try:
+        swapped = mode.get("swap", 0)
+        try:  # built on the GPU (fast); fp8 and swapped weights leave it before the peak is reset below
             with torch.device(device):
                 model = spec.build()
         finally:
@@ -207,6 +248,11 @@ def measure_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtyp
             p.data = p.data.float()
         if mode["checkpointing"]:
             model.enable_gradient_checkpointing()
+        if mode.get("fp8"):
+            store_fp8(model, dtype)
+        if swapped:
+            blocks = transformer_blocks(model, spec.containers)
+            BlockSwap(blocks, min(swapped, len(blocks), spec.max_blocks_to_swap), device).install(model)
         if mode["adam8"]:
             import bitsandbytes as bnb
 

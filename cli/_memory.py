@@ -29,11 +29,13 @@ def memory_options(text_encoder: str) -> Callable[[Callable[..., Any]], Callable
     options = [
         _choice("--dtype", field="dtype", help="Weight and compute precision."),
         _choice("--quant", "--quantize", field="quantize",
-                help="Transformer 4-bit NF4 / 8-bit (bitsandbytes, NVIDIA GPU)."),
+                help="Transformer 4-bit NF4 / 8-bit (bitsandbytes, NVIDIA GPU), or fp8 weights computing in --dtype "
+                     "(half of bf16, any CUDA GPU or the CPU)."),
         _choice("--quant-text-encoder", "--quantize-text-encoder", field="quantize_text_encoder",
                 help=f"{text_encoder} 4-bit NF4 / 8-bit (bitsandbytes, NVIDIA GPU)."),
         _choice("--offload", field="offload",
-                help="CPU offload: model (about half the VRAM) or sequential (least VRAM, slow)."),
+                help="CPU offload: model (about half the VRAM), group (one block at a time on CUDA streams: little "
+                     "VRAM, nearly full speed) or sequential (least VRAM, slow)."),
         click.option("--vae-tiling", is_flag=True, default=_DEFAULTS.vae_tiling,
                      help="Decode in tiles (less VRAM at large sizes)."),
         click.option("--device", help="cuda, cuda:1, cpu... (default: CUDA when present, else CPU; under "

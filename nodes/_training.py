@@ -35,7 +35,8 @@ TRAINING_WIDGETS: dict[str, tuple[str, dict[str, Any], str]] = {
     "batch_size": ("INT", {"min": 1, "max": 16}, "Images per step."),
     "gradient_checkpointing": ("BOOLEAN", {}, "Recompute activations: much less VRAM, ~20% slower."),
     "mixed_precision": ("CHOICE", {}, "Compute precision."),
-    "quantize": ("CHOICE", {}, "nf4: 4-bit base model (QLoRA, NVIDIA GPU) for small cards."),
+    "quantize": ("CHOICE", {}, "Frozen base under the LoRA: nf4 4-bit (QLoRA, NVIDIA GPU) or fp8 storage "
+                 "(half of bf16, close to its losses)."),
     "optimizer": ("CHOICE", {}, "adamw8bit saves VRAM (NVIDIA GPU); prodigy finds its own step size."),
     "save_every": ("INT", {"min": 1, "max": 100000}, "Checkpoint every N steps."),
     "sample_every": ("INT", {"min": 0, "max": 100000}, "Preview images every N steps (0: never)."),
@@ -104,7 +105,8 @@ def optional_inputs(dataset_tooltip: str) -> dict[str, Any]:
             {
                 "default": "",
                 "multiline": True,
-                "tooltip": "More config keys as YAML lines, e.g. 'caption_dropout: 0.1'.",
+                "tooltip": "More config keys as YAML lines, e.g. 'caption_dropout: 0.1' or 'blocks_to_swap: 16' "
+                "(base blocks kept in CPU memory, for small cards).",
             },
         ),
         "wait_for": (

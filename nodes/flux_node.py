@@ -57,7 +57,7 @@ class FlenwheelLoadFlux:
         "Loads FLUX.1 (dev or a fine-tune) for FLENwheel: from a diffusers folder or hub id, or from the "
         "single files in ComfyUI's model folders (transformer in diffusion_models, ae in vae, clip_l and "
         "t5xxl in text_encoders; the folder or hub id then supplies configs, tokenizers and scheduler). "
-        "Memory options: bf16, NF4/8-bit (NVIDIA GPU), CPU offload, VAE tiling."
+        "Memory options: bf16, NF4/8-bit (NVIDIA GPU), fp8 weights, CPU or block (group) offload, VAE tiling."
     ) + missing_note("bitsandbytes")
     CATEGORY = f"{CATEGORY}/models"
     RETURN_TYPES = (FLUX_PIPELINE, "STRING")
@@ -96,13 +96,15 @@ class FlenwheelLoadFlux:
                 "t5xxl": (_choices("t5"), {"default": FROM_MODEL, "tooltip": "T5-XXL text encoder file."}),
                 "dtype": memory_input("dtype", "Weight precision (bf16 for FLUX)."),
                 "quantize": memory_input(
-                    "quantize", "Transformer in 4-bit NF4 or 8-bit (bitsandbytes, NVIDIA GPU): about 7 / 12 GB."
+                    "quantize", "Transformer in 4-bit NF4 or 8-bit (bitsandbytes, NVIDIA GPU): about 7 / 12 GB; "
+                    "fp8: weights stored in fp8, computed in dtype (about 12 GB, closer to bf16's images, any GPU)."
                 ),
                 "quantize_text_encoder": memory_input(
                     "quantize_text_encoder", "T5-XXL in 4-bit or 8-bit (only when T5 comes from the model folder)."
                 ),
                 "offload": memory_input(
-                    "offload", "CPU offload: 'model' roughly halves VRAM; 'sequential' uses least VRAM, much slower."
+                    "offload", "CPU offload: 'model' roughly halves VRAM; 'group' brings one block at a time on "
+                    "CUDA streams (little VRAM, nearly full speed); 'sequential' uses least VRAM, much slower."
                 ),
                 "vae_tiling": memory_input("vae_tiling", "Decode in tiles to save VRAM."),
                 "device": (

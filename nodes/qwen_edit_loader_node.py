@@ -81,12 +81,13 @@ class FlenwheelQwenEditLoader:
                 "dtype": memory_input("dtype", "Compute precision."),
                 "quantize": memory_input("quantize", (
                     "bitsandbytes 4-bit NF4 or 8-bit for the transformer (NVIDIA GPU; about 12 GB instead "
-                    "of 41 GB).")),
+                    "of 41 GB); fp8: weights stored in fp8, computed in dtype (about 20 GB, closer to bf16).")),
                 "quantize_text_encoder": memory_input("quantize_text_encoder", (
                     "bitsandbytes 4-bit NF4 or 8-bit for the Qwen2.5-VL text encoder (NVIDIA GPU).")),
                 "offload": memory_input("offload", (
-                    "model: one component on the GPU at a time (about half the VRAM); sequential: layer by "
-                    "layer (least VRAM, slow).")),
+                    "model: one component on the GPU at a time (about half the VRAM); group: one block at a "
+                    "time, the next copied on a CUDA stream (little VRAM, nearly full speed); sequential: "
+                    "layer by layer (least VRAM, slow).")),
                 "vae_tiling": memory_input("vae_tiling", "Decode in tiles to save VRAM."),
                 **slots,
             },

@@ -20,8 +20,9 @@ import torch
 from ..core.data.availability import require
 from ..core.data.errors import FlenwheelError, ModelLoadError
 from ..core.data.images import load_image
-from ..core.models.device_memory import free_memory
+from ..core.models.device_memory import check_fp8_device, free_memory, store_fp8
 from ..core.models.pipelines import check_source, dtype_kwarg
+from .block_swap import BlockSwap, check_blocks_to_swap, transformer_blocks
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -109,15 +110,49 @@ class ModelAdapter(ABC):
             getattr(self.pipe, name).requires_grad_(False).to(self.device)
 
     def load_transformer(self) -> torch.nn.Module:
-        """The transformer the LoRA is trained on, placed in the pipeline (for sampling)."""
+        """The transformer the LoRA is trained on, placed in the pipeline (for sampling).
+
+        fp8 storage and block swap are set up after the LoRA is added (``place_transformer``), so
+        the transformer stays in CPU memory until then and its bf16 weights never reach the GPU.
+        """
         import diffusers
 
-        transformer = load_transformer(getattr(diffusers, self.family.transformer_class), self.config.model,
-                                       self.weight_dtype, self.config.quantize, self.kind)
-        if self.config.quantize == "none":
+        model_class = getattr(diffusers, self.family.transformer_class)
+        if self.config.quantize == "fp8":
+            check_fp8_device(self.device)
+        if self.config.blocks_to_swap:
+            check_blocks_to_swap(self.config.blocks_to_swap, self.block_count(model_class),
+                                 self.family.max_blocks_to_swap, self.family.title)
+        transformer = load_transformer(model_class, self.config.model, self.weight_dtype,
+                                       "nf4" if self.config.quantize == "nf4" else "none", self.kind)
+        if self.config.quantize == "none" and not self.config.blocks_to_swap:
             transformer.to(self.device)
         self.pipe.transformer = transformer
         return transformer
+
+    def block_count(self, model_class: Any) -> int:
+        """The transformer's blocks, read from its config before any weight is."""
+        try:
+            config = model_class.load_config(check_source(self.config.model, self.kind), subfolder="transformer")
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(
+                f"cannot read the {self.kind} transformer config from {self.config.model}: {exc}") from None
+        return int(config.get("num_layers", 0)) + int(config.get("num_single_layers", 0))
+
+    def place_transformer(self, transformer: torch.nn.Module) -> BlockSwap | None:
+        """fp8 storage under the LoRA (added before, so its own layers keep their precision), then
+        the device: whole, or all but the frozen weights of the swapped blocks."""
+        if self.config.quantize == "fp8":
+            store_fp8(transformer, self.weight_dtype)
+        if self.device.type == "cpu":
+            own_memory(transformer)
+        if not self.config.blocks_to_swap:
+            if self.config.quantize != "nf4":  # bitsandbytes placed its weights while loading
+                transformer.to(self.device)
+            return None
+        swap = BlockSwap(transformer_blocks(transformer, self.containers), self.config.blocks_to_swap, self.device)
+        swap.install(transformer)
+        return swap
 
     def release_text_encoders(self) -> None:
         """Drop the text encoders once every embedding is cached, so their memory goes to training."""
@@ -212,6 +247,18 @@ class ModelAdapter(ABC):
 
     def load_image(self, path: Path) -> Image.Image:
         return load_image(path)
+
+
+def own_memory(model: torch.nn.Module) -> None:
+    """Weights in freshly allocated CPU memory rather than views of the memory-mapped file.
+
+    A weight read from a safetensors file sits wherever its bytes fall in the file, and the CPU's
+    matrix kernels sum in a different order for an unaligned weight; a GPU always gets a fresh
+    copy. With every CPU run computing on its own copies, the memory options (block swap copies
+    weights by design) give the very same numbers as the plain path.
+    """
+    for param in model.parameters():
+        param.data = param.data.clone()
 
 
 def load_transformer(model_class: Any, source: str, dtype: torch.dtype, quantize: str, kind: str) -> Any:

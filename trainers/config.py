@@ -77,7 +77,10 @@ class TrainConfig(BaseModel):
     gradient_accumulation_steps: int = Field(1, ge=1)
     gradient_checkpointing: bool = True
     mixed_precision: Literal["bf16", "fp16", "no"] = "bf16"
-    quantize: Literal["none", "nf4"] = "none"
+    #: the frozen base under the LoRA: as loaded, NF4 (QLoRA, CUDA) or fp8 storage computing in mixed_precision
+    quantize: Literal["none", "nf4", "fp8"] = "none"
+    #: transformer blocks whose frozen weights stay in CPU memory, each brought to the GPU to run
+    blocks_to_swap: int = Field(0, ge=0)
     max_train_steps: int = Field(2000, ge=1)
     seed: int = 42
 
@@ -162,6 +165,12 @@ class TrainConfig(BaseModel):
     def _consistent(self) -> TrainConfig:
         if self.lr_scheduler != "constant" and self.lr_warmup_steps >= self.max_train_steps:
             raise ValueError("lr_warmup_steps must be smaller than max_train_steps")
+        if self.blocks_to_swap and self.quantize == "nf4":
+            raise ValueError("blocks_to_swap does not combine with quantize: nf4 (4-bit weights cannot be moved "
+                             "between devices); use quantize: fp8 with blocks_to_swap, or blocks_to_swap: 0")
+        if self.trainer and self.blocks_to_swap > (most := family(self.trainer).max_blocks_to_swap):
+            raise ValueError(f"blocks_to_swap: {self.blocks_to_swap} is above {most}, the most "
+                             f"{family(self.trainer).title} allows; use 0 to {most}, or quantize: fp8 for less memory")
         return self
 
     @property

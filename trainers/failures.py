@@ -55,6 +55,11 @@ def memory_hints(config: TrainConfig) -> list[str]:
     if config.optimizer == "adamw":
         hints.append("optimizer: adamw8bit (8-bit optimiser states)")
     if config.quantize == "none":
+        hints.append("quantize: fp8 (base weights in 8 bits, close to bf16's losses)")
+    if config.quantize != "nf4" and not config.blocks_to_swap and config.trainer:
+        most = config.model_family.max_blocks_to_swap
+        hints.append(f"blocks_to_swap: {min(16, most)} (frozen blocks wait in CPU memory; up to {most})")
+    if config.quantize != "nf4" and not config.blocks_to_swap:
         hints.append("quantize: nf4 (4-bit base model, QLoRA)")
     if config.batch_size > 1:
         hints.append(

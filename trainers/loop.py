@@ -63,6 +63,15 @@ def make_accelerator(config: TrainConfig) -> Any:
     return Accelerator(mixed_precision=config.mixed_precision, cpu=not cuda, kwargs_handlers=[ddp])
 
 
+def ignore_frozen_weights_in_ddp(model: torch.nn.Module) -> None:
+    """DDP copies every weight from rank 0 when it starts; the frozen base is read from the same
+    files on every rank, and under block swap or fp8 storage part of it sits in CPU memory or in
+    float8, which NCCL and Gloo cannot broadcast. Only the LoRA weights need the copy."""
+    frozen = [name for name, param in model.named_parameters() if not param.requires_grad]
+    frozen += [name for name, _ in model.named_buffers()]
+    torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, frozen)
+
+
 @dataclass
 class RunState:
     step: int = 0
@@ -84,6 +93,7 @@ class Trainer:
         self.stop = StopFlag(self.out)
         self.run_state = RunState()
         self.data: TrainingData | None = None
+        self.block_swap: Any = None
 
     # Setup --------------------------------------------------------------------------------
     def _weight_dtype(self) -> torch.dtype:
@@ -181,7 +191,8 @@ class Trainer:
             alpha_keys=adapter.alpha_keys,
         )
         self.reporter.log(
-            f"loading {cfg.trainer} model from {cfg.model} ({cfg.mixed_precision}, quantize {cfg.quantize})"
+            f"loading {cfg.trainer} model from {cfg.model} ({cfg.mixed_precision}, quantize {cfg.quantize}, "
+            f"blocks_to_swap {cfg.blocks_to_swap})"
         )
         disk = DiskCache(self.out / "cache", [cfg.trainer, cfg.model, cfg.mixed_precision, cfg.max_sequence_length,
                                               cfg.condition_pixels], cfg.cache_to_disk, self.rank == 0)
@@ -201,6 +212,11 @@ class Trainer:
             adapter.release_vae()
         transformer = adapter.load_transformer()
         targets = self._add_lora(adapter, transformer)
+        self.block_swap = adapter.place_transformer(transformer)
+        if self.block_swap is not None and not cfg.gradient_checkpointing:
+            self.reporter.log("blocks_to_swap without gradient_checkpointing keeps every swapped block's weights on "
+                              "the GPU until the backward pass; set gradient_checkpointing: true to save memory",
+                              "warning")
         params = list(trainable_parameters(transformer).values())
         self.reporter.log(
             f"LoRA rank {cfg.lora_rank} on {len(targets)} layers: "
@@ -219,7 +235,10 @@ class Trainer:
             self._check_compatible(resume_from, plan)
             self.run_state.step = resume_from.step
             self.run_state.last_checkpoint = resume_from
-        model, optimizer = self.accelerator.prepare(transformer, optimizer)
+        if self.world > 1:
+            ignore_frozen_weights_in_ddp(transformer)
+        model, optimizer = self.accelerator.prepare(
+            transformer, optimizer, device_placement=[self.block_swap is None, True])
         self.reporter.emit(
             "start",
             trainer=cfg.trainer,

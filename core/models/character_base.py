@@ -8,7 +8,6 @@ checkpoints); the other parts come from the diffusers folder or hub id.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +42,7 @@ def load_character_base(name: str, source: str | None = None, files: FluxFiles |
     resolved = check_source(source, entry.name)
     device = options.device or default_device()
     transformer = TRANSFORMER_FILE_LOADERS[entry.transformer_class](files.transformer, resolved, options, device)
-    handle = load_pipeline(entry.name, resolved, options=dataclasses.replace(options, quantize="none"),
+    handle = load_pipeline(entry.name, resolved, options=options.after_transformer_file(),
                            components={"transformer": transformer})
     handle.options = {**options.to_json(), "files": files.to_json()}
     return handle

@@ -17,9 +17,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .pipelines import LoadOptions, dtype_kwarg, quantization_config, torch_dtype
+from .pipelines import FP8, LoadOptions, dtype_kwarg, quantization_config, torch_dtype
 from .qwen_single_file import SingleFileError, read_checkpoint
 from .registry import FLUX2_KLEIN
+from .single_file_tensors import is_fp8
 
 PREFIXES = ("model.diffusion_model.", "diffusion_model.")
 #: A key only FLUX.2 transformers in BFL layout have (diffusers' own detection key).
@@ -48,11 +49,11 @@ def _check(checkpoint: dict[str, Any], file: Path) -> None:
         )
 
 
-def _widen(checkpoint: dict[str, Any], dtype: Any) -> dict[str, Any]:
+def _widen(checkpoint: dict[str, Any], dtype: Any, keep_fp8: bool) -> dict[str, Any]:
+    """fp8 weights widened to ``dtype``, or kept as stored for the fp8 storage option."""
     import torch
 
-    fp8 = {getattr(torch, name) for name in ("float8_e4m3fn", "float8_e5m2") if hasattr(torch, name)}
-    return {key: value.to(torch.float32).to(dtype) if value.dtype in fp8 else value
+    return {key: value.to(torch.float32).to(dtype) if is_fp8(value) and not keep_fp8 else value
             for key, value in checkpoint.items()}
 
 
@@ -74,7 +75,8 @@ def load_flux2_transformer(path: str | Path, config_source: str, options: LoadOp
         extra = {"quantization_config": quant.quant_mapping["transformer"], "device": device}
     try:
         return Flux2Transformer2DModel.from_single_file(
-            _widen(checkpoint, dtype), config=config_source, subfolder="transformer", **dtype_kwarg(dtype), **extra
+            _widen(checkpoint, dtype, options.quantize == FP8), config=config_source, subfolder="transformer",
+            **dtype_kwarg(dtype), **extra
         )
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise SingleFileError(f"cannot build the FLUX.2 transformer from {file} with the config of "

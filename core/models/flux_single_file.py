@@ -31,6 +31,7 @@ from typing import Any
 from ..data.errors import ModelLoadError
 from .flux_text_encoders import load_text_encoder
 from .pipelines import (
+    FP8,
     LoadOptions,
     PipelineHandle,
     check_source,
@@ -238,7 +239,7 @@ def load_transformer(path: str | Path, config_source: str, options: LoadOptions,
 
     dtype = torch_dtype(options.dtype)
     quant = quantization_config(FLUX1_DEV.name, LoadOptions(quantize=options.quantize, dtype=options.dtype), device)
-    state_dict = widen(read_state_dict(path, "transformer"), dtype, path)
+    state_dict = widen(read_state_dict(path, "transformer"), dtype, path, keep_fp8=options.quantize == FP8)
     if is_bfl_layout(state_dict):
         try:
             state_dict = bfl_to_diffusers(state_dict)
@@ -305,7 +306,7 @@ def load_flux(
         components["text_encoder"] = load_text_encoder("clip_l", files.clip_l, resolved, options.dtype)
     if files.t5:
         components["text_encoder_2"] = load_text_encoder("t5", files.t5, resolved, options.dtype)
-    rest = dataclasses.replace(options, quantize="none") if files.transformer else options
+    rest = options.after_transformer_file() if files.transformer else options
     handle = load_pipeline(FLUX1_DEV.name, resolved, options=rest, components=components)
     handle.options = {**options.to_json(), "files": files.to_json()}
     return handle

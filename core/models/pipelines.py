@@ -23,17 +23,25 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.availability import require
 from ..data.errors import ModelLoadError
+from .device_memory import check_fp8_device, group_offload, store_fp8
 from .missing import missing_model_error
 from .registry import family
 
 DTYPES = ("bf16", "fp16", "fp32")
+#: bitsandbytes modes, for the transformer and the big text encoder
 QUANTIZATIONS = ("none", "nf4", "int8")
-OFFLOADS = ("none", "model", "sequential")
+#: the transformer may also keep fp8 weights and compute in ``dtype`` (``device_memory.store_fp8``)
+FP8 = "fp8"
+TRANSFORMER_QUANTIZATIONS = (*QUANTIZATIONS, FP8)
+#: ``group``: block-level offload with CUDA streams (``device_memory.group_offload``)
+GROUP = "group"
+OFFLOADS = ("none", "model", "sequential", GROUP)
 #: The allowed values of each ``LoadOptions`` field with a fixed set: the CLI memory options, the
 #: loader nodes' widgets and the turn config read their choices from here, their defaults from
 #: ``LoadOptions`` itself.
 MEMORY_CHOICES: dict[str, tuple[str, ...]] = {
-    "dtype": DTYPES, "quantize": QUANTIZATIONS, "quantize_text_encoder": QUANTIZATIONS, "offload": OFFLOADS,
+    "dtype": DTYPES, "quantize": TRANSFORMER_QUANTIZATIONS, "quantize_text_encoder": QUANTIZATIONS,
+    "offload": OFFLOADS,
 }
 if TYPE_CHECKING:
     from .loras import LoraSpec
@@ -48,8 +56,11 @@ class LoadOptions:
 
     ``quantize`` applies to the transformer, ``quantize_text_encoder`` to the big text encoder
     (T5-XXL for FLUX, Qwen2.5-VL for Qwen-Image-Edit). 4-bit NF4 and 8-bit need bitsandbytes and
-    an NVIDIA GPU. ``offload="model"`` keeps one component on the GPU at a time (about half the
-    VRAM, a little slower); ``"sequential"`` streams layers (lowest VRAM, much slower).
+    an NVIDIA GPU; ``fp8`` stores the transformer's weights in float8 and computes in ``dtype`` (half
+    of bf16's memory, close to its images, any CUDA GPU or the CPU). ``offload="model"`` keeps one
+    component on the GPU at a time (about half the VRAM, a little slower); ``"group"`` brings one
+    block at a time, copying the next on a CUDA stream (far less VRAM, nearly as fast);
+    ``"sequential"`` streams single layers (lowest VRAM, much slower).
     """
 
     dtype: str = "bf16"
@@ -64,6 +75,14 @@ class LoadOptions:
             value = getattr(self, name)
             if value not in allowed:
                 raise ModelLoadError(f"unknown {name} '{value}'; use one of {', '.join(allowed)}")
+        if self.quantize == FP8 and self.offload == "sequential":
+            raise ModelLoadError("quantize=fp8 does not combine with offload=sequential (both rewrite every layer's "
+                                 "weights as it runs); use offload=group or offload=model with fp8")
+
+    def after_transformer_file(self) -> LoadOptions:
+        """The options for the rest of a pipeline whose transformer came from a single file:
+        bitsandbytes quantised it as it loaded, fp8 storage comes with the pipeline's memory options."""
+        return dataclasses.replace(self, quantize=FP8 if self.quantize == FP8 else "none")
 
     def to_json(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
@@ -195,13 +214,16 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
     Fails before any weight is read when it cannot work: no bitsandbytes, or no CUDA device
     (bitsandbytes quantises on the GPU; on a CPU it would fail halfway through loading).
     """
-    if options.quantize == "none" and options.quantize_text_encoder == "none":
+    if options.quantize == FP8:
+        check_fp8_device(device)
+    bnb = options.quantize if options.quantize in QUANTIZATIONS else "none"
+    if bnb == "none" and options.quantize_text_encoder == "none":
         return None
     if not str(device).startswith("cuda"):
-        chosen = [f"{name}={value}" for name, value in (("quantize", options.quantize),
+        chosen = [f"{name}={value}" for name, value in (("quantize", bnb),
                   ("quantize_text_encoder", options.quantize_text_encoder)) if value != "none"]
         raise ModelLoadError(
-            f"{options.quantize if options.quantize != 'none' else options.quantize_text_encoder} quantisation "
+            f"{bnb if bnb != 'none' else options.quantize_text_encoder} quantisation "
             f"needs an NVIDIA GPU, but the device is {device}. On this machine pick the memory options "
             f"quantize=none and quantize_text_encoder=none (bf16; now {', '.join(chosen)}) with offload=model"
         )
@@ -219,7 +241,7 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
         return {"load_in_8bit": True}
 
     mapping: dict[str, Any] = {}
-    if options.quantize != "none":
+    if bnb != "none":
         mapping["transformer"] = DiffusersBnb(**settings(options.quantize))
     if options.quantize_text_encoder != "none":
         for name in family(kind).quantizable_text_encoders:
@@ -227,14 +249,29 @@ def quantization_config(kind: str, options: LoadOptions, device: str) -> Any | N
     return PipelineQuantizationConfig(quant_mapping=mapping)
 
 
+def check_offload_device(options: LoadOptions, device: str) -> None:
+    """What the device cannot do, before any weight is read: fp8 where there are no float8 tensors,
+    offload to the CPU without a GPU to offload from. Group offload alone also runs on the CPU
+    (between CPU and CPU: the same images, nothing saved), which is how its hooks are tested here."""
+    if options.quantize == FP8:
+        check_fp8_device(device)
+    if options.offload not in ("none", GROUP) and not str(device).startswith("cuda"):
+        raise ModelLoadError(f"offload={options.offload} needs a CUDA GPU; the device is {device}: use offload=none "
+                             "(or offload=group, which runs but saves nothing off a GPU)")
+
+
 def apply_memory_options(pipe: Any, options: LoadOptions, device: str) -> None:
-    """Move to the device, or set up CPU offload instead (offload manages placement itself).
+    """fp8 storage first (on the CPU, so bf16 weights never reach the GPU), then move to the device,
+    or set up offload instead (offload manages placement itself).
 
     diffusers' ``Pipeline.to`` knows bitsandbytes modules (8-bit ones stay where they were loaded).
     """
-    if options.offload != "none":
-        if not str(device).startswith("cuda"):
-            raise ModelLoadError(f"CPU offload only helps with a GPU; the device is {device}: use offload=none")
+    check_offload_device(options, device)
+    if options.quantize == FP8:
+        store_fp8(pipe.transformer, torch_dtype(options.dtype))
+    if options.offload == GROUP:
+        group_offload(pipe, device)
+    elif options.offload != "none":
         if options.offload == "model":
             pipe.enable_model_cpu_offload(device=device)
         else:
@@ -254,8 +291,9 @@ def load_pipeline(kind: str, source: str, dtype: str = "bf16", device: str | Non
     """
     options = options or LoadOptions(dtype=dtype, device=device)
     options.validate()
-    resolved = check_source(source, kind)
     target = options.device or default_device()
+    check_offload_device(options, target)
+    resolved = check_source(source, kind)
     extra: dict[str, Any] = dict(components or {})
     quant = quantization_config(kind, options, target)
     if quant is not None:

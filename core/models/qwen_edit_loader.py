@@ -62,7 +62,7 @@ def _load_base(source: str, transformer_file: Path | None, options: LoadOptions,
     from .qwen_single_file import load_qwen_transformer
 
     transformer = load_qwen_transformer(transformer_file, source, options, device)
-    handle = load_pipeline(KIND, source, options=replace(options, quantize="none"),
+    handle = load_pipeline(KIND, source, options=options.after_transformer_file(),
                            components={"transformer": transformer})
     handle.options.update(quantize=options.quantize, transformer_file=str(transformer_file))
     return handle

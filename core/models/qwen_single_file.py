@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.errors import ModelLoadError
-from .pipelines import LoadOptions, quantization_config, torch_dtype
+from .pipelines import FP8, LoadOptions, quantization_config, torch_dtype
 from .registry import QWEN_EDIT_2509
 from .single_file_tensors import widen
 
@@ -130,7 +130,7 @@ def load_qwen_transformer(path: str | Path, config_source: str, options: LoadOpt
     checkpoint = _strip_prefix(read_checkpoint(file))
     zero_cond_t = checkpoint.pop(ZERO_COND_MARKER, None) is not None
     _check_architecture(checkpoint, file)
-    checkpoint = widen(checkpoint, dtype, file)
+    checkpoint = widen(checkpoint, dtype, file, keep_fp8=options.quantize == FP8)
     _check_keys(checkpoint, config_source, file)
     extra: dict[str, Any] = {}
     if quant is not None:

@@ -126,11 +126,17 @@ class MemoryFigures:
     presets: tuple[CardPreset, ...] = ()
 
     def row(self) -> str:
-        """One line: parameter counts and the transformer's weight size in bf16 and NF4."""
+        """One line: parameter counts and the transformer's weight size in bf16, fp8 and NF4."""
         bf16 = self.transformer_params_b * 2
         nf4 = self.transformer_params_b * 0.5
         return (f"{self.transformer_params_b:g} B transformer, {self.text_encoder_params_b:g} B text encoder; "
-                f"transformer weights ~{bf16:.0f} GB bf16, ~{nf4:.0f} GB NF4")
+                f"transformer weights ~{bf16:.0f} GB bf16, ~{self.transformer_params_b:.0f} GB fp8, ~{nf4:.0f} GB NF4")
+
+    def weights_on_gpu(self, bytes_per_weight: float, swapped: int = 0, blocks: int = 0) -> float:
+        """GB of transformer weights the GPU holds (an estimate: the blocks carry nearly all weights,
+        taken as equal in size): ``swapped`` of the ``blocks`` blocks wait in CPU memory."""
+        share = 1.0 - swapped / blocks if blocks else 1.0
+        return self.transformer_params_b * bytes_per_weight * share
 
     def preset(self, gpu_gb: int) -> CardPreset:
         """The row for a card; a card without one is a user error naming the cards that have one."""
@@ -177,6 +183,11 @@ class ModelFamily:
     processor_subfolder: str | None = None
     #: DDP must expect LoRA parameters that get no gradient (e.g. Qwen-Image's unused last text output)
     ddp_find_unused_parameters: bool = False
+    #: the transformer's blocks (all of them, double and single), and the most a trainer may keep on
+    #: the CPU (``blocks_to_swap``) as the peers allow for this base (musubi-tuner's figures, or its
+    #: rule of all blocks but two)
+    transformer_blocks: int = 0
+    max_blocks_to_swap: int = 0
     aliases: tuple[str, ...] = ()
 
     @property
@@ -245,6 +256,8 @@ FLUX1_DEV = register(ModelFamily(
         _card(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType(dict(_SEED_TRAINING)),
+    transformer_blocks=57,  # 19 double + 38 single
+    max_blocks_to_swap=55,
     sample_prompts=(
         "portrait photo of [trigger], looking at the camera, soft window light",
         "photo of [trigger] smiling, three-quarter view, outdoors",
@@ -279,6 +292,8 @@ QWEN_EDIT_2509 = register(ModelFamily(
     training_defaults=MappingProxyType({**_SEED_TRAINING, "max_train_steps": 1000, "caption_dropout": 0.0}),
     processor_subfolder="processor",
     ddp_find_unused_parameters=True,
+    transformer_blocks=60,
+    max_blocks_to_swap=58,  # musubi-tuner's limit for Qwen-Image
 ))
 
 FLUX2_KLEIN = register(ModelFamily(
@@ -304,6 +319,8 @@ FLUX2_KLEIN = register(ModelFamily(
         _card(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
+    transformer_blocks=25,  # 5 double + 20 single (9B: 8 + 24)
+    max_blocks_to_swap=13,  # musubi-tuner's figure for klein 4B; 16 for 9B
     sample_prompts=FLUX1_DEV.sample_prompts,
 ))
 
@@ -325,6 +342,8 @@ QWEN_EDIT_2511 = register(ModelFamily(
     training_defaults=QWEN_EDIT_2509.training_defaults,
     processor_subfolder=QWEN_EDIT_2509.processor_subfolder,
     ddp_find_unused_parameters=True,
+    transformer_blocks=QWEN_EDIT_2509.transformer_blocks,
+    max_blocks_to_swap=QWEN_EDIT_2509.max_blocks_to_swap,
 ))
 
 

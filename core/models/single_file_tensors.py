@@ -93,10 +93,13 @@ def _apply(weight: Any, scale: Any, fp8_format: str | None) -> Any:
     return widened * scale
 
 
-def widen(state_dict: dict[str, Any], dtype: Any, file: str | Path = "checkpoint") -> dict[str, Any]:
+def widen(state_dict: dict[str, Any], dtype: Any, file: str | Path = "checkpoint",
+          keep_fp8: bool = False) -> dict[str, Any]:
     """Floating tensors in ``dtype``, scaled fp8 weights multiplied by their scales; scale keys removed.
 
-    A scale with no weight beside it means the file is not what its keys say, so it fails loudly.
+    With ``keep_fp8`` (the fp8 storage option) a plain fp8 weight stays as stored: the loaded model
+    keeps those exact values in fp8 instead of a bf16 copy twice their size. A scale with no weight
+    beside it means the file is not what its keys say, so it fails loudly.
     """
     formats = _formats(state_dict, file)
     orphans = [key for key in state_dict
@@ -110,6 +113,13 @@ def widen(state_dict: dict[str, Any], dtype: Any, file: str | Path = "checkpoint
         scale = _scale_of(state_dict, key) if key.endswith(".weight") else None
         if scale is not None:
             out[key] = _apply(tensor, scale, formats.get(key[: -len(".weight")])).to(dtype)
+        elif keep_fp8 and is_fp8(tensor):
+            out[key] = tensor
         else:
             out[key] = tensor.to(dtype) if tensor.is_floating_point() else tensor
     return out
+
+
+def is_fp8(tensor: Any) -> bool:
+    """A tensor stored in one of the fp8 formats ComfyUI's files use."""
+    return str(tensor.dtype).removeprefix("torch.") in FP8_FORMATS

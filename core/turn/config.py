@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..data.errors import FlenwheelError
 from ..editor.editor_skip import DEFAULT_MIN_TRIPLETS
 from ..identity.references import DEFAULT_TOLERANCE
-from ..models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, LoadOptions
+from ..models.pipelines import DTYPES, OFFLOADS, QUANTIZATIONS, TRANSFORMER_QUANTIZATIONS, LoadOptions
 from ..models.registry import CHARACTER, EDITOR, Role, UnknownFamilyError, default_family, family, family_names
 
 _LOAD = LoadOptions()
@@ -46,7 +46,7 @@ class ModelsSection(_Section):
     edit_loras: list[str] = Field(default_factory=list, description="PATH[:STRENGTH] or ours:vN")
     dtype: Literal[DTYPES] = _LOAD.dtype  # type: ignore[valid-type]
     device: str | None = _LOAD.device
-    quantize: Literal[QUANTIZATIONS] = _LOAD.quantize  # type: ignore[valid-type]
+    quantize: Literal[TRANSFORMER_QUANTIZATIONS] = _LOAD.quantize  # type: ignore[valid-type]
     quantize_text_encoder: Literal[QUANTIZATIONS] = _LOAD.quantize_text_encoder  # type: ignore[valid-type]
     offload: Literal[OFFLOADS] = _LOAD.offload  # type: ignore[valid-type]
     vae_tiling: bool = _LOAD.vae_tiling
