@@ -92,9 +92,10 @@ NO_OFFLOAD = "no offload option in the trainer: latents and embeddings are cache
 #: the registry family each stage of the table measures, and the in-process modes as load options
 STAGE_FAMILY = {"train FLUX.1-dev": "flux", "train Qwen-Image-Edit-2509": "qwen-edit",
                 "enrich (Qwen-Image-Edit-2509)": "qwen-edit", "generate (FLUX.1-dev)": "flux"}
-LOAD_MODES = {"bf16": {"quantize": "none", "quantize_text_encoder": "none", "offload": "none", "vae_tiling": False},
-              "nf4": {"quantize": "nf4", "quantize_text_encoder": "nf4", "offload": "none", "vae_tiling": False},
-              "offload": {"quantize": "none", "quantize_text_encoder": "none", "offload": "model", "vae_tiling": False}}
+_PLAIN_LOAD = {"quantize": "none", "quantize_text_encoder": "none", "offload": "none", "vae_tiling": False}
+LOAD_MODES = {"bf16": _PLAIN_LOAD, "nf4": {**_PLAIN_LOAD, "quantize": "nf4", "quantize_text_encoder": "nf4"},
+              "offload": {**_PLAIN_LOAD, "offload": "model"}, "fp8": {**_PLAIN_LOAD, "quantize": "fp8"},
+              "group": {**_PLAIN_LOAD, "offload": "group"}, "fp8 + group": {**_PLAIN_LOAD, "quantize": "fp8", "offload": "group"}}
 
 
 def _row(stage: str, case: str, mode: str, result: dict, goal: float | None = None,
@@ -205,9 +206,11 @@ def preset_options(row: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         mode = train_bench.MODES.get(row["mode"])
         side = int(row["case"].split()[0]) if row["case"].split()[0].isdigit() else 1024
         rank = int(row["case"].rsplit("rank ", 1)[1])
+        quantize = "nf4" if mode and mode["nf4"] else "fp8" if mode and mode.get("fp8") else "none"
         return None if mode is None else ("train", {
-            "quantize": "nf4" if mode["nf4"] else "none", "optimizer": "adamw8bit" if mode["adam8"] else "adamw",
-            "resolution": side, "lora_rank": rank, "gradient_checkpointing": mode["checkpointing"], "batch_size": 1})
+            "quantize": quantize, "optimizer": "adamw8bit" if mode["adam8"] else "adamw",
+            "resolution": side, "lora_rank": rank, "gradient_checkpointing": mode["checkpointing"], "batch_size": 1,
+            "blocks_to_swap": row.get("blocks_to_swap", mode.get("swap", 0))})
     return ("load", LOAD_MODES[row["mode"]]) if row["mode"] in LOAD_MODES else None
 
 

@@ -87,11 +87,12 @@ class TrainPreset:
     lora_rank: int = 16
     gradient_checkpointing: bool = True
     batch_size: int = 1
+    blocks_to_swap: int = 0
 
     def options(self) -> dict[str, Any]:
         return {"quantize": self.quantize, "optimizer": self.optimizer, "resolution": self.resolution,
                 "lora_rank": self.lora_rank, "gradient_checkpointing": self.gradient_checkpointing,
-                "batch_size": self.batch_size}
+                "batch_size": self.batch_size, "blocks_to_swap": self.blocks_to_swap}
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,14 @@ class CardPreset:
     """One row of a family's memory table: what to load and train with on a card of ``gpu_gb`` GB.
 
     ``train`` is None where no LoRA training of this family fits the card with the options the
-    trainer has. ``awaiting_schema`` holds the values of options the config schema does not accept
-    yet (fp8 storage ``quantize: fp8``, block-level ``offload: group``, the trainer's
-    ``blocks_to_swap``): shown beside the row, never written into a preset until the schema takes them
-    (a test fails as soon as it does, so they move into ``load``/``train``). Keys are
-    ``load.<option>`` or ``train.<option>``.
+    trainer has. Rows that stream weights use fp8 storage with ``offload: group`` (inference) or
+    ``blocks_to_swap`` (training); bitsandbytes' NF4 is kept apart from both, since 4-bit weights
+    are not moved block by block.
     """
 
     gpu_gb: int
     load: LoadPreset
     train: TrainPreset | None
-    awaiting_schema: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,13 +145,12 @@ class MemoryFigures:
                              f"{', '.join(str(p.gpu_gb) for p in self.presets)}")
 
 
-def _card(gpu_gb: int, load: LoadPreset, train: TrainPreset | None, **awaiting: Any) -> CardPreset:
-    """A table row; keyword ``load__x`` / ``train__x`` become ``awaiting_schema`` entries ``load.x`` / ``train.x``."""
-    return CardPreset(gpu_gb, load, train, tuple((key.replace("__", "."), value) for key, value in awaiting.items()))
-
-
-_NF4_ALL = LoadPreset(quantize="nf4", quantize_text_encoder="nf4")
+_card = CardPreset
+#: fp8 weights streamed block by block: the in-process stages of cards too small for the weights
+_FP8_STREAMED = LoadPreset(quantize="fp8", offload="group")
 _QLORA = TrainPreset(quantize="nf4", optimizer="adamw8bit")
+#: fp8 frozen base with blocks swapped to the CPU (musubi-tuner's recipe for small cards)
+_FP8_SWAP = TrainPreset(quantize="fp8", optimizer="adamw8bit")
 
 
 @dataclass(frozen=True)
@@ -248,10 +245,9 @@ FLUX1_DEV = register(ModelFamily(
     trainer_adapter="trainers.families.flux:FluxAdapter",
     tiny_builder="core.testing.tiny:build_flux",
     memory=MemoryFigures(12.0, 4.7, (
-        _card(12, LoadPreset(quantize="nf4", offload="model"), replace(_QLORA, resolution=768),
-              load__quantize="fp8", load__offload="group", train__blocks_to_swap=16),
-        _card(16, LoadPreset(quantize="nf4", offload="model"), _QLORA, load__quantize="fp8", load__offload="group"),
-        _card(24, LoadPreset(quantize="nf4"), TrainPreset(quantize="nf4"), load__quantize="fp8", train__quantize="fp8"),
+        _card(12, _FP8_STREAMED, replace(_FP8_SWAP, resolution=768, blocks_to_swap=30)),
+        _card(16, _FP8_STREAMED, _QLORA),
+        _card(24, LoadPreset(quantize="fp8", offload="model"), TrainPreset(quantize="fp8")),
         _card(48, LoadPreset(), TrainPreset()),
         _card(80, LoadPreset(), TrainPreset()),
     )),
@@ -280,13 +276,10 @@ QWEN_EDIT_2509 = register(ModelFamily(
     trainer_adapter="trainers.families.qwen_edit:QwenEditAdapter",
     tiny_builder="core.testing.tiny:build_qwen_edit",
     memory=MemoryFigures(20.4, 8.3, (
-        _card(12, replace(_NF4_ALL, offload="sequential", vae_tiling=True), None, load__offload="group",
-              train__quantize="fp8", train__blocks_to_swap=45),
-        _card(16, replace(_NF4_ALL, offload="model"), None, load__offload="group", train__quantize="fp8",
-              train__blocks_to_swap=30),
-        _card(24, LoadPreset(quantize="nf4", offload="model"), replace(_QLORA, resolution=768),
-              load__quantize="fp8", train__blocks_to_swap=10),
-        _card(48, LoadPreset(offload="model"), TrainPreset(quantize="nf4")),
+        _card(12, replace(_FP8_STREAMED, vae_tiling=True), replace(_FP8_SWAP, resolution=768, blocks_to_swap=45)),
+        _card(16, _FP8_STREAMED, replace(_FP8_SWAP, resolution=768, blocks_to_swap=30)),
+        _card(24, _FP8_STREAMED, replace(_FP8_SWAP, blocks_to_swap=16)),
+        _card(48, LoadPreset(offload="model"), TrainPreset(quantize="fp8")),
         _card(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "max_train_steps": 1000, "caption_dropout": 0.0}),
@@ -312,7 +305,7 @@ FLUX2_KLEIN = register(ModelFamily(
     trainer_adapter="trainers.families.flux2_klein:Flux2KleinAdapter",
     tiny_builder="core.testing.tiny_bases:build_flux2_klein",
     memory=MemoryFigures(3.9, 4.0, (
-        _card(12, LoadPreset(offload="model"), TrainPreset(quantize="nf4"), train__quantize="fp8"),
+        _card(12, LoadPreset(offload="model"), TrainPreset(quantize="fp8")),
         _card(16, LoadPreset(offload="model"), TrainPreset()),
         _card(24, LoadPreset(), TrainPreset()),
         _card(48, LoadPreset(), TrainPreset()),

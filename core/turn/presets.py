@@ -29,7 +29,7 @@ from ..models.registry import (
     measured_figure,
 )
 
-#: Each load option's values from least to most memory saved (values a later schema adds included).
+#: Each load option's values from least to most memory saved.
 FRUGALITY: dict[str, tuple[str, ...]] = {
     "quantize": ("none", "fp8", "int8", "nf4"),
     "quantize_text_encoder": ("none", "fp8", "int8", "nf4"),
@@ -43,17 +43,18 @@ KEY_HELP: dict[str, str] = {
     **dict(flux="character base weights: hub id, or a local diffusers folder / single file",
            qwen_edit="editor weights: hub id, or a local diffusers folder"),
     "dtype": "weight and compute precision of enrichment, generation and the model card",
-    "quantize": "transformer weights: none (bf16), nf4 (4-bit) or int8 (bitsandbytes, NVIDIA only)",
+    "quantize": "transformer weights: none (bf16), fp8 (stored in fp8, computed in bf16), nf4 or int8 (bitsandbytes)",
     "quantize_text_encoder": "the big text encoder (T5-XXL / Qwen2.5-VL / Qwen3) in nf4 or int8",
-    "offload": "CPU offload: model (one part on the GPU at a time) or sequential (layer by layer, slow)",
+    "offload": "CPU offload: model (one part at a time), group (block by block, nearly free) or sequential (slow)",
     "vae_tiling": "decode images in tiles (less memory at large sizes)",
     "enabled": "the editor flywheel (corrections -> triplets -> editor LoRA) after each model card",
-    "train.quantize": "frozen base under the LoRA: none (bf16) or nf4 (QLoRA, NVIDIA only)",
+    "train.quantize": "frozen base under the LoRA: none (bf16), fp8 (stored in fp8) or nf4 (QLoRA, NVIDIA only)",
     "optimizer": "adamw, adamw8bit (8-bit moments, bitsandbytes) or prodigy",
     "resolution": "training side in pixels (buckets keep about this many pixels); lower needs less memory",
     "lora_rank": "LoRA rank: capacity and file size; memory grows a little with it",
     "gradient_checkpointing": "recompute activations in the backward pass: much less memory, ~20% slower",
     "batch_size": "images per step; memory grows with it",
+    "blocks_to_swap": "transformer blocks kept on the CPU and brought in for their forward/backward (0: none)",
 }
 
 
@@ -113,18 +114,6 @@ def _line(key: str, value: Any, indent: int, help_key: str | None = None) -> str
     return f"{text:<44} # {KEY_HELP[help_key or key]}"
 
 
-def _awaiting(rows: dict[str, CardPreset]) -> list[str]:
-    """Comment lines naming the values a later schema will take (issue 29's fp8, group offload, block swap)."""
-    lines = []
-    for role, row in rows.items():
-        for key, value in row.awaiting_schema:
-            lines.append(f"#   {role} {key}: {_scalar(value)}")
-    if not lines:
-        return []
-    return ["# Once this version accepts them (fp8 storage, group offload, blocks_to_swap), this card wants:",
-            *lines]
-
-
 def preset_yaml(gpu_gb: int, character: str | None = None, editor: str | None = None) -> str:
     """A turn.yaml for the card with every key commented; every key it does not set keeps its default."""
     config = preset_config(gpu_gb, character, editor)
@@ -152,7 +141,7 @@ def preset_yaml(gpu_gb: int, character: str | None = None, editor: str | None = 
                   for key, value in config["editor"]["overrides"].items()]
     else:
         lines.insert(-1, f"  # {edit.title} LoRA training fits no trainer option on a {gpu_gb} GB card yet")
-    return "\n".join(lines + _awaiting(rows)) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _options_text(options: dict[str, Any]) -> str:
@@ -162,14 +151,13 @@ def _options_text(options: dict[str, Any]) -> str:
 def memory_table() -> str:
     """The README's per-family table: one row per card and family, with its status."""
     lines = ["| card | family | enrichment, generation, model card (`models.*`) | LoRA training (trainer keys) "
-             "| status | awaiting fp8 / group offload / block swap |", "|---|---|---|---|---|---|"]
+             "| status |", "|---|---|---|---|---|"]
     for gpu_gb in GPU_CARDS:
         for entry in families():
             row = entry.memory.preset(gpu_gb)
             train = _options_text(row.train.options()) if row.train else "does not fit yet"
-            awaiting = ", ".join(f"{key} {_scalar(value)}" for key, value in row.awaiting_schema) or "-"
             lines.append(f"| {gpu_gb} GB | `{entry.name}` | {_options_text(row.load.options())} | {train} "
-                         f"| {row_status(entry, row)} | {awaiting} |")
+                         f"| {row_status(entry, row)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ import gpu_check  # noqa: E402
 
 def test_recorded_rows_turn_the_matching_preset_rows_from_estimate_to_measured(tmp_path, monkeypatch):
     rows = [
-        {"stage": "train FLUX.1-dev", "case": "1024 px, rank 16", "mode": "nf4 + grad ckpt", "peak_gib": 17.26,
+        {"stage": "train FLUX.1-dev", "case": "1024 px, rank 16", "mode": "fp8 + grad ckpt", "peak_gib": 17.26,
          "s_per_step": 2.1, "unit": "s/step"},
         {"stage": "enrich (Qwen-Image-Edit-2509)", "case": "1024x1024, 8 steps, true CFG 4", "mode": "bf16",
          "peak_gib": 61.0, "s_per_image": 9.5, "unit": "s/image"},

@@ -18,8 +18,10 @@ def _demo_config(tmp_path) -> TurnConfig:
         models[name] = tmp_path / name
     from flenwheel.core.models.registry import CHARACTER, EDITOR, default_family
 
+    from flenwheel.core.turn.demo_photos import packaged_character
+
     return demo_config({default_family(CHARACTER).name: models["character"],
-                        default_family(EDITOR).name: models["editor"]})
+                        default_family(EDITOR).name: models["editor"]}, packaged_character(tmp_path / "photos"))
 
 
 def test_the_demo_config_marks_every_demo_only_key_with_the_real_line_and_loads_back(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -58,9 +59,10 @@ def test_init_gpu_writes_a_config_run_accepts_whose_memory_options_equal_the_rea
 def test_the_24_gb_preset_has_the_tables_values():
     text = (preset_yaml(24))
     config = yaml.safe_load(text)
-    assert config["models"]["quantize"] == "nf4" and config["models"]["offload"] == "model"
-    assert config["train"]["overrides"]["quantize"] == "nf4" and config["editor"]["enabled"] is True
+    assert config["models"]["quantize"] == "fp8" and config["models"]["offload"] == "group"
+    assert config["train"]["overrides"]["quantize"] == "fp8" and config["editor"]["enabled"] is True
     assert config["editor"]["overrides"]["optimizer"] == "adamw8bit"
+    assert config["editor"]["overrides"]["blocks_to_swap"] == 16 and config["editor"]["overrides"]["quantize"] == "fp8"
 
 
 def test_every_key_a_preset_writes_is_commented():
@@ -71,13 +73,20 @@ def test_every_key_a_preset_writes_is_commented():
 
 def test_the_shared_load_options_take_the_more_frugal_family_row():
     base, edit = default_family(CHARACTER), default_family(EDITOR)
-    assert base.memory.preset(12).load.offload == "model" and edit.memory.preset(12).load.offload == "sequential"
-    models = preset_config(12)["models"]
-    assert models["offload"] == "sequential" and models["quantize_text_encoder"] == "nf4" and models["vae_tiling"]
+    assert base.memory.preset(24).load.offload == "model" and edit.memory.preset(24).load.offload == "group"
+    assert not base.memory.preset(12).load.vae_tiling and edit.memory.preset(12).load.vae_tiling
+    assert preset_config(24)["models"]["offload"] == "group" and preset_config(12)["models"]["vae_tiling"]
 
 
-def test_an_editor_that_cannot_train_on_the_card_turns_the_editor_flywheel_off_and_says_so():
-    assert default_family(EDITOR).memory.preset(12).train is None
+def test_an_editor_that_cannot_train_on_the_card_turns_the_editor_flywheel_off_and_says_so(monkeypatch):
+    editor_memory = default_family(EDITOR).memory
+    original = type(editor_memory).preset
+
+    def without_training(self, gpu_gb):
+        row = original(self, gpu_gb)
+        return dataclasses.replace(row, train=None) if self is editor_memory else row
+
+    monkeypatch.setattr(type(editor_memory), "preset", without_training)
     text = preset_yaml(12)
     assert yaml.safe_load(text)["editor"] == {"enabled": False}
     assert "fits no trainer option on a 12 GB card" in text
@@ -109,25 +118,20 @@ def test_every_family_has_a_row_per_card_with_valid_values():
         assert entry.role == EDITOR or all(row.train for row in entry.memory.presets), entry.name
 
 
-def test_awaiting_values_are_not_accepted_yet_so_they_move_into_the_row_when_they_are():
-    """Fails on the day the schema takes fp8 / group offload / blocks_to_swap: move them into the rows then."""
+def test_streaming_rows_use_fp8_with_group_offload_or_block_swap_within_the_familys_maximum():
+    """Small cards stream weights: fp8 storage with group offload (inference) or blocks_to_swap (training),
+    never above the family's maximum, and never with NF4 (4-bit weights are not moved block by block)."""
+    streamed = 0
     for entry in families():
         for row in entry.memory.presets:
-            for key, value in row.awaiting_schema:
-                stage, option = key.split(".")
-                if stage == "load":
-                    assert value not in MEMORY_CHOICES[option], f"{entry.name} {row.gpu_gb} GB: {key} is accepted now"
-                else:
-                    accepted = option in TrainConfig.model_fields and _trainer_takes(option, value)
-                    assert not accepted, f"{entry.name} {row.gpu_gb} GB: {key} is accepted now"
-
-
-def _trainer_takes(option: str, value: object) -> bool:
-    try:
-        TrainConfig.model_validate({"model": "m", "dataset_path": "d", "output_path": "o", option: value})
-    except Exception:
-        return False
-    return True
+            if row.load.offload == "group":
+                assert row.load.quantize != "nf4" and row.load.quantize_text_encoder != "nf4", (entry.name, row.gpu_gb)
+                streamed += 1
+            if row.train and row.train.blocks_to_swap:
+                assert row.train.quantize == "fp8", (entry.name, row.gpu_gb)
+                assert row.train.blocks_to_swap <= entry.max_blocks_to_swap, (entry.name, row.gpu_gb)
+                streamed += 1
+    assert streamed >= 6
 
 
 def test_a_measured_figure_replaces_the_estimate(tmp_path, monkeypatch):
