@@ -17,7 +17,6 @@ def _demo_config(tmp_path) -> TurnConfig:
         (tmp_path / name).mkdir()
         models[name] = tmp_path / name
     from flenwheel.core.models.registry import CHARACTER, EDITOR, default_family
-
     from flenwheel.core.turn.demo_photos import packaged_character
 
     return demo_config({default_family(CHARACTER).name: models["character"],
