@@ -95,7 +95,8 @@ STAGE_FAMILY = {"train FLUX.1-dev": "flux", "train Qwen-Image-Edit-2509": "qwen-
 _PLAIN_LOAD = {"quantize": "none", "quantize_text_encoder": "none", "offload": "none", "vae_tiling": False}
 LOAD_MODES = {"bf16": _PLAIN_LOAD, "nf4": {**_PLAIN_LOAD, "quantize": "nf4", "quantize_text_encoder": "nf4"},
               "offload": {**_PLAIN_LOAD, "offload": "model"}, "fp8": {**_PLAIN_LOAD, "quantize": "fp8"},
-              "group": {**_PLAIN_LOAD, "offload": "group"}, "fp8 + group": {**_PLAIN_LOAD, "quantize": "fp8", "offload": "group"}}
+              "group": {**_PLAIN_LOAD, "offload": "group"},
+              "fp8 + group": {**_PLAIN_LOAD, "quantize": "fp8", "offload": "group"}}
 
 
 def _row(stage: str, case: str, mode: str, result: dict, goal: float | None = None,
