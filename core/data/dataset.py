@@ -192,7 +192,7 @@ class DatasetVersion:
         self.project = project
         self.stage = stage
         self.version = version
-        self.path = project.stage_dir(stage) / version
+        self.path = project.dataset_dir(stage, version)
 
     # Identity -----------------------------------------------------------------------------
     @property
