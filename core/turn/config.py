@@ -209,8 +209,10 @@ def load_turn_config(path: str | Path | None) -> TurnConfig:
         raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise FlenwheelError(f"turn config {file} does not exist") from None
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: bytes that are not UTF-8
         raise FlenwheelError(f"turn config {file} cannot be read: {exc}") from None
+    except RecursionError:
+        raise FlenwheelError(f"turn config {file} nests too deeply to be a turn config") from None
     if not isinstance(raw, dict):
         raise FlenwheelError(f"turn config {file} must be a mapping of sections (models, enrich, ...)")
     try:
