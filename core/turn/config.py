@@ -248,7 +248,7 @@ def check_before_run(config: TurnConfig) -> None:
             problems.append(f"benchmark.card_files[{index}]: {name} does not exist")
     if config.review.decisions and not Path(config.review.decisions).expanduser().is_file():
         problems.append(f"review.decisions: {config.review.decisions} does not exist")
-    problems += bound_problems(config) + override_problems(config)
+    problems += bound_problems(config) + override_problems(config) + model_source_problems(config)
     if problems:
         raise FlenwheelError("turn config: " + "; ".join(problems))
 
@@ -304,6 +304,21 @@ def override_problems(config: TurnConfig) -> list[str]:
             parse_config({**placeholders, **overrides}, key)
         except ConfigError as exc:
             problems.append(str(exc))
+    return problems
+
+
+def model_source_problems(config: TurnConfig) -> list[str]:
+    """``models.flux`` / ``models.qwen_edit`` that read as a relative folder which is not there, or as no hub id."""
+    from ..models.pipelines import hub_id_or_refusal, looks_like_path
+
+    problems = []
+    for key, kind in (("flux", config.models.character_base), ("qwen_edit", config.models.editor)):
+        value = getattr(config.models, key)
+        if value and not looks_like_path(value):
+            try:
+                hub_id_or_refusal(value, kind)
+            except FlenwheelError as exc:
+                problems.append(f"models.{key}: {exc}")
     return problems
 
 
