@@ -203,12 +203,12 @@ def test_model_paths_resolve_through_comfyui_model_folders_or_the_roots(comfyui,
     outside.mkdir(parents=True)
     (outside / "model_index.json").write_text("{}")
     with pytest.raises(FlenwheelError, match=_places.ROOTS_ENV):
-        FlenwheelLoadFlux().load(str(outside), FROM_MODEL, FROM_MODEL, FROM_MODEL, FROM_MODEL, "bfloat16", "none",
+        FlenwheelLoadFlux().load(str(outside), FROM_MODEL, FROM_MODEL, FROM_MODEL, FROM_MODEL, "bf16", "none",
                                  "none", "none", False, "auto")
     with pytest.raises(FlenwheelError, match=_places.ROOTS_ENV):
-        FlenwheelQwenEditLoader().load(str(outside), NO_FILE, "bfloat16", "none", "none", "none", False)
+        FlenwheelQwenEditLoader().load(str(outside), NO_FILE, "bf16", "none", "none", "none", False)
     with pytest.raises(FlenwheelError, match=_places.ROOTS_ENV):
-        FlenwheelQwenEditLoader().load("Qwen/Qwen-Image-Edit-2509", NO_FILE, "bfloat16", "none", "none", "none",
+        FlenwheelQwenEditLoader().load("Qwen/Qwen-Image-Edit-2509", NO_FILE, "bf16", "none", "none", "none",
                                        False, extra_loras=f"{tmp_path / 'evil.safetensors'}:1.0")
     inside_models = comfyui / "models" / "diffusers" / "FLUX.1-dev"
     assert _places.checked_model(str(inside_models)) == str(inside_models)
