@@ -25,8 +25,7 @@ class FlenwheelProject:
             "required": {
                 "project_dir": ("STRING", {
                     "default": "flenwheel/my_character",
-                    "tooltip": ("Project folder; relative paths start in ComfyUI's output folder. Inside ComfyUI it "
-                                "must lie in output/flenwheel/ or a folder FLENWHEEL_ALLOWED_ROOTS names."),
+                    "tooltip": "Project folder; relative paths start in ComfyUI's output folder.",
                 }),
                 "create_if_missing": ("BOOLEAN", {"default": True,
                                                   "tooltip": "Create the project when the folder has none yet."}),
