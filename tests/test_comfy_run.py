@@ -226,7 +226,8 @@ def test_skipped_output_exits_1_naming_the_node_and_the_input(comfy):
     result = run(API, "--server", comfy.url, "--wait")
     assert result.exit_code == 1, result.output
     assert "finished" not in result.stdout
-    assert "ComfyUI skipped node 10 " in result.stderr and "(RandomNoise) input 'noise_seed': Value not in list" in result.stderr
+    assert "ComfyUI skipped node 10 " in result.stderr
+    assert "(RandomNoise) input 'noise_seed': Value not in list" in result.stderr
     queued_only = run(API, "--server", comfy.url)
     assert queued_only.exit_code == 1 and "ComfyUI skipped node 10" in queued_only.stderr
 
