@@ -262,8 +262,10 @@ def load_config(path: str | Path, kind: str | None = None) -> TrainConfig:
         )
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: bytes that are not UTF-8
-        raise ConfigError(f"{file} is not valid UTF-8 YAML: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file} is not valid YAML: {exc}") from None
+    except ValueError as exc:  # bytes that are not UTF-8
+        raise ConfigError(f"{file} is not UTF-8 text: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{file} nests too deeply to be a training config") from None
     config = parse_config(raw, str(file), file.resolve().parent)
