@@ -85,12 +85,24 @@ def project_folder(value: str) -> Path:
     return Path(os.path.abspath(checked_path(str(full), "project folder")))
 
 
-def checked_path(value: str, what: str) -> Path:
-    """A file or folder a widget names, refused inside ComfyUI unless it lies in an allowed root."""
+def _input_directory() -> list[Path]:
+    try:
+        from folder_paths import get_input_directory
+    except ImportError:
+        return []
+    return [Path(os.path.abspath(get_input_directory()))]
+
+
+def checked_path(value: str, what: str, read_only: bool = False) -> Path:
+    """A file or folder a widget names, refused inside ComfyUI unless it lies in an allowed root.
+
+    What a node only reads (photos, YAML) may also come from ComfyUI's input folder, where users upload.
+    """
     path = Path((value or "").strip()).expanduser()
     roots = allowed_roots()
     if roots is None:
         return path
+    roots = (*roots, *_input_directory()) if read_only else roots
     if not path.is_absolute():
         path = (_output_directory() or Path.cwd()) / path
     if not _within(path, roots):
@@ -129,7 +141,7 @@ def checked_model(value: str, what: str = "model") -> str:
 
 def user_files(text: str, what: str) -> tuple[str, ...]:
     """A widget's optional YAML file as the tuple the engine takes: () when blank, else the checked path."""
-    return (str(checked_path(text, what)),) if (text or "").strip() else ()
+    return (str(checked_path(text, what, read_only=True)),) if (text or "").strip() else ()
 
 
 def checked_loras(paths: Iterable[str | Path], what: str = "LoRA") -> None:

@@ -24,7 +24,7 @@ def _batch(images):
 
 
 def _reference_folder(folder: str) -> list[Path]:
-    path = checked_path(folder, "reference folder")
+    path = checked_path(folder, "reference folder", read_only=True)
     if not path.is_dir():
         raise FlenwheelError(f"reference folder {path} does not exist")
     files = list_image_files(path)

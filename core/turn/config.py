@@ -312,13 +312,13 @@ def model_source_problems(config: TurnConfig) -> list[str]:
     from ..models.pipelines import hub_id_or_refusal, looks_like_path
 
     problems = []
-    for key, kind in (("flux", config.models.character_base), ("qwen_edit", config.models.editor)):
-        value = getattr(config.models, key)
+    models = config.models
+    for kind, value in ((models.character_base, models.flux), (models.editor, models.qwen_edit)):
         if value and not looks_like_path(value):
             try:
                 hub_id_or_refusal(value, kind)
             except FlenwheelError as exc:
-                problems.append(f"models.{key}: {exc}")
+                problems.append(f"models: {exc}")
     return problems
 
 

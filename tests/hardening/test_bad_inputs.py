@@ -131,7 +131,7 @@ def test_model_paths_that_look_like_relative_folders(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError, match="neither an existing flux model folder nor a hub id"):
         check_source("black forest/FLUX 1", "flux")
     turn = write(tmp_path, "turn.yaml", "models:\n  flux: models/FLUX.2-dev\n")
-    with pytest.raises(Exception, match="models.flux: .*FLUX.2-dev does not exist"):
+    with pytest.raises(Exception, match="models: flux model folder .*FLUX.2-dev does not exist"):
         load_turn_config(turn)
 
 

@@ -128,6 +128,7 @@ def comfyui(monkeypatch, tmp_path):
         return [str(folders[name])]
 
     stand_in = types.SimpleNamespace(get_output_directory=lambda: str(comfy / "output"),
+                                     get_input_directory=lambda: str(comfy / "input"),
                                      get_folder_paths=folder_paths_of, get_filename_list=lambda name: [],
                                      get_full_path_or_raise=lambda folder, name: str(folders[folder] / name))
     monkeypatch.setitem(sys.modules, "folder_paths", stand_in)
@@ -187,6 +188,18 @@ def test_widget_files_and_folders_outside_the_places_are_refused_before_reading(
         with pytest.raises(FlenwheelError, match=_places.ROOTS_ENV):
             call()
     assert snapshot(project.root) == before
+
+
+def test_photos_may_come_from_comfyui_input_folder(comfyui):
+    from flenwheel.nodes.curate_node import FlenwheelCurateSources
+
+    project = Project.init(comfyui / "output" / "flenwheel" / "hero", name="Hero")
+    (comfyui / "input" / "uploads").mkdir(parents=True)
+    noise(4).save(comfyui / "input" / "uploads" / "photo.png")
+    FlenwheelCurateSources().curate(project, str(comfyui / "input" / "uploads"), "unknown", "unknown", "", False, True)
+    assert len(project.dataset("source").records) == 1
+    with pytest.raises(FlenwheelError, match=_places.ROOTS_ENV):
+        _places.project_folder(str(comfyui / "input" / "project"))
 
 
 def test_a_graph_cannot_choose_the_pose_python(comfyui):

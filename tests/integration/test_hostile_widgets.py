@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -61,15 +63,24 @@ def probe(comfyui):
     return root
 
 
-@pytest.mark.parametrize("folder", ["../../outside_project", "/tmp/flenwheel_hostile_probe", "someone_elses"])
-def test_a_project_folder_outside_output_flenwheel_is_refused(comfyui, tmp_path, folder):
-    before = files_under(comfyui.base / "output")
+@pytest.fixture
+def outside():
+    """A folder outside every allowed root (the test ComfyUI allows pytest's temp folders: conftest.py)."""
+    folder = Path(tempfile.mkdtemp(prefix="flenwheel-hostile-"))
+    yield folder
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("kind", ["relative", "absolute", "beside flenwheel/"])
+def test_a_project_folder_outside_the_allowed_places_is_refused(comfyui, tmp_path, outside, kind):
+    output = comfyui.base / "output"
+    folder = {"relative": os.path.relpath(outside / "project", output), "absolute": str(outside / "project"),
+              "beside flenwheel/": "someone_elses"}[kind]
+    before = files_under(output)
     graph = {"1": project_node(folder, create=True), "2": preview(["1", 1])}
     message = run_expecting_failure(comfyui, graph, tmp_path / "project.json")
     assert "FLENWHEEL_ALLOWED_ROOTS" in message and "FlenwheelProject" in message
-    assert files_under(comfyui.base / "output") == before
-    for place in (Path("/tmp/flenwheel_hostile_probe"), comfyui.base.parent / "outside_project"):
-        assert not place.exists()
+    assert files_under(output) == before and files_under(outside) == set()
 
 
 def test_a_model_card_label_cannot_climb_out_of_the_project(comfyui, probe, tmp_path):
@@ -81,7 +92,7 @@ def test_a_model_card_label_cannot_climb_out_of_the_project(comfyui, probe, tmp_
 
 
 def test_an_item_id_cannot_save_into_another_folder(comfyui, probe, tmp_path):
-    other = comfyui.base / "output" / "other_project"
+    other = comfyui.base / "output" / "other_project"  # beside output/flenwheel: not an allowed place
     before = files_under(comfyui.base / "output")
     hostile = f"synthetic/{os.path.relpath(other / 'data' / 'synthetic' / 'v1', probe / 'data' / 'synthetic')}#k:0"
     graph = {
@@ -96,8 +107,8 @@ def test_an_item_id_cannot_save_into_another_folder(comfyui, probe, tmp_path):
     assert files_under(comfyui.base / "output") == before and not other.exists()
 
 
-def test_photos_and_models_from_elsewhere_are_refused(comfyui, probe, tmp_path):
-    secret = tmp_path / "secret photos"
+def test_photos_and_models_from_elsewhere_are_refused(comfyui, probe, tmp_path, outside):
+    secret = outside / "secret photos"
     secret.mkdir()
     curate = {"1": project_node(str(probe)),
               "2": {"class_type": "FlenwheelCurateSources",
@@ -105,7 +116,7 @@ def test_photos_and_models_from_elsewhere_are_refused(comfyui, probe, tmp_path):
                                "expression": "unknown", "caption": "", "mirror": False, "skip_invalid": True}},
               "3": preview(["2", 2])}
     assert "FLENWHEEL_ALLOWED_ROOTS" in run_expecting_failure(comfyui, curate, tmp_path / "curate.json")
-    model = tmp_path / "models elsewhere" / "FLUX.1-dev"
+    model = outside / "models elsewhere" / "FLUX.1-dev"
     model.mkdir(parents=True)
     loader = {"1": {"class_type": "FlenwheelLoadFlux",
                     "inputs": {"model": str(model), "transformer": "(from model)", "vae": "(from model)",
