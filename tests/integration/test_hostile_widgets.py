@@ -71,16 +71,17 @@ def outside():
     shutil.rmtree(folder)
 
 
-@pytest.mark.parametrize("kind", ["relative", "absolute", "beside flenwheel/"])
+@pytest.mark.parametrize("kind", ["relative", "absolute", "home"])
 def test_a_project_folder_outside_the_allowed_places_is_refused(comfyui, tmp_path, outside, kind):
     output = comfyui.base / "output"
     folder = {"relative": os.path.relpath(outside / "project", output), "absolute": str(outside / "project"),
-              "beside flenwheel/": "someone_elses"}[kind]
+              "home": "~/flenwheel_hostile_probe"}[kind]
     before = files_under(output)
     graph = {"1": project_node(folder, create=True), "2": preview(["1", 1])}
     message = run_expecting_failure(comfyui, graph, tmp_path / "project.json")
     assert "FLENWHEEL_ALLOWED_ROOTS" in message and "FlenwheelProject" in message
     assert files_under(output) == before and files_under(outside) == set()
+    assert not Path("~/flenwheel_hostile_probe").expanduser().exists()
 
 
 def test_a_model_card_label_cannot_climb_out_of_the_project(comfyui, probe, tmp_path):
