@@ -131,6 +131,8 @@ def finish(
         for line in describe_outputs(result, prompt):
             click.echo(line)
     else:
+        for line in describe_outputs(result, prompt) if result.outputs else ():  # what did run, when some was skipped
+            click.echo(line)
         click.secho(f"{result.status.name.lower().replace('_', ' ')}: {result.message}", fg="red", err=True)
         trace = result.details.get("traceback")
         if trace and show_traceback:

@@ -16,7 +16,7 @@ from ..core.data.errors import FlenwheelError
 from ..core.data.images import load_image
 from ..core.data.project import Project
 from ..core.graph.items import STAGE_OF, plan_items
-from ..core.graph.lineage import read_lineage
+from ..core.graph.lineage import load_graph, read_lineage
 from ..core.graph.save import save_items
 from ..core.identity.gate import DEFAULT_TOLERANCE, GATE_MODES, resolve_gate
 
@@ -76,7 +76,7 @@ def save_cmd(project: str, pairs: tuple[str, ...], graph_file: str | None, ident
             raise FlenwheelError(f"'{pair}' is not ITEM_ID=IMAGE")
         ids.append(item)
         images.append(load_image(Path(path)))
-    graph = json.loads(Path(graph_file).read_text(encoding="utf-8")) if graph_file else None
+    graph = load_graph(graph_file) if graph_file else None
     result = save_items(opened, images, ids, lineage=read_lineage(graph), png_text={"prompt": graph} if graph else None,
                         scorer=resolve_gate(opened, identity_gate, tolerance), max_retries=max_retries,
                         node="flenwheel items save")

@@ -56,7 +56,7 @@ def init_cmd(project: str, name: str | None, token: str, class_word: str, gpu: s
 @click.argument("project", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
 def verify_cmd(project: str, as_json: bool) -> None:
-    """Check every dataset version against its manifest (changed, missing, extra files)."""
+    """Check every dataset version against its manifest (changed, missing, extra files, leftover temps)."""
     opened = Project.open(project)
     reports = [opened.dataset(stage, version).verify() for stage in STAGES for version in opened.versions(stage)]
     bad = [report for report in reports if not report.ok]
@@ -70,6 +70,8 @@ def verify_cmd(project: str, as_json: bool) -> None:
             for kind in ("changed", "missing", "extra"):
                 for name in getattr(report, kind):
                     click.echo(f"  {kind}: {name}")
+            for name in report.temps:
+                click.echo(f"  temporary file a killed write left: {name} (the next placement or edit removes it)")
         if not reports:
             click.echo("no datasets yet")
     if bad:

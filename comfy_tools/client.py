@@ -142,8 +142,19 @@ def rejection_message(answer: dict[str, Any], prompt: dict[str, Any]) -> str:
         label = node_label(prompt, node_id, entry.get("class_type"))
         for problem in entry.get("errors") or []:
             detail = f": {problem['details']}" if problem.get("details") else ""
-            lines.append(f"  {label}: {problem.get('message', 'invalid')}{detail}")
+            name = (problem.get("extra_info") or {}).get("input_name")
+            where = f" input '{name}'" if name and f"{name}:" not in detail else ""
+            lines.append(f"  {label}{where}: {problem.get('message', 'invalid')}{detail}")
     return "\n".join(lines)
+
+
+def skipped_outputs(node_errors: dict[str, Any], prompt: dict[str, Any]) -> str:
+    """The verdict on a prompt ComfyUI queued only in part: which output nodes it skipped, and why."""
+    outputs = sorted({str(out) for entry in node_errors.values() for out in entry.get("dependent_outputs") or []})
+    named = ", ".join(node_label(prompt, out) for out in outputs) or "some outputs"
+    problems = "; ".join(line.strip() for line in rejection_message({"node_errors": node_errors}, prompt)
+                         .splitlines()[1:])
+    return f"ComfyUI skipped {named} because of invalid inputs: {problems}"
 
 
 def node_label(prompt: dict[str, Any], node_id: Any, node_type: str | None = None) -> str:
@@ -289,6 +300,16 @@ async def run_prompt(
         )
 
 
+def _partial(result: RunResult, prompt: dict[str, Any], details: dict[str, Any] | None = None) -> RunResult:
+    """A run whose queue answer listed node errors skipped outputs: that is a failure (exit 1), not a success."""
+    result.details.update(details or {})
+    skipped = result.details.get("node_errors")
+    if skipped and result.status == RunStatus.SUCCESS:
+        result.status = RunStatus.EXECUTION_ERROR
+        result.message = skipped_outputs(skipped, prompt)
+    return result
+
+
 async def _run(
     client: ComfyClient,
     prompt: dict[str, Any] | PromptBuilder,
@@ -308,11 +329,11 @@ async def _run(
         prompt_id = state["prompt_id"] = queued["prompt_id"]
         details = {"node_errors": queued["node_errors"]} if queued.get("node_errors") else {}
         if not wait:
-            return RunResult(RunStatus.SUCCESS, f"queued as prompt {prompt_id}", prompt_id, details=details)
+            result = RunResult(RunStatus.SUCCESS, f"queued as prompt {prompt_id}", prompt_id, details=details)
+            return _partial(result, prompt)
         verdict = await follow(ws, prompt_id, prompt, on_event)
-        result = await settle(client, verdict, prompt_id, prompt)
-        result.details.update(details)
-        if download_to is not None and result.status == RunStatus.SUCCESS:
+        result = _partial(await settle(client, verdict, prompt_id, prompt), prompt, details)
+        if download_to is not None and (result.status == RunStatus.SUCCESS or result.details.get("node_errors")):
             result.downloaded = await download(client, result.outputs, download_to)
         return result
     finally:

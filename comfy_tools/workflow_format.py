@@ -102,6 +102,10 @@ def load_workflow(path: str | Path) -> dict[str, Any]:
         raise WorkflowError(f"workflow file not found: {path}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WorkflowError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise WorkflowError(f"{path} nests too deeply to be a workflow") from None
+    except OSError as exc:
+        raise WorkflowError(f"{path} cannot be read: {exc.strerror}") from None
     workflow_kind(data, str(path))
     return data
 

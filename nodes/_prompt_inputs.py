@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..core.data.text_lists import split_list
 from ..core.generate.aim import AimedPlan, aimed_plan, load_needs
 from ..core.generate.prompt_sets import plan_run
+from ._places import user_files
 
 SEED_MAX = 2**31 - 1
 
@@ -108,7 +109,7 @@ def plan_from_inputs(
     true_cfg,
     firsts=False,
 ):
-    files = [prompts_file.strip()] if prompts_file.strip() else []
+    files = list(user_files(prompts_file, "prompts file"))
     run = {
         "width": width,
         "height": height,

@@ -1,7 +1,8 @@
 """The review API inside ComfyUI: mounted once on PromptServer, over this session's projects.
 
 The sidebar may show the projects that FLENwheel nodes opened in this ComfyUI session and the
-project folders under ComfyUI's output folder; a request names one by its opaque key, never by
+project folders in the allowed places (``_places``: ComfyUI's output/flenwheel and the roots
+the user allowed); a request names one by its opaque key, never by
 a path (see ``core/review/projects.py``). The routes answer only the Host names ComfyUI's
 ``--listen`` address allows (the same DNS-rebinding rule as ``flenwheel review serve``), and
 placement that a killed ComfyUI left undone is finished when the routes are mounted (for the
@@ -20,6 +21,7 @@ from ..core.data.project import Project
 from ..core.review.hosts import allowed_for_listen
 from ..core.review.projects import ProjectRegistry
 from ._comfy import listen_address, prompt_server
+from ._places import allowed_roots
 
 LOG = logging.getLogger("flenwheel")
 
@@ -27,11 +29,8 @@ _state: dict[str, object] = {}
 
 
 def _output_folders() -> list[Path]:
-    try:
-        import folder_paths
-    except ImportError:
-        return []
-    return [Path(folder_paths.get_output_directory())]
+    """The folders whose projects the sidebar lists: the allowed places (``_places``), none outside ComfyUI."""
+    return list(allowed_roots() or ())
 
 
 def registry() -> ProjectRegistry:

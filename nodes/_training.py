@@ -19,6 +19,7 @@ from ..core.training.loss_plot import plot_losses
 from ..core.training.train_version import train_version
 from ..trainers.config import DEFAULT_LEARNING_RATE, TrainConfig, load_config
 from ._comfy import comfy_progress, free_comfy_memory, interrupt_requested, is_interrupt, send_event
+from ._places import checked_model, checked_path
 from ._types import DATASET
 
 #: The training widgets, in their order on the node: the widget type, the slider range a person is
@@ -181,11 +182,22 @@ class NodeRun:
 
 def train_node(kind: str, config_path: Path) -> tuple[Any, ...]:
     """Run (or reuse) the training a config describes and build the node's outputs."""
-    config = load_config(config_path, kind)
+    config = fenced(load_config(config_path, kind))
     run = NodeRun(kind, config.output_dir)
     # the trainer is another process: ComfyUI's cached models must not hold the GPU
     outcome = train_version(kind, config_path, run.on_event, run.should_stop, before_start=free_comfy_memory)
     return outputs(config.output_dir, str(outcome.lora or ""), outcome.samples, outcome.summary())
+
+
+def fenced(config: TrainConfig) -> TrainConfig:
+    """The config, once every path in it lies where a graph may reach (a config file is a widget's too)."""
+    checked_model(config.model, "model in the training config")
+    checked_path(config.output_path, "output_path in the training config")
+    for path in [*config.dataset_path, *[p for spec in config.sample_prompts for p in spec.control_paths]]:
+        checked_path(path, "dataset path in the training config")
+    if config.project_dir:
+        checked_path(config.project_dir, "project_dir in the training config")
+    return config
 
 
 def outputs(output_dir: Path, lora: str, samples: list[str], summary: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from ..core.benchmark.run import FluxRenderer, run_benchmark, verdict_scope
 from ..core.data.images import images_to_tensor, load_image
 from ..core.review.gate import wait_for_review
 from ._comfy import check_interrupt, comfy_progress
+from ._places import checked_python, user_files
 from ._review_routes import remember_project, warm_thumbnails
 from ._types import CATEGORY, PROJECT_INPUT
 from .flux_node import FLUX_INPUT
@@ -88,12 +89,12 @@ class FlenwheelModelCardBenchmark:
     def benchmark(self, flux, project, tries, checks, review_mode, card_file="", review_all_tries=False,
                   timeout_minutes=120, size=0, steps=0, base_seed=0, name="", pose_python="", unique_id=None):
         render = {k: v for k, v in (("width", size), ("height", size), ("steps", steps)) if v}
-        card = load_card([card_file.strip()] if card_file.strip() else [], tries=tries, base_seed=base_seed,
+        card = load_card(list(user_files(card_file, "card file")), tries=tries, base_seed=base_seed,
                          render=render or None)
         progress = comfy_progress(tries * len(card.cells(project.subject, project.token)))
         run = run_benchmark(
             project, FluxRenderer(flux), card, checks=parse_checks(checks), label=name.strip() or None,
-            pose_python=pose_python.strip() or None,
+            pose_python=checked_python(pose_python),
             on_image=lambda done, total, image, record: progress(done, total, image),
             step_callback=lambda step, total: check_interrupt(),
         )

@@ -6,6 +6,7 @@ from ..core.data.images import images_to_tensor
 from ..core.data.text_lists import split_list
 from ..core.generate.compare import compare_loras, parse_columns, save_comparison
 from ._comfy import check_interrupt, comfy_progress
+from ._places import checked_loras
 from ._prompt_inputs import plan_from_inputs, prompt_inputs, render_inputs
 from ._types import CATEGORY, PROJECT_INPUT
 from .flux_node import FLUX_INPUT, lora_lookup
@@ -94,6 +95,7 @@ class FlenwheelCompareLoras:
         true_cfg=1.0,
     ):
         parsed = parse_columns(columns.splitlines(), project, lora_lookup)
+        checked_loras(spec.path for column in parsed for spec in column.loras)
         _, plan = plan_from_inputs(
             project,
             prompts_file,

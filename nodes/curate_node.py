@@ -8,6 +8,7 @@ from ..core.data.handles import DatasetHandle
 from ..core.data.images import images_to_tensor, tensor_to_images
 from ..core.data.taxonomy import ANGLES, EXPRESSIONS
 from ._comfy import comfy_progress
+from ._places import user_files
 from ._types import CATEGORY, DATASET, PROJECT_INPUT
 
 
@@ -45,7 +46,7 @@ class FlenwheelCurateSources:
 
     def curate(self, project, source_folder, angle, expression, caption, mirror, skip_invalid, images=None):
         pictures = [] if images is None else [(f"comfy_{i:03d}", im) for i, im in enumerate(tensor_to_images(images))]
-        inputs = [source_folder] if source_folder.strip() else []
+        inputs = list(user_files(source_folder, "source folder"))
         checks, notice = source_checks(project)
         if inputs or pictures:
             progress = comfy_progress(len(pictures) or 1)

@@ -11,6 +11,7 @@ from ..core.editor.editor_skip import skipped_in
 from ..core.enrich.plan import EnrichSettings
 from ..core.identity.gate import GATE_MODES, resolve_gate
 from ._comfy import check_interrupt, interrupt_requested
+from ._places import checked_loras
 from ._review_routes import remember_project
 from ._types import CATEGORY, DATASET, PROJECT_INPUT, QWEN_EDIT_PIPELINE
 from .enrich_node import MAX_SEED, _families, _float, _int, _lazy_progress
@@ -95,6 +96,7 @@ class FlenwheelCompareEditors:
         if skip is not None:
             return {"ui": {"text": [skip.text]}, "result": ("", skip.text)}
         chosen = parse_editors([editors.replace("\n", ",")], project)
+        checked_loras(spec.path for editor in chosen for spec in editor.loras)
         settings = EnrichSettings(per_source=per_source, families=_families(families), seed=base_seed, steps=steps,
                                   true_cfg=true_cfg, width=width or None, height=height or None,
                                   condition_pixels=condition_pixels or None, vae_pixels=vae_pixels or None)

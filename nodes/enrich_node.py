@@ -12,6 +12,7 @@ from ..core.enrich.edit_prompts import load_templates
 from ..core.enrich.enrich import EnrichSettings, enrich
 from ..core.identity.gate import DEFAULT_TOLERANCE, GATE_MODES, resolve_gate
 from ._comfy import ProgressFn, check_interrupt, comfy_progress, interrupt_requested
+from ._places import user_files
 from ._types import CATEGORY, DATASET, PROJECT_INPUT, QWEN_EDIT_PIPELINE
 
 MAX_SEED = 2**32 - 1
@@ -109,7 +110,7 @@ class FlenwheelQwenEditEnrich:
             pixels=int(megapixels * 1024 * 1024), vae_pixels=vae_pixels or None,
             condition_pixels=condition_pixels or None, max_retries=max_retries,
             reference="image" if reference is not None else reference_mode,
-            template_files=(templates_file.strip(),) if templates_file.strip() else (),
+            template_files=user_files(templates_file, "templates file"),
         )
         scorer = resolve_gate(project, identity_gate, tolerance)
         reference_image = tensor_to_images(reference)[0] if reference is not None else None

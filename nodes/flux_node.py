@@ -16,6 +16,7 @@ from ..core.models.loras import LoraSpec
 from ..core.models.pipelines import LoadOptions
 from ..core.models.registry import CHARACTER, FLUX1_DEV, family, family_names
 from ._comfy import model_folder_files, model_folder_path
+from ._places import checked_loras, checked_model
 from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT, memory_input
 
 FROM_MODEL = "(from model)"
@@ -156,7 +157,7 @@ class FlenwheelLoadFlux:
             offload=offload,
             vae_tiling=vae_tiling,
         )
-        source = model.strip()
+        source = checked_model(model)
         if base != FLUX1_DEV.name and source in ("", FLUX1_DEV.hub_id):
             source = family(base).hub_id
         handle = load_character_base(base, source, files, options)
@@ -195,6 +196,7 @@ class FlenwheelCharacterLora:
 
     def add(self, flux, project, version, strength):
         path = str(resolve_lora(version.strip() or LATEST, project))
+        checked_loras([path])
         return (_stacked(flux, LoraSpec(path, strength)), path)
 
 

@@ -14,6 +14,7 @@ from ..core.identity.filter import filter_dataset, import_synthetic, score_image
 from ..core.identity.identity import DEFAULT_TOLERANCE, POLICIES, IdentityScorer
 from ..core.identity.references import collect_references
 from ._comfy import blocked_output, comfy_progress
+from ._places import checked_path
 from ._types import CATEGORY, DATASET, PROJECT
 
 
@@ -23,7 +24,7 @@ def _batch(images):
 
 
 def _reference_folder(folder: str) -> list[Path]:
-    path = Path(folder.strip()).expanduser()
+    path = checked_path(folder, "reference folder", read_only=True)
     if not path.is_dir():
         raise FlenwheelError(f"reference folder {path} does not exist")
     files = list_image_files(path)

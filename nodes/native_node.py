@@ -16,6 +16,7 @@ from ..core.graph.lineage import png_text, read_lineage
 from ..core.graph.save import save_items
 from ..core.identity.gate import DEFAULT_TOLERANCE, GATE_MODES, resolve_gate
 from ._comfy import blocked_output
+from ._places import user_files
 from ._types import CATEGORY, DATASET, PROJECT_INPUT
 
 MAX_SEED = 2**32 - 1
@@ -25,10 +26,6 @@ SAVE_NAME = "FLENwheel Save Flywheel Images"
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in (text or "").replace("\n", ",").split(",") if name.strip())
-
-
-def _files(text: str) -> tuple[str, ...]:
-    return (text.strip(),) if (text or "").strip() else ()
 
 
 def _blocked() -> list[Any]:
@@ -103,8 +100,10 @@ class FlenwheelFlywheelItems:
     def plan(self, project, step, base_seed, per_source, variants, tries, families, label, templates_file="",
              prompts_file="", card_file="", new_version=False):
         plan = plan_items(project, step, per_source=per_source, families=_names(families), seed=base_seed,
-                          template_files=_files(templates_file), prompt_files=_files(prompts_file),
-                          variants=variants or None, card_files=_files(card_file), tries=tries or None,
+                          template_files=user_files(templates_file, "templates file"),
+                          prompt_files=user_files(prompts_file, "prompts file"),
+                          variants=variants or None, card_files=user_files(card_file, "card file"),
+                          tries=tries or None,
                           label=label.strip() or "char_v1", new_version=new_version)
         summary = "\n".join(plan.lines())
         handle = DatasetHandle(plan.dataset)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..core.data.project import DEFAULT_CLASS_WORD, DEFAULT_TOKEN, PROJECT_FILE, Project
+from ._places import project_folder
 from ._review_routes import remember_project
 from ._types import CATEGORY, PROJECT
 
@@ -41,7 +40,7 @@ class FlenwheelProject:
         }
 
     def open(self, project_dir, create_if_missing, character_name, instance_token, class_word):
-        root = resolve_project_dir(project_dir)
+        root = project_folder(project_dir)
         if create_if_missing and not (root / PROJECT_FILE).exists():
             project = Project.init(root, character_name, instance_token, class_word)
         else:
@@ -49,18 +48,6 @@ class FlenwheelProject:
         remember_project(project)
         current = ", ".join(f"{k}={v}" for k, v in project.config.current.items()) or "nothing trained yet"
         return (project, f"{project.config.name} at {project.root} ({project.subject}); {current}")
-
-
-def resolve_project_dir(value: str) -> Path:
-    """Relative folders live under ComfyUI's output directory (the cwd outside ComfyUI)."""
-    path = Path(value).expanduser()
-    if path.is_absolute():
-        return path
-    try:
-        import folder_paths
-    except ImportError:
-        return path.resolve()
-    return Path(folder_paths.get_output_directory()) / path
 
 
 NODE_CLASS_MAPPINGS = {"FlenwheelProject": FlenwheelProject}

@@ -17,6 +17,7 @@ from ..core.models.pipelines import LoadOptions
 from ..core.models.qwen_edit_loader import load_qwen_edit
 from ..core.models.registry import QWEN_EDIT_2509
 from ._comfy import free_comfy_memory, model_folder_dirs, model_folder_files, model_folder_path
+from ._places import checked_loras, checked_model
 from ._types import CATEGORY, PROJECT, QWEN_EDIT_PIPELINE, memory_input
 
 NO_FILE = "(use the model's own transformer)"
@@ -101,7 +102,7 @@ class FlenwheelQwenEditLoader:
 
     def load(self, model, transformer_file, dtype, quantize, quantize_text_encoder, offload, vae_tiling,
              extra_loras="", project=None, **slots):
-        source = resolve_model(model)
+        source = checked_model(resolve_model(model))
         if not source:
             raise ModelLoadError(f"no model given: enter a diffusers folder or {QWEN_EDIT_2509.hub_id}")
         file = None
@@ -111,7 +112,9 @@ class FlenwheelQwenEditLoader:
                  for i in range(1, LORA_SLOTS + 1)]
         options = LoadOptions(dtype=dtype, quantize=quantize, quantize_text_encoder=quantize_text_encoder,
                               offload=offload, vae_tiling=vae_tiling)
-        handle = load_qwen_edit(source, file, options, lora_specs(pairs, extra_loras, project),
+        specs = lora_specs(pairs, extra_loras, project)
+        checked_loras(spec.path for spec in specs)
+        handle = load_qwen_edit(source, file, options, specs,
                                 before_load=free_comfy_memory)
         loras = ", ".join(f"{Path(ref['path']).name} @ {ref['strength']:g}" for ref in handle.loras)
         return (handle, f"{handle.describe()}; {loras or 'no LoRAs'}")

@@ -7,12 +7,11 @@ checkpoint; a finished version is returned at once without training again.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..core.data.images import images_to_tensor
 from ..core.editor.editor_skip import Skipped, skipped_in
 from ..core.models.registry import CHARACTER, EDITOR, default_family, family
 from ..core.training.planning import prepare_run
+from ._places import checked_model, checked_path
 from ._training import (
     base_family_input,
     base_model_input,
@@ -61,8 +60,8 @@ class _TrainNode:
             return _passed_through(skip)
         kind, source = base_source(self.KIND, base, base_model)
         if config_path.strip():
-            return train_node(kind, Path(config_path.strip()).expanduser())
-        overrides = {"model": source, **settings(kind, kwargs)}
+            return train_node(kind, checked_path(config_path, "training config"))
+        overrides = {"model": checked_model(source), **settings(kind, kwargs)}
         prompts = [line.strip() for line in (kwargs.get("sample_prompts") or "").splitlines() if line.strip()]
         if prompts:
             overrides["sample_prompts"] = prompts

@@ -10,6 +10,7 @@ from ..core.models.registry import CHARACTER, default_family, family, family_nam
 from ..core.training.loss_plot import plot_losses
 from ..core.training.planning import lora_versions
 from ..trainers.protocol import LOG_FILE, loss_history, read_log
+from ._places import checked_path
 from ._types import CATEGORY, PROJECT_INPUT
 
 
@@ -67,7 +68,7 @@ class FlenwheelLoadTrainingLog:
 
 def _run_folder(kind: str, version: str, project, run_folder: str) -> Path:
     if run_folder.strip():
-        return Path(run_folder.strip()).expanduser()
+        return checked_path(run_folder, "run folder")
     if project is None:
         raise FlenwheelError("connect a project or give a run_folder")
     found = lora_versions(project, kind)

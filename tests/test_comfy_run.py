@@ -73,7 +73,14 @@ class FakeComfy:
             )
         prompt_id = f"p{len(self.posted)}"
         asyncio.get_running_loop().create_task(self.play(body["client_id"], prompt_id))
-        return web.json_response({"prompt_id": prompt_id, "number": len(self.posted), "node_errors": {}})
+        return web.json_response({"prompt_id": prompt_id, "number": len(self.posted),
+                                  "node_errors": self.skipped if self.scenario == "partial" else {}})
+
+    #: What ComfyUI 0.3.64 answers when one output's inputs are invalid and the others still run (it
+    #: queues the valid outputs and lists the skipped one), e.g. template 14 without its model files.
+    skipped = {"12": {"class_type": "RandomNoise", "dependent_outputs": ["10"], "errors": [
+        {"type": "value_not_in_list", "message": "Value not in list", "details": "",
+         "extra_info": {"input_name": "noise_seed", "input_config": None, "received_value": "x"}}]}}
 
     async def play(self, client_id: str, prompt_id: str) -> None:
         ws = self.sockets[client_id]
@@ -212,6 +219,17 @@ def test_execution_error_names_the_node_and_exits_1(comfy):
     )
     assert "curate.py" not in result.stderr
     assert "curate.py" in run(API, "--server", comfy.url, "--wait", "--traceback").stderr
+
+
+@pytest.mark.parametrize("comfy", ["partial"], indirect=True)
+def test_skipped_output_exits_1_naming_the_node_and_the_input(comfy):
+    result = run(API, "--server", comfy.url, "--wait")
+    assert result.exit_code == 1, result.output
+    assert "finished" not in result.stdout
+    assert "ComfyUI skipped node 10 " in result.stderr
+    assert "(RandomNoise) input 'noise_seed': Value not in list" in result.stderr
+    queued_only = run(API, "--server", comfy.url)
+    assert queued_only.exit_code == 1 and "ComfyUI skipped node 10" in queued_only.stderr
 
 
 @pytest.mark.parametrize("comfy", ["rejected"], indirect=True)

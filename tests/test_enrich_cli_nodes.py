@@ -144,7 +144,8 @@ def comfy(monkeypatch, tmp_path, tiny_qwen_edit):
 
     folder_paths = types.SimpleNamespace(
         get_filename_list=lambda folder: sorted(p.name for p in folders[folder].iterdir() if p.is_file()),
-        get_full_path_or_raise=full_path, get_folder_paths=lambda folder: [str(folders[folder])])
+        get_full_path_or_raise=full_path, get_folder_paths=lambda folder: [str(folders[folder])],
+        get_output_directory=lambda: str(tmp_path / "output"))
 
     class ProgressBar:
         def __init__(self, total):

@@ -273,6 +273,10 @@ def load_config(path: str | Path, kind: str | None = None) -> TrainConfig:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file} is not valid YAML: {exc}") from None
+    except ValueError as exc:  # bytes that are not UTF-8
+        raise ConfigError(f"{file} is not UTF-8 text: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{file} nests too deeply to be a training config") from None
     config = parse_config(raw, str(file), file.resolve().parent)
     if kind is not None:
         try:

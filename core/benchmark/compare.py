@@ -100,7 +100,7 @@ def _short(label: str) -> str:
 
 
 def _results_of(project: Project, label: str) -> dict[str, Any]:
-    return load_results(project.benchmarks_dir / benchmark_label(label) / RESULTS_FILE)
+    return load_results(project.benchmark_dir(benchmark_label(label)) / RESULTS_FILE)
 
 
 def _headline(data: dict[str, Any]) -> str:
@@ -152,7 +152,7 @@ def write_comparison(project: Project, first: str, second: str) -> tuple[Path, P
     if a["lora_version"] == b["lora_version"]:
         raise FlenwheelError(f"both sides are {a['lora_version']}; compare two different versions")
     data = compare_results(a, b)
-    cards = [load_image(project.benchmarks_dir / r["lora_version"] / CARD_FILE) for r in (a, b)]
+    cards = [load_image(project.benchmark_dir(r["lora_version"]) / CARD_FILE) for r in (a, b)]
     image = comparison_image(data, *cards)
     stem = f"compare_{_short(a['lora_version'])}_{_short(b['lora_version'])}"
     png_path = project.benchmarks_dir / f"{stem}.png"

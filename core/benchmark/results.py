@@ -266,7 +266,7 @@ def write_outputs(project: Project, label: str, dataset: DatasetVersion | None =
     dataset = dataset or find_label_dataset(project, label)
     place(project, "benchmark", dataset.version)
     results = build_results(project, dataset)
-    folder = project.benchmarks_dir / results["lora_version"]
+    folder = project.benchmark_dir(results["lora_version"])
     folder.mkdir(parents=True, exist_ok=True)
     card = render_card(results, lambda rel: load_image(project.root / rel))
     card_path = folder / CARD_FILE

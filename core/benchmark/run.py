@@ -21,6 +21,7 @@ tests and users may pass any other (e.g. one that returns real photos).
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from ..data.distributed import Processes
 from ..data.errors import FlenwheelError
 from ..data.handles import DatasetHandle
 from ..data.images import load_image
-from ..data.project import Project
+from ..data.project import Project, check_name
 from ..data.records import ImageRecord
 from ..generate.generate import Generated, StepCallback, active_loras, generate_batch, model_label
 from ..identity.body_pose import open_pose_model
@@ -70,12 +71,12 @@ class FluxRenderer:
                 "loras": [{"sha256": r.sha256, "strength": float(r.strength), "path": r.path} for r in refs]}
 
     def label(self) -> str:
-        """``char_vN`` of the character LoRA; else the single LoRA file's stem, or ``base``."""
+        """``char_vN`` of the character LoRA; else the single LoRA file's stem (made a name), or ``base``."""
         refs = active_loras(self.handle)
         versions = [v for ref in refs if (v := lora_version_of(ref.path))]
         if versions:
             return versions[0]
-        return Path(refs[0].path).stem if refs else "base"
+        return re.sub(r"[^A-Za-z0-9_.+\-]+", "_", Path(refs[0].path).stem).lstrip("._") or "lora" if refs else "base"
 
     def render(self, cell: Cell, seed: int, step_callback: StepCallback | None) -> Generated:
         return generate_batch(self.handle, [cell.prompt], [seed], cell.settings, step_callback)[0]
@@ -130,7 +131,7 @@ def find_dataset(project: Project, label: str, signature: dict[str, Any], info: 
 def benchmark_label(text: str) -> str:
     """``v2`` or ``char_v2`` -> ``char_v2``; other labels (a LoRA stem, ``base``) stay as they are."""
     text = text.strip()
-    return f"char_{text}" if text[:1] == "v" and text[1:].isdigit() else text
+    return check_name(f"char_{text}" if text[:1] == "v" and text[1:].isdigit() else text, "benchmark label")
 
 
 def run_benchmark(

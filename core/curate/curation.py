@@ -119,6 +119,9 @@ def make_caption(project: Project, caption: str | None, angle: str, expression: 
     A caption must name the instance token, or the LoRA never learns to tie the face to it.
     """
     if caption:
+        if not caption.isprintable():  # undecodable argv bytes arrive as surrogates, which are not printable
+            raise CurationError(f"caption {caption!r} holds bytes that are not UTF-8 text or control characters; "
+                                "type it again as plain text")
         text = caption.replace(TRIGGER, project.subject).strip()
         if project.token not in text:
             raise CurationError(

@@ -102,24 +102,32 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copyfileobj(source, target, _CHUNK)
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
-    """Delete the temporary files a killed atomic write left directly in ``folder``; returns their names.
+def stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """The temporary files a killed atomic write left directly in ``folder`` (none when it is not a folder).
 
-    Only names of this module's shape are touched (``.<name>.<8 chars>.tmp`` or
+    Only names of this module's shape count (``.<name>.<8 chars>.tmp`` or
     ``.<name>.<8 chars><suffix of name>``), so no file of the user's is ever mistaken for one.
     """
-    removed = []
     root = Path(folder)
     if not root.is_dir():
-        return removed
+        return []
+    found = []
     for path in root.iterdir():
         match = _TEMP_NAME.match(path.name)
         if match and path.is_file() and not path.is_symlink() and (
                 match["suffix"] == ".tmp" or match["name"].endswith(match["suffix"])):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            removed.append(path.name)
-    return sorted(removed)
+            found.append(path)
+    return sorted(found)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[str]:
+    """Delete ``stale_temps(folder)``; returns their names. Call it only while no writer can be at work there."""
+    removed = []
+    for path in stale_temps(folder):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        removed.append(path.name)
+    return removed
 
 
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")

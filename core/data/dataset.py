@@ -30,7 +30,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from . import thumbnails
-from .atomic import atomic_copy, atomic_write_bytes, atomic_write_json, sha256_file
+from .atomic import atomic_copy, atomic_write_bytes, atomic_write_json, sha256_file, stale_temps
 from .errors import DatasetError
 from .images import pixel_hash, png_bytes, read_png_record, to_rgb8
 from .records import METADATA_FILES, SCHEMA_VERSION, ImageRecord, Metadata, utc_now
@@ -63,11 +63,12 @@ class VerifyReport:
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    temps: list[str] = field(default_factory=list)
     no_manifest: bool = False
 
     @property
     def ok(self) -> bool:
-        return not (self.changed or self.missing or self.extra or self.no_manifest)
+        return not (self.changed or self.missing or self.extra or self.temps or self.no_manifest)
 
 
 class Edit:
@@ -192,7 +193,7 @@ class DatasetVersion:
         self.project = project
         self.stage = stage
         self.version = version
-        self.path = project.stage_dir(stage) / version
+        self.path = project.dataset_dir(stage, version)
 
     # Identity -----------------------------------------------------------------------------
     @property
@@ -317,7 +318,7 @@ class DatasetVersion:
 
     def verify(self) -> VerifyReport:
         """Compare the files on disk with the manifest."""
-        report = VerifyReport(dataset=self.label)
+        report = VerifyReport(dataset=self.label, temps=self.leftover_temps())
         if self._pending_manifest_path.is_file():
             with self._lock():
                 self._recover_commit()
@@ -333,6 +334,11 @@ class DatasetVersion:
                 report.changed.append(name)
         report.extra = sorted(present - set(expected))
         return report
+
+    def leftover_temps(self) -> list[str]:
+        """Temporary files a killed write left anywhere in the version (relative paths), for ``verify``."""
+        folders = [self.path, *(Path(root, d) for root, dirs, _ in os.walk(self.path) for d in dirs)]
+        return sorted(path.relative_to(self.path).as_posix() for folder in folders for path in stale_temps(folder))
 
     # Internals --------------------------------------------------------------------------
     def _lock(self) -> FileLock:

@@ -3,6 +3,11 @@
 ``flenwheel.json`` names the character and its instance token, and records the current version
 of each artefact. Everything else is found by the layout in DESIGN.md section 3, which keeps the
 seed's paths so people who know the process recognise them.
+
+Versions, labels, item keys, stage, LoRA and family names come from widgets, files and requests,
+so they are untrusted. ``check_name`` is the one pattern a name must match before it becomes part
+of a path, and ``inside`` the one join of user text into a path: it refuses a part that is not a
+name and a result that leads (through ``..`` or a symlink) outside the folder it starts from.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ DEFAULT_TOKEN = "ohwx_char"
 DEFAULT_CLASS_WORD = "person"
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
-_VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
+_VERSION_RE = re.compile(r"^v([1-9][0-9]{0,5})$")
+#: A name that may become one path part: no separators, no leading dot (so never ``.`` or ``..``), no spaces.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,127}$")
 
 #: Folders created by ``init``: the seed's layout (version folders appear as data arrives).
 LAYOUT = (
@@ -67,9 +74,33 @@ class ProjectConfig(BaseModel):
         return value.strip()
 
 
+def check_name(value: object, what: str = "name") -> str:
+    """``value`` when it is a name (``NAME_RE``), else an error saying what a name may hold."""
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        shown = value if isinstance(value, str) and len(value) <= 80 else f"{str(value)[:80]}..."
+        raise ProjectError(f"{what} '{shown}' is not a name: use letters, digits, '_', '-', '.' or '+' "
+                           "(no '/', no leading '.', at most 128 characters)")
+    return value
+
+
+def inside(root: str | Path, *parts: str, what: str = "name", within: str | Path | None = None) -> Path:
+    """``root/part/...`` after checking every part is a name and the result stays in ``within`` (default ``root``).
+
+    The one way user text is joined into a path: a name cannot hold a separator or be ``..``, and a
+    symlink planted inside the project cannot lead a read or write elsewhere (symlinks are followed
+    for the check; ``within`` is the project folder).
+    """
+    base = Path(root)
+    path = base.joinpath(*(check_name(part, what) for part in parts))
+    fence = Path(within if within is not None else root).resolve()
+    if not path.resolve().is_relative_to(fence):
+        raise ProjectError(f"{path} leads outside the project ({fence}) through a symlink; remove the link")
+    return path
+
+
 def parse_version(name: str) -> int:
     """``"v3"`` -> 3; anything else is a clear error (version folders are always ``vN``)."""
-    match = _VERSION_RE.match(name)
+    match = _VERSION_RE.match(name) if isinstance(name, str) else None
     if not match:
         raise ProjectError(f"'{name}' is not a dataset version; versions are named v1, v2, ...")
     return int(match.group(1))
@@ -155,7 +186,7 @@ class Project:
     def stage_dir(self, stage: str) -> Path:
         if stage not in STAGES:
             raise ProjectError(f"unknown dataset stage '{stage}'; expected one of {', '.join(STAGES)}")
-        return self.root / "data" / stage
+        return inside(self.root, "data", stage)
 
     @property
     def review_db(self) -> Path:
@@ -169,11 +200,22 @@ class Project:
     def benchmarks_dir(self) -> Path:
         return self.root / "benchmarks"
 
+    def benchmark_dir(self, label: str) -> Path:
+        """``benchmarks/<label>/``: the label is a name, checked here (it comes from widgets and options)."""
+        return inside(self.root, "benchmarks", label, what="benchmark label")
+
+    def dataset_dir(self, stage: str, version: str) -> Path:
+        """``data/<stage>/<version>/`` once both are checked: the only way a version becomes a folder."""
+        parse_version(version)
+        return inside(self.stage_dir(stage), version, what="dataset version", within=self.root)
+
     def flux_lora_dir(self, version: str) -> Path:
-        return self.root / "models" / "flux_lora" / f"char_{version}"
+        parse_version(version)
+        return inside(self.root, "models", "flux_lora", f"char_{version}")
 
     def qwen_lora_dir(self, version: str) -> Path:
-        return self.root / "models" / "qwen_lora" / version
+        parse_version(version)
+        return inside(self.root, "models", "qwen_lora", version)
 
     # Versions ---------------------------------------------------------------------------
     def versions(self, stage: str) -> list[str]:

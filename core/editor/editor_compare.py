@@ -26,7 +26,7 @@ from ..data.atomic import atomic_write_json
 from ..data.errors import FlenwheelError, ImageLoadError
 from ..data.handles import DatasetHandle
 from ..data.images import load_image, pixel_hash
-from ..data.project import Project, parse_version
+from ..data.project import Project, check_name, inside, parse_version
 from ..data.records import utc_now
 from ..data.text_lists import split_list
 from ..data.triplet_file import TRIPLETS_FILE, control_keys, read_lines
@@ -120,7 +120,7 @@ def load_comparison(project: Project, name: str | None = None) -> dict[str, Any]
     if chosen is None:
         raise CompareError("the project has no editor comparison yet; run: flenwheel compare-editors PROJECT "
                            "--editors base,ours:v1")
-    file = comparisons_dir(project) / chosen / COMPARISON_FILE
+    file = inside(comparisons_dir(project), chosen, what="comparison name", within=project.root) / COMPARISON_FILE
     if not file.is_file():
         raise CompareError(f"no editor comparison named '{chosen}' (have: {', '.join(names) or 'none'})")
     return json.loads(file.read_text(encoding="utf-8"))
@@ -137,8 +137,8 @@ class ComparisonRun:
 
 def _start(project: Project, name: str | None, editors: list[Editor], settings: EnrichSettings,
            source: DatasetHandle) -> tuple[str, dict[str, Any]]:
-    if name is not None and not _NAME.match(name):
-        raise CompareError(f"'{name}' is not a usable comparison name (letters, digits, _ . -)")
+    if name is not None:
+        check_name(name, "comparison name")
     existing = comparison_names(project)
     name = name or f"v{1 + max((parse_version(n) for n in existing if re.match(r'^v[1-9][0-9]*$', n)), default=0)}"
     wanted = [{"label": e.label, "loras": [dataclasses.asdict(s) for s in e.loras]} for e in editors]

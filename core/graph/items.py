@@ -26,7 +26,7 @@ from ..benchmark.model_card import load_card
 from ..benchmark.run import benchmark_label, try_tags
 from ..data.dataset import DatasetVersion
 from ..data.errors import FlenwheelError
-from ..data.project import Project
+from ..data.project import Project, check_name, parse_version
 from ..enrich.plan import EnrichSettings, make_plan, planned_fields
 from ..enrich.qwen_edit import derive_seed as edit_seed
 from ..generate.aim import aimed_plan, load_needs
@@ -82,6 +82,11 @@ def parse_item_id(text: str) -> tuple[str, str, str]:
     if not (sep and slash and key and stage in STAGE_OF.values() and version):
         raise FlenwheelError(f"'{text}' is not a FLENwheel item id (expected e.g. enriched/v2#<key>); "
                              "connect the item_id output of FLENwheel Flywheel Items")
+    try:
+        parse_version(version)
+        check_name(key.replace(":", "_"), "item key")
+    except FlenwheelError as exc:
+        raise FlenwheelError(f"'{text}' is not a FLENwheel item id ({exc})") from None
     return stage, version, key
 
 

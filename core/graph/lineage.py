@@ -11,11 +11,14 @@ link is not a setting of that node (a LoRA whose strength comes from a link is m
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.errors import FlenwheelError
 from ..data.records import LoraRef
 from ..models.character_lora import lora_version_of
 
@@ -84,19 +87,48 @@ def upstream(prompt: dict[str, Any], node_id: str | None) -> list[str]:
     return sorted(found, key=lambda n: (len(n), n))
 
 
+def load_graph(path: str | Path) -> dict[str, Any]:
+    """An API-format graph file (``{node id: {class_type, inputs}}``), or one line saying what is wrong with it."""
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FlenwheelError(f"graph file {file} is not readable JSON ({exc})") from None
+    except RecursionError:
+        raise FlenwheelError(f"graph file {file} nests too deeply to be a ComfyUI graph") from None
+    if not isinstance(data, dict) or not all(isinstance(node, dict) and isinstance(node.get("inputs", {}), dict)
+                                             for node in data.values()):
+        raise FlenwheelError(f"graph file {file} is not an API-format graph ({{node id: {{class_type, inputs}}}}); "
+                             "export it with ComfyUI's Export (API)")
+    return data
+
+
+def _strength(value: Any, node: str, kind: str) -> float:
+    """A LoRA strength from a graph, or an error naming the node (a graph file is user text)."""
+    try:
+        strength = float(value)
+    except (TypeError, ValueError):
+        strength = math.nan
+    if not math.isfinite(strength) or isinstance(value, bool):
+        raise FlenwheelError(f"node {node} ({kind}): strength_model {value!r} is not a number")
+    return strength
+
+
 def read_lineage(prompt: dict[str, Any] | None, node_id: str | None = None) -> GraphLineage:
     """The lineage of images reaching ``node_id`` (see the module docstring); empty without a prompt."""
     lineage = GraphLineage()
     if not isinstance(prompt, dict):
         return lineage
     for key in upstream(prompt, node_id):
-        node = prompt.get(key) or {}
+        node = prompt.get(key)
+        if not isinstance(node, dict) or not isinstance(node.get("inputs") or {}, dict):
+            continue
         kind, inputs = node.get("class_type"), node.get("inputs") or {}
         if kind in BASE_MODELS and _literal(inputs.get(BASE_MODELS[kind])) and lineage.model is None:
             lineage.model = inputs.get(BASE_MODELS[kind])
         elif kind in LORA_LOADERS and _literal(inputs.get("lora_name")) and inputs.get("lora_name"):
             strength = inputs.get("strength_model", 1.0)
-            known = {"strength": float(strength)} if _literal(strength) else {"strength_unknown": True}
+            known = {"strength": _strength(strength, key, kind)} if _literal(strength) else {"strength_unknown": True}
             lineage.loras.append(LoraRef(path=str(inputs["lora_name"]), name=Path(str(inputs["lora_name"])).stem,
                                          **known))
         elif kind == "VAELoader" and _literal(inputs.get("vae_name")) and lineage.vae is None:

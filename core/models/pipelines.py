@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -184,12 +185,32 @@ def looks_like_path(source: str) -> bool:
     )
 
 
+#: A Hugging Face repo id: ``org/name`` of letters, digits, ``-``, ``_`` and ``.`` (huggingface_hub's own rule).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
+
+
+def hub_id_or_refusal(source: str, kind: str) -> str:
+    """``org/name`` that is no local path: a hub id, unless it reads as a relative folder that is not there.
+
+    ``models/FLUX.1-dev`` with a ``models`` folder beside it is a folder the user meant (and mistyped,
+    or has not downloaded yet); sending it to the hub would fail later with a confusing 404.
+    """
+    first = source.split("/", 1)[0]
+    if Path(first).is_dir():
+        raise ModelLoadError(f"{kind} model folder {Path(source).resolve()} does not exist (./{first} does); "
+                             f"check the name, or give a hub id like {family(kind).hub_id}")
+    if not _HUB_ID.match(source) or ".." in source or "--" in source:
+        raise ModelLoadError(f"'{source}' is neither an existing {kind} model folder nor a hub id "
+                             f"(org/name, e.g. {family(kind).hub_id})")
+    return source
+
+
 def check_source(source: str, kind: str) -> str:
     """Resolve a local folder (or keep a hub id), failing with a message that names what is missing."""
     if not source:
         raise ModelLoadError(f"no {kind} model given; pass a diffusers folder or a hub id like {family(kind).hub_id}")
     if not looks_like_path(source):
-        return source
+        return hub_id_or_refusal(source, kind)
     folder = Path(source).expanduser()
     if not folder.exists():
         raise ModelLoadError(f"{kind} model folder {folder} does not exist")

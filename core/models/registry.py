@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from ..data.errors import FlenwheelError
+from ..data.project import inside, parse_version
 
 Role = Literal["character", "editor"]
 CHARACTER: Role = "character"
@@ -42,7 +43,9 @@ class LoraLayout:
     project_key: str
 
     def version_folder(self, root: Path, version: str) -> Path:
-        return root / self.folder / self.version_dir.format(version=version)
+        """The run folder of ``version`` (``vN``, checked: it comes from widgets and options) under ``root``."""
+        parse_version(version)
+        return inside(root / self.folder, self.version_dir.format(version=version), within=root)
 
     def file_name(self, version: str) -> str:
         return f"{self.file_stem.format(version=version)}.safetensors"

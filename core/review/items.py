@@ -19,11 +19,10 @@ from pathlib import Path
 
 from ..data.dataset import DatasetVersion
 from ..data.errors import DatasetError, FlenwheelError
-from ..data.project import Project
+from ..data.project import Project, parse_version
 from ..data.records import ImageRecord
 
 IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
-VERSION = re.compile(r"^v[1-9][0-9]{0,5}$")
 
 
 class ForeignImageError(FlenwheelError):
@@ -76,9 +75,8 @@ def check_image_id(image_id: str) -> str:
 
 def open_dataset(project: Project, stage: str, version: str) -> DatasetVersion:
     """A dataset of the project named by request values, each checked before any path is built."""
-    if not isinstance(version, str) or not VERSION.match(version):
-        raise ForeignImageError(f"'{version}' is not a dataset version (v1, v2, ...)")
     try:
+        parse_version(version)
         return project.dataset(stage, version)
     except FlenwheelError as exc:
         raise ForeignImageError(str(exc)) from None

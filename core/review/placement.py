@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..data.atomic import stale_temps
 from ..data.dataset import DatasetVersion, Edit
 from ..data.errors import DatasetError, FlenwheelError, ImageLoadError
 from ..data.images import load_image, pixel_hash
@@ -73,7 +74,7 @@ def place(project: Project, stage: str, version: str) -> PlacementReport:
     if _needs_work(spec, dataset, decisions):
         with dataset.edit() as edit:
             if spec.placement == "folders":
-                _clear_stale_temps(dataset, spec)
+                _clear_stale_temps(dataset, spec, report)
                 for record in edit.records:
                     try:
                         _move_to_folder(spec, edit, record, decisions.get(record.id), report)
@@ -135,7 +136,7 @@ def _needs_work(spec: ReviewStage, dataset: DatasetVersion, decisions: dict[str,
         if spec.placement == "folders" and (record.filename != target_name(spec, record, decision)
                                             or not (dataset.path / record.filename).is_file()):
             return True
-    return spec.placement == "folders" and any(_stale_temps(dataset, spec))
+    return spec.placement == "folders" and any(placement_temps(dataset, spec))
 
 
 # Folders (enriched) -------------------------------------------------------------------------
@@ -186,17 +187,19 @@ def _holds(path: Path, image_id: str) -> bool:
         return False
 
 
-def _stale_temps(dataset: DatasetVersion, spec: ReviewStage) -> list[Path]:
-    """Temporary files a killed copy left in the label folders (only placement writes there)."""
-    folders = {label.folder for label in spec.labels if label.folder}
-    return [path for folder in folders if (dataset.path / folder).is_dir()
-            for path in (dataset.path / folder).glob(".*.tmp")]
+def placement_temps(dataset: DatasetVersion, spec: ReviewStage | None) -> list[Path]:
+    """Temporary files a killed copy left where placement writes: the label folders and the version folder
+    itself (a file goes back to where it was before review; a pristine copy, ``spec`` None, lands there)."""
+    folders = {"", *(label.folder for label in spec.labels if label.folder)} if spec else {""}
+    return [path for folder in sorted(folders) for path in stale_temps(dataset.path / folder)]
 
 
-def _clear_stale_temps(dataset: DatasetVersion, spec: ReviewStage) -> None:
-    for path in _stale_temps(dataset, spec):
+def _clear_stale_temps(dataset: DatasetVersion, spec: ReviewStage | None, report: PlacementReport) -> None:
+    """Remove them (the caller holds the version's lock, so no writer is at work) and say so in the report."""
+    for path in placement_temps(dataset, spec):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+        report.repaired.append(f"{path.relative_to(dataset.path).as_posix()} (a temporary file a killed copy left)")
 
 
 # Pristine (synthetic) -----------------------------------------------------------------------
@@ -226,9 +229,10 @@ def _place_pristine(project: Project, synthetic: DatasetVersion, decisions: dict
     stale = any(record.id not in chosen for record in current.records)
     relabel = any(_verdict_fields(chosen[r.id]) != _verdict_fields_of(r)
                   for r in current.records if r.id in chosen)
-    if not (set(chosen) - in_place or stale or relabel):
+    if not (set(chosen) - in_place or stale or relabel or placement_temps(target, None)):
         return
     with target.edit() as edit:
+        _clear_stale_temps(target, None, report)
         if edit.metadata.status == "finished":
             raise DatasetError(f"{target.label} is finished (sealed for training); its pristine set can no "
                                "longer change. Start a new synthetic version for new picks")

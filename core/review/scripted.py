@@ -91,6 +91,8 @@ def read_decisions(path: str | Path) -> dict[str, Any]:
         raise FlenwheelError(f"decisions file {file} does not exist") from None
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise FlenwheelError(f"decisions file {file} cannot be read: {exc}") from None
+    except RecursionError:
+        raise FlenwheelError(f"decisions file {file} nests too deeply to be a decisions file") from None
     if not isinstance(data, dict):
         raise FlenwheelError(f"decisions file {file} must map review stages to versions to images")
     return data

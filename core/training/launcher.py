@@ -29,6 +29,7 @@ from typing import Any
 from ...trainers.protocol import parse_line
 from ...trainers.stop import request_stop
 from ..data.errors import FlenwheelError
+from ..models.registry import family
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 _BOOTSTRAP = (
@@ -47,7 +48,13 @@ class TrainingFailed(FlenwheelError):
 
 
 def trainer_command(kind: str, config_path: str | Path, python: str | None = None) -> list[str]:
-    """The command line that runs this package's trainer in a fresh interpreter."""
+    """The command line that runs this package's trainer in a fresh interpreter.
+
+    Nothing a graph says shapes it: the interpreter is this one (or the caller's, never a widget's), the
+    code is the fixed bootstrap above, ``kind`` must be a registered family and the config a file
+    FLENwheel wrote (``prepare_run``) or the CLI user named. No shell is involved.
+    """
+    kind = family(kind).name
     return [python or sys.executable, "-c", _BOOTSTRAP, str(PACKAGE_ROOT), kind, "--config", str(config_path)]
 
 

@@ -216,8 +216,10 @@ def load_turn_config(path: str | Path | None) -> TurnConfig:
         raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise FlenwheelError(f"turn config {file} does not exist") from None
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: bytes that are not UTF-8
         raise FlenwheelError(f"turn config {file} cannot be read: {exc}") from None
+    except RecursionError:
+        raise FlenwheelError(f"turn config {file} nests too deeply to be a turn config") from None
     if not isinstance(raw, dict):
         raise FlenwheelError(f"turn config {file} must be a mapping of sections (models, enrich, ...)")
     try:
@@ -253,12 +255,78 @@ def check_before_run(config: TurnConfig) -> None:
             problems.append(f"benchmark.card_files[{index}]: {name} does not exist")
     if config.review.decisions and not Path(config.review.decisions).expanduser().is_file():
         problems.append(f"review.decisions: {config.review.decisions} does not exist")
-    for key, value in (("enrich.per_source", config.enrich.per_source), ("enrich.steps", config.enrich.steps),
-                       ("benchmark.tries", config.benchmark.tries)):
-        if value is not None and value < 1:
-            problems.append(f"{key}: {value} is impossible; use 1 or more")
+    problems += bound_problems(config) + override_problems(config) + model_source_problems(config)
     if problems:
         raise FlenwheelError("turn config: " + "; ".join(problems))
+
+
+#: Every number (and the port) a turn file may set, with the range it must lie in: the node widgets' ranges,
+#: so a value that would fail hours later (after enrichment and a human review) is refused before any stage.
+SIZE, SEED, STEPS = (64, 4096), (0, 2**32 - 1), (1, 200)
+BOUNDS: dict[str, tuple[float, float]] = {
+    "enrich.per_source": (1, 20), "enrich.seed": SEED, "enrich.steps": STEPS, "enrich.true_cfg": (0, 20),
+    "enrich.width": SIZE, "enrich.height": SIZE, "enrich.pixels": (64 * 64, 4096 * 4096),
+    "enrich.vae_pixels": (64 * 64, 4096 * 4096), "enrich.condition_pixels": (64 * 64, 4096 * 4096),
+    "enrich.tolerance": (0.2, 1.0), "enrich.retries": (0, 10),
+    "review.timeout_minutes": (0, 7 * 24 * 60), "review.port": (1, 65535),
+    "generate.variants": (1, 64), "generate.seed": SEED, "generate.width": SIZE, "generate.height": SIZE,
+    "generate.steps": STEPS, "generate.guidance": (0, 30),
+    "filter.tolerance": (0.05, 1.5),
+    "benchmark.tries": (1, 32), "benchmark.width": SIZE, "benchmark.height": SIZE, "benchmark.steps": STEPS,
+    "editor.min_triplets": (1, 100_000), "editor.rerun_seeds": (0, 8), "editor.compare_sources": (1, 1000),
+    "editor.compare_per_source": (1, 16), "stop.target": (0, 1), "stop.max_turns": (1, 1000),
+    "stop.patience": (1, 1000),
+}
+#: Sizes a diffusion model takes only in steps of 16 (the VAE's 8 times the 2x2 patches).
+MULTIPLE_OF_16 = {key for key, bounds in BOUNDS.items() if bounds is SIZE}
+
+
+def bound_problems(config: TurnConfig) -> list[str]:
+    """Each number of ``BOUNDS`` that is set and outside its range (or off the 16-pixel grid), as one phrase."""
+    problems = []
+    for key, (low, high) in BOUNDS.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value is None:
+            continue
+        if not low <= value <= high:
+            problems.append(f"{key}: {value} is outside {low:g}-{high:g}")
+        elif key in MULTIPLE_OF_16 and value % 16:
+            problems.append(f"{key}: {value} is not a multiple of 16 (try {max(low, round(value / 16) * 16)})")
+    return problems
+
+
+def override_problems(config: TurnConfig) -> list[str]:
+    """``train.overrides`` / ``editor.overrides`` checked by the trainer's own schema (keys, types, ranges) now,
+    not when the training stage starts hours later. The placeholders stand for what the turn fills in itself."""
+    from ...trainers.config import ConfigError, parse_config
+
+    problems = []
+    for key, kind, overrides in (("train.overrides", config.models.character_base, config.train.overrides),
+                                 ("editor.overrides", config.models.editor, config.editor.overrides)):
+        if not overrides:
+            continue
+        placeholders = {"trainer": kind, "model": "placeholder/model", "dataset_path": ["."], "output_path": "."}
+        try:
+            parse_config({**placeholders, **overrides}, key)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def model_source_problems(config: TurnConfig) -> list[str]:
+    """``models.flux`` / ``models.qwen_edit`` that read as a relative folder which is not there, or as no hub id."""
+    from ..models.pipelines import hub_id_or_refusal, looks_like_path
+
+    problems = []
+    models = config.models
+    for kind, value in ((models.character_base, models.flux), (models.editor, models.qwen_edit)):
+        if value and not looks_like_path(value):
+            try:
+                hub_id_or_refusal(value, kind)
+            except FlenwheelError as exc:
+                problems.append(f"models: {exc}")
+    return problems
 
 
 def default_config_text() -> str:

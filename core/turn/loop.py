@@ -105,7 +105,7 @@ def _model_card(turn: Turn, state: FlywheelState) -> None:
     if label is None:
         turn.entry["notes"].append("benchmark.enabled is false: no model card, so the target cannot be judged")
         return
-    results = load_results(turn.project.benchmarks_dir / label / "results.json")
+    results = load_results(turn.project.benchmark_dir(label) / "results.json")
     turn.entry["first_try"] = first_try(results, turn.config.stop.target)
     turn.entry["card"] = card_rates(results)
     if turn.config.generate.aim:

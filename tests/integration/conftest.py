@@ -73,8 +73,16 @@ def comfyui_dir() -> Path:
     return folder
 
 
+def allowed_roots(tmp_path_factory, tiny_cache: Path) -> str:
+    """``FLENWHEEL_ALLOWED_ROOTS`` for the test ComfyUI: the folders the tests keep projects, photos and tiny
+    models in (outside ComfyUI's output/flenwheel, where a graph may not reach unless the user allows it)."""
+    shared = Path(os.environ.get("FLENWHEEL_SHARED") or PACK_ROOT.parent / "shared")
+    roots = [tmp_path_factory.getbasetemp(), tiny_cache, shared, PACK_ROOT / "samples"]
+    return os.pathsep.join(str(Path(root).resolve()) for root in roots)
+
+
 @pytest.fixture(scope="session")
-def comfyui(comfyui_dir, tmp_path_factory) -> RunningComfy:
+def comfyui(comfyui_dir, tmp_path_factory, tiny_cache) -> RunningComfy:
     """Start ComfyUI once for the session and stop it at the end."""
     base = tmp_path_factory.mktemp("comfyui-base")
     (base / "custom_nodes").mkdir()
@@ -96,7 +104,8 @@ def comfyui(comfyui_dir, tmp_path_factory) -> RunningComfy:
         "sqlite:///:memory:",
     ]
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=comfyui_dir, stdout=sink, stderr=subprocess.STDOUT)
+        env = {**os.environ, "FLENWHEEL_ALLOWED_ROOTS": allowed_roots(tmp_path_factory, tiny_cache)}
+        process = subprocess.Popen(command, cwd=comfyui_dir, stdout=sink, stderr=subprocess.STDOUT, env=env)
     running = RunningComfy(f"http://127.0.0.1:{port}", base, log, process)
     try:
         _wait_until_up(running)

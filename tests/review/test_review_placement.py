@@ -153,7 +153,7 @@ def test_leftover_temp_files_of_a_killed_copy_are_cleared(enriched):
     ReviewStore(project).decide(records[0].id, "enriched", "v1", "good")
     dataset = project.dataset("enriched", "v1")
     (dataset.path / "good").mkdir()
-    stale = dataset.path / "good" / ".edit_000.png.abc123.tmp"
+    stale = dataset.path / "good" / ".edit_000.png.abc_1234.tmp"  # the shape atomic writes leave (8 chars)
     stale.write_bytes(b"half a png")
     place(project, "enriched", "v1")
     assert not stale.exists() and dataset.verify().ok
