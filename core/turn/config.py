@@ -262,11 +262,12 @@ def check_before_run(config: TurnConfig) -> None:
 
 #: Every number (and the port) a turn file may set, with the range it must lie in: the node widgets' ranges,
 #: so a value that would fail hours later (after enrichment and a human review) is refused before any stage.
+#: The vision encoder's condition image may be as small as one 28x28 merged patch (the tiny models use 56x56).
 SIZE, SEED, STEPS = (64, 4096), (0, 2**32 - 1), (1, 200)
 BOUNDS: dict[str, tuple[float, float]] = {
     "enrich.per_source": (1, 20), "enrich.seed": SEED, "enrich.steps": STEPS, "enrich.true_cfg": (0, 20),
     "enrich.width": SIZE, "enrich.height": SIZE, "enrich.pixels": (64 * 64, 4096 * 4096),
-    "enrich.vae_pixels": (64 * 64, 4096 * 4096), "enrich.condition_pixels": (64 * 64, 4096 * 4096),
+    "enrich.vae_pixels": (64 * 64, 4096 * 4096), "enrich.condition_pixels": (28 * 28, 4096 * 4096),
     "enrich.tolerance": (0.2, 1.0), "enrich.retries": (0, 10),
     "review.timeout_minutes": (0, 7 * 24 * 60), "review.port": (1, 65535),
     "generate.variants": (1, 64), "generate.seed": SEED, "generate.width": SIZE, "generate.height": SIZE,
