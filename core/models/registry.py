@@ -73,6 +73,21 @@ class MemoryFigures:
 
 
 @dataclass(frozen=True)
+class TransformerFile:
+    """How a family's transformer single file (ComfyUI's ``diffusion_models``) is recognised.
+
+    diffusers' ``from_single_file`` converts the layout; this says which file is one: ``marker`` is a
+    key only that layout has (after ComfyUI's ``model.diffusion_model.`` prefix), ``diffusers_marker``
+    a key of the diffusers layout (such a file is refused with "load its folder instead"), ``layout``
+    the layout's name for messages.
+    """
+
+    marker: str
+    diffusers_marker: str
+    layout: str
+
+
+@dataclass(frozen=True)
 class ModelFamily:
     """One base model family. ``name`` is what configs, commands and widgets use; aliases also resolve."""
 
@@ -100,6 +115,11 @@ class ModelFamily:
     #: DDP must expect LoRA parameters that get no gradient (e.g. Qwen-Image's unused last text output)
     ddp_find_unused_parameters: bool = False
     aliases: tuple[str, ...] = ()
+    #: aliases that also name another checkpoint of the same architecture to generate with (a distilled
+    #: Turbo beside the Base it was distilled from): (alias, hub id) pairs; training keeps ``hub_id``
+    alias_hub_ids: tuple[tuple[str, str], ...] = ()
+    #: the transformer's single-file layout, for families other than FLUX.1 (which reads every part)
+    transformer_file: TransformerFile | None = None
 
     @property
     def trains_on_triplets(self) -> bool:
@@ -108,6 +128,10 @@ class ModelFamily:
 
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    def hub_id_for(self, name: str) -> str:
+        """The hub id ``name`` (this family's name or an alias) generates with by default."""
+        return dict(self.alias_hub_ids).get(name, self.hub_id)
 
     def comfy_folder(self, part: str) -> str:
         """The ComfyUI model folder (``diffusion_models``, ``vae``...) a single-file ``part`` lives in."""
@@ -209,6 +233,8 @@ FLUX2_KLEIN = register(ModelFamily(
     text_encoders=("text_encoder",),
     quantizable_text_encoders=("text_encoder",),
     comfy_folders=(("transformer", "diffusion_models"),),
+    transformer_file=TransformerFile("single_stream_modulation.lin.weight",
+                                     "single_transformer_blocks.0.attn.to_qkv_mlp_proj.weight", "BFL"),
     #: the character LoRA's place in a project is the role's, whichever base trained it; the file's
     #: header (``flenwheel.trainer``) names the family
     lora=FLUX1_DEV.lora,
@@ -223,6 +249,35 @@ FLUX2_KLEIN = register(ModelFamily(
         ("80 GB", "bf16; train bf16"),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
+    sample_prompts=FLUX1_DEV.sample_prompts,
+))
+
+Z_IMAGE = register(ModelFamily(
+    name="z-image",
+    aliases=("z-image-base", "z-image-turbo"),
+    title="Z-Image",
+    role=CHARACTER,
+    #: LoRAs train on the undistilled Base; the 8-step Turbo generates with them (``z-image-turbo``)
+    hub_id="Tongyi-MAI/Z-Image",
+    alias_hub_ids=(("z-image-turbo", "Tongyi-MAI/Z-Image-Turbo"),),
+    pipeline_class="ZImagePipeline",
+    transformer_class="ZImageTransformer2DModel",
+    text_encoders=("text_encoder",),
+    quantizable_text_encoders=("text_encoder",),
+    comfy_folders=(("transformer", "diffusion_models"),),
+    transformer_file=TransformerFile("layers.0.attention.qkv.weight", "all_x_embedder.2-1.weight", "ComfyUI"),
+    lora=FLUX1_DEV.lora,
+    trainer_adapter="trainers.families.z_image:ZImageAdapter",
+    tiny_builder="core.testing.tiny_bases:build_z_image",
+    memory=MemoryFigures(6.15, 4.0, (
+        ("8 GB", "NF4 + NF4 text encoder + offload: model; train NF4 base, checkpointing, 8-bit AdamW, 512-768 px"),
+        ("12 GB", "NF4 + offload: model, or bf16 + offload: sequential; train NF4 base at 1024 px"),
+        ("16 GB", "bf16 + offload: model; train NF4 base, or bf16 + checkpointing at 512-768 px"),
+        ("24 GB", "bf16; train bf16 + checkpointing at 1024 px"),
+        ("40-48 GB", "bf16; train bf16"),
+        ("80 GB", "bf16; train bf16"),
+    )),
+    training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0, "sample_steps": 28}),
     sample_prompts=FLUX1_DEV.sample_prompts,
 ))
 

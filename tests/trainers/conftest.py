@@ -169,6 +169,27 @@ def klein_config(tiny_flux2_klein, caption_folder, tmp_path):
 
 
 @pytest.fixture
+def z_image_config(tiny_z_image, caption_folder, tmp_path):
+    from flenwheel.trainers.config import parse_config
+
+    def make(**overrides):
+        raw = {
+            "trainer": "z-image",
+            "model": str(tiny_z_image),
+            "dataset_path": str(caption_folder),
+            "output_path": str(tmp_path / "z_image_out"),
+            "instance_token": "ohwx_char",
+            "max_train_steps": 6,
+            "save_every": 3,
+            **TINY,
+            **overrides,
+        }
+        return parse_config(raw)
+
+    return make
+
+
+@pytest.fixture
 def qwen_2511_config(qwen_config, tiny_qwen_edit_2511, tmp_path):
     def make(**overrides):
         return qwen_config(**{"trainer": "qwen-edit-2511", "model": str(tiny_qwen_edit_2511),
