@@ -76,14 +76,17 @@ def _check_size(handle: PipelineHandle, settings: RenderSettings) -> None:
 def _negative_prompt(handle: PipelineHandle, settings: RenderSettings, count: int) -> dict[str, Any]:
     """The pipeline's arguments for a negative prompt.
 
-    FLUX.1 takes the text and runs true CFG at ``true_cfg``. FLUX.2 [klein] has no negative-prompt
-    text: its own CFG (``guidance`` > 1 on base checkpoints) contrasts with an empty prompt's
+    FLUX.1 takes the text and runs true CFG at ``true_cfg``. Z-Image takes the text as the other side
+    of its own CFG, which ``guidance`` > 0 runs (at 0, Turbo's setting, it is ignored). FLUX.2 [klein]
+    has no negative-prompt text: its own CFG (``guidance`` > 1 on base checkpoints) contrasts with an empty prompt's
     embedding, so the negative prompt is encoded and given as that embedding instead.
     """
     parameters = inspect.signature(handle.pipe.__call__).parameters
     negatives = [settings.negative_prompt] * count
-    if "negative_prompt" in parameters:
+    if "true_cfg_scale" in parameters:
         return {"negative_prompt": negatives, "true_cfg_scale": settings.true_cfg}
+    if "negative_prompt" in parameters:
+        return {"negative_prompt": negatives}
     if "negative_prompt_embeds" in parameters:
         embeds = handle.pipe.encode_prompt(prompt=negatives, device=handle.pipe._execution_device)[0]
         return {"negative_prompt_embeds": embeds}
