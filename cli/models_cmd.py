@@ -22,13 +22,16 @@ def models_cmd(role: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{
             "name": entry.name, "aliases": list(entry.aliases), "title": entry.title, "role": entry.role,
-            "hub_id": entry.hub_id, "memory": entry.memory.row(), "cards": dict(entry.memory.cards),
+            "hub_id": entry.hub_id, "alias_hub_ids": dict(entry.alias_hub_ids), "memory": entry.memory.row(),
+            "cards": dict(entry.memory.cards),
         } for entry in found], indent=2))
         return
     for entry in found:
         aliases = f" (also: {', '.join(entry.aliases)})" if entry.aliases else ""
         click.echo(f"{entry.name}{aliases}: {entry.title}, {entry.role}")
         click.echo(f"  hub id: {entry.hub_id}")
+        for alias, hub_id in entry.alias_hub_ids:
+            click.echo(f"  {alias} generates with: {hub_id} (LoRAs still train on {entry.hub_id})")
         click.echo(f"  memory: {entry.memory.row()} (worked out from weight sizes, not measured)")
         for card, advice in entry.memory.cards:
             click.echo(f"    {card:>8}: {advice}")

@@ -213,7 +213,7 @@ def test_load_flux_node_loads_the_chosen_character_base(tiny_flux2_klein):
     from flenwheel.nodes import flux_node
 
     choices, options = flux_node.FlenwheelLoadFlux.INPUT_TYPES()["optional"]["base"]
-    assert choices == ["flux", "flux2-klein"] and options["default"] == "flux" and options["tooltip"]
+    assert choices == ["flux", "flux2-klein", "z-image"] and options["default"] == "flux" and options["tooltip"]
     pick = flux_node.FROM_MODEL
     handle, description = flux_node.FlenwheelLoadFlux().load(
         str(tiny_flux2_klein), pick, pick, pick, pick, "fp32", "none", "none", "none", False, "cpu", base="flux2-klein"
@@ -228,7 +228,7 @@ def test_training_nodes_offer_every_base_of_their_role_and_swap_the_default_hub_
     from flenwheel.nodes._training import base_source
     from flenwheel.nodes.train_node import FlenwheelTrainFluxLora, FlenwheelTrainQwenEditLora
 
-    assert FlenwheelTrainFluxLora.INPUT_TYPES()["optional"]["base"][0] == ["flux", "flux2-klein"]
+    assert FlenwheelTrainFluxLora.INPUT_TYPES()["optional"]["base"][0] == ["flux", "flux2-klein", "z-image"]
     assert FlenwheelTrainQwenEditLora.INPUT_TYPES()["optional"]["base"][0] == ["qwen-edit", "qwen-edit-2511"]
     assert base_source("flux", "flux2-klein", "black-forest-labs/FLUX.1-dev") == (
         "flux2-klein", "black-forest-labs/FLUX.2-klein-base-4B")

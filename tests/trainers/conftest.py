@@ -286,3 +286,24 @@ def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit, tiny_qwen_edit_2511):
         )
         out[kind] = (Path(model), Path(train(config, Reporter(stream=io.StringIO()))["lora_path"]))
     return out
+
+
+@pytest.fixture(scope="session")
+def z_image_lora(tiny_z_image, tmp_path_factory) -> Path:
+    """A Z-Image LoRA trained for three steps with alpha != rank (alpha folded into lora_B)."""
+    from flenwheel.trainers.config import parse_config
+    from flenwheel.trainers.protocol import Reporter
+    from flenwheel.trainers.run import train
+
+    root = tmp_path_factory.mktemp("z_image_keys")
+    (root / "images").mkdir()
+    for index in range(2):
+        Image.new("RGB", (64, 64), (60 * index, 120, 200)).save(root / "images" / f"{index}.png")
+        (root / "images" / f"{index}.txt").write_text("photo of [trigger]")
+    config = parse_config({
+        "trainer": "z-image", "model": str(tiny_z_image), "dataset_path": str(root / "images"),
+        "output_path": str(root / "out"), "lora_rank": 4, "lora_alpha": 8, "resolution": 64, "bucket_step": 16,
+        "mixed_precision": "no", "max_train_steps": 3, "save_every": 10, "sample_every": 0,
+        "max_sequence_length": 32, "learning_rate": 1e-2, "gradient_checkpointing": False,
+    })
+    return Path(train(config, Reporter(stream=io.StringIO()))["lora_path"])
