@@ -113,7 +113,7 @@ def build_z_image(folder: str | Path, seed: int = 0) -> Path:
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
     ))
     transformer = ZImageTransformer2DModel(
-        in_channels=latent_channels, dim=32, n_layers=2, n_refiner_layers=1, n_heads=2, n_kv_heads=2,
+        in_channels=latent_channels, dim=96, n_layers=2, n_refiner_layers=1, n_heads=6, n_kv_heads=6,
         cap_feat_dim=text_width, axes_dims=[4, 6, 6], axes_lens=[256, 64, 64],
     )
     vae = AutoencoderKL(

@@ -91,7 +91,7 @@ def test_comfyui_maps_and_applies_every_z_image_key(tiny_z_image, z_image_lora):
     modules = {k.rsplit(".lora_A", 1)[0] for k in load_file(str(z_image_lora)) if ".lora_A." in k}
     assert report["model"] == "Lumina2"
     assert report["not_loaded"] == [] and report["missing_targets"] == []
-    assert report["patches"] == len(modules) and report["changed_weights"] > 0
+    assert report["patches"] == len(modules) and report["changed_weights"] == report["target_weights"] > 0
 
 
 def _module_weights(model_dir: Path, kind: str) -> dict[str, torch.Size]:
