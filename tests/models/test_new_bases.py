@@ -138,9 +138,9 @@ def klein_single_file(tiny_flux2_klein, tmp_path_factory):
 
 def test_klein_single_file_in_bfl_layout_generates_like_the_folder(tiny_flux2_klein, klein_single_file):
     from flenwheel.core.generate.generate import generate_one
+    from flenwheel.core.models.pipelines import load_pipeline
     from flenwheel.core.models.registry import FLUX2_KLEIN
     from flenwheel.core.models.transformer_single_file import load_transformer_file
-    from flenwheel.core.models.pipelines import load_pipeline
 
     transformer = load_transformer_file(FLUX2_KLEIN, klein_single_file, str(tiny_flux2_klein), CPU, "cpu")
     from_file = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU,
@@ -154,9 +154,9 @@ def test_klein_single_file_in_bfl_layout_generates_like_the_folder(tiny_flux2_kl
 def test_klein_single_file_errors_name_the_file_and_the_fix(tiny_flux2_klein, klein_single_file, tmp_path):
     from safetensors.torch import load_file, save_file
 
+    from flenwheel.core.models.qwen_single_file import SingleFileError
     from flenwheel.core.models.registry import FLUX2_KLEIN
     from flenwheel.core.models.transformer_single_file import load_transformer_file
-    from flenwheel.core.models.qwen_single_file import SingleFileError
 
     scaled = tmp_path / "flux-2-klein-4b-fp8.safetensors"
     state = load_file(str(klein_single_file))

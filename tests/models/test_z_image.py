@@ -180,3 +180,23 @@ def test_generate_command_renders_with_a_z_image_lora(project, tiny_z_image, tmp
     assert {r.model for r in records} == {str(tiny_z_image)} and records[0].loras[0].path.endswith("v1.safetensors")
     wrong = _cli("generate", project.root, "--base", "qwen-edit", "--base-only", "--dry-run")
     assert wrong.exit_code == 2 and "qwen-edit" in wrong.output
+
+
+def test_train_command_trains_a_versioned_z_image_lora(project, noise_image, tiny_z_image):
+    from flenwheel.trainers.lora_io import read_metadata
+
+    sources = project.create_dataset("source")
+    with sources.edit() as edit:
+        for index in range(2):
+            edit.add_image(noise_image((64, 64), index), stem=f"s{index}", caption=f"photo of {project.subject}")
+    tiny = ["--set", "mixed_precision=no", "--set", "bucket_step=16", "--set", "max_sequence_length=32",
+            "--set", "gradient_checkpointing=false", "--set", "sample_every=0", "--set", "save_every=2"]
+    init = _cli("train", "init", "z-image", project.root, "--model", tiny_z_image, "--steps", 2,
+                "--resolution", 64, "--rank", 4, *tiny)
+    assert init.exit_code == 0, init.output
+    result = _cli("train", "z-image", "--config", project.flux_lora_dir("v1") / "config.yaml")
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done"
+    lora = project.flux_lora_dir("v1") / "char_lora_v1.safetensors"
+    assert lora.is_file() and read_metadata(lora)["flenwheel.trainer"] == "z-image"
