@@ -114,7 +114,7 @@ def build_z_image(folder: str | Path, seed: int = 0) -> Path:
     ))
     transformer = ZImageTransformer2DModel(
         in_channels=latent_channels, dim=96, n_layers=2, n_refiner_layers=1, n_heads=6, n_kv_heads=6,
-        cap_feat_dim=text_width, axes_dims=[4, 6, 6], axes_lens=[256, 64, 64],
+        cap_feat_dim=text_width, axes_dims=[4, 6, 6], axes_lens=[1024, 512, 512],
     )
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, block_out_channels=(8, 16),

@@ -48,6 +48,7 @@ def test_tiny_builder_writes_a_z_image_folder_with_the_released_schedule(tiny_z_
 
 
 def test_generates_reproducibly_and_a_negative_prompt_acts_through_cfg(tiny_z_image):
+    from flenwheel.core.generate.generate import generate_one
     from flenwheel.core.models.pipelines import load_pipeline
 
     handle = load_pipeline("z-image", str(tiny_z_image), options=CPU)
@@ -60,6 +61,8 @@ def test_generates_reproducibly_and_a_negative_prompt_acts_through_cfg(tiny_z_im
     negative = _render(handle, negative_prompt="blurry, low quality", true_cfg=4.0)
     assert not np.array_equal(np.asarray(first.image), np.asarray(negative.image))
     assert negative.fields["negative_prompt"] == "blurry, low quality"
+    long = generate_one(handle, "photo of a person, " * 40, seed=2, width=64, height=48, steps=1, guidance=0.0)
+    assert long.image.size == (64, 48)  # 512 caption tokens (the pipeline's cut) fit the position table
 
 
 def test_generation_applies_loras_at_their_strength_and_none_reproduces_the_base(tiny_z_image, tmp_path):
