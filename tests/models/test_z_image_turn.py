@@ -42,6 +42,11 @@ def test_two_turns_run_with_z_image_named_as_the_character_base(tmp_path, tiny_z
     raw["enrich"]["per_source"] = 2
     raw["editor"]["enabled"] = False  # the editor flywheel is the 2509 toy's; this test is about the base
     raw["train"]["overrides"].update(max_train_steps=4, save_every=4)
+    raw["generate"]["families"] = ["expressions"]
+    card = tmp_path / "card.yaml"  # one model-card cell: the card's code is the same for every base
+    card.write_text(yaml.safe_dump({"portraits": {"angles": ["front"], "expressions": ["neutral"]},
+                                    "poses": {"items": []}, "limits": {"min_side": 64}}))
+    raw["benchmark"]["card_files"] = [str(card)]
     raw["stop"] = {"max_turns": 2}
     config = tmp_path / "turn.yaml"
     config.write_text(yaml.safe_dump(raw))
