@@ -73,7 +73,9 @@ def render_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--width", type=int, help="Image width (default: the prompt set's, 1024)."),
         click.option("--height", type=int, help="Image height (default: the prompt set's, 1024)."),
         click.option("--steps", type=int, help="Denoising steps (default 28)."),
-        click.option("--guidance", type=float, help="FLUX guidance (default 3.5)."),
+        click.option("--guidance", type=float,
+                     help="Guidance (default 3.5): FLUX.1's distilled guidance; the CFG scale of FLUX.2 [klein] "
+                     "and Z-Image (0 for Z-Image-Turbo)."),
         click.option(
             "--true-cfg", type=float, help="True CFG scale (>1 enables negative prompts; twice the time)."
         ),
