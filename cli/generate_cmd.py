@@ -10,18 +10,24 @@ from typing import Any
 import click
 
 from ..core.data.text_lists import split_list
-from ..core.models.registry import FLUX1_DEV
+from ..core.models.registry import CHARACTER, accepted_names, default_family
 from ._memory import load_options, memory_options
 
 
 def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The FLUX loading options, shared by every command that renders."""
+    """The character base's loading options, shared by every command that renders."""
     options = [
         click.option(
-            "--model",
-            default=FLUX1_DEV.hub_id,
+            "--base",
+            type=click.Choice(accepted_names(CHARACTER)),
+            default=default_family(CHARACTER).name,
             show_default=True,
-            help="FLUX diffusers folder or hub id (configs, tokenizers and any part not given as a file).",
+            help="Character base model family (flenwheel models lists them).",
+        ),
+        click.option(
+            "--model",
+            help="Diffusers folder or hub id of the base (configs, tokenizers and any part not given as a "
+            "file); default: the base's hub id.",
         ),
         click.option(
             "--transformer-file",
@@ -67,7 +73,9 @@ def render_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--width", type=int, help="Image width (default: the prompt set's, 1024)."),
         click.option("--height", type=int, help="Image height (default: the prompt set's, 1024)."),
         click.option("--steps", type=int, help="Denoising steps (default 28)."),
-        click.option("--guidance", type=float, help="FLUX guidance (default 3.5)."),
+        click.option("--guidance", type=float,
+                     help="Guidance (default 3.5): FLUX.1's distilled guidance; the CFG scale of FLUX.2 [klein] "
+                     "and Z-Image (0 for Z-Image-Turbo)."),
         click.option(
             "--true-cfg", type=float, help="True CFG scale (>1 enables negative prompts; twice the time)."
         ),
@@ -83,12 +91,13 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def load_model(kw: dict[str, Any]) -> Any:
-    from ..core.models.flux_single_file import FluxFiles, load_flux
+    from ..core.models.character_base import load_character_base
+    from ..core.models.flux_single_file import FluxFiles
 
     files = FluxFiles(
         transformer=kw["transformer_file"], vae=kw["vae_file"], clip_l=kw["clip_l_file"], t5=kw["t5_file"]
     )
-    return load_flux(kw["model"], files, load_options(kw))
+    return load_character_base(kw["base"], kw["model"], files, load_options(kw))
 
 
 def make_plan(
@@ -172,7 +181,7 @@ def generate_cmd(
     as_json: bool,
     **kw: Any,
 ) -> None:
-    """Step 1.5: generate data/synthetic/vN/ with FLUX + the character LoRA (prompts x variants)."""
+    """Step 1.5: generate data/synthetic/vN/ with the character base + its LoRA (prompts x variants)."""
     from ..core.data.project import Project
     from ..core.generate.generate import run_generation
     from ..core.models.character_lora import parse_lora_ref

@@ -29,7 +29,7 @@ def models_cmd(role: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{
             "name": entry.name, "aliases": list(entry.aliases), "title": entry.title, "role": entry.role,
-            "hub_id": entry.hub_id, "memory": entry.memory.row(),
+            "hub_id": entry.hub_id, "alias_hub_ids": dict(entry.alias_hub_ids), "memory": entry.memory.row(),
             "cards": {f"{row.gpu_gb} GB": _card_text(row) for row in entry.memory.presets},
         } for entry in found], indent=2))
         return
@@ -37,6 +37,8 @@ def models_cmd(role: str | None, as_json: bool) -> None:
         aliases = f" (also: {', '.join(entry.aliases)})" if entry.aliases else ""
         click.echo(f"{entry.name}{aliases}: {entry.title}, {entry.role}")
         click.echo(f"  hub id: {entry.hub_id}")
+        for alias, hub_id in entry.alias_hub_ids:
+            click.echo(f"  {alias} generates with: {hub_id} (LoRAs still train on {entry.hub_id})")
         click.echo(f"  memory: {entry.memory.row()} (presets per card: estimates from weight sizes)")
         for row in entry.memory.presets:
             click.echo(f"    {row.gpu_gb:>3} GB: {_card_text(row)}")

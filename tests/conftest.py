@@ -95,6 +95,13 @@ def tiny_flux2_klein(tiny_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_z_image(tiny_cache) -> Path:
+    from flenwheel.core.testing import tiny
+
+    return tiny.ensure("z-image", tiny_cache)
+
+
+@pytest.fixture(scope="session")
 def tiny_qwen_edit_2511(tiny_cache) -> Path:
     from flenwheel.core.testing import tiny
 

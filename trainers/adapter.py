@@ -232,9 +232,14 @@ class ModelAdapter(ABC):
         else:
             sigma = torch.sigmoid(torch.randn(count, generator=generator))
         if mode == "shift":
-            mu = self.shift_mu(image_tokens)
-            sigma = math.exp(mu) / (math.exp(mu) + (1.0 / sigma - 1.0))
+            sigma = self.shift_sigmas(sigma, image_tokens)
         return sigma.clamp(1e-4, 1.0 - 1e-4)
+
+    def shift_sigmas(self, sigma: torch.Tensor, image_tokens: int) -> torch.Tensor:
+        """The pipeline's resolution-dependent shift (``mu`` from the image token count, exponential
+        rule); a base whose scheduler shifts another way overrides this."""
+        mu = self.shift_mu(image_tokens)
+        return math.exp(mu) / (math.exp(mu) + (1.0 / sigma - 1.0))
 
     def shift_mu(self, image_tokens: int) -> float:
         """The pipeline's resolution-dependent shift ``mu``: FLUX.1's and Qwen-Image's linear rule

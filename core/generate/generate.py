@@ -77,35 +77,44 @@ def _check_size(handle: PipelineHandle, settings: RenderSettings) -> None:
 def applied_settings(handle: PipelineHandle, settings: RenderSettings) -> RenderSettings:
     """``settings`` as the pipeline will apply them, so a record never cites a CFG setting that did nothing.
 
-    A pipeline with true CFG (a ``negative_prompt`` argument) applies the negative prompt only when
-    ``true_cfg`` > 1. A pipeline with its own CFG (a ``negative_prompt_embeds`` argument, FLUX.2 [klein]
-    base checkpoints) contrasts with the negative at ``guidance`` > 1 unless it is step-distilled, and
-    drops it otherwise; ``true_cfg`` is then no setting of it at all, so it is reset to 1.
+    A pipeline with true CFG (a ``true_cfg_scale`` argument: FLUX.1, Qwen-Image) applies the negative
+    prompt only when ``true_cfg`` > 1. A pipeline whose own CFG takes the negative text (a
+    ``negative_prompt`` argument without true CFG: Z-Image) contrasts with it at ``guidance`` > 0. A
+    pipeline whose own CFG takes only an embedding (``negative_prompt_embeds``: FLUX.2 [klein] base
+    checkpoints) contrasts at ``guidance`` > 1 unless it is step-distilled. In the last two,
+    ``true_cfg`` is no setting of the pipeline at all, so it is reset to 1.
     """
     parameters = inspect.signature(handle.pipe.__call__).parameters
     negative = settings.negative_prompt
-    if "negative_prompt" in parameters or "negative_prompt_embeds" not in parameters:
+    if "true_cfg_scale" in parameters:
         used = bool(negative) and settings.true_cfg > 1.0
-        if used and "negative_prompt" not in parameters:
-            raise ModelLoadError(
-                f"the {handle.kind} model takes no negative prompt; remove negative_prompt / true_cfg")
         return dataclasses.replace(settings, negative_prompt=negative if used else None,
                                    true_cfg=settings.true_cfg if used else 1.0)
-    distilled = bool(getattr(getattr(handle.pipe, "config", None), "is_distilled", False))
-    used = bool(negative) and settings.guidance > 1.0 and not distilled
+    if "negative_prompt" in parameters:
+        used = bool(negative) and settings.guidance > 0.0
+    elif "negative_prompt_embeds" in parameters:
+        distilled = bool(getattr(getattr(handle.pipe, "config", None), "is_distilled", False))
+        used = bool(negative) and settings.guidance > 1.0 and not distilled
+    else:
+        if negative and settings.true_cfg > 1.0:
+            raise ModelLoadError(f"the {handle.kind} model takes no negative prompt; remove negative_prompt / true_cfg")
+        used = False
     return dataclasses.replace(settings, negative_prompt=negative if used else None, true_cfg=1.0)
 
 
 def _negative_prompt(handle: PipelineHandle, settings: RenderSettings, count: int) -> dict[str, Any]:
     """The pipeline's arguments for the negative prompt of ``applied_settings``.
 
-    FLUX.1 takes the text and runs true CFG at ``true_cfg``. FLUX.2 [klein] has no negative-prompt
-    text: its own CFG (``guidance`` > 1 on base checkpoints) contrasts with an empty prompt's
-    embedding, so the negative prompt is encoded and given as that embedding instead.
+    FLUX.1 takes the text and runs true CFG at ``true_cfg``. Z-Image takes the text as the other side
+    of its own CFG. FLUX.2 [klein] has no negative-prompt text: its own CFG contrasts with an empty
+    prompt's embedding, so the negative prompt is encoded and given as that embedding instead.
     """
+    parameters = inspect.signature(handle.pipe.__call__).parameters
     negatives = [settings.negative_prompt] * count
-    if settings.true_cfg > 1.0:
+    if "true_cfg_scale" in parameters:
         return {"negative_prompt": negatives, "true_cfg_scale": settings.true_cfg}
+    if "negative_prompt" in parameters:
+        return {"negative_prompt": negatives}
     embeds = handle.pipe.encode_prompt(prompt=negatives, device=handle.pipe._execution_device)[0]
     return {"negative_prompt_embeds": embeds}
 

@@ -1,33 +1,27 @@
 """Loading whichever character base a project uses: FLUX.1 (with all its single files) or a newer base.
 
 FLUX.1-dev can take each part from ComfyUI's folders (``flux_single_file``). Newer bases take only
-their transformer from a single file, because diffusers reads no other part of them from one (for
-FLUX.2 [klein]: no single-file VAE loader, and ComfyUI's Qwen3 text encoders are not transformers
-checkpoints); the other parts come from the diffusers folder or hub id.
+their transformer from a single file, in the layout their registry entry names
+(``transformer_single_file``), because diffusers reads no other part of them from ComfyUI's files
+(ComfyUI's Qwen3 text encoders are not transformers checkpoints); the other parts come from the
+diffusers folder or hub id. A name may be an alias that generates with another checkpoint of the
+family (``z-image-turbo``): its hub id is the default source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from ..data.errors import ModelLoadError
-from .flux2_single_file import load_flux2_transformer
 from .flux_single_file import FluxFiles, load_flux
 from .pipelines import LoadOptions, PipelineHandle, check_source, default_device, load_pipeline
 from .registry import FLUX1_DEV, family
-
-#: transformer class -> its single-file loader, for bases without FLUX.1's multi-file support
-TRANSFORMER_FILE_LOADERS: dict[str, Callable[[str, str, LoadOptions, str], Any]] = {
-    "Flux2Transformer2DModel": load_flux2_transformer,
-}
+from .transformer_single_file import load_transformer_file
 
 
 def load_character_base(name: str, source: str | None = None, files: FluxFiles | None = None,
                         options: LoadOptions | None = None) -> PipelineHandle:
     """The character base ``name`` (a registered family) from ``source`` (default: its hub id)."""
     entry = family(name)
-    source = source or entry.hub_id
+    source = source or entry.hub_id_for(name)
     files = files or FluxFiles()
     options = options or LoadOptions()
     if entry is FLUX1_DEV:
@@ -41,7 +35,7 @@ def load_character_base(name: str, source: str | None = None, files: FluxFiles |
     options.validate()
     resolved = check_source(source, entry.name)
     device = options.device or default_device()
-    transformer = TRANSFORMER_FILE_LOADERS[entry.transformer_class](files.transformer, resolved, options, device)
+    transformer = load_transformer_file(entry, files.transformer, resolved, options, device)
     handle = load_pipeline(entry.name, resolved, options=options.after_transformer_file(),
                            components={"transformer": transformer})
     handle.options = {**options.to_json(), "files": files.to_json()}

@@ -157,6 +157,21 @@ _FP8_SWAP = TrainPreset(quantize="fp8", optimizer="adamw8bit")
 
 
 @dataclass(frozen=True)
+class TransformerFile:
+    """How a family's transformer single file (ComfyUI's ``diffusion_models``) is recognised.
+
+    diffusers' ``from_single_file`` converts the layout; this says which file is one: ``marker`` is a
+    key only that layout has (after ComfyUI's ``model.diffusion_model.`` prefix), ``diffusers_marker``
+    a key of the diffusers layout (such a file is refused with "load its folder instead"), ``layout``
+    the layout's name for messages.
+    """
+
+    marker: str
+    diffusers_marker: str
+    layout: str
+
+
+@dataclass(frozen=True)
 class ModelFamily:
     """One base model family. ``name`` is what configs, commands and widgets use; aliases also resolve."""
 
@@ -189,6 +204,11 @@ class ModelFamily:
     transformer_blocks: int = 0
     max_blocks_to_swap: int = 0
     aliases: tuple[str, ...] = ()
+    #: aliases that also name another checkpoint of the same architecture to generate with (a distilled
+    #: Turbo beside the Base it was distilled from): (alias, hub id) pairs; training keeps ``hub_id``
+    alias_hub_ids: tuple[tuple[str, str], ...] = ()
+    #: the transformer's single-file layout, for families other than FLUX.1 (which reads every part)
+    transformer_file: TransformerFile | None = None
 
     @property
     def trains_on_triplets(self) -> bool:
@@ -197,6 +217,10 @@ class ModelFamily:
 
     def names(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
+
+    def hub_id_for(self, name: str) -> str:
+        """The hub id ``name`` (this family's name or an alias) generates with by default."""
+        return dict(self.alias_hub_ids).get(name, self.hub_id)
 
     def comfy_folder(self, part: str) -> str:
         """The ComfyUI model folder (``diffusion_models``, ``vae``...) a single-file ``part`` lives in."""
@@ -302,6 +326,8 @@ FLUX2_KLEIN = register(ModelFamily(
     text_encoders=("text_encoder",),
     quantizable_text_encoders=("text_encoder",),
     comfy_folders=(("transformer", "diffusion_models"),),
+    transformer_file=TransformerFile("single_stream_modulation.lin.weight",
+                                     "single_transformer_blocks.0.attn.to_qkv_mlp_proj.weight", "BFL"),
     #: the character LoRA's place in a project is the role's, whichever base trained it; the file's
     #: header (``flenwheel.trainer``) names the family
     lora=FLUX1_DEV.lora,
@@ -317,6 +343,36 @@ FLUX2_KLEIN = register(ModelFamily(
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
     transformer_blocks=25,  # 5 double + 20 single (9B: 8 + 24)
     max_blocks_to_swap=13,  # musubi-tuner's figure for klein 4B; 16 for 9B
+    sample_prompts=FLUX1_DEV.sample_prompts,
+))
+
+Z_IMAGE = register(ModelFamily(
+    name="z-image",
+    aliases=("z-image-base", "z-image-turbo"),
+    title="Z-Image",
+    role=CHARACTER,
+    #: LoRAs train on the undistilled Base; the 8-step Turbo generates with them (``z-image-turbo``)
+    hub_id="Tongyi-MAI/Z-Image",
+    alias_hub_ids=(("z-image-turbo", "Tongyi-MAI/Z-Image-Turbo"),),
+    pipeline_class="ZImagePipeline",
+    transformer_class="ZImageTransformer2DModel",
+    text_encoders=("text_encoder",),
+    quantizable_text_encoders=("text_encoder",),
+    comfy_folders=(("transformer", "diffusion_models"),),
+    transformer_file=TransformerFile("layers.0.attention.qkv.weight", "all_x_embedder.2-1.weight", "ComfyUI"),
+    lora=FLUX1_DEV.lora,
+    trainer_adapter="trainers.families.z_image:ZImageAdapter",
+    tiny_builder="core.testing.tiny_bases:build_z_image",
+    memory=MemoryFigures(6.15, 4.0, (
+        _card(12, LoadPreset(quantize="fp8", offload="model"), replace(_FP8_SWAP, blocks_to_swap=10)),
+        _card(16, LoadPreset(quantize="fp8", offload="model"), TrainPreset(quantize="fp8")),
+        _card(24, LoadPreset(offload="model"), TrainPreset()),
+        _card(48, LoadPreset(), TrainPreset()),
+        _card(80, LoadPreset(), TrainPreset()),
+    )),
+    training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0, "sample_steps": 28}),
+    transformer_blocks=34,  # 30 main layers + 2 noise-refiner + 2 context-refiner blocks
+    max_blocks_to_swap=28,  # the main layers but two, the peers' rule
     sample_prompts=FLUX1_DEV.sample_prompts,
 ))
 

@@ -1,4 +1,4 @@
-"""Tiny random-weight FLUX.2 [klein] and Qwen-Image-Edit-2511 pipelines, built offline.
+"""Tiny random-weight FLUX.2 [klein], Z-Image and Qwen-Image-Edit-2511 pipelines, built offline.
 
 Same idea as ``tiny.py``: the real diffusers architectures at toy sizes, saved in the diffusers
 folder layout and loaded back by the same ``from_pretrained`` code as real weights.
@@ -13,6 +13,11 @@ FLUX.2 [klein] specifics that the toy keeps, because training and generation dep
 - the VAE's batch-norm statistics are set to non-trivial values, so a test notices when latents
   are not normalised the way ``Flux2KleinPipeline._encode_vae_image`` does;
 - the scheduler uses dynamic (exponential) shifting like the released model.
+
+Z-Image's toy keeps its three block groups (noise refiner, context refiner, main layers) and the
+FLUX VAE's non-trivial ``shift_factor`` / ``scaling_factor``, so a test notices latents scaled the
+wrong way; its text encoder is a plain ``Qwen3Model`` whose second-to-last hidden state is the prompt
+embedding, and its scheduler the released models' static ``shift: 3.0`` without dynamic shifting.
 
 The 2511 editor is the 2509 toy with ``zero_cond_t: true`` in its transformer config: that flag
 alone is what distinguishes the two in diffusers.
@@ -93,6 +98,37 @@ def build_flux2_klein(folder: str | Path, seed: int = 0) -> Path:
     return Path(folder)
 
 
+def build_z_image(folder: str | Path, seed: int = 0) -> Path:
+    """Save a tiny ZImagePipeline (transformer, FLUX VAE, Qwen3 text encoder, tokenizer, scheduler)."""
+    import torch
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+    from transformers import Qwen3Config, Qwen3Model
+
+    torch.manual_seed(seed)
+    tokenizer = _qwen3_tokenizer()
+    text_width, latent_channels = 16, 4
+    text_encoder = Qwen3Model(Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=text_width, intermediate_size=32, num_hidden_layers=3,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+    ))
+    transformer = ZImageTransformer2DModel(
+        in_channels=latent_channels, dim=96, n_layers=2, n_refiner_layers=1, n_heads=6, n_kv_heads=6,
+        cap_feat_dim=text_width, axes_dims=[4, 6, 6], axes_lens=[1024, 512, 512],
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+        layers_per_block=1, latent_channels=latent_channels, norm_num_groups=4, sample_size=32,
+        scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False, use_post_quant_conv=False,
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False)
+    pipe = ZImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                          transformer=transformer)
+    pipe.save_pretrained(folder)
+    return Path(folder)
+
+
 def build_qwen_edit_2511(folder: str | Path, seed: int = 0) -> Path:
     """Save a tiny 2511-style QwenImageEditPlusPipeline: the 2509 toy with ``zero_cond_t: true``."""
     from .tiny import build_qwen_edit
@@ -159,4 +195,35 @@ def flux2_to_bfl(state: dict[str, Any]) -> dict[str, Any]:
             out[f"double_blocks.{index}.{stream}_attn.qkv.weight"] = torch.cat(
                 [state[f"transformer_blocks.{index}.attn.{name}.weight"] for name in names], dim=0
             )
+    return {key: value.contiguous() for key, value in out.items()}
+
+
+#: diffusers -> ComfyUI names of Z-Image's renamed layers (the inverse of diffusers' single-file converter).
+_Z_IMAGE_RENAMES = (
+    ("all_final_layer.2-1.", "final_layer."),
+    ("all_x_embedder.2-1.", "x_embedder."),
+    (".attention.to_out.0.", ".attention.out."),
+    (".attention.norm_q.", ".attention.q_norm."),
+    (".attention.norm_k.", ".attention.k_norm."),
+)
+
+
+def z_image_to_comfy(state: dict[str, Any]) -> dict[str, Any]:
+    """A diffusers ZImageTransformer2DModel state dict in ComfyUI's layout (``z_image_turbo_bf16``):
+    each block's q/k/v fused into ``attention.qkv``, ``out``/``q_norm``/``k_norm`` renamed, and the
+    patch-size-keyed embedder and final layer without their ``2-1`` key, as ComfyUI's
+    ``z_image_to_diffusers`` table maps them."""
+    import torch
+
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key.endswith((".attention.to_q.weight", ".attention.to_k.weight", ".attention.to_v.weight")):
+            continue
+        for old, new in _Z_IMAGE_RENAMES:
+            key = key.replace(old, new)
+        out[key] = value
+    for key in state:
+        if key.endswith(".attention.to_q.weight"):
+            prefix = key.removesuffix("to_q.weight")
+            out[prefix + "qkv.weight"] = torch.cat([state[prefix + f"to_{p}.weight"] for p in "qkv"], dim=0)
     return {key: value.contiguous() for key, value in out.items()}

@@ -24,9 +24,9 @@ from flenwheel.core.models.flux_single_file import FluxFiles, load_flux
 from flenwheel.core.models.pipelines import LoadOptions, load_pipeline, prompt_kwargs
 from flenwheel.core.models.qwen_edit_loader import load_qwen_edit
 
-BASES = ["flux", "flux2-klein", "qwen-edit", "qwen-edit-2511"]
+BASES = ["flux", "flux2-klein", "qwen-edit", "qwen-edit-2511", "z-image"]
 FIXTURES = {"flux": "tiny_flux", "flux2-klein": "tiny_flux2_klein", "qwen-edit": "tiny_qwen_edit",
-            "qwen-edit-2511": "tiny_qwen_edit_2511"}
+            "qwen-edit-2511": "tiny_qwen_edit_2511", "z-image": "tiny_z_image"}
 
 
 @pytest.fixture(autouse=True)

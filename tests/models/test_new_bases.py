@@ -158,10 +158,11 @@ def klein_single_file(tiny_flux2_klein, tmp_path_factory):
 
 def test_klein_single_file_in_bfl_layout_generates_like_the_folder(tiny_flux2_klein, klein_single_file):
     from flenwheel.core.generate.generate import generate_one
-    from flenwheel.core.models.flux2_single_file import load_flux2_transformer
     from flenwheel.core.models.pipelines import load_pipeline
+    from flenwheel.core.models.registry import FLUX2_KLEIN
+    from flenwheel.core.models.transformer_single_file import load_transformer_file
 
-    transformer = load_flux2_transformer(klein_single_file, str(tiny_flux2_klein), CPU, "cpu")
+    transformer = load_transformer_file(FLUX2_KLEIN, klein_single_file, str(tiny_flux2_klein), CPU, "cpu")
     from_file = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU,
                               components={"transformer": transformer})
     from_folder = load_pipeline("flux2-klein", str(tiny_flux2_klein), options=CPU)
@@ -173,18 +174,19 @@ def test_klein_single_file_in_bfl_layout_generates_like_the_folder(tiny_flux2_kl
 def test_klein_single_file_errors_name_the_file_and_the_fix(tiny_flux2_klein, klein_single_file, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from flenwheel.core.models.flux2_single_file import load_flux2_transformer
     from flenwheel.core.models.qwen_single_file import SingleFileError
+    from flenwheel.core.models.registry import FLUX2_KLEIN
+    from flenwheel.core.models.transformer_single_file import load_transformer_file
 
     scaled = tmp_path / "flux-2-klein-4b-fp8.safetensors"
     state = load_file(str(klein_single_file))
     save_file({**state, "model.diffusion_model.img_in.weight_scale": torch.tensor(1.0)}, str(scaled))
     with pytest.raises(SingleFileError, match="scaled-fp8.*flux-2-klein-4b-fp8|flux-2-klein-4b-fp8.*scaled-fp8"):
-        load_flux2_transformer(scaled, str(tiny_flux2_klein), CPU, "cpu")
+        load_transformer_file(FLUX2_KLEIN, scaled, str(tiny_flux2_klein), CPU, "cpu")
     other = tmp_path / "not_flux2.safetensors"
     save_file({"txt_norm.weight": torch.ones(2)}, str(other))
-    with pytest.raises(SingleFileError, match="not_flux2.safetensors is not a FLUX.2 transformer"):
-        load_flux2_transformer(other, str(tiny_flux2_klein), CPU, "cpu")
+    with pytest.raises(SingleFileError, match=r"not_flux2.safetensors is not a FLUX.2 \[klein\] transformer"):
+        load_transformer_file(FLUX2_KLEIN, other, str(tiny_flux2_klein), CPU, "cpu")
 
 
 def test_klein_generation_applies_loras_at_their_strength_and_none_reproduces_the_base(tiny_flux2_klein, tmp_path):
@@ -231,7 +233,7 @@ def test_load_flux_node_loads_the_chosen_character_base(tiny_flux2_klein):
     from flenwheel.nodes import flux_node
 
     choices, options = flux_node.FlenwheelLoadFlux.INPUT_TYPES()["optional"]["base"]
-    assert choices == ["flux", "flux2-klein"] and options["default"] == "flux" and options["tooltip"]
+    assert choices == ["flux", "flux2-klein", "z-image"] and options["default"] == "flux" and options["tooltip"]
     pick = flux_node.FROM_MODEL
     handle, description = flux_node.FlenwheelLoadFlux().load(
         str(tiny_flux2_klein), pick, pick, pick, pick, "fp32", "none", "none", "none", False, "cpu", base="flux2-klein"
@@ -246,7 +248,7 @@ def test_training_nodes_offer_every_base_of_their_role_and_swap_the_default_hub_
     from flenwheel.nodes._training import base_source
     from flenwheel.nodes.train_node import FlenwheelTrainFluxLora, FlenwheelTrainQwenEditLora
 
-    assert FlenwheelTrainFluxLora.INPUT_TYPES()["optional"]["base"][0] == ["flux", "flux2-klein"]
+    assert FlenwheelTrainFluxLora.INPUT_TYPES()["optional"]["base"][0] == ["flux", "flux2-klein", "z-image"]
     assert FlenwheelTrainQwenEditLora.INPUT_TYPES()["optional"]["base"][0] == ["qwen-edit", "qwen-edit-2511"]
     assert base_source("flux", "flux2-klein", "black-forest-labs/FLUX.1-dev") == (
         "flux2-klein", "black-forest-labs/FLUX.2-klein-base-4B")

@@ -58,6 +58,27 @@ def comfy_unet_config(config: dict) -> dict:
             "qkv_bias": True,
             "guidance_embed": config["guidance_embeds"],
         }
+    if config["_class_name"] == "ZImageTransformer2DModel":
+        dim = config["dim"]
+        return {
+            "image_model": "lumina2",
+            "patch_size": config["all_patch_size"][0],
+            "in_channels": config["in_channels"],
+            "dim": dim,
+            "cap_feat_dim": config["cap_feat_dim"],
+            "n_layers": config["n_layers"],
+            "n_refiner_layers": config["n_refiner_layers"],
+            "n_heads": config["n_heads"],
+            "n_kv_heads": config["n_kv_heads"],
+            "qk_norm": config["qk_norm"],
+            "axes_dims": list(config["axes_dims"]),
+            "axes_lens": list(config["axes_lens"]),
+            "rope_theta": config["rope_theta"],
+            "ffn_dim_multiplier": 8.0 / 3.0,
+            "z_image_modulation": True,
+            "time_scale": config["t_scale"],
+            "pad_tokens_multiple": 32,
+        }
     keys = (
         "patch_size",
         "in_channels",
@@ -78,11 +99,12 @@ def build_model(model_folder: str):
 
     config = json.loads((Path(model_folder) / "transformer" / "config.json").read_text())
     unet_config = comfy_unet_config(config)
-    cls = (
-        comfy.supported_models.Flux
-        if unet_config["image_model"] == "flux"
-        else comfy.supported_models.QwenImage
-    )
+    cls = {
+        "flux": comfy.supported_models.Flux,
+        "lumina2": getattr(comfy.supported_models, "ZImage", None),
+    }.get(unet_config["image_model"], comfy.supported_models.QwenImage)
+    if cls is None:
+        raise SystemExit("this ComfyUI has no Z-Image support (comfy.supported_models.ZImage)")
     model_config = cls(unet_config)
     model_config.set_inference_dtype(torch.float32, None)
     model = model_config.get_model({}, device="cpu")

@@ -169,6 +169,27 @@ def klein_config(tiny_flux2_klein, caption_folder, tmp_path):
 
 
 @pytest.fixture
+def z_image_config(tiny_z_image, caption_folder, tmp_path):
+    from flenwheel.trainers.config import parse_config
+
+    def make(**overrides):
+        raw = {
+            "trainer": "z-image",
+            "model": str(tiny_z_image),
+            "dataset_path": str(caption_folder),
+            "output_path": str(tmp_path / "z_image_out"),
+            "instance_token": "ohwx_char",
+            "max_train_steps": 6,
+            "save_every": 3,
+            **TINY,
+            **overrides,
+        }
+        return parse_config(raw)
+
+    return make
+
+
+@pytest.fixture
 def qwen_2511_config(qwen_config, tiny_qwen_edit_2511, tmp_path):
     def make(**overrides):
         return qwen_config(**{"trainer": "qwen-edit-2511", "model": str(tiny_qwen_edit_2511),
@@ -265,3 +286,24 @@ def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit, tiny_qwen_edit_2511):
         )
         out[kind] = (Path(model), Path(train(config, Reporter(stream=io.StringIO()))["lora_path"]))
     return out
+
+
+@pytest.fixture(scope="session")
+def z_image_lora(tiny_z_image, tmp_path_factory) -> Path:
+    """A Z-Image LoRA trained for three steps with alpha != rank (alpha folded into lora_B)."""
+    from flenwheel.trainers.config import parse_config
+    from flenwheel.trainers.protocol import Reporter
+    from flenwheel.trainers.run import train
+
+    root = tmp_path_factory.mktemp("z_image_keys")
+    (root / "images").mkdir()
+    for index in range(2):
+        Image.new("RGB", (64, 64), (60 * index, 120, 200)).save(root / "images" / f"{index}.png")
+        (root / "images" / f"{index}.txt").write_text("photo of [trigger]")
+    config = parse_config({
+        "trainer": "z-image", "model": str(tiny_z_image), "dataset_path": str(root / "images"),
+        "output_path": str(root / "out"), "lora_rank": 4, "lora_alpha": 8, "resolution": 64, "bucket_step": 16,
+        "mixed_precision": "no", "max_train_steps": 3, "save_every": 10, "sample_every": 0,
+        "max_sequence_length": 32, "learning_rate": 1e-2, "gradient_checkpointing": False,
+    })
+    return Path(train(config, Reporter(stream=io.StringIO()))["lora_path"])

@@ -160,3 +160,61 @@ def test_lora_effect_is_the_same_through_ours_diffusers_and_comfyui(loras, kind)
         assert torch.allclose(ours, comfy, atol=1e-5, rtol=0), (strength, (ours - comfy).abs().max())
         effects.append(effect)
     assert effects[1] < effects[0]  # half strength, smaller change
+
+
+#: ComfyUI's z_image_to_diffusers: q/k/v are row slices of each block's fused ``attention.qkv``.
+_Z_IMAGE_QKV = {"attention.to_q": 0, "attention.to_k": 1, "attention.to_v": 2}
+
+
+def z_image_key_map(module: str, dim: int) -> tuple[str, list[int] | None]:
+    """ComfyUI's Z-Image key map for one LoRA module: (ComfyUI-layout weight, [dim, start, length])."""
+    container, index, layer = module.removeprefix("transformer.").split(".", 2)
+    if layer in _Z_IMAGE_QKV:
+        return f"{container}.{index}.attention.qkv.weight", [0, _Z_IMAGE_QKV[layer] * dim, dim]
+    return f"{container}.{index}.{layer.replace('attention.to_out.0', 'attention.out')}.weight", None
+
+
+def _z_image_forward(transformer) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    latents = [torch.randn(4, 1, 8, 8, generator=generator)]
+    captions = [torch.randn(7, 16, generator=generator)]
+    with torch.no_grad():
+        return transformer(latents, torch.tensor([0.3]), captions, return_dict=False)[0][0]
+
+
+def test_z_image_lora_effect_is_the_same_through_ours_diffusers_and_comfyui(tiny_z_image, z_image_lora):
+    """ComfyUI's side patches the transformer in ComfyUI's file layout (fused qkv, ``attention.out``)
+    and converts it back with diffusers' own single-file converter, not ours."""
+    from diffusers import ZImagePipeline, ZImageTransformer2DModel
+    from diffusers.loaders.single_file_utils import convert_z_image_transformer_checkpoint_to_diffusers
+    from safetensors.torch import load_file
+
+    from flenwheel.core.models.loras import LoraSpec, set_loras
+    from flenwheel.core.models.pipelines import LoadOptions, load_pipeline
+    from flenwheel.core.testing.tiny_bases import z_image_to_comfy
+
+    tensors = load_file(str(z_image_lora))
+    dim = json.loads((tiny_z_image / "transformer" / "config.json").read_text())["dim"]
+    modules = sorted({key.rsplit(".lora_A.", 1)[0] for key in tensors if ".lora_A." in key})
+    key_map = {module: z_image_key_map(module, dim) for module in modules}
+    if os.environ.get("COMFYUI_DIR"):
+        assert _comfy_key_map(tiny_z_image, z_image_lora) == key_map
+    reference = ZImageTransformer2DModel.from_pretrained(tiny_z_image, subfolder="transformer").eval()
+    base = _z_image_forward(reference)
+    ours = load_pipeline("z-image", str(tiny_z_image), options=LoadOptions(dtype="fp32", device="cpu"))
+    theirs = ZImagePipeline.from_pretrained(tiny_z_image, text_encoder=None, tokenizer=None, vae=None)
+    theirs.load_lora_weights(str(z_image_lora), adapter_name="check")
+    effects = []
+    for strength in STRENGTHS:
+        set_loras(ours, [LoraSpec(str(z_image_lora), strength)])
+        theirs.set_adapters(["check"], adapter_weights=[strength])
+        comfy_state = comfy_patch(z_image_to_comfy(reference.state_dict()), tensors, key_map, strength)
+        comfy = ZImageTransformer2DModel.from_pretrained(tiny_z_image, subfolder="transformer").eval()
+        comfy.load_state_dict(convert_z_image_transformer_checkpoint_to_diffusers(comfy_state))
+        outputs = [_z_image_forward(model) for model in (ours.pipe.transformer, theirs.transformer, comfy)]
+        effect = (outputs[0] - base).abs().max().item()
+        assert effect > 1e-3, f"the LoRA changes nothing at strength {strength}"
+        for other in outputs[1:]:
+            assert torch.allclose(outputs[0], other, atol=1e-5, rtol=0), (strength, (outputs[0] - other).abs().max())
+        effects.append(effect)
+    assert effects[1] < effects[0]

@@ -8,7 +8,10 @@ patches the weights. Without one, the documented key-pattern check below runs in
 ``comfy.utils.flux_to_diffusers`` (q/k/v into the fused qkv slices), and for Qwen-Image every
 ``transformer.<module>`` whose ``<module>.weight`` exists in its model, whose names are diffusers' own.
 Qwen-Image-Edit-2511 has 2509's architecture (only ``zero_cond_t`` differs), so its LoRA keys map the
-same way. FLUX.2 [klein] is unknown to ComfyUI 0.3.64 (see docs/training.md).
+same way. FLUX.2 [klein] is unknown to ComfyUI 0.3.64 (see docs/training.md). Z-Image needs a ComfyUI with
+``comfy.supported_models.ZImage`` (December 2025 on); its key map sends ``transformer.<block>.<n>.attention.to_q``
+/ ``to_k`` / ``to_v`` into the fused ``attention.qkv`` and ``to_out.0`` to ``attention.out``, for the main
+layers and both refiners.
 """
 
 from __future__ import annotations
@@ -72,6 +75,23 @@ def test_comfyui_maps_and_applies_every_key(loras, kind):
     assert report["not_loaded"] == [] and report["missing_targets"] == []
     assert report["patches"] == report["patched"] == len(modules)
     assert report["changed_weights"] > 0
+
+
+@pytest.mark.skipif(
+    not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout with Z-Image support to test with its own code"
+)
+def test_comfyui_maps_and_applies_every_z_image_key(tiny_z_image, z_image_lora):
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    result = subprocess.run([python, str(CHECK), str(tiny_z_image), str(z_image_lora)], cwd=COMFYUI_DIR,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    from safetensors.torch import load_file
+
+    modules = {k.rsplit(".lora_A", 1)[0] for k in load_file(str(z_image_lora)) if ".lora_A." in k}
+    assert report["model"] == "Lumina2"
+    assert report["not_loaded"] == [] and report["missing_targets"] == []
+    assert report["patches"] == len(modules) and report["changed_weights"] == report["target_weights"] > 0
 
 
 def _module_weights(model_dir: Path, kind: str) -> dict[str, torch.Size]:

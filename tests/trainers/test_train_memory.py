@@ -1,4 +1,4 @@
-"""Training memory options on the four tiny bases: block swap changes no number, fp8 base stays within
+"""Training memory options on the five tiny bases: block swap changes no number, fp8 base stays within
 fp8's precision, both resume exactly after kill -9, and impossible choices fail before loading.
 
 fp8 tolerance: e4m3 keeps 3 mantissa bits, so a stored base weight is off by at most u = 2^-4
@@ -21,7 +21,7 @@ from flenwheel.core.models.device_memory import FP8_UNIT_ROUNDOFF, fp8_dtype
 from flenwheel.trainers.block_swap import BlockSwapError
 
 CONFIGS = {"flux": "flux_config", "flux2-klein": "klein_config", "qwen-edit": "qwen_config",
-           "qwen-edit-2511": "qwen_2511_config"}
+           "qwen-edit-2511": "qwen_2511_config", "z-image": "z_image_config"}
 
 
 def _losses(events):
