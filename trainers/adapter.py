@@ -69,6 +69,8 @@ class ModelAdapter(ABC):
     """Hooks the loop calls; subclasses fill them in for one base model."""
 
     containers: tuple[str, ...] = ()
+    #: the transformer config's counts of the blocks in ``containers`` (a key counted twice counts twice)
+    block_config_keys: tuple[str, ...] = ("num_layers", "num_single_layers")
     default_targets: tuple[str, ...] = ()
     #: write ``.alpha`` tensors into the LoRA file (see ``lora_io``)
     alpha_keys = True
@@ -137,7 +139,7 @@ class ModelAdapter(ABC):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(
                 f"cannot read the {self.kind} transformer config from {self.config.model}: {exc}") from None
-        return int(config.get("num_layers", 0)) + int(config.get("num_single_layers", 0))
+        return sum(int(config.get(key, 0)) for key in self.block_config_keys)
 
     def place_transformer(self, transformer: torch.nn.Module) -> BlockSwap | None:
         """fp8 storage under the LoRA (added before, so its own layers keep their precision), then

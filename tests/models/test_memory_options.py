@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -83,9 +84,11 @@ def test_fp8_storage_holds_the_transformer_in_fp8_and_draws_within_its_precision
     plain_handle = dataclasses.replace(plain_handle)  # the editor loader drops its shared pipe at the next load
     handle = _load(kind, folder, quantize="fp8")
     transformer = handle.pipe.transformer
-    # every linear layer of the blocks but the modulation ones (named norm*, kept precise by diffusers)
+    # every linear layer of the blocks (Z-Image: layers and refiners) but the modulation ones (named norm*,
+    # kept precise by diffusers)
     block_linears = [module for name, module in transformer.named_modules()
-                     if isinstance(module, torch.nn.Linear) and "blocks." in name and "norm" not in name]
+                     if isinstance(module, torch.nn.Linear) and re.search(r"(blocks|layers|refiner)\.", name)
+                     and "norm" not in name]
     assert block_linears and all(module.weight.dtype == fp8_dtype() for module in block_linears)
     assert all(p.dtype == torch.float32 for p in handle.pipe.vae.parameters())  # only the transformer
     fp8 = _picture(handle)

@@ -48,6 +48,7 @@ Z_IMAGE_TARGETS = (
 
 class ZImageAdapter(ModelAdapter):
     containers = ("noise_refiner", "context_refiner", "layers")
+    block_config_keys = ("n_refiner_layers", "n_refiner_layers", "n_layers")
     default_targets = Z_IMAGE_TARGETS
     #: diffusers' Z-Image LoRA loader treats a file with ``.alpha`` keys as a foreign layout and
     #: renames its keys; alpha is folded into lora_B (``lora_io``) instead, so every loader agrees.
