@@ -1,4 +1,10 @@
-"""Finding and encoding faces with face_recognition (dlib HOG/CNN detectors, 128-d encodings).
+"""Finding and encoding faces: MediaPipe's BlazeFace + face mesh, or dlib's HOG/CNN; 128-d encodings.
+
+The default detector is ``mediapipe`` (``blazeface.py``: it finds front, half and profile faces;
+``face_mesh.py`` gives the 468 points the head view is read from) wherever its runtime and models
+are installed, else ``hog``. Whatever found the face, the identity encoding is face_recognition's
+128-d encoder run on that face's box: ``encode`` is the one place it is called, so another identity
+model plugs in there.
 
 face_recognition is optional and imported on first use, never when the package is imported:
 the import takes about a second, loads 100 MB of models, and sets Pillow's
@@ -27,13 +33,20 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from ..data.availability import install_line, is_face_recognition_available
+from ..data.availability import install_line, is_face_mesh_available, is_face_recognition_available
 from ..data.errors import FlenwheelError, MissingDependencyError
 from ..data.images import pil_to_array, to_rgb8
+from .blazeface import detect_faces
+from .face_mesh import Mesh, face_mesh
 
-DETECTORS = ("hog", "cnn")
+MEDIAPIPE = "mediapipe"
+DETECTORS = (MEDIAPIPE, "hog", "cnn")
+#: What a user may name: a detector, or ``auto`` for ``default_detector()``.
+DETECTOR_CHOICES = ("auto", *DETECTORS)
 #: The HOG detector's smallest face at upsample 0; each upsample halves it.
 DETECTOR_MIN_FACE = 80
+#: BlazeFace's smallest face, in pixels of the detector's square input (128 short range, 192 full range).
+BLAZEFACE_MIN_FACE = 12
 _EXIF_ORIENTATION = 0x0112
 
 _api: ModuleType | None = None
@@ -87,17 +100,28 @@ def identity_available() -> bool:
     return True
 
 
+def default_detector() -> str:
+    """``mediapipe`` where its runtime and models are installed (it reads every view), else ``hog``."""
+    return MEDIAPIPE if is_face_mesh_available() else "hog"
+
+
 @dataclass(frozen=True)
 class DetectionSettings:
-    """How faces are found; part of every cache key, since a different box gives a different encoding."""
+    """How faces are found; part of every cache key, since a different box gives a different encoding.
+
+    ``detect_side`` and ``upsample`` apply to dlib's detectors; BlazeFace always reads a letterboxed
+    square of its own size. ``auto`` (or empty) means ``default_detector()``.
+    """
 
     detect_side: int = 512
-    model: str = "hog"
+    model: str = "auto"
     upsample: int = 1
 
     def __post_init__(self) -> None:
+        if self.model in ("", "auto"):
+            object.__setattr__(self, "model", default_detector())
         if self.model not in DETECTORS:
-            raise FlenwheelError(f"unknown face detector '{self.model}'; use one of {', '.join(DETECTORS)}")
+            raise FlenwheelError(f"unknown face detector '{self.model}'; use one of {', '.join(DETECTOR_CHOICES)}")
         if self.detect_side != 0 and self.detect_side < 64:
             raise FlenwheelError(
                 f"detect_side {self.detect_side} is too small; use 0 (full size) or 64 and up"
@@ -107,12 +131,16 @@ class DetectionSettings:
 
     @property
     def tag(self) -> str:
-        """Short text naming these settings, e.g. ``hog512u1`` (``hogfullu1`` at full size)."""
+        """Short text naming these settings, e.g. ``hog512u1`` (``hogfullu1`` at full size), ``mediapipe``."""
+        if self.model == MEDIAPIPE:
+            return MEDIAPIPE
         return f"{self.model}{self.detect_side or 'full'}u{self.upsample}"
 
     @property
     def min_face(self) -> int:
         """Smallest face side, in pixels of the detection copy, the detector can find."""
+        if self.model == MEDIAPIPE:
+            return BLAZEFACE_MIN_FACE
         return DETECTOR_MIN_FACE >> self.upsample
 
 
@@ -123,6 +151,8 @@ class Face:
     box: tuple[int, int, int, int]
     landmarks: list[tuple[int, int]] | None = None
     encoding: np.ndarray | None = field(default=None, repr=False)
+    #: MediaPipe's 468-point mesh (detector ``mediapipe`` with landmarks), which the head view is read from.
+    mesh: Mesh | None = field(default=None, repr=False)
 
     @property
     def width(self) -> int:
@@ -167,8 +197,15 @@ def _css_to_box(
     return (max(0, round(left)), max(0, round(top)), min(width, round(right)), min(height, round(bottom)))
 
 
+def _pixel_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    left, top, right, bottom = box
+    return (max(0, round(left)), max(0, round(top)), min(size[0], round(right)), min(size[1], round(bottom)))
+
+
 def detect(image: Image.Image, settings: DetectionSettings) -> list[tuple[int, int, int, int]]:
-    """Face boxes in an upright RGB image, largest first, found on the small copy (full size as fallback)."""
+    """Face boxes in an upright RGB image, largest first (dlib: small copy first, full size as fallback)."""
+    if settings.model == MEDIAPIPE:
+        return [_pixel_box(d.box, image.size) for d in detect_faces(image)]
     api = face_api()
     scale = settings.detect_side / max(image.size) if settings.detect_side else 1.0
     attempts = [scale, 1.0] if scale < 1.0 else [1.0]
@@ -210,19 +247,21 @@ def landmarks68(array: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> li
 def find_faces(
     image: Image.Image,
     detect_side: int = 512,
-    model: str = "hog",
+    model: str = "auto",
     upsample: int = 1,
     landmarks: bool = True,
     encodings: bool = False,
     settings: DetectionSettings | None = None,
 ) -> list[Face]:
-    """Every face in ``image``, largest first, with 68-point landmarks and (optionally) encodings.
+    """Every face in ``image``, largest first, with landmarks (mesh or 68 points) and (optionally) encodings.
 
     Boxes and points are in the pixels of the upright image (EXIF orientation applied), which is
     what a head-pose estimate or a crop needs.
     """
     settings = settings or DetectionSettings(detect_side, model, upsample)
     upright = upright_rgb(image)
+    if settings.model == MEDIAPIPE:
+        return _mediapipe_faces(upright, landmarks, encodings)
     boxes = detect(upright, settings)
     if not boxes:
         return []
@@ -232,9 +271,20 @@ def find_faces(
     return [Face(box, pts, code) for box, pts, code in zip(boxes, points, codes, strict=True)]
 
 
+def _mediapipe_faces(upright: Image.Image, landmarks: bool, encodings: bool) -> list[Face]:
+    """BlazeFace boxes, each with its mesh when ``landmarks`` (face_recognition is needed only to encode)."""
+    detections = detect_faces(upright)
+    faces = [Face(_pixel_box(d.box, upright.size), mesh=face_mesh(upright, d) if landmarks else None)
+             for d in detections]
+    if encodings and faces:
+        for face, code in zip(faces, encode(pil_to_array(upright), [f.box for f in faces]), strict=True):
+            face.encoding = code
+    return faces
+
+
 def small_image_note(image: Image.Image, settings: DetectionSettings) -> str | None:
     """Why a face may have been missed in a very small picture, or None when size is not the issue."""
-    if min(image.size) >= 4 * settings.min_face:
+    if settings.model == MEDIAPIPE or min(image.size) >= 4 * settings.min_face:
         return None
     return (
         f"image is only {image.width}x{image.height} px; faces smaller than about "

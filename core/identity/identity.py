@@ -200,7 +200,7 @@ class IdentityScorer:
         tolerance: float = DEFAULT_TOLERANCE,
         policy: str = "largest",
         detect_side: int = 512,
-        model: str = "hog",
+        model: str = "auto",
         upsample: int = 1,
     ) -> IdentityScorer:
         """References = the project's source images (latest version unless named), cached in the project."""
@@ -215,7 +215,7 @@ class IdentityScorer:
         tolerance: float = DEFAULT_TOLERANCE,
         policy: str = "largest",
         detect_side: int = 512,
-        model: str = "hog",
+        model: str = "auto",
         upsample: int = 1,
     ) -> IdentityScorer:
         """References = a dataset version (or handle subset); images rejected in review are left out."""
@@ -231,7 +231,7 @@ class IdentityScorer:
         tolerance: float = DEFAULT_TOLERANCE,
         policy: str = "largest",
         detect_side: int = 512,
-        model: str = "hog",
+        model: str = "auto",
         upsample: int = 1,
         cache_dir: Path | None = None,
     ) -> IdentityScorer:
@@ -246,7 +246,7 @@ class IdentityScorer:
         tolerance: float = DEFAULT_TOLERANCE,
         policy: str = "largest",
         detect_side: int = 512,
-        model: str = "hog",
+        model: str = "auto",
         upsample: int = 1,
         cache_dir: Path | None = None,
     ) -> IdentityScorer:
