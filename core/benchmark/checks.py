@@ -247,7 +247,7 @@ class CardScorer:
         score = self.identity.score_faces(readings.faces[:1], face_count=len(readings.faces))
         if score.match:
             return CheckResult("pass", score.distance, score.reason), score.to_json()
-        if cell.angle not in self.validation.identity_judged_views:
+        if cell.kind != "portrait" or cell.angle not in self.validation.identity_judged_views:
             view = cell.angle or cell.kind
             return _not_measured(f"not measured: {score.reason}, but identity is not validated at the {view} view; "
                                  "a person decides", score.distance), score.to_json()

@@ -78,7 +78,7 @@ Outcome = Literal["success", "unverified", "failure"]
 def named_criteria(cell: Cell) -> list[str]:
     """What the cell's prompt asks for and must be verified: its checks, plus expression / body pose."""
     named = [name for name in cell.checks if name != "head_angle" or cell.angle]
-    if cell.expression:
+    if cell.expression and "expression" not in named:
         named.append("expression")
     if cell.kind == "pose" and "body_pose" not in named:
         named.append("body_pose")
