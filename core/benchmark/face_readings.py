@@ -19,8 +19,9 @@ from PIL import Image
 from ..data.availability import install_line
 from ..data.errors import MissingDependencyError
 from ..identity.expression import ExpressionReading, read_expression
+from ..identity.face_mesh import MIN_MESH_PRESENCE
 from ..identity.faces import MEDIAPIPE, DetectionSettings, Face, find_faces, identity_available, upright_rgb
-from ..identity.head_pose import MIN_MESH_PRESENCE, YawBuckets, head_view, mesh_yaw
+from ..identity.head_pose import YawBuckets, head_view, mesh_yaw
 from ..identity.tflite_models import EMOTION, FACE_MESH, missing_reason
 from .model_card import Limits
 

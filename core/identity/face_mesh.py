@@ -22,6 +22,8 @@ from .blazeface import Detection
 from .tflite_models import FACE_MESH, load
 
 ROI_SCALE = 1.5
+#: Below this presence (the mesh model's own confidence that a face fills its crop) the mesh is not trusted.
+MIN_MESH_PRESENCE = 0.5
 #: Mesh indices of the six points of head_pose's 3D model: nose tip, chin, outer eye corner on the image's
 #: left, outer eye corner on the image's right, mouth corner on the image's left, mouth corner on the right.
 POSE_POINTS = (1, 152, 33, 263, 61, 291)

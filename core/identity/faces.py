@@ -36,8 +36,8 @@ from PIL import Image, ImageFile, ImageOps
 from ..data.availability import install_line, is_face_mesh_available, is_face_recognition_available
 from ..data.errors import FlenwheelError, MissingDependencyError
 from ..data.images import pil_to_array, to_rgb8
-from .blazeface import detect_faces
-from .face_mesh import Mesh, face_mesh
+from .blazeface import Detection, detect_faces
+from .face_mesh import MIN_MESH_PRESENCE, Mesh, face_mesh
 
 MEDIAPIPE = "mediapipe"
 DETECTORS = (MEDIAPIPE, "hog", "cnn")
@@ -47,6 +47,10 @@ DETECTOR_CHOICES = ("auto", *DETECTORS)
 DETECTOR_MIN_FACE = 80
 #: BlazeFace's smallest face, in pixels of the detector's square input (128 short range, 192 full range).
 BLAZEFACE_MIN_FACE = 12
+#: A BlazeFace detection scored under this counts only when the face mesh also sees a face there: at
+#: MediaPipe's 0.5 the detector takes some emblems and patterns for faces (a seal behind a speaker scored
+#: 0.70), while true faces that score that low are mostly full profiles, which the mesh confirms or not.
+CONFIRM_SCORE = 0.75
 _EXIF_ORIENTATION = 0x0112
 
 _api: ModuleType | None = None
@@ -202,10 +206,22 @@ def _pixel_box(box: tuple[float, float, float, float], size: tuple[int, int]) ->
     return (max(0, round(left)), max(0, round(top)), min(size[0], round(right)), min(size[1], round(bottom)))
 
 
+def _blazeface(image: Image.Image, meshes: bool) -> list[tuple[Detection, Mesh | None]]:
+    """BlazeFace's faces, largest first, each with its mesh when asked for or needed to confirm it."""
+    found = []
+    for detection in detect_faces(image):
+        unsure = detection.score < CONFIRM_SCORE
+        mesh = face_mesh(image, detection) if meshes or unsure else None
+        if unsure and mesh is not None and mesh.presence < MIN_MESH_PRESENCE:
+            continue
+        found.append((detection, mesh))
+    return found
+
+
 def detect(image: Image.Image, settings: DetectionSettings) -> list[tuple[int, int, int, int]]:
     """Face boxes in an upright RGB image, largest first (dlib: small copy first, full size as fallback)."""
     if settings.model == MEDIAPIPE:
-        return [_pixel_box(d.box, image.size) for d in detect_faces(image)]
+        return [_pixel_box(d.box, image.size) for d, _ in _blazeface(image, meshes=False)]
     api = face_api()
     scale = settings.detect_side / max(image.size) if settings.detect_side else 1.0
     attempts = [scale, 1.0] if scale < 1.0 else [1.0]
@@ -273,9 +289,8 @@ def find_faces(
 
 def _mediapipe_faces(upright: Image.Image, landmarks: bool, encodings: bool) -> list[Face]:
     """BlazeFace boxes, each with its mesh when ``landmarks`` (face_recognition is needed only to encode)."""
-    detections = detect_faces(upright)
-    faces = [Face(_pixel_box(d.box, upright.size), mesh=face_mesh(upright, d) if landmarks else None)
-             for d in detections]
+    faces = [Face(_pixel_box(d.box, upright.size), mesh=mesh if landmarks else None)
+             for d, mesh in _blazeface(upright, meshes=landmarks)]
     if encodings and faces:
         for face, code in zip(faces, encode(pil_to_array(upright), [f.box for f in faces]), strict=True):
             face.encoding = code

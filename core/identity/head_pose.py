@@ -21,7 +21,7 @@ is then underestimated. The default is MediaPipe's 468-point mesh (``face_mesh``
 of the line between the outer eye corners in the mesh's own depth, which flattens full profiles;
 their mean reads the labelled views within the card's buckets (``benchmarks/model_card_ceiling.py``
 prints the table; the README quotes it). A mesh the model itself doubts (presence under
-``MIN_MESH_PRESENCE``: a half-hidden or cropped face) is not read at all.
+``MIN_MESH_PRESENCE``: a half-hidden or cropped face) is not read at all (``face_mesh.MIN_MESH_PRESENCE``).
 """
 
 from __future__ import annotations
@@ -51,8 +51,6 @@ LANDMARK_INDICES = (30, 8, 36, 45, 48, 54)
 
 DEFAULT_FRONT_MAX = 20.0
 DEFAULT_HALF_MAX = 50.0
-#: Below this mesh presence (the model's own confidence that a face fills its crop) the yaw is not read.
-MIN_MESH_PRESENCE = 0.5
 
 
 @dataclass(frozen=True)
