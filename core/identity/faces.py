@@ -45,8 +45,9 @@ DETECTORS = (MEDIAPIPE, "hog", "cnn")
 DETECTOR_CHOICES = ("auto", *DETECTORS)
 #: The HOG detector's smallest face at upsample 0; each upsample halves it.
 DETECTOR_MIN_FACE = 80
-#: BlazeFace's smallest face, in pixels of the detector's square input (128 short range, 192 full range).
-BLAZEFACE_MIN_FACE = 12
+#: BlazeFace boxes narrower than this many image pixels are dropped: too few pixels for an encoding or a
+#: mesh to mean anything (a 13 px face encoded 0.70 away from the same person; dlib's HOG stops near 40 px).
+BLAZEFACE_MIN_FACE = 20
 #: A BlazeFace detection scored under this counts only when the face mesh also sees a face there: at
 #: MediaPipe's 0.5 the detector takes some emblems and patterns for faces (a seal behind a speaker scored
 #: 0.70), while true faces that score that low are mostly full profiles, which the mesh confirms or not.
@@ -206,15 +207,32 @@ def _pixel_box(box: tuple[float, float, float, float], size: tuple[int, int]) ->
     return (max(0, round(left)), max(0, round(top)), min(size[0], round(right)), min(size[1], round(bottom)))
 
 
+def _hog_fallback(image: Image.Image) -> list[Detection]:
+    """dlib HOG's faces as level-eyed detections, for pictures where BlazeFace sees none.
+
+    BlazeFace reads the whole picture at 128 or 192 px, so a face under about 5% of the longest side
+    (a 100 px face on a 2000 px canvas) is lost; HOG's full-size retry still finds it. Only where
+    face_recognition is installed; such a face rarely shows a profile, which HOG cannot find anyway.
+    """
+    if not identity_available():
+        return []
+    boxes = detect(image, DetectionSettings(model="hog"))
+    return [Detection(box, ((box[0], (box[1] + box[3]) / 2), (box[2], (box[1] + box[3]) / 2)), 0.0) for box in boxes]
+
+
 def _blazeface(image: Image.Image, meshes: bool) -> list[tuple[Detection, Mesh | None]]:
     """BlazeFace's faces, largest first, each with its mesh when asked for or needed to confirm it."""
     found = []
     for detection in detect_faces(image):
+        if detection.box[2] - detection.box[0] < BLAZEFACE_MIN_FACE:
+            continue
         unsure = detection.score < CONFIRM_SCORE
         mesh = face_mesh(image, detection) if meshes or unsure else None
         if unsure and mesh is not None and mesh.presence < MIN_MESH_PRESENCE:
             continue
         found.append((detection, mesh))
+    if not found:
+        found = [(d, face_mesh(image, d) if meshes else None) for d in _hog_fallback(image)]
     return found
 
 
@@ -299,7 +317,7 @@ def _mediapipe_faces(upright: Image.Image, landmarks: bool, encodings: bool) -> 
 
 def small_image_note(image: Image.Image, settings: DetectionSettings) -> str | None:
     """Why a face may have been missed in a very small picture, or None when size is not the issue."""
-    if settings.model == MEDIAPIPE or min(image.size) >= 4 * settings.min_face:
+    if min(image.size) >= 4 * settings.min_face:
         return None
     return (
         f"image is only {image.width}x{image.height} px; faces smaller than about "
