@@ -19,8 +19,9 @@ class FlenwheelModelCardBenchmark:
     DESCRIPTION = (
         "The flywheel's stop rule: renders the model card (5 angles x 4 expressions + T-pose, standing, "
         "sitting) with FLUX + the character LoRA, k tries per cell on fixed seeds, checks every image "
-        "(identity, one face, resolution, sharpness, head angle, body pose when a pose model is configured) "
-        "and counts a success only when every applicable check passes and no human said incorrect. Writes "
+        "(identity, one face, resolution, sharpness, head angle, expression, body pose when a pose model is "
+        "configured) and counts a success only when every criterion was verified (by a passing check or a "
+        "person's correct) and nothing failed; a check that could not measure is never a failure. Writes "
         "benchmarks/<lora>/results.json, model_card.png and report.html; a rerun resumes and picks up new "
         "verdicts from the review page (stage benchmark)."
     )
