@@ -195,7 +195,7 @@ def score_cmd(project: str, images: tuple[str, ...], cell_id: str, card_files: t
             click.echo(f"  {row['error']}")
             continue
         for name, check in row["checks"].items():
-            if check["status"] != "n/a":
+            if check["detail"] != "not a check of this cell":
                 value = "" if check["value"] is None or isinstance(check["value"], dict) else f" {check['value']}"
                 said = check["detail"] or ""
                 said = said if said.startswith(check["status"]) else f"{check['status']}{value}: {said}".rstrip(": ")
