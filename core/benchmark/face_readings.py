@@ -5,8 +5,9 @@ stored on the image record as ``scores["instruments"]`` (``to_json``) for anythi
 measured view or expression of a picture (the loop's aiming, the review page).
 
 Each reading either has a value or says why it has none (``*_problem``), in words a person can act
-on: the runtime to install, "no face found", a face too small, a mesh the model doubts, a yaw too
-close to a bucket boundary. A reading with a problem makes its check "not measured", never "fail".
+on: the runtime to install, "no face found", a face too small, a mesh the model doubts (read only
+when it still shows a clear profile), a yaw too close to a bucket boundary. A reading with a problem
+makes its check "not measured", never "fail".
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..data.errors import MissingDependencyError
 from ..identity.expression import ExpressionReading, read_expression
 from ..identity.face_mesh import MIN_MESH_PRESENCE
 from ..identity.faces import MEDIAPIPE, DetectionSettings, Face, find_faces, identity_available, upright_rgb
-from ..identity.head_pose import YawBuckets, head_view, mesh_yaw
+from ..identity.head_pose import YawBuckets, head_view, mesh_yaws
 from ..identity.tflite_models import EMOTION, FACE_MESH, missing_reason
 from .model_card import Limits
 
@@ -80,6 +81,13 @@ def _face_problem(faces: list[Face], min_face: int) -> str | None:
     return None
 
 
+def _clear_profile(fit: float, depth: float, buckets: YawBuckets) -> bool:
+    """Both mesh yaws on one side, the depth angle sane, and their mean a profile beyond the margin."""
+    yaw = (fit + depth) / 2
+    return fit * depth > 0 and abs(depth) <= 90 and buckets.bucket(yaw).startswith("profile") \
+        and not buckets.too_close(yaw)
+
+
 def _read_view(readings: FaceReadings, buckets: YawBuckets) -> None:
     face = readings.largest
     if face is None or readings.face_problem:
@@ -87,11 +95,13 @@ def _read_view(readings: FaceReadings, buckets: YawBuckets) -> None:
         return
     if face.mesh is not None:
         readings.mesh_presence = face.mesh.presence
-        if face.mesh.presence < MIN_MESH_PRESENCE:
+        fit, depth = mesh_yaws(face.mesh)
+        readings.yaw = round((fit + depth) / 2, 1)
+        if face.mesh.presence < MIN_MESH_PRESENCE and not _clear_profile(fit, depth, buckets):
             readings.view_problem = (f"not measured: the face mesh doubts this face (presence {face.mesh.presence:.2f}"
-                                     f" < {MIN_MESH_PRESENCE}): half hidden, cut off by the edge, or not a face")
+                                     f" < {MIN_MESH_PRESENCE}) and does not read a clear profile: half hidden, cut "
+                                     "off by the edge, or not a face")
             return
-        readings.yaw = mesh_yaw(face.mesh)
     elif face.landmarks:
         readings.yaw = head_view(face.landmarks)[0]
     else:

@@ -21,7 +21,9 @@ is then underestimated. The default is MediaPipe's 468-point mesh (``face_mesh``
 of the line between the outer eye corners in the mesh's own depth, which flattens full profiles;
 their mean reads the labelled views within the card's buckets (``benchmarks/model_card_ceiling.py``
 prints the table; the README quotes it). A mesh the model itself doubts (presence under
-``MIN_MESH_PRESENCE``: a half-hidden or cropped face) is not read at all (``face_mesh.MIN_MESH_PRESENCE``).
+``face_mesh.MIN_MESH_PRESENCE``) is read only as a clear profile that both yaws put on the same
+side: the mesh doubts itself mostly because half the face is hidden, and then the fit is what
+fails first (``benchmark.face_readings``).
 """
 
 from __future__ import annotations
@@ -105,11 +107,16 @@ def fit_yaw(six_points: Sequence[tuple[float, float]]) -> float:
     return round(-math.degrees(math.asin(forward_x)), 1)
 
 
-def mesh_yaw(mesh: Mesh) -> float:
-    """Yaw in degrees from the face mesh: the mean of the six-point fit and the eye line's depth angle."""
+def mesh_yaws(mesh: Mesh) -> tuple[float, float]:
+    """The two yaws the mesh gives, in degrees: the six-point fit, and the eye line's depth angle."""
     eye_line = mesh.points[EYE_CORNERS[1]] - mesh.points[EYE_CORNERS[0]]
     depth_yaw = -math.degrees(math.atan2(float(eye_line[2]), float(eye_line[0])))
-    return round((fit_yaw(mesh.xy(POSE_POINTS)) + depth_yaw) / 2, 1)
+    return fit_yaw(mesh.xy(POSE_POINTS)), round(depth_yaw, 1)
+
+
+def mesh_yaw(mesh: Mesh) -> float:
+    """Yaw in degrees from the face mesh: the mean of its two yaws (see the module docstring)."""
+    return round(sum(mesh_yaws(mesh)) / 2, 1)
 
 
 def head_view(landmarks: Sequence[tuple[float, float]], buckets: YawBuckets | None = None) -> tuple[float, str]:
