@@ -47,10 +47,11 @@ from ..data.project import Project
 from ..data.taxonomy import CARD_ANGLES, CARD_POSES
 from ..data.text_lists import split_list
 from ..identity.body_pose import PoseModel, classify
+from ..identity.face_readings import FaceReadings, read_faces
 from ..identity.faces import DetectionSettings
+from ..identity.head_pose import YawBuckets
 from ..identity.identity import IdentityScorer
 from ..identity.tflite_models import describe
-from .face_readings import FaceReadings, read_faces
 from .model_card import CHECKS, Card, Cell, Limits
 from .validation import Validation, load_validation
 
@@ -212,8 +213,10 @@ class CardScorer:
         active = [name for name in CHECKS if name in cell.checks and name in self.enabled]
         readings = None
         if any(name in active for name in FACE_CHECKS):
-            readings = read_faces(image, self.detection, self.limits,
-                                  encodings="identity" in active and self.identity is not None,
+            limits = self.limits
+            readings = read_faces(image, self.detection,
+                                  YawBuckets(limits.front_max_yaw, limits.half_max_yaw, limits.view_margin),
+                                  limits.min_face, encodings="identity" in active and self.identity is not None,
                                   view="head_angle" in active, expression="expression" in active)
         results: dict[str, CheckResult] = {}
         identity_json = None

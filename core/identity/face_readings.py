@@ -19,14 +19,15 @@ from PIL import Image
 
 from ..data.availability import install_line
 from ..data.errors import MissingDependencyError
-from ..identity.expression import ExpressionReading, read_expression
-from ..identity.face_mesh import MIN_MESH_PRESENCE
-from ..identity.faces import MEDIAPIPE, DetectionSettings, Face, find_faces, identity_available, upright_rgb
-from ..identity.head_pose import YawBuckets, head_view, mesh_yaws
-from ..identity.tflite_models import EMOTION, FACE_MESH, missing_reason
-from .model_card import Limits
+from .expression import ExpressionReading, read_expression
+from .face_mesh import MIN_MESH_PRESENCE
+from .faces import MEDIAPIPE, DetectionSettings, Face, find_faces, identity_available, upright_rgb
+from .head_pose import YawBuckets, head_view, mesh_yaws
+from .tflite_models import EMOTION, FACE_MESH, missing_reason
 
 READINGS_VERSION = 1
+#: Faces narrower or shorter than this (px) are too small to read (the card's ``limits.min_face``).
+DEFAULT_MIN_FACE = 40
 
 
 @dataclass
@@ -125,9 +126,10 @@ def _read_expression(readings: FaceReadings, image: Image.Image) -> None:
     readings.expression = read_expression(image, face.box)
 
 
-def read_faces(image: Image.Image, settings: DetectionSettings, limits: Limits, encodings: bool = False,
-               view: bool = True, expression: bool = True) -> FaceReadings:
-    """Find the faces of ``image`` once and read the largest one's view and expression."""
+def read_faces(image: Image.Image, settings: DetectionSettings, buckets: YawBuckets | None = None,
+               min_face: int = DEFAULT_MIN_FACE, encodings: bool = False, view: bool = True,
+               expression: bool = True) -> FaceReadings:
+    """Find the faces of ``image`` once and read the largest one's view (in ``buckets``) and expression."""
     readings = FaceReadings(settings.model)
     missing = _detector_missing(settings)
     if missing:
@@ -139,9 +141,9 @@ def read_faces(image: Image.Image, settings: DetectionSettings, limits: Limits, 
     except MissingDependencyError as exc:
         readings.face_problem = readings.view_problem = readings.expression_problem = f"not measured: {exc}"
         return readings
-    readings.face_problem = _face_problem(readings.faces, limits.min_face)
+    readings.face_problem = _face_problem(readings.faces, min_face)
     if view:
-        _read_view(readings, YawBuckets(limits.front_max_yaw, limits.half_max_yaw, limits.view_margin))
+        _read_view(readings, buckets or YawBuckets())
     if expression:
         _read_expression(readings, upright)
     return readings
