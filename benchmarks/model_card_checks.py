@@ -64,7 +64,7 @@ def head_views(faces: Path) -> dict[str, Any]:
         image = load_image(faces / name)
         for variant, picture, label in (("photo", image, expected),
                                         ("mirrored", ImageOps.mirror(image), _mirror_label(expected))):
-            found = find_faces(picture)
+            found = find_faces(picture, model="hog")  # dlib's 68 points; model_card_ceiling.py measures the mesh
             yaw, view = head_view(found[0].landmarks) if found else (None, "no face")
             ok = yaw is not None and _agrees(label, view, yaw)
             rows.append({"photo": name, "variant": variant, "by_eye": label, "yaw": yaw, "view": view, "agrees": ok})

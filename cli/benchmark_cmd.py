@@ -94,10 +94,11 @@ def run_cmd(project: str, loras: tuple[str, ...], tries: int | None, card_files:
         return
     handle = load_model(kw).with_loras(specs)
 
+    from ..core.benchmark.results import check_line
+
     def show(done: int, total: int, image: Any, record: Any) -> None:
         if not as_json:
-            failed = [n for n, c in record.scores["benchmark"]["checks"].items() if c["status"] == "fail"]
-            click.echo(f"[{done}/{total}] {record.filename}: " + (f"fails {', '.join(failed)}" if failed else "passes"))
+            click.echo(f"[{done}/{total}] {record.filename}: {check_line(record.scores['benchmark']['checks'])}")
 
     run = run_benchmark(opened, FluxRenderer(handle), card, checks=selected, label=name, pose_python=pose_python,
                         source_version=source_version, on_image=show)
@@ -162,6 +163,43 @@ def compare_cmd(project: str, first: str, second: str, as_json: bool) -> None:
     for warning in data["warnings"]:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(f"html: {html_path}\npng:  {png_path}")
+
+
+@benchmark_group.command("score")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--cell", "cell_id", required=True, help="The card cell to check against, e.g. profile-left-neutral, "
+              "front-smiling, sitting (flenwheel benchmark run --dry-run lists them).")
+@click.option("--card", "card_files", multiple=True, type=click.Path(dir_okay=False),
+              help="YAML merged over the built-in card (repeatable).")
+@click.option("--checks", help="Comma list of checks to run (default: all).")
+@click.option("--pose-python", help="Python of an environment with mediapipe 0.10.21 for the body pose check.")
+@click.option("--json", "as_json", is_flag=True, help="Print every image's checks and readings as JSON.")
+def score_cmd(project: str, images: tuple[str, ...], cell_id: str, card_files: tuple[str, ...], checks: str | None,
+              pose_python: str | None, as_json: bool) -> None:
+    """Check IMAGES against one card cell, exactly as the card would record them (no model, no files written).
+
+    Prints every check (pass, fail, not measured, n/a) with what it measured, and the outcome by the
+    card's rule without a person's verdict: success only when every criterion was verified automatically.
+    """
+    from ..core.benchmark.score_photos import score_files
+    from ..core.data.project import Project
+
+    rows = score_files(Project.open(project), _card(card_files, None, None, {}), images, cell_id, checks, pose_python)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['file']} [{row['cell']}]: {row['outcome']}")
+        if "error" in row:
+            click.echo(f"  {row['error']}")
+            continue
+        for name, check in row["checks"].items():
+            if check["detail"] != "not a check of this cell":
+                value = "" if check["value"] is None or isinstance(check["value"], dict) else f" {check['value']}"
+                said = check["detail"] or ""
+                said = said if said.startswith(check["status"]) else f"{check['status']}{value}: {said}".rstrip(": ")
+                click.echo(f"  {name:11s} {said}")
 
 
 def register(cli: click.Group) -> None:

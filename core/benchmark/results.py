@@ -4,10 +4,13 @@ The honest rule (``outcome``, the one rule the card, the report, the comparison 
 stop rule use): a try is a **success** only when nothing failed and every criterion its cell names
 was verified. Identity, face count, resolution, sharpness and head angle are verified by their
 automatic check passing; body pose by its automatic check (MediaPipe, validated on the labelled
-photos in tests/data/pose) passing; expression only by a person's ``correct`` verdict. A person's
-``correct`` verifies every criterion; an auto-review verdict (demo) verifies nothing. A try with
-nothing failed but a criterion left unverified is **unverified**: counted apart and never towards
-the target. A failed check, an ``incorrect`` verdict or a try never generated is a **failure**.
+photos in tests/data/pose) passing; expression by its check passing, which it does only for an
+expression measured at 90% precision or more (``validation.yaml``), else by a person. A check that
+could not measure (status ``not measured``: no face found, a face too small, a runtime missing) is
+never a failure: its criterion is unverified. A person's ``correct`` verifies every criterion; an
+auto-review verdict (demo) verifies nothing. A try with nothing failed but a criterion left
+unverified is **unverified**: counted apart and never towards the target. Only a measured
+disagreement (a check's ``fail``), an ``incorrect`` verdict or a try never generated is a **failure**.
 The rates are over all cells of the card:
 
 - first-try success rate: try 0 of each cell; the card's target (80%) is judged on it;
@@ -44,11 +47,13 @@ RESULTS_FILE = "results.json"
 CARD_FILE = "model_card.png"
 REPORT_FILE = "report.html"
 HOW = {
-    "identity": "face_recognition distance of the largest face to the closest source face, at most the tolerance",
-    "one_face": "exactly one face found (HOG detector)",
+    "identity": "face_recognition distance of the largest face to the closest source face, at most the tolerance "
+                "(over it fails only at the views identity was validated at)",
+    "one_face": "exactly one face found (BlazeFace by default; none found is not measured)",
     "resolution": "both sides at least the card's min_side",
     "sharpness": "Laplacian variance at or above the floor calibrated on the sources",
-    "head_angle": "yaw from the 68 face landmarks, read as front / half / profile and left / right",
+    "head_angle": "yaw from the 468-point face mesh, read as front / half / profile and left / right",
+    "expression": "fer's emotion model; automatic only for expressions measured at 90%+ precision",
     "body_pose": "MediaPipe Pose landmarks read as t-pose / standing / sitting and front / side view",
 }
 
@@ -66,14 +71,14 @@ def find_label_dataset(project: Project, label: str) -> DatasetVersion:
     )
 
 
-AUTOMATIC = ("identity", "one_face", "resolution", "sharpness", "head_angle", "body_pose")
+AUTOMATIC = ("identity", "one_face", "resolution", "sharpness", "head_angle", "expression", "body_pose")
 Outcome = Literal["success", "unverified", "failure"]
 
 
 def named_criteria(cell: Cell) -> list[str]:
     """What the cell's prompt asks for and must be verified: its checks, plus expression / body pose."""
     named = [name for name in cell.checks if name != "head_angle" or cell.angle]
-    if cell.expression:
+    if cell.expression and "expression" not in named:
         named.append("expression")
     if cell.kind == "pose" and "body_pose" not in named:
         named.append("body_pose")
@@ -95,6 +100,28 @@ def outcome(failures: list[str], unverified: list[str]) -> Outcome:
     return "unverified" if unverified else "success"
 
 
+def judge(cell: Cell, checks: dict[str, Any], verdict: dict[str, Any] | None) -> tuple[list[str], list[str], Outcome]:
+    """Failures, unverified criteria and the outcome of one scored try: the one rule in one place."""
+    failures = [f"{name}: {checks[name].get('detail') or 'failed'}" for name in CHECKS
+                if checks.get(name, {}).get("status") == "fail"]
+    if not checks:
+        failures.append("not scored yet")
+    if verdict and verdict["label"] != "correct":
+        why = f" ({verdict['reason_text']})" if verdict.get("reason_text") else ""
+        failures.append(f"human: {verdict['label']}{why}")
+    unverified = [] if failures else unverified_criteria(named_criteria(cell), checks, verdict)
+    return failures, unverified, outcome(failures, unverified)
+
+
+def check_line(checks: dict[str, Any]) -> str:
+    """One line for a progress log: which checks failed and which could not measure, or "passes"."""
+    failed = [name for name, c in checks.items() if c["status"] == "fail"]
+    unmeasured = [name for name, c in checks.items() if c["status"] == "not measured"]
+    parts = ([f"fails {', '.join(failed)}"] if failed else []) + (
+        [f"not measured: {', '.join(unmeasured)}"] if unmeasured else [])
+    return "; ".join(parts) or "passes"
+
+
 def _verdict(decision: Decision | None) -> dict[str, Any] | None:
     if decision is None:
         return None
@@ -112,15 +139,7 @@ def _try_entry(project: Project, dataset: DatasetVersion, cell: Cell, index: int
     stored = record.scores.get("benchmark") or {}
     checks = stored.get("checks") or {}
     verdict = _verdict(verdicts.get(record.id))
-    failures = [f"{name}: {checks[name].get('detail') or 'failed'}" for name in CHECKS
-                if checks.get(name, {}).get("status") == "fail"]
-    if not checks:
-        failures.append("not scored yet")
-    if verdict and verdict["label"] != "correct":
-        why = f" ({verdict['reason_text']})" if verdict["reason_text"] else ""
-        failures.append(f"human: {verdict['label']}{why}")
-    unverified = [] if failures else unverified_criteria(named_criteria(cell), checks, verdict)
-    result = outcome(failures, unverified)
+    failures, unverified, result = judge(cell, checks, verdict)
     return entry | {
         "status": "done",
         "image_id": record.id,
@@ -149,8 +168,9 @@ def _check_counts(cells: list[dict[str, Any]]) -> dict[str, Any]:
     counts = {}
     for name in CHECKS:
         statuses = [c["tries"][0]["checks"].get(name, {}).get("status") for c in cells if c["tries"]]
-        passed, failed = statuses.count("pass"), statuses.count("fail")
-        counts[name] = {"pass": passed, "fail": failed, "n/a": len(statuses) - passed - failed,
+        passed, failed, unmeasured = statuses.count("pass"), statuses.count("fail"), statuses.count("not measured")
+        counts[name] = {"pass": passed, "fail": failed, "not measured": unmeasured,
+                        "n/a": len(statuses) - passed - failed - unmeasured,
                         "pass_rate": round(passed / (passed + failed), 4) if passed + failed else None}
     return counts
 

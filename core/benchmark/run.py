@@ -250,7 +250,8 @@ def try_tags(cell: Cell, index: int) -> dict[str, Any]:
 
 def store_scores(dataset: DatasetVersion, record: ImageRecord, scored: dict[str, Any], fingerprint: str,
                   cell: Cell) -> None:
-    """Write the checks (and the identity score the review page shows) into the record."""
+    """Write the checks, the identity score the review page shows, and what the instruments read
+    (``scores["instruments"]``: face count, box, yaw, view, expression; ``face_readings.FaceReadings``)."""
     checks: dict[str, CheckResult] = scored["checks"]
     with dataset.edit() as edit:
         target = next(r for r in edit.records if r.id == record.id)
@@ -258,6 +259,8 @@ def store_scores(dataset: DatasetVersion, record: ImageRecord, scored: dict[str,
                                       "checks": {name: result.to_json() for name, result in checks.items()}}
         if scored["identity"] is not None:
             target.scores["identity"] = scored["identity"]
+        if scored.get("instruments") is not None:
+            target.scores["instruments"] = scored["instruments"]
         record.scores = target.scores
 
 

@@ -42,6 +42,9 @@ class SourceCheck(Protocol):
     def image_issues(self, image: Image.Image) -> list[str]:
         """Problems with one image, as reasons a person can read ("no face")."""
 
+    def image_scores(self, image: Image.Image) -> dict[str, Any]:
+        """Measurements to keep in the record's ``scores`` (the faces' view and expression), by key."""
+
     def set_issues(self, dataset: DatasetVersion) -> dict[str, list[str]]:
         """Problems only visible across the set (an outlier identity), by record id."""
 
@@ -237,13 +240,14 @@ def add_sources(
         quality = assess(candidate.image, limits).to_json()
         quality["reasons"] += [issue for check in checks for issue in check.image_issues(candidate.image)]
         quality["passed"] = not quality["reasons"]
+        scores = {key: value for check in checks for key, value in check.image_scores(candidate.image).items()}
         extra = {"parents": [candidate.mirror_of], "augmentation": "mirror"} if candidate.mirror_of else {}
         try:
             record = dataset.add_image(
                 candidate.image, stem=candidate.name,
                 caption=make_caption(project, caption, candidate.angle, expression),
                 angle=candidate.angle, expression=expression, quality=quality, source_file=candidate.origin,
-                **extra,
+                scores=scores, **extra,
             )
         except DatasetError as exc:
             report.skipped.append(str(exc))

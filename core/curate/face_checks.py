@@ -11,6 +11,8 @@ and every identity scorer built from these sources reuse them instead of encodin
 
 from __future__ import annotations
 
+from typing import Any
+
 from PIL import Image
 
 from ..data.dataset import DatasetVersion
@@ -18,6 +20,7 @@ from ..data.errors import ImageLoadError
 from ..data.images import load_image, pixel_hash
 from ..data.project import Project
 from ..identity.face_cache import EncodingCache
+from ..identity.face_readings import read_faces
 from ..identity.faces import DetectionSettings, Face, identity_available
 from ..identity.identity import face_outliers
 from ..identity.references import OUTLIER_DISTANCE
@@ -50,6 +53,10 @@ class FaceSourceCheck:
 
     def image_issues(self, image: Image.Image) -> list[str]:
         return face_count_issues(self.cache.faces(pixel_hash(image), self.settings, lambda: image))
+
+    def image_scores(self, image: Image.Image) -> dict[str, Any]:
+        """What the instruments read (``scores["instruments"]``: view, yaw, expression; docs/benchmark.md)."""
+        return {"instruments": read_faces(image, self.settings).to_json()}
 
     def set_issues(self, dataset: DatasetVersion) -> dict[str, list[str]]:
         """Identity outliers, plus face-count issues of records added before face checks were available."""

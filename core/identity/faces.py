@@ -1,4 +1,10 @@
-"""Finding and encoding faces with face_recognition (dlib HOG/CNN detectors, 128-d encodings).
+"""Finding and encoding faces: MediaPipe's BlazeFace + face mesh, or dlib's HOG/CNN; 128-d encodings.
+
+The default detector is ``mediapipe`` (``blazeface.py``: it finds front, half and profile faces;
+``face_mesh.py`` gives the 468 points the head view is read from) wherever its runtime and models
+are installed, else ``hog``. Whatever found the face, the identity encoding is face_recognition's
+128-d encoder run on that face's box: ``encode`` is the one place it is called, so another identity
+model plugs in there.
 
 face_recognition is optional and imported on first use, never when the package is imported:
 the import takes about a second, loads 100 MB of models, and sets Pillow's
@@ -27,13 +33,25 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
-from ..data.availability import install_line, is_face_recognition_available
+from ..data.availability import install_line, is_face_mesh_available, is_face_recognition_available
 from ..data.errors import FlenwheelError, MissingDependencyError
 from ..data.images import pil_to_array, to_rgb8
+from .blazeface import Detection, detect_faces
+from .face_mesh import MIN_MESH_PRESENCE, Mesh, face_mesh
 
-DETECTORS = ("hog", "cnn")
+MEDIAPIPE = "mediapipe"
+DETECTORS = (MEDIAPIPE, "hog", "cnn")
+#: What a user may name: a detector, or ``auto`` for ``default_detector()``.
+DETECTOR_CHOICES = ("auto", *DETECTORS)
 #: The HOG detector's smallest face at upsample 0; each upsample halves it.
 DETECTOR_MIN_FACE = 80
+#: BlazeFace boxes narrower than this many image pixels are dropped: too few pixels for an encoding or a
+#: mesh to mean anything (a 13 px face encoded 0.70 away from the same person; dlib's HOG stops near 40 px).
+BLAZEFACE_MIN_FACE = 20
+#: A BlazeFace detection scored under this counts only when the face mesh also sees a face there: at
+#: MediaPipe's 0.5 the detector takes some emblems and patterns for faces (a seal behind a speaker scored
+#: 0.70), while true faces that score that low are mostly full profiles, which the mesh confirms or not.
+CONFIRM_SCORE = 0.75
 _EXIF_ORIENTATION = 0x0112
 
 _api: ModuleType | None = None
@@ -87,17 +105,28 @@ def identity_available() -> bool:
     return True
 
 
+def default_detector() -> str:
+    """``mediapipe`` where its runtime and models are installed (it reads every view), else ``hog``."""
+    return MEDIAPIPE if is_face_mesh_available() else "hog"
+
+
 @dataclass(frozen=True)
 class DetectionSettings:
-    """How faces are found; part of every cache key, since a different box gives a different encoding."""
+    """How faces are found; part of every cache key, since a different box gives a different encoding.
+
+    ``detect_side`` and ``upsample`` apply to dlib's detectors; BlazeFace always reads a letterboxed
+    square of its own size. ``auto`` (or empty) means ``default_detector()``.
+    """
 
     detect_side: int = 512
-    model: str = "hog"
+    model: str = "auto"
     upsample: int = 1
 
     def __post_init__(self) -> None:
+        if self.model in ("", "auto"):
+            object.__setattr__(self, "model", default_detector())
         if self.model not in DETECTORS:
-            raise FlenwheelError(f"unknown face detector '{self.model}'; use one of {', '.join(DETECTORS)}")
+            raise FlenwheelError(f"unknown face detector '{self.model}'; use one of {', '.join(DETECTOR_CHOICES)}")
         if self.detect_side != 0 and self.detect_side < 64:
             raise FlenwheelError(
                 f"detect_side {self.detect_side} is too small; use 0 (full size) or 64 and up"
@@ -107,12 +136,16 @@ class DetectionSettings:
 
     @property
     def tag(self) -> str:
-        """Short text naming these settings, e.g. ``hog512u1`` (``hogfullu1`` at full size)."""
+        """Short text naming these settings, e.g. ``hog512u1`` (``hogfullu1`` at full size), ``mediapipe``."""
+        if self.model == MEDIAPIPE:
+            return MEDIAPIPE
         return f"{self.model}{self.detect_side or 'full'}u{self.upsample}"
 
     @property
     def min_face(self) -> int:
         """Smallest face side, in pixels of the detection copy, the detector can find."""
+        if self.model == MEDIAPIPE:
+            return BLAZEFACE_MIN_FACE
         return DETECTOR_MIN_FACE >> self.upsample
 
 
@@ -123,6 +156,8 @@ class Face:
     box: tuple[int, int, int, int]
     landmarks: list[tuple[int, int]] | None = None
     encoding: np.ndarray | None = field(default=None, repr=False)
+    #: MediaPipe's 468-point mesh (detector ``mediapipe`` with landmarks), which the head view is read from.
+    mesh: Mesh | None = field(default=None, repr=False)
 
     @property
     def width(self) -> int:
@@ -167,8 +202,44 @@ def _css_to_box(
     return (max(0, round(left)), max(0, round(top)), min(width, round(right)), min(height, round(bottom)))
 
 
+def _pixel_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    left, top, right, bottom = box
+    return (max(0, round(left)), max(0, round(top)), min(size[0], round(right)), min(size[1], round(bottom)))
+
+
+def _hog_fallback(image: Image.Image) -> list[Detection]:
+    """dlib HOG's faces as level-eyed detections, for pictures where BlazeFace sees none.
+
+    BlazeFace reads the whole picture at 128 or 192 px, so a face under about 5% of the longest side
+    (a 100 px face on a 2000 px canvas) is lost; HOG's full-size retry still finds it. Only where
+    face_recognition is installed; such a face rarely shows a profile, which HOG cannot find anyway.
+    """
+    if not identity_available():
+        return []
+    boxes = detect(image, DetectionSettings(model="hog"))
+    return [Detection(box, ((box[0], (box[1] + box[3]) / 2), (box[2], (box[1] + box[3]) / 2)), 0.0) for box in boxes]
+
+
+def _blazeface(image: Image.Image, meshes: bool) -> list[tuple[Detection, Mesh | None]]:
+    """BlazeFace's faces, largest first, each with its mesh when asked for or needed to confirm it."""
+    found = []
+    for detection in detect_faces(image):
+        if detection.box[2] - detection.box[0] < BLAZEFACE_MIN_FACE:
+            continue
+        unsure = detection.score < CONFIRM_SCORE
+        mesh = face_mesh(image, detection) if meshes or unsure else None
+        if unsure and mesh is not None and mesh.presence < MIN_MESH_PRESENCE:
+            continue
+        found.append((detection, mesh))
+    if not found:
+        found = [(d, face_mesh(image, d) if meshes else None) for d in _hog_fallback(image)]
+    return found
+
+
 def detect(image: Image.Image, settings: DetectionSettings) -> list[tuple[int, int, int, int]]:
-    """Face boxes in an upright RGB image, largest first, found on the small copy (full size as fallback)."""
+    """Face boxes in an upright RGB image, largest first (dlib: small copy first, full size as fallback)."""
+    if settings.model == MEDIAPIPE:
+        return [_pixel_box(d.box, image.size) for d, _ in _blazeface(image, meshes=False)]
     api = face_api()
     scale = settings.detect_side / max(image.size) if settings.detect_side else 1.0
     attempts = [scale, 1.0] if scale < 1.0 else [1.0]
@@ -210,19 +281,21 @@ def landmarks68(array: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> li
 def find_faces(
     image: Image.Image,
     detect_side: int = 512,
-    model: str = "hog",
+    model: str = "auto",
     upsample: int = 1,
     landmarks: bool = True,
     encodings: bool = False,
     settings: DetectionSettings | None = None,
 ) -> list[Face]:
-    """Every face in ``image``, largest first, with 68-point landmarks and (optionally) encodings.
+    """Every face in ``image``, largest first, with landmarks (mesh or 68 points) and (optionally) encodings.
 
     Boxes and points are in the pixels of the upright image (EXIF orientation applied), which is
     what a head-pose estimate or a crop needs.
     """
     settings = settings or DetectionSettings(detect_side, model, upsample)
     upright = upright_rgb(image)
+    if settings.model == MEDIAPIPE:
+        return _mediapipe_faces(upright, landmarks, encodings)
     boxes = detect(upright, settings)
     if not boxes:
         return []
@@ -230,6 +303,16 @@ def find_faces(
     points = landmarks68(array, boxes) if landmarks else [None] * len(boxes)
     codes = encode(array, boxes) if encodings else [None] * len(boxes)
     return [Face(box, pts, code) for box, pts, code in zip(boxes, points, codes, strict=True)]
+
+
+def _mediapipe_faces(upright: Image.Image, landmarks: bool, encodings: bool) -> list[Face]:
+    """BlazeFace boxes, each with its mesh when ``landmarks`` (face_recognition is needed only to encode)."""
+    faces = [Face(_pixel_box(d.box, upright.size), mesh=mesh if landmarks else None)
+             for d, mesh in _blazeface(upright, meshes=landmarks)]
+    if encodings and faces:
+        for face, code in zip(faces, encode(pil_to_array(upright), [f.box for f in faces]), strict=True):
+            face.encoding = code
+    return faces
 
 
 def small_image_note(image: Image.Image, settings: DetectionSettings) -> str | None:

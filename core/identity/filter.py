@@ -243,7 +243,7 @@ def run_filter(
     tolerance: float = DEFAULT_TOLERANCE,
     policy: str = "largest",
     detect_side: int = 512,
-    model: str = "hog",
+    model: str = "auto",
     source_version: str | None = None,
     rescore: bool = False,
     progress: Progress | None = None,

@@ -203,7 +203,7 @@ class IdentityScorer:
         tolerance: float = DEFAULT_TOLERANCE,
         policy: str = "largest",
         detect_side: int = 512,
-        model: str = "hog",
+        model: str = "auto",
         upsample: int = 1,
     ) -> IdentityScorer:
         """References = the project's source images (latest version unless named), cached in the project."""
@@ -218,7 +218,7 @@ class IdentityScorer:
         tolerance: float = DEFAULT_TOLERANCE,
         policy: str = "largest",
         detect_side: int = 512,
-        model: str = "hog",
+        model: str = "auto",
         upsample: int = 1,
     ) -> IdentityScorer:
         """References = a dataset version (or handle subset); images rejected in review are left out."""
@@ -234,7 +234,7 @@ class IdentityScorer:
         tolerance: float = DEFAULT_TOLERANCE,
         policy: str = "largest",
         detect_side: int = 512,
-        model: str = "hog",
+        model: str = "auto",
         upsample: int = 1,
         cache_dir: Path | None = None,
     ) -> IdentityScorer:
@@ -249,7 +249,7 @@ class IdentityScorer:
         tolerance: float = DEFAULT_TOLERANCE,
         policy: str = "largest",
         detect_side: int = 512,
-        model: str = "hog",
+        model: str = "auto",
         upsample: int = 1,
         cache_dir: Path | None = None,
     ) -> IdentityScorer:

@@ -36,7 +36,9 @@ def test_cli_run_report_and_compare(lora_character, tiny_flux, small_card_file):
                     *tiny_args(tiny_flux, small_card_file))
     assert first.exit_code == 1, first.output
     assert "first try: 0/3 = 0% (target 80%: NOT met)" in first.output
-    assert "fails identity" in first.output and (root / "benchmarks" / "char_v1" / "report.html").is_file()
+    assert "fails resolution" in first.output and "not measured: identity, one_face, head_angle, expression" in \
+        first.output, "a faceless tiny render fails only what was measured"
+    assert (root / "benchmarks" / "char_v1" / "report.html").is_file()
     again = run_cli("benchmark", "run", root, "--lora", "char_v1", "--tries", 1, *tiny_args(tiny_flux, small_card_file))
     assert again.exit_code == 0 and "0 generated, 3 reused" in again.output
     tiny = tiny_args(tiny_flux, small_card_file)
@@ -71,7 +73,8 @@ def test_node_outputs_card_rate_and_report(lora_character, flux_pipe, small_card
     results = json.loads((lora_character.benchmarks_dir / "char_v1" / "results.json").read_text(encoding="utf-8"))
     assert {name: meta["by"] for name, meta in results["checks"].items()} == {
         "identity": "automatic", "one_face": "automatic", "resolution": "automatic",
-        "sharpness": "not selected", "head_angle": "not selected", "body_pose": "not selected"}
+        "sharpness": "not selected", "head_angle": "not selected", "expression": "not selected",
+        "body_pose": "not selected"}
 
 
 def test_node_wait_mode_waits_for_the_first_try_verdicts(lora_character, flux_pipe, small_card_file):

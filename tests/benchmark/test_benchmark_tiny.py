@@ -24,7 +24,7 @@ def renderer(flux_pipe, project, version="v1"):
     return FluxRenderer(flux_pipe.with_loras([parse_lora_ref(f"char_{version}", project)]))
 
 
-def test_noise_fails_identity_with_no_face_and_scores_zero(lora_character, flux_pipe, tiny_render):
+def test_noise_leaves_identity_not_measured_and_scores_zero(lora_character, flux_pipe, tiny_render):
     card = load_card(tries=1, render=tiny_render)
     run = run_benchmark(lora_character, renderer(flux_pipe, lora_character), card)
     assert (run.label, run.dataset.label, run.generated) == ("char_v1", "benchmark/v1", 23)
@@ -35,13 +35,15 @@ def test_noise_fails_identity_with_no_face_and_scores_zero(lora_character, flux_
     summary = results["summary"]
     assert summary["first_try"] == {"successes": 0, "cells": 23, "rate": 0.0}
     assert summary["any_of_k"]["rate"] == 0.0 and summary["target_met"] is False and summary["complete"]
-    assert summary["checks"]["identity"] == {"pass": 0, "fail": 23, "n/a": 0, "pass_rate": 0.0}
+    assert summary["checks"]["identity"] == {"pass": 0, "fail": 0, "not measured": 23, "n/a": 0, "pass_rate": None}
     for cell in results["cells"]:
         first = cell["tries"][0]
-        assert first["checks"]["identity"] == {"status": "fail", "value": None, "detail": "no face"}
+        assert first["checks"]["identity"] == {"status": "not measured", "value": None,
+                                               "detail": "not measured: no face found"}
         assert first["checks"]["resolution"]["detail"] == "64x64 is under 1024 px on a side"
         assert first["seed"] == cell["seeds"][0] and (lora_character.root / first["file"]).is_file()
-        assert "identity: no face" in first["failures"] and first["success"] is False
+        assert first["failures"][0].startswith("resolution: 64x64") and first["success"] is False
+        assert not any(f.startswith("identity") for f in first["failures"]), "no face is never a failure"
     assert results["settings"]["signature"]["loras"][0]["sha256"]
     assert "left to the human verdict" in results["checks"]["body_pose"]["status"]
     assert results["checks"]["body_pose"]["by"] == "human" and results["checks"]["identity"]["by"] == "automatic"
@@ -50,7 +52,7 @@ def test_noise_fails_identity_with_no_face_and_scores_zero(lora_character, flux_
     assert card_image.width > 1000 and card_image.height > 1000
     report = (folder / "report.html").read_text(encoding="utf-8")
     assert report.count("data:image/jpeg;base64,") == 24
-    assert "First-try success 0/23" in report and "identity: no face" in report
+    assert "First-try success 0/23" in report and "resolution: 64x64 is under 1024 px on a side" in report
 
 
 def test_a_verdict_is_reported_without_rerunning_the_model(lora_character, flux_pipe, tiny_render, small_card_file):

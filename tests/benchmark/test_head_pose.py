@@ -17,7 +17,7 @@ MIRRORED = {"half-left": "half-right", "half-right": "half-left", "front": "fron
 
 
 def _largest_face_view(image):
-    faces = find_faces(image)
+    faces = find_faces(image, model="hog")  # dlib's 68 points; the mesh is tested in test_instruments.py
     assert faces, "the shared photo should show a face"
     return head_view(faces[0].landmarks)
 

@@ -24,13 +24,14 @@ def _all_pass(cell):
 def test_a_cell_with_an_unverified_criterion_never_counts_as_a_success(cells):
     angry = cells["front-angry"]
     assert "expression" in named_criteria(angry)
-    missing = unverified_criteria(named_criteria(angry), _all_pass(angry), None)
+    checks = _all_pass(angry) | {"expression": {"status": "not measured"}}
+    missing = unverified_criteria(named_criteria(angry), checks, None)
     assert missing == ["expression"] and outcome([], missing) == "unverified"
     auto = {"label": "correct", "reviewer": AUTO_REVIEWER}
-    assert unverified_criteria(named_criteria(angry), _all_pass(angry), auto) == ["expression"], \
+    assert unverified_criteria(named_criteria(angry), checks, auto) == ["expression"], \
         "the demo's auto-review verifies nothing"
     human = {"label": "correct", "reviewer": "ada"}
-    assert outcome([], unverified_criteria(named_criteria(angry), _all_pass(angry), human)) == "success"
+    assert outcome([], unverified_criteria(named_criteria(angry), checks, human)) == "success"
 
 
 def test_pose_cells_need_a_pose_check_or_a_person(cells):
@@ -42,7 +43,7 @@ def test_pose_cells_need_a_pose_check_or_a_person(cells):
 
 def test_a_check_not_run_leaves_its_criterion_unverified_and_a_failure_wins(cells):
     front = cells["front-neutral"]
-    checks = _all_pass(front) | {"head_angle": {"status": "n/a"}}
+    checks = _all_pass(front) | {"head_angle": {"status": "n/a"}, "expression": {"status": "not measured"}}
     assert unverified_criteria(named_criteria(front), checks, None) == ["head_angle", "expression"]
     assert outcome(["identity: no face"], ["expression"]) == "failure"
 
