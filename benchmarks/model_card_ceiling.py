@@ -10,7 +10,7 @@ cell its label names (``benchmark score``'s code path), with the card's built-in
   other photos (leave one out);
 - expressions (LFW, 30 photos each of neutral / smiling / angry / sad): expression, against
   ``front-<expression>``; and the precision of every reading (``--write`` stores that table in
-  ``core/benchmark/validation.yaml``, which decides what is verified without a person).
+  ``core/vision/validation.yaml``, which decides what is verified without a person).
 
 Resolution and sharpness are properties of the generated file (1024 px renders), not of the
 instruments, and are left out. From the rates, per cell, assuming the criteria fail independently:
@@ -41,11 +41,11 @@ from PIL import Image, ImageOps
 
 from flenwheel.core.benchmark.checks import CardScorer, SharpnessFloor
 from flenwheel.core.benchmark.model_card import Card, Cell, load_card
-from flenwheel.core.benchmark.validation import VALIDATION_FILE, Validation, load_validation
 from flenwheel.core.data.taxonomy import CARD_ANGLES, CARD_EXPRESSIONS, MIRRORED_ANGLE
 from flenwheel.core.identity.faces import DetectionSettings, find_faces
 from flenwheel.core.identity.identity import IdentityScorer
 from flenwheel.core.identity.references import Reference, ReferenceSet
+from flenwheel.core.vision.validation import VALIDATION_FILE, Validation, load_validation
 
 ROOT = Path(__file__).resolve().parents[1]
 STATUSES = ("pass", "fail", "not measured")

@@ -1,6 +1,6 @@
 """The model card's estimators on the shared real photos: head-view accuracy and the cost of the checks.
 
-1. Head view (``core/identity/head_pose.py``): every shared photo and its mirror image, with the view a
+1. Head view (``core/vision/head_pose.py``): every shared photo and its mirror image, with the view a
    person reads in it (labelled by eye, see VIEWS_BY_EYE). Prints yaw, the bucket and whether it
    agrees, the accuracy per group, and whether mirroring swapped left and right. Photos turned only
    slightly (about 15-25 degrees by eye) sit on the front/half boundary: for them only the side of
@@ -32,9 +32,9 @@ from flenwheel.core.curate.curation import add_sources
 from flenwheel.core.data.images import load_image
 from flenwheel.core.data.project import Project
 from flenwheel.core.data.taxonomy import MIRRORED_ANGLE
-from flenwheel.core.identity.body_pose import open_pose_model
 from flenwheel.core.identity.faces import find_faces
-from flenwheel.core.identity.head_pose import head_view
+from flenwheel.core.vision.body_pose import open_pose_model
+from flenwheel.core.vision.head_pose import head_view
 
 #: What a person sees in each shared photo (largest face): front, a clear turn, or a slight turn.
 VIEWS_BY_EYE = {

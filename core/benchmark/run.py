@@ -38,10 +38,10 @@ from ..data.images import load_image
 from ..data.project import Project, check_name
 from ..data.records import ImageRecord
 from ..generate.generate import Generated, StepCallback, active_loras, generate_batch, model_label
-from ..identity.body_pose import open_pose_model
 from ..models.character_lora import lora_version_of
 from ..models.pipelines import PipelineHandle
 from ..review.gate import GateScope, scope_for
+from ..vision.body_pose import open_pose_model
 from .checks import CardScorer, CheckResult, parse_checks
 from .model_card import Card, Cell
 

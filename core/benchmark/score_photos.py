@@ -16,7 +16,7 @@ from typing import Any
 from ..data.errors import FlenwheelError, ImageLoadError
 from ..data.images import load_image
 from ..data.project import Project
-from ..identity.body_pose import open_pose_model
+from ..vision.body_pose import open_pose_model
 from .checks import CardScorer
 from .model_card import Card, Cell
 from .results import judge

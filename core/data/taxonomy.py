@@ -8,7 +8,7 @@ Left and right are the VIEWER's: in a ``half-left`` or ``profile-left`` view the
 points toward the left edge of the image (the subject turned to their own right). The words
 describe the picture, not the person, so a horizontally mirrored photo swaps left and right
 (``MIRRORED_ANGLE``). ``half-`` is a three-quarter view (roughly 20-50 degrees of head yaw),
-``profile-`` a side view (beyond that); ``core/identity/head_pose.py`` measures it.
+``profile-`` a side view (beyond that); ``core/vision/head_pose.py`` measures it.
 """
 
 from __future__ import annotations

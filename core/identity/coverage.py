@@ -4,7 +4,9 @@ Aiming the flywheel (the generation plan, the enrichment plan, the order of the 
 the flywheel report) starts from what the training set already shows. A prompt tag says what an
 image was *asked* to show, not what it shows, so it never counts: ``image_tags`` is the one place
 that reads a record's view, expression and pose, preferring what the instruments measured on the
-image and falling back to the tags a person gave the sources at curation. Tags copied from a
+image (``scores["instruments"]``: the face mesh's view when it read one without doubt, the
+expression only when its reading is confident and was validated at the precision the card demands,
+``core/vision/validation.yaml``) and falling back to the tags a person gave the sources at curation. Tags copied from a
 prompt or an edit template come back marked ``intended``; ``count_coverage`` leaves them out and
 counts those images as unmeasured.
 """
@@ -18,10 +20,13 @@ from typing import Any
 
 from ..data.records import ImageRecord
 from ..data.taxonomy import ANGLES, CARD_ANGLES, CARD_EXPRESSIONS, CARD_POSES, EXPRESSIONS, POSES
+from ..vision.validation import load_validation
 
 #: Where measurements live in ``record.scores``: a taxonomy word, or a mapping holding it under the same key
 #: (``{"view": "profile-left", "yaw": 71.0}``); the body-pose check stores ``{"pose": ..., "view": ...}``.
 MEASURED_VIEW, MEASURED_EXPRESSION, MEASURED_POSE = "view", "expression", "body_pose"
+#: The face instruments' readings (``FaceReadings.to_json``), stored on sources and model-card images.
+INSTRUMENTS = "instruments"
 #: The stage whose ``angle`` / ``expression`` tags a person gave (curation); every other stage's are intents.
 CURATED_STAGE = "source"
 
@@ -45,6 +50,22 @@ def _word(value: Any, key: str, vocabulary: tuple[str, ...]) -> str | None:
     return word if isinstance(word, str) and word in vocabulary and word != "unknown" else None
 
 
+def _instrument_words(readings: Any) -> dict[str, str]:
+    """The view and expression the face instruments read, where they may be trusted: a view read
+    without doubt, an expression read confidently by a model validated for that word."""
+    if not isinstance(readings, dict):
+        return {}
+    words = {}
+    view = _word(readings.get("view"), "view", ANGLES)
+    if view and not readings.get("view_problem"):
+        words["view"] = view
+    expression = readings.get("expression") if isinstance(readings.get("expression"), dict) else {}
+    word = _word(expression.get("word"), "expression", EXPRESSIONS)
+    if word and expression.get("confident") and load_validation().expression_validated(word):
+        words["expression"] = word
+    return words
+
+
 def image_tags(record: ImageRecord) -> ImageTags:
     """The record's view, expression and pose: measured first, then curation tags, then (marked) intents.
 
@@ -52,8 +73,10 @@ def image_tags(record: ImageRecord) -> ImageTags:
     """
     scores = record.scores if isinstance(record.scores, dict) else {}
     extra = record.model_extra or {}
-    measured = {"view": _word(scores.get(MEASURED_VIEW), "view", ANGLES),
-                "expression": _word(scores.get(MEASURED_EXPRESSION), "expression", EXPRESSIONS),
+    readings = _instrument_words(scores.get(INSTRUMENTS))
+    measured = {"view": _word(scores.get(MEASURED_VIEW), "view", ANGLES) or readings.get("view"),
+                "expression": _word(scores.get(MEASURED_EXPRESSION), "expression", EXPRESSIONS)
+                or readings.get("expression"),
                 "pose": _word(scores.get(MEASURED_POSE), "pose", POSES)}
     tagged = {"view": _word(record.angle, "view", ANGLES),
               "expression": _word(record.expression, "expression", EXPRESSIONS),

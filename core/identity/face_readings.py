@@ -19,11 +19,11 @@ from PIL import Image
 
 from ..data.availability import install_line
 from ..data.errors import MissingDependencyError
-from .expression import ExpressionReading, read_expression
-from .face_mesh import MIN_MESH_PRESENCE
+from ..vision.expression import ExpressionReading, read_expression
+from ..vision.face_mesh import MIN_MESH_PRESENCE
+from ..vision.head_pose import YawBuckets, head_view, mesh_yaws
+from ..vision.tflite_models import EMOTION, FACE_MESH, missing_reason
 from .faces import MEDIAPIPE, DetectionSettings, Face, find_faces, identity_available, upright_rgb
-from .head_pose import YawBuckets, head_view, mesh_yaws
-from .tflite_models import EMOTION, FACE_MESH, missing_reason
 
 READINGS_VERSION = 1
 #: Faces narrower or shorter than this (px) are too small to read (the card's ``limits.min_face``).

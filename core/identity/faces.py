@@ -36,8 +36,8 @@ from PIL import Image, ImageFile, ImageOps
 from ..data.availability import install_line, is_face_mesh_available, is_face_recognition_available
 from ..data.errors import FlenwheelError, MissingDependencyError
 from ..data.images import pil_to_array, to_rgb8
-from .blazeface import Detection, detect_faces
-from .face_mesh import MIN_MESH_PRESENCE, Mesh, face_mesh
+from ..vision.blazeface import Detection, detect_faces
+from ..vision.face_mesh import MIN_MESH_PRESENCE, Mesh, face_mesh
 
 MEDIAPIPE = "mediapipe"
 DETECTORS = (MEDIAPIPE, "hog", "cnn")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flenwheel.core.identity.body_pose import LANDMARKS
+from flenwheel.core.vision.body_pose import LANDMARKS
 
 #: Render settings that keep a tiny-model image well under a second (the resolution check then fails).
 TINY_RENDER = {"width": 64, "height": 64, "steps": 2}
@@ -23,7 +23,7 @@ poses:
 @pytest.fixture
 def no_pose_env(monkeypatch):
     """Engine tests expect body pose left to people, even where a developer configured MediaPipe."""
-    from flenwheel.core.identity.body_pose import ENV_PYTHON
+    from flenwheel.core.vision.body_pose import ENV_PYTHON
 
     monkeypatch.delenv(ENV_PYTHON, raising=False)
 

@@ -19,8 +19,8 @@ from flenwheel.core.benchmark.model_card import load_card
 from flenwheel.core.benchmark.render import AMBER, GREEN, RED, cell_boxes
 from flenwheel.core.benchmark.results import write_outputs
 from flenwheel.core.benchmark.run import run_benchmark
-from flenwheel.core.identity.body_pose import ENV_PYTHON
 from flenwheel.core.review.store import ReviewStore
+from flenwheel.core.vision.body_pose import ENV_PYTHON
 
 POSES = {"t-pose", "standing", "sitting"}
 JUDGED_VIEWS = ("front", "half-left", "half-right")

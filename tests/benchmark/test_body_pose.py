@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flenwheel.core.identity.body_pose import (
+from flenwheel.core.vision.body_pose import (
     ENV_PYTHON,
     LANDMARKS,
     PoseModel,

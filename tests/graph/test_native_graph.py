@@ -222,7 +222,7 @@ def test_model_card_items_are_cells_x_tries_and_are_scored(character, tmp_path, 
 
 @pytest.fixture
 def no_pose_env(monkeypatch):
-    from flenwheel.core.identity.body_pose import ENV_PYTHON
+    from flenwheel.core.vision.body_pose import ENV_PYTHON
 
     monkeypatch.delenv(ENV_PYTHON, raising=False)
 

@@ -21,7 +21,7 @@ SHIPPED = ("__init__.py", "__main__.py", "install.py", "cli", "comfy_tools", "co
 #: The only modules that start processes, and why (docs/security.md, "Subprocesses").
 SUBPROCESS_MODULES = {
     "core/training/launcher.py": "the trainer: this interpreter, a fixed bootstrap, a family name, a config path",
-    "core/identity/body_pose.py": "the pose worker: FLENWHEEL_POSE_PYTHON (or the CLI's --pose-python), a fixed script",
+    "core/vision/body_pose.py": "the pose worker: FLENWHEEL_POSE_PYTHON (or the CLI's --pose-python), a fixed script",
     "install.py": "ComfyUI-Manager's install hook: pip with fixed package names",
 }
 BANNED_CALLS = {"eval", "exec", "compile", "__import__", "breakpoint"}

@@ -3,7 +3,7 @@
 The card asks for neutral, smiling, angry and sad portraits. The model (``emotion_model_quantized
 .tflite``, 93 KB, MIT) scores seven FER2013 classes on a 64x64 grey crop of the face; a reading
 counts only when its top class reaches ``MIN_PROBABILITY``. How far each reading can be trusted is
-not decided here: ``core/benchmark/validation.yaml`` holds the precision measured on labelled
+not decided here: ``core/vision/validation.yaml`` holds the precision measured on labelled
 photos, and only an expression measured at 90% or more is verified without a person.
 
 The crop follows the ``fer`` package's own (a square around the face box, grey, scaled to [-1, 1]);

@@ -2,7 +2,7 @@
 
 mediapipe 0.10.21 (the last release whose wheel ships ``pose_landmark_full.tflite``, so it runs
 offline) needs numpy < 2 and protobuf < 5; FLENwheel's environment has numpy 2 and protobuf 7,
-and mediapipe fails there (``FieldDescriptor`` has no ``label``). So ``core/identity/body_pose.py`` starts
+and mediapipe fails there (``FieldDescriptor`` has no ``label``). So ``core/vision/body_pose.py`` starts
 this file with the Python of a separate environment and talks to it over pipes. It imports
 nothing from FLENwheel (that environment does not have FLENwheel's dependencies).
 
