@@ -188,7 +188,7 @@ def test_the_card_scores_identity_with_the_configured_model(grace, insightface):
     cell = next(c for c in card.cells(project.subject, project.token) if c.id == "front-neutral")
     same = scorer.score(photo, cell)
     assert same["checks"]["identity"].status == "pass" and same["checks"]["identity"].value < 1e-4
-    assert same["identity"]["detector"] == f"hog512u1+{FILE}" and same["identity"]["tolerance"] == 0.55
+    assert same["identity"]["detector"] == f"mediapipe+{FILE}" and same["identity"]["tolerance"] == 0.55
     mirrored = scorer.score(ImageOps.mirror(photo), cell)["checks"]["identity"].value
     assert 0 < mirrored <= 2, "a random network gives a mirrored face some other embedding"
     settings = scorer.settings_json()
@@ -207,4 +207,4 @@ def test_a_configured_model_that_is_missing_falls_back_and_says_where_to_put_it(
     assert "models/insightface" in scorer.identity_model
     cell = next(c for c in card.cells(project.subject, project.token) if c.id == "front-neutral")
     result = scorer.score(photo, cell)
-    assert result["checks"]["identity"].status == "pass" and result["identity"]["detector"] == "hog512u1"
+    assert result["checks"]["identity"].status == "pass" and result["identity"]["detector"] == "mediapipe"

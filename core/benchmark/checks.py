@@ -244,7 +244,9 @@ class CardScorer:
             readings = read_faces(image, self.detection,
                                   YawBuckets(limits.front_max_yaw, limits.half_max_yaw, limits.view_margin),
                                   limits.min_face, encodings="identity" in active and self.identity is not None,
-                                  view="head_angle" in active, expression="expression" in active)
+                                  # ArcFace aligns the face by the mesh, which the view reading brings
+                                  view="head_angle" in active or ("identity" in active and self.arcface is not None),
+                                  expression="expression" in active)
         results: dict[str, CheckResult] = {}
         identity_json = None
         for name in CHECKS:

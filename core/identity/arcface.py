@@ -190,6 +190,13 @@ class ArcFaceScorer:
             raise FlenwheelError("no reference image has a face the ArcFace model can align")
         self.model, self.base, self.names, self.matrix, self.tolerance = model, base, names, matrix, tolerance
 
+    @staticmethod
+    def face_points(face: Face) -> list[tuple[float, float]] | None:
+        """The points to align ``face`` by: dlib's 68 landmarks, or MediaPipe's 468-point mesh."""
+        if face.landmarks:
+            return list(face.landmarks)
+        return [(float(x), float(y)) for x, y, _ in face.mesh.points] if face.mesh is not None else None
+
     @classmethod
     def from_dataset(cls, model: ArcFaceModel, base: IdentityScorer, dataset: DatasetVersion,
                      tolerance: float = ARCFACE_TOLERANCE) -> ArcFaceScorer:
@@ -201,9 +208,10 @@ class ArcFaceScorer:
                 continue
             image = load_image(dataset.image_path(record))
             faces = find_faces(image, landmarks=True, settings=base.settings)
-            if faces and faces[0].landmarks:
+            points = cls.face_points(faces[0]) if faces else None
+            if points:
                 names.append(record.filename)
-                rows.append(model.embed_face(upright_rgb(image), faces[0].landmarks))
+                rows.append(model.embed_face(upright_rgb(image), points))
         return cls(model, base, names, np.stack(rows) if rows else np.zeros((0, 512)), tolerance)
 
     def score_faces(self, image: Image.Image, faces: Sequence[Face], face_count: int | None = None) -> IdentityScore:
@@ -215,9 +223,10 @@ class ArcFaceScorer:
         empty = {"distance": None, "mean_distance": None, "closest_reference": None}
         if not faces:
             return IdentityScore(**empty, **common, problem="no face")
-        if not faces[0].landmarks:
+        points = self.face_points(faces[0])
+        if not points:
             return IdentityScore(**empty, **common, problem="no landmarks to align the face")
-        distances = cosine_distances(self.matrix, self.model.embed_face(upright_rgb(image), faces[0].landmarks))
+        distances = cosine_distances(self.matrix, self.model.embed_face(upright_rgb(image), points))
         closest = int(np.argmin(distances))
         return IdentityScore(distance=round(float(distances[closest]), 4),
                              mean_distance=round(float(distances.mean()), 4),
