@@ -12,6 +12,7 @@ through, and the UI-only widget values (control_after_generate, upload) are left
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,54 @@ PRIMITIVE = "PrimitiveNode"
 REROUTE = "Reroute"
 FRONTEND_ONLY = NOTE_NODES | {PRIMITIVE, REROUTE}
 MODE_MUTED, MODE_BYPASSED = 2, 4
-# Inputs the frontend's own extensions add to every prompt of a node (not to the saved workflow);
-# the server ignores them, so the validator does too.
-FRONTEND_PROMPT_INPUTS: dict[str, dict[str, Any]] = {"PreviewAny": {"preview": ""}}
+
+
+@dataclass(frozen=True)
+class FrontendWidgets:
+    """Widgets a frontend's own extension adds to a core node, from frontend version ``since`` on.
+
+    ``prompt`` is what they put in every prompt of the node (the server ignores it); ``saved`` is how
+    many values they append to the node's ``widgets_values`` in a saved workflow.
+    """
+
+    since: tuple[int, ...]
+    prompt: dict[str, Any]
+    saved: int
+
+
+#: Measured by converting and saving a PreviewAny in each frontend (headless Chromium, see
+#: docs/comfyui-integration.md): 1.27.10 sends a read-only ``preview`` text; 1.37.11 adds the
+#: ``previewMode`` toggle and saves its value; 1.58.1 still saves the toggle but sends neither.
+FRONTEND_WIDGETS: dict[str, tuple[FrontendWidgets, ...]] = {
+    "PreviewAny": (
+        FrontendWidgets((1, 0), {"preview": ""}, 0),
+        FrontendWidgets((1, 37), {"preview": "", "previewMode": False}, 1),
+        FrontendWidgets((1, 58), {}, 1),
+    ),
+}
+#: The frontend the converter follows unless told otherwise: the one of the oldest supported ComfyUI
+#: (0.3.64), whose prompts every newer server accepts.
+DEFAULT_FRONTEND = "1.27.10"
+_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
+#: Every input any frontend adds to a node's prompt; the validator ignores them.
+FRONTEND_PROMPT_INPUTS: dict[str, frozenset[str]] = {
+    node: frozenset(name for widgets in versions for name in widgets.prompt) for node, versions in FRONTEND_WIDGETS.items()
+}
+
+
+def frontend_version(text: str | None) -> tuple[int, ...]:
+    """``(1, 37, 11)`` for "1.37.11" (a leading "v" and a suffix like "-rc.1" ignored); the default for None."""
+    match = _VERSION.match((text or DEFAULT_FRONTEND).strip())
+    if match is None:
+        raise WorkflowError(f"'{text}' is not a frontend version like 1.37.11")
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def frontend_widgets(node_type: str, frontend: str | None = None) -> FrontendWidgets | None:
+    """What the given frontend (default: DEFAULT_FRONTEND) adds to ``node_type``, or None."""
+    version = frontend_version(frontend)
+    known = [widgets for widgets in FRONTEND_WIDGETS.get(node_type, ()) if widgets.since <= version]
+    return known[-1] if known else None
 
 
 class WorkflowError(FlenwheelError):
@@ -148,9 +194,23 @@ def parse_ui(data: dict[str, Any]) -> UiWorkflow:
     return UiWorkflow(nodes, links)
 
 
+def _saved_by_frontends(node_type: str) -> set[int]:
+    """How many values, after the node's own, some frontend saves for widgets it added itself."""
+    return {0} | {widgets.saved for widgets in FRONTEND_WIDGETS.get(node_type, ())}
+
+
+def _own_values(node: UiNode, spec: NodeSpec) -> list[Any] | dict[str, Any]:
+    """The node's widget values without those a frontend appended for its own widgets."""
+    values = node.widgets_values
+    if isinstance(values, dict):
+        return values
+    extra = len(values) - len(spec.widget_slots)
+    return values[: len(spec.widget_slots)] if extra > 0 and extra in _saved_by_frontends(node.type) else values
+
+
 def widget_mismatch(node: UiNode, spec: NodeSpec) -> str | None:
     """Why the node's positional widget values no longer line up with its spec, or None."""
-    values = node.widgets_values
+    values = _own_values(node, spec)
     slots = spec.widget_slots
     if isinstance(values, dict) or len(values) == len(slots):
         return None
@@ -166,7 +226,7 @@ def widget_values(node: UiNode, spec: NodeSpec) -> dict[str, Any]:
     mismatch = widget_mismatch(node, spec)
     if mismatch:
         raise WorkflowError(f"node {node.id} ({node.type}) {mismatch}")
-    values = node.widgets_values
+    values = _own_values(node, spec)
     keys = [
         slot.name if slot.kind == "value" else f"{slot.input.name}.{slot.name}" for slot in spec.widget_slots
     ]
@@ -219,8 +279,11 @@ def _pass_through(workflow: UiWorkflow, node: UiNode, link: Link, specs: dict[st
     return None
 
 
-def ui_to_api(data: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str, dict[str, Any]]:
-    """The API prompt the ComfyUI frontend would queue for this UI workflow."""
+def ui_to_api(
+    data: dict[str, Any], specs: dict[str, NodeSpec], frontend: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The API prompt ComfyUI's frontend of version ``frontend`` (default DEFAULT_FRONTEND) queues for this
+    UI workflow: frontends differ only in what their own widgets add, which the server ignores."""
     workflow = parse_ui(data)
     prompt: dict[str, dict[str, Any]] = {}
     for node in sorted(workflow.nodes.values(), key=lambda n: n.id):
@@ -232,7 +295,8 @@ def ui_to_api(data: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str, dic
                 f"node {node.id} has unknown type {node.type!r}: install the pack that provides it"
             )
         inputs = {name: _wrap(value) for name, value in widget_values(node, spec).items() if "." not in name}
-        inputs.update(FRONTEND_PROMPT_INPUTS.get(node.type, {}))
+        added = frontend_widgets(node.type, frontend)
+        inputs.update(added.prompt if added else {})
         for slot in range(len(node.inputs)):
             link = workflow.link_into(node.id, slot)
             name = node.input_name(slot)

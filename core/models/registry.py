@@ -15,6 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from packaging.version import InvalidVersion, Version
+
 from ..data.errors import FlenwheelError
 
 Role = Literal["character", "editor"]
@@ -100,6 +102,9 @@ class ModelFamily:
     #: DDP must expect LoRA parameters that get no gradient (e.g. Qwen-Image's unused last text output)
     ddp_find_unused_parameters: bool = False
     aliases: tuple[str, ...] = ()
+    #: the first ComfyUI release whose own LoraLoader maps every key of this family's LoRA files
+    #: (None: every supported ComfyUI does); measured with tests/trainers/comfy_lora_check.py
+    comfy_lora_since: str | None = None
 
     @property
     def trains_on_triplets(self) -> bool:
@@ -112,6 +117,21 @@ class ModelFamily:
     def comfy_folder(self, part: str) -> str:
         """The ComfyUI model folder (``diffusion_models``, ``vae``...) a single-file ``part`` lives in."""
         return dict(self.comfy_folders)[part]
+
+    def comfy_lora_note(self, running: str | None) -> str | None:
+        """What to tell a user whose ComfyUI (version ``running``; None outside ComfyUI) cannot load this
+        family's LoRA with its own LoraLoader: FLENwheel's nodes still can, ComfyUI's would drop keys."""
+        if self.comfy_lora_since is None or running is None:
+            return None
+        try:
+            too_old = Version(running) < Version(self.comfy_lora_since)
+        except InvalidVersion:
+            return None
+        if not too_old:
+            return None
+        shown = ".".join(self.comfy_lora_since.split(".")[:2])
+        return (f"{self.title}: needs ComfyUI {shown} or newer to load this LoRA in ComfyUI's own LoraLoader "
+                f"(this is ComfyUI {running}; FLENwheel's own loader nodes load it on any version)")
 
 
 #: The seed's example values; learning_rate is left to the trainer config, whose default follows the
@@ -224,6 +244,8 @@ FLUX2_KLEIN = register(ModelFamily(
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
     sample_prompts=FLUX1_DEV.sample_prompts,
+    # ComfyUI runs klein from 0.9.2; its key map covers the single blocks from 0.10.0 and ff.linear_* from 0.11.0
+    comfy_lora_since="0.11.0",
 ))
 
 QWEN_EDIT_2511 = register(ModelFamily(

@@ -3,7 +3,7 @@
 Needs COMFYUI_DIR (see conftest.py and docs/comfyui-integration.md); skipped otherwise. Workflows
 in workflows/api/ run through ``flenwheel comfy run`` with test values from
 tests/integration/workflow_overrides.json: ``{"<workflow file stem>": ["Node title.input=value", ...]}``,
-where a value may use {tiny_flux}, {tiny_qwen_edit}, {samples}, {faces}, {tiny_angle_lora} (a tiny
+where a value may use {tiny_flux}, {tiny_qwen_edit}, {faces} (../shared/faces), {tiny_angle_lora} (a tiny
 LoRA in ComfyUI's loras folder), {project_new} (a folder with no project yet) and {project_STATE}
 (a private copy of the tiny flywheel project at STATE, see conftest.FLYWHEEL_STATES). EXPECTED
 lists what each template must leave in that project and print."""
@@ -111,9 +111,9 @@ def test_web_extension_files_are_served(comfyui, path):
         assert f"/extensions/{comfyui.pack}/{relative}" in comfyui.get_json("/extensions")
 
 
-def test_foundation_nodes_run_through_the_runner(comfyui, tmp_path):
+def test_foundation_nodes_run_through_the_runner(comfyui, faces, tmp_path):
     """The hand-made curate workflow, run for real: sources curated, then loaded and saved."""
-    photo = PACK_ROOT / "samples" / "character" / "obama_office.jpg"
+    photo = faces / "obama" / "obama.jpg"
     (comfyui.base / "input").mkdir(exist_ok=True)
     Image.open(photo).convert("RGB").save(comfyui.base / "input" / "portrait.png")
     api = load_workflow(DEMO / "api" / "curate_demo.json")
@@ -169,7 +169,7 @@ def overrides_for(path: Path, request, tmp_path: Path) -> tuple[list[str], Path 
     if not OVERRIDES.exists():
         return [], None
     entries = json.loads(OVERRIDES.read_text(encoding="utf-8")).get(path.stem, [])
-    values = {"samples": str(PACK_ROOT / "samples" / "character"), "project_new": str(tmp_path / "new_project")}
+    values = {"project_new": str(tmp_path / "new_project")}
     for name in sorted({name for entry in entries for name in PLACEHOLDER.findall(entry)} - set(values)):
         if name in ("tiny_flux", "tiny_qwen_edit", "faces"):
             values[name] = str(request.getfixturevalue(name))
