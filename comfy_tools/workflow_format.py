@@ -31,23 +31,26 @@ MODE_MUTED, MODE_BYPASSED = 2, 4
 class FrontendWidgets:
     """Widgets a frontend's own extension adds to a core node, from frontend version ``since`` on.
 
-    ``prompt`` is what they put in every prompt of the node (the server ignores it); ``saved`` is how
-    many values they append to the node's ``widgets_values`` in a saved workflow.
+    ``prompt`` is what they put in every prompt of the node (the server ignores it). ``saved`` lists how
+    many values they may append to the node's ``widgets_values`` in a saved workflow; ``from_saved``
+    names the prompt input that takes the last of those values (a toggle the user can flip).
     """
 
     since: tuple[int, ...]
     prompt: dict[str, Any]
-    saved: int
+    saved: tuple[int, ...] = ()
+    from_saved: str | None = None
 
 
-#: Measured by converting and saving a PreviewAny in each frontend (headless Chromium, see
-#: docs/comfyui-integration.md): 1.27.10 sends a read-only ``preview`` text; 1.37.11 adds the
-#: ``previewMode`` toggle and saves its value; 1.58.1 still saves the toggle but sends neither.
+#: Measured by adding, saving, reloading and converting a PreviewAny in each frontend (headless
+#: Chromium, see docs/comfyui-integration.md). 1.27.10 sends a read-only ``preview`` text and saves
+#: nothing; 1.37.11 adds the ``previewMode`` toggle, saves ``[null, null, toggle]`` and sends the
+#: toggle; 1.58.1 saves and sends neither. Versions between two measured ones follow the older.
 FRONTEND_WIDGETS: dict[str, tuple[FrontendWidgets, ...]] = {
     "PreviewAny": (
-        FrontendWidgets((1, 0), {"preview": ""}, 0),
-        FrontendWidgets((1, 37), {"preview": "", "previewMode": False}, 1),
-        FrontendWidgets((1, 58), {}, 1),
+        FrontendWidgets((1, 0), {"preview": ""}),
+        FrontendWidgets((1, 37), {"preview": "", "previewMode": False}, (1, 3), "previewMode"),
+        FrontendWidgets((1, 58), {}),
     ),
 }
 #: The frontend the converter follows unless told otherwise: the one of the oldest supported ComfyUI
@@ -56,7 +59,8 @@ DEFAULT_FRONTEND = "1.27.10"
 _VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
 #: Every input any frontend adds to a node's prompt; the validator ignores them.
 FRONTEND_PROMPT_INPUTS: dict[str, frozenset[str]] = {
-    node: frozenset(name for widgets in versions for name in widgets.prompt) for node, versions in FRONTEND_WIDGETS.items()
+    node: frozenset(name for widgets in versions for name in widgets.prompt)
+    for node, versions in FRONTEND_WIDGETS.items()
 }
 
 
@@ -196,7 +200,20 @@ def parse_ui(data: dict[str, Any]) -> UiWorkflow:
 
 def _saved_by_frontends(node_type: str) -> set[int]:
     """How many values, after the node's own, some frontend saves for widgets it added itself."""
-    return {0} | {widgets.saved for widgets in FRONTEND_WIDGETS.get(node_type, ())}
+    return {0} | {count for widgets in FRONTEND_WIDGETS.get(node_type, ()) for count in widgets.saved}
+
+
+def _frontend_inputs(node: UiNode, spec: NodeSpec, frontend: str | None) -> dict[str, Any]:
+    """What the frontend adds to this node's prompt, its toggle read from the saved values when there."""
+    added = frontend_widgets(node.type, frontend)
+    if added is None:
+        return {}
+    inputs = dict(added.prompt)
+    values = node.widgets_values
+    extra = values[len(spec.widget_slots):] if isinstance(values, list) else []
+    if added.from_saved and extra and isinstance(extra[-1], bool):
+        inputs[added.from_saved] = extra[-1]
+    return inputs
 
 
 def _own_values(node: UiNode, spec: NodeSpec) -> list[Any] | dict[str, Any]:
@@ -295,8 +312,7 @@ def ui_to_api(
                 f"node {node.id} has unknown type {node.type!r}: install the pack that provides it"
             )
         inputs = {name: _wrap(value) for name, value in widget_values(node, spec).items() if "." not in name}
-        added = frontend_widgets(node.type, frontend)
-        inputs.update(added.prompt if added else {})
+        inputs.update(_frontend_inputs(node, spec, frontend))
         for slot in range(len(node.inputs)):
             link = workflow.link_into(node.id, slot)
             name = node.input_name(slot)

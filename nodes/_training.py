@@ -118,7 +118,7 @@ def optional_inputs(dataset_tooltip: str) -> dict[str, Any]:
             DATASET,
             {
                 "tooltip": "Train only after the node wired here has run (e.g. a Review Gate's accepted "
-                "output in a whole-turn graph). Its images are not added to the training set. A TripletWriter's "
+                "output in a whole-turn graph). Its images are not added to the training set. A Triplet Writer's "
                 "skip (fewer than its min_triplets) makes this node pass through without training.",
             },
         ),

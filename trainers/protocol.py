@@ -4,8 +4,9 @@ Whoever launches the trainer (the ComfyUI node, a script, a web UI) reads stdout
 never has to scrape log text: ``phase`` (what the trainer is doing before its first step - "loading
 models", "caching latents" with done/total, "encoding captions", "loading transformer" - so a progress
 view has something to show during the minutes before ``start``), ``start``, ``step`` (step, total, loss,
-lr, it/s, ETA), ``checkpoint``, ``sample`` (image paths), ``done`` and ``error``. Every event and every log line is also appended
-to ``train_log.jsonl`` in the output folder, so the loss curve and the history survive the process.
+lr, it/s, ETA), ``checkpoint``, ``sample`` (image paths), ``done`` and ``error``. Every event and
+every log line is also appended to ``train_log.jsonl`` in the output folder, so the loss curve and the
+history survive the process.
 Libraries that print to stdout would corrupt the stream, so the entry point hands this module a
 private copy of stdout and points file descriptor 1 at stderr.
 """

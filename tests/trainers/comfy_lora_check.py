@@ -4,7 +4,8 @@ Run it with the working directory set to a ComfyUI checkout.
 
 Usage: python comfy_lora_check.py MODEL_FOLDER LORA_FILE [--key-map]
 Builds ComfyUI's own model (FLUX.1, FLUX.2 or Qwen-Image) for MODEL_FOLDER/transformer/config.json
-(random weights: only names and shapes matter; a ComfyUI without that model prints {"unsupported": why}), builds ComfyUI's LoRA key map for it, loads the LoRA through comfy.lora.load_lora,
+(random weights: only names and shapes matter; a ComfyUI without that model prints {"unsupported": why}),
+builds ComfyUI's LoRA key map for it, loads the LoRA through comfy.lora.load_lora,
 patches the model and prints a JSON
 report: LoRA keys ComfyUI did not load, patches whose target weight is missing, and weights changed.
 With ``--key-map`` it prints instead, for every LoRA module in the file, the model weight ComfyUI's

@@ -191,7 +191,8 @@ def test_klein_training_says_which_comfyui_loads_its_lora(sourced_project, tiny_
     monkeypatch.setattr(_training, "comfyui_version", lambda: running)
     monkeypatch.setattr(_training, "train_version", lambda *a, **k: TrainOutcome(lora, "finished", 2, 2, False))
     monkeypatch.setattr(_training, "outputs", lambda folder, path, samples, summary: {"result": (path, summary)})
-    _, summary = FlenwheelTrainFluxLora().train(sourced_project, **_inputs(tiny_flux2_klein, base="flux2-klein"))["result"]
+    out = FlenwheelTrainFluxLora().train(sourced_project, **_inputs(tiny_flux2_klein, base="flux2-klein"))
+    _, summary = out["result"]
     note = "needs ComfyUI 0.11 or newer to load this LoRA in ComfyUI's own LoraLoader"
     assert summary.startswith("finished at step 2/2") and (note in summary) == says
     if says:

@@ -72,10 +72,11 @@ async def test_training_runs_on_disk_are_listed_with_their_progress(served):
     loading = project.root / "models" / "flux_lora" / "char_v2"
     for folder, events in (
         (finished, [{"event": "start", "trainer": "flux", "step": 0, "total": 4, "time": now - 100},
-                    *({"event": "step", "step": s, "total": 4, "loss": 1.0 / s, "time": now - 90 + s} for s in (1, 2, 3, 4)),
+                    *({"event": "step", "step": s, "total": 4, "loss": 1.0 / s, "time": now - 90 + s}
+                      for s in (1, 2, 3, 4)),
                     {"event": "checkpoint", "step": 4, "time": now - 80},
-                    {"event": "done", "status": "finished", "step": 4, "lora_path": str(finished / "x.safetensors"),
-                     "time": now - 80}]),
+                    {"event": "done", "status": "finished", "step": 4, "time": now - 80,
+                     "lora_path": str(finished / "x.safetensors")}]),
         (loading, [{"event": "phase", "phase": "loading models", "time": now - 5},
                    {"event": "phase", "phase": "caching latents", "done": 12, "total": 40, "time": now - 1}]),
     ):
