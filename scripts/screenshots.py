@@ -50,7 +50,11 @@ from flenwheel.core.turn.flywheel_report import write_flywheel_report
 from flenwheel.core.turn.state import FlywheelState
 
 ROOT = Path(__file__).resolve().parent.parent
-PACK = "FLENwheel"
+#: The pack's folder in custom_nodes/ as `git clone` (and ComfyUI-Manager) names it: ComfyUI lists the
+#: pack's templates under this name, and serves its web files below /extensions/<it>/.
+PACK = "flenwheel"
+#: The nodes' category in the node library (nodes/_types.py CATEGORY).
+NODE_CATEGORY = "FLENwheel"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasMenu": False,
             "Comfy.Graph.CanvasInfo": False,
@@ -228,23 +232,29 @@ def template_browser_shot(browser, url: str, images: Path) -> None:
     page.close()
 
 
+def open_tab(page, tab_id: str) -> None:
+    """Open a sidebar tab by its id (frontend 1.58's tab buttons carry no per-tab class to click)."""
+    page.evaluate(f"() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.{tab_id}')")
+    page.wait_for_timeout(1000)
+
+
 def sidebar_shots(browser, url: str, images: Path, project_root: Path) -> None:
     """The node library (FLENwheel's names), Review and Training tabs at the sidebar's default width."""
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     open_canvas(page, url)
     page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleFocusMode')")
     page.wait_for_timeout(1000)
-    page.locator(".node-library-tab-button").first.click()
-    page.get_by_text(PACK, exact=True).first.click(timeout=30_000)
+    open_tab(page, "node-library")
+    page.get_by_text(NODE_CATEGORY, exact=True).first.click(timeout=30_000)
     page.wait_for_timeout(1000)
     for category in ("curate", "identity", "editor"):
         page.get_by_text(category, exact=True).first.click(timeout=10_000)
     page.wait_for_timeout(1500)
     save_png(page.screenshot(), images / "node_library.png")
-    page.locator(".flenwheel-review-tab-button").first.click()
+    open_tab(page, "flenwheel-review")
     page.wait_for_timeout(4000)
     save_png(page.screenshot(), images / "review_tab.png")
-    page.locator(".flenwheel-training-tab-button").first.click()
+    open_tab(page, "flenwheel-training")
     page.wait_for_selector(".fw-flywheel-table", timeout=30_000)
     page.evaluate(LOADING_RUN, str(project_root / "models" / "flux_lora" / "char_v2"))
     page.wait_for_timeout(2000)
