@@ -102,6 +102,24 @@ def comfy_unet_config(config: dict) -> dict:
     return {"image_model": "qwen_image", **{k: config[k] for k in keys if k in config}}
 
 
+def fit_to_this_comfyui(unet_config: dict) -> dict:
+    """Only the keys this ComfyUI's model class takes: 0.12 added ``txt_ids_dims`` to FLUX (empty for
+    FLUX.1) and dropped ``guidance_embeds`` from Qwen-Image, which 0.3.64 wants."""
+    import dataclasses
+    import inspect
+
+    if unet_config["image_model"] in ("flux", "flux2"):
+        from comfy.ldm.flux.model import FluxParams
+
+        taken = {field.name for field in dataclasses.fields(FluxParams)}
+        unet_config = {"txt_ids_dims": [], **unet_config}
+    else:
+        from comfy.ldm.qwen_image.model import QwenImageTransformer2DModel
+
+        taken = set(inspect.signature(QwenImageTransformer2DModel.__init__).parameters)
+    return {key: value for key, value in unet_config.items() if key in taken or key == "image_model"}
+
+
 def build_model(model_folder: str):
     import comfy.model_patcher
     import comfy.supported_models
@@ -114,7 +132,7 @@ def build_model(model_folder: str):
         version = Path("comfyui_version.py").read_text().split('"')[1]
         print(json.dumps({"unsupported": f"ComfyUI {version} has no {names[unet_config['image_model']]} model"}))
         sys.exit(0)
-    model_config = cls(unet_config)
+    model_config = cls(fit_to_this_comfyui(unet_config))
     model_config.set_inference_dtype(torch.float32, None)
     model = model_config.get_model({}, device="cpu")
     return comfy.model_patcher.ModelPatcher(model, load_device="cpu", offload_device="cpu")
