@@ -11,7 +11,7 @@ UI-format ``widgets_values`` are positional over exactly that layout.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -242,11 +242,5 @@ def known_specs() -> dict[str, NodeSpec]:
 
 def server_specs(object_info: dict[str, dict[str, Any]], source: str = "server") -> dict[str, NodeSpec]:
     """The nodes as a running ComfyUI serves them, this pack's as described here (with its file lists
-    marked dynamic rather than the files that machine has). ComfyUI 0.3.64 serves some V3 nodes
-    without a display name; its frontend titles them from the classic name list, as the core list does."""
-    served = specs_from_object_info(object_info, source)
-    core = core_specs()
-    for name, spec in served.items():
-        if spec.display_name in ("", name) and name in core and core[name].display_name != name:
-            served[name] = replace(spec, display_name=core[name].display_name, _by_name={})
-    return {**served, **pack_specs()}
+    marked dynamic rather than the files that machine has)."""
+    return {**specs_from_object_info(object_info, source), **pack_specs()}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.data.errors import FlenwheelError
-from .node_specs import NodeSpec, types_match
+from .node_specs import NodeSpec, core_specs, types_match
 
 NOTE_NODES = frozenset({"Note", "MarkdownNote"})
 PRIMITIVE = "PrimitiveNode"
@@ -53,6 +53,10 @@ FRONTEND_WIDGETS: dict[str, tuple[FrontendWidgets, ...]] = {
         FrontendWidgets((1, 58), {}),
     ),
 }
+#: Frontends before this version title a core node that the server sends without a display name from
+#: their own English node list (measured: 1.27.10 titles ImageScaleToTotalPixels "Scale Image to Total
+#: Pixels" on ComfyUI 0.3.64; 1.37.11 keeps "ImageScaleToTotalPixels" on 0.12.1).
+LOCALE_TITLES_UNTIL = (1, 37)
 #: The frontend the converter follows unless told otherwise: the one of the oldest supported ComfyUI
 #: (0.3.64), whose prompts every newer server accepts.
 DEFAULT_FRONTEND = "1.27.10"
@@ -324,13 +328,23 @@ def ui_to_api(
         prompt[str(node.id)] = {
             "inputs": inputs,
             "class_type": node.type,
-            "_meta": {"title": node.title(spec)},
+            "_meta": {"title": _title(node, spec, frontend)},
         }
     for entry in prompt.values():
         for name, value in list(entry["inputs"].items()):
             if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:
                 del entry["inputs"][name]
     return prompt
+
+
+def _title(node: UiNode, spec: NodeSpec, frontend: str | None) -> str:
+    """The node's title as the frontend sends it (see LOCALE_TITLES_UNTIL)."""
+    unnamed = not node.raw.get("title") and spec.display_name == spec.name
+    if unnamed and frontend_version(frontend) < LOCALE_TITLES_UNTIL:
+        named = core_specs().get(spec.name)
+        if named is not None:
+            return named.display_name
+    return node.title(spec)
 
 
 def _wrap(value: Any) -> Any:
