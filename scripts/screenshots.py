@@ -149,8 +149,8 @@ def review_project(output: Path, faces: Path) -> Project:
 
 
 def flywheel_history(project: Project, output: Path) -> None:
-    """Two finished turns with their report, the first LoRA's training log, and a second project of the
-    same name elsewhere, as a user who ran the loop twice (and started over once) has them."""
+    """Two finished turns with their report and the first LoRA's training log, as a user who ran the
+    loop twice has them."""
     state = FlywheelState.load(project, auto_review=False)
     state.data["target"] = 0.8
     figures = ((1, "char_v1", 2, 7, None, 0.18, 26, []), (2, "char_v2", 5, 4, 0.13, 0.10, 20, ["ours:v1"]))
@@ -173,7 +173,11 @@ def flywheel_history(project: Project, output: Path) -> None:
     events.append({"event": "done", "status": "finished", "step": 30, "time": now + 31,
                    "lora_path": str(run / "char_lora_v1.safetensors")})
     (run / "train_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-    Project.init(output / "flenwheel" / "barack_obama_2025", name=project.config.name)
+
+
+def older_namesake(output: Path) -> None:
+    """A project of the same name made earlier (the review tab opens the newest, the one with edits)."""
+    Project.init(output / "flenwheel" / "obama_archive", name="Barack Obama")
 
 
 def _add_edit(dataset, image, parent_id, family, prompt, gate):
@@ -287,7 +291,8 @@ def graph_shots(browser, url: str, images: Path) -> None:
 
 def review_shot(page, url: str, images: Path) -> None:
     projects = get_json(url + "/api/flenwheel/review/projects")["projects"]
-    key = next(p["key"] for p in projects if p["name"] == "Barack Obama")
+    # two projects are called Barack Obama (see older_namesake): the one with the edits
+    key = next(p["key"] for p in projects if p["folder"].rstrip("/").endswith("/barack_obama"))
     page.goto(f"{url}/extensions/{PACK}/review/index.html?project={key}&stage=enriched")
     page.wait_for_selector("img", timeout=60_000)
     page.wait_for_timeout(2500)
@@ -319,6 +324,7 @@ def main() -> int:
         base = Path(temp)
         process, url = start_comfyui(Path(args.comfyui).resolve(), args.python, base, args.front_end_root)
         try:
+            older_namesake(base / "output")
             project = review_project(base / "output", args.faces)
             flywheel_history(project, base / "output")
             for name, value in SETTINGS.items():
