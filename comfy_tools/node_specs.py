@@ -238,3 +238,9 @@ def pack_specs() -> dict[str, NodeSpec]:
 def known_specs() -> dict[str, NodeSpec]:
     """Every node a FLENwheel workflow may use: ComfyUI's own nodes and this pack's."""
     return {**core_specs(), **pack_specs()}
+
+
+def server_specs(object_info: dict[str, dict[str, Any]], source: str = "server") -> dict[str, NodeSpec]:
+    """The nodes as a running ComfyUI serves them, this pack's as described here (with its file lists
+    marked dynamic rather than the files that machine has)."""
+    return {**specs_from_object_info(object_info, source), **pack_specs()}

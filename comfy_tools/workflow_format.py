@@ -12,21 +12,75 @@ through, and the UI-only widget values (control_after_generate, upload) are left
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.data.errors import FlenwheelError
-from .node_specs import NodeSpec, types_match
+from .node_specs import NodeSpec, core_specs, types_match
 
 NOTE_NODES = frozenset({"Note", "MarkdownNote"})
 PRIMITIVE = "PrimitiveNode"
 REROUTE = "Reroute"
 FRONTEND_ONLY = NOTE_NODES | {PRIMITIVE, REROUTE}
 MODE_MUTED, MODE_BYPASSED = 2, 4
-# Inputs the frontend's own extensions add to every prompt of a node (not to the saved workflow);
-# the server ignores them, so the validator does too.
-FRONTEND_PROMPT_INPUTS: dict[str, dict[str, Any]] = {"PreviewAny": {"preview": ""}}
+
+
+@dataclass(frozen=True)
+class FrontendWidgets:
+    """Widgets a frontend's own extension adds to a core node, from frontend version ``since`` on.
+
+    ``prompt`` is what they put in every prompt of the node (the server ignores it). ``saved`` lists how
+    many values they may append to the node's ``widgets_values`` in a saved workflow; ``from_saved``
+    names the prompt input that takes the last of those values (a toggle the user can flip).
+    """
+
+    since: tuple[int, ...]
+    prompt: dict[str, Any]
+    saved: tuple[int, ...] = ()
+    from_saved: str | None = None
+
+
+#: Measured by adding, saving, reloading and converting a PreviewAny in each frontend (headless
+#: Chromium, see docs/comfyui-integration.md). 1.27.10 sends a read-only ``preview`` text and saves
+#: nothing; 1.37.11 adds the ``previewMode`` toggle, saves ``[null, null, toggle]`` and sends the
+#: toggle; 1.58.1 saves and sends neither. Versions between two measured ones follow the older.
+FRONTEND_WIDGETS: dict[str, tuple[FrontendWidgets, ...]] = {
+    "PreviewAny": (
+        FrontendWidgets((1, 0), {"preview": ""}),
+        FrontendWidgets((1, 37), {"preview": "", "previewMode": False}, (1, 3), "previewMode"),
+        FrontendWidgets((1, 58), {}),
+    ),
+}
+#: Frontends before this version title a core node that the server sends without a display name from
+#: their own English node list (measured: 1.27.10 titles ImageScaleToTotalPixels "Scale Image to Total
+#: Pixels" on ComfyUI 0.3.64; 1.37.11 keeps "ImageScaleToTotalPixels" on 0.12.1).
+LOCALE_TITLES_UNTIL = (1, 37)
+#: The frontend the converter follows unless told otherwise: the one of the oldest supported ComfyUI
+#: (0.3.64), whose prompts every newer server accepts.
+DEFAULT_FRONTEND = "1.27.10"
+_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)")
+#: Every input any frontend adds to a node's prompt; the validator ignores them.
+FRONTEND_PROMPT_INPUTS: dict[str, frozenset[str]] = {
+    node: frozenset(name for widgets in versions for name in widgets.prompt)
+    for node, versions in FRONTEND_WIDGETS.items()
+}
+
+
+def frontend_version(text: str | None) -> tuple[int, ...]:
+    """``(1, 37, 11)`` for "1.37.11" (a leading "v" and a suffix like "-rc.1" ignored); the default for None."""
+    match = _VERSION.match((text or DEFAULT_FRONTEND).strip())
+    if match is None:
+        raise WorkflowError(f"'{text}' is not a frontend version like 1.37.11")
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def frontend_widgets(node_type: str, frontend: str | None = None) -> FrontendWidgets | None:
+    """What the given frontend (default: DEFAULT_FRONTEND) adds to ``node_type``, or None."""
+    version = frontend_version(frontend)
+    known = [widgets for widgets in FRONTEND_WIDGETS.get(node_type, ()) if widgets.since <= version]
+    return known[-1] if known else None
 
 
 class WorkflowError(FlenwheelError):
@@ -152,9 +206,36 @@ def parse_ui(data: dict[str, Any]) -> UiWorkflow:
     return UiWorkflow(nodes, links)
 
 
+def _saved_by_frontends(node_type: str) -> set[int]:
+    """How many values, after the node's own, some frontend saves for widgets it added itself."""
+    return {0} | {count for widgets in FRONTEND_WIDGETS.get(node_type, ()) for count in widgets.saved}
+
+
+def _frontend_inputs(node: UiNode, spec: NodeSpec, frontend: str | None) -> dict[str, Any]:
+    """What the frontend adds to this node's prompt, its toggle read from the saved values when there."""
+    added = frontend_widgets(node.type, frontend)
+    if added is None:
+        return {}
+    inputs = dict(added.prompt)
+    values = node.widgets_values
+    extra = values[len(spec.widget_slots):] if isinstance(values, list) else []
+    if added.from_saved and extra and isinstance(extra[-1], bool):
+        inputs[added.from_saved] = extra[-1]
+    return inputs
+
+
+def _own_values(node: UiNode, spec: NodeSpec) -> list[Any] | dict[str, Any]:
+    """The node's widget values without those a frontend appended for its own widgets."""
+    values = node.widgets_values
+    if isinstance(values, dict):
+        return values
+    extra = len(values) - len(spec.widget_slots)
+    return values[: len(spec.widget_slots)] if extra > 0 and extra in _saved_by_frontends(node.type) else values
+
+
 def widget_mismatch(node: UiNode, spec: NodeSpec) -> str | None:
     """Why the node's positional widget values no longer line up with its spec, or None."""
-    values = node.widgets_values
+    values = _own_values(node, spec)
     slots = spec.widget_slots
     if isinstance(values, dict) or len(values) == len(slots):
         return None
@@ -170,7 +251,7 @@ def widget_values(node: UiNode, spec: NodeSpec) -> dict[str, Any]:
     mismatch = widget_mismatch(node, spec)
     if mismatch:
         raise WorkflowError(f"node {node.id} ({node.type}) {mismatch}")
-    values = node.widgets_values
+    values = _own_values(node, spec)
     keys = [
         slot.name if slot.kind == "value" else f"{slot.input.name}.{slot.name}" for slot in spec.widget_slots
     ]
@@ -223,8 +304,11 @@ def _pass_through(workflow: UiWorkflow, node: UiNode, link: Link, specs: dict[st
     return None
 
 
-def ui_to_api(data: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str, dict[str, Any]]:
-    """The API prompt the ComfyUI frontend would queue for this UI workflow."""
+def ui_to_api(
+    data: dict[str, Any], specs: dict[str, NodeSpec], frontend: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The API prompt ComfyUI's frontend of version ``frontend`` (default DEFAULT_FRONTEND) queues for this
+    UI workflow: frontends differ only in what their own widgets add, which the server ignores."""
     workflow = parse_ui(data)
     prompt: dict[str, dict[str, Any]] = {}
     for node in sorted(workflow.nodes.values(), key=lambda n: n.id):
@@ -236,7 +320,7 @@ def ui_to_api(data: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str, dic
                 f"node {node.id} has unknown type {node.type!r}: install the pack that provides it"
             )
         inputs = {name: _wrap(value) for name, value in widget_values(node, spec).items() if "." not in name}
-        inputs.update(FRONTEND_PROMPT_INPUTS.get(node.type, {}))
+        inputs.update(_frontend_inputs(node, spec, frontend))
         for slot in range(len(node.inputs)):
             link = workflow.link_into(node.id, slot)
             name = node.input_name(slot)
@@ -248,13 +332,23 @@ def ui_to_api(data: dict[str, Any], specs: dict[str, NodeSpec]) -> dict[str, dic
         prompt[str(node.id)] = {
             "inputs": inputs,
             "class_type": node.type,
-            "_meta": {"title": node.title(spec)},
+            "_meta": {"title": _title(node, spec, frontend)},
         }
     for entry in prompt.values():
         for name, value in list(entry["inputs"].items()):
             if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:
                 del entry["inputs"][name]
     return prompt
+
+
+def _title(node: UiNode, spec: NodeSpec, frontend: str | None) -> str:
+    """The node's title as the frontend sends it (see LOCALE_TITLES_UNTIL)."""
+    unnamed = not node.raw.get("title") and spec.display_name == spec.name
+    if unnamed and frontend_version(frontend) < LOCALE_TITLES_UNTIL:
+        named = core_specs().get(spec.name)
+        if named is not None:
+            return named.display_name
+    return node.title(spec)
 
 
 def _wrap(value: Any) -> Any:

@@ -59,6 +59,15 @@ def prompt_server() -> Any | None:
     return getattr(PromptServer, "instance", None)
 
 
+def comfyui_version() -> str | None:
+    """The running ComfyUI's version ("0.12.1"), or None outside ComfyUI (or one too old to say)."""
+    try:
+        from comfyui_version import __version__
+    except ImportError:
+        return None
+    return str(__version__)
+
+
 def listen_address() -> str:
     """ComfyUI's ``--listen`` value (comma-separated addresses), 127.0.0.1 (its default) outside it."""
     try:

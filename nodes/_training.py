@@ -18,7 +18,14 @@ from ..core.models.registry import family, family_names
 from ..core.training.loss_plot import plot_losses
 from ..core.training.train_version import train_version
 from ..trainers.config import DEFAULT_LEARNING_RATE, TrainConfig, load_config
-from ._comfy import comfy_progress, free_comfy_memory, interrupt_requested, is_interrupt, send_event
+from ._comfy import (
+    comfy_progress,
+    comfyui_version,
+    free_comfy_memory,
+    interrupt_requested,
+    is_interrupt,
+    send_event,
+)
 from ._places import checked_model, checked_path
 from ._types import DATASET
 
@@ -114,7 +121,7 @@ def optional_inputs(dataset_tooltip: str) -> dict[str, Any]:
             DATASET,
             {
                 "tooltip": "Train only after the node wired here has run (e.g. a Review Gate's accepted "
-                "output in a whole-turn graph). Its images are not added to the training set. A TripletWriter's "
+                "output in a whole-turn graph). Its images are not added to the training set. A Triplet Writer's "
                 "skip (fewer than its min_triplets) makes this node pass through without training.",
             },
         ),
@@ -161,6 +168,12 @@ class NodeRun:
         self.preview = None
         self.cancelled = False
 
+    def announce(self) -> None:
+        """Show the run's card at once: the trainer reports its own phases (loading models, caching
+        latents) only after its process has imported torch, and its first step minutes later."""
+        send_event("flenwheel.train", {"kind": self.kind, "output": self.output, "event": "phase",
+                                       "phase": "starting the trainer"})
+
     def on_event(self, event: dict[str, Any]) -> None:
         send_event("flenwheel.train", {"kind": self.kind, "output": self.output, **event})
         if event["event"] == "start":
@@ -184,9 +197,12 @@ def train_node(kind: str, config_path: Path) -> tuple[Any, ...]:
     """Run (or reuse) the training a config describes and build the node's outputs."""
     config = fenced(load_config(config_path, kind))
     run = NodeRun(kind, config.output_dir)
+    run.announce()
     # the trainer is another process: ComfyUI's cached models must not hold the GPU
     outcome = train_version(kind, config_path, run.on_event, run.should_stop, before_start=free_comfy_memory)
-    return outputs(config.output_dir, str(outcome.lora or ""), outcome.samples, outcome.summary())
+    note = family(kind).comfy_lora_note(comfyui_version())
+    summary = outcome.summary() + (f"\n{note}" if note else "")
+    return outputs(config.output_dir, str(outcome.lora or ""), outcome.samples, summary)
 
 
 def fenced(config: TrainConfig) -> TrainConfig:

@@ -26,7 +26,7 @@ def _held_back(project, triplets: DatasetHandle | None, limit: int) -> tuple[Dat
     if triplets is None:
         return None, []
     if triplets.dataset.stage != "qwen_training":
-        raise FlenwheelError(f"triplets must come from a TripletWriter, not {triplets.label}")
+        raise FlenwheelError(f"triplets must come from a Triplet Writer, not {triplets.label}")
     source, note = held_back_sources(project, triplets.dataset.version, limit)
     return source, [f"{len(source)} sources {note}"]
 
@@ -80,7 +80,7 @@ class FlenwheelCompareEditors:
                     "ours:latest is the LoRA it just trained). A text starting with 'skipped:' (the training "
                     "was skipped) makes this node pass through with that reason.")}),
                 "triplets": (DATASET, {"tooltip": (
-                    "TripletWriter's triplets: compare on sources none of them came from, as the headless loop "
+                    "Triplet Writer's triplets: compare on sources none of them came from, as the headless loop "
                     "does, so our editor is judged on photos it was not trained on (a skip passes through).")}),
                 "held_back": _int(4, 1, 100, "With triplets wired: at most this many held-back sources (the "
                                   "headless loop's editor.compare_sources)."),

@@ -1,4 +1,4 @@
-"""FLENwheel QwenEditEnrich: step 1.2 in a graph (sources in, 3-5 identity-kept edits each out)."""
+"""FLENwheel Qwen Edit Enrich: step 1.2 in a graph (sources in, 3-5 identity-kept edits each out)."""
 
 from __future__ import annotations
 
@@ -127,4 +127,4 @@ class FlenwheelQwenEditEnrich:
 
 
 NODE_CLASS_MAPPINGS = {"FlenwheelQwenEditEnrich": FlenwheelQwenEditEnrich}
-NODE_DISPLAY_NAME_MAPPINGS = {"FlenwheelQwenEditEnrich": "FLENwheel QwenEditEnrich"}
+NODE_DISPLAY_NAME_MAPPINGS = {"FlenwheelQwenEditEnrich": "FLENwheel Qwen Edit Enrich"}

@@ -15,7 +15,7 @@ from ..core.models.flux_single_file import COMFY_FOLDERS, FluxFiles
 from ..core.models.loras import LoraSpec
 from ..core.models.pipelines import LoadOptions
 from ..core.models.registry import CHARACTER, FLUX1_DEV, family, family_names
-from ._comfy import model_folder_files, model_folder_path
+from ._comfy import comfyui_version, model_folder_files, model_folder_path
 from ._places import checked_loras, checked_model
 from ._types import CATEGORY, FLUX_PIPELINE, PROJECT_INPUT, memory_input
 
@@ -162,7 +162,8 @@ class FlenwheelLoadFlux:
             source = family(base).hub_id
         handle = load_character_base(base, source, files, options)
         parts = ", ".join(f"{k}={v}" for k, v in files.to_json().items() if v)
-        return (handle, handle.describe() + (f"; files: {parts}" if parts else ""))
+        note = family(base).comfy_lora_note(comfyui_version())
+        return (handle, handle.describe() + (f"; files: {parts}" if parts else "") + (f"\n{note}" if note else ""))
 
 
 class FlenwheelCharacterLora:

@@ -58,7 +58,7 @@ class FlenwheelQwenEditLoader:
     CATEGORY = f"{CATEGORY}/models"
     RETURN_TYPES = (QWEN_EDIT_PIPELINE, "STRING")
     RETURN_NAMES = ("qwen_edit", "description")
-    OUTPUT_TOOLTIPS = ("The loaded edit pipeline, for QwenEditEnrich.", "What was loaded, with LoRAs.")
+    OUTPUT_TOOLTIPS = ("The loaded edit pipeline, for Qwen Edit Enrich.", "What was loaded, with LoRAs.")
     FUNCTION = "load"
 
     @classmethod

@@ -54,7 +54,7 @@ class _TrainNode:
     def train(self, project, base_model, version, config_path="", dataset=None, wait_for=None, base=None,
               **kwargs):
         """``wait_for`` only orders the graph: ComfyUI runs a node after everything wired into it.
-        A skip wired in (TripletWriter below its min_triplets) passes through without training."""
+        A skip wired in (Triplet Writer below its min_triplets) passes through without training."""
         skip = skipped_in(dataset, wait_for)
         if skip is not None:
             return _passed_through(skip)
@@ -118,7 +118,7 @@ class FlenwheelTrainQwenEditLora(_TrainNode):
         "(source, edit prompt, corrected target) in a separate process, into models/qwen_lora/vN/. "
         "The source image conditions the edit "
         "as in the 2509 pipeline. Cancel saves a checkpoint and returns its LoRA; re-queue resumes. Wired "
-        "after a TripletWriter that found fewer than its min_triplets, it passes through with 'skipped: ...'."
+        "after a Triplet Writer that found fewer than its min_triplets, it passes through with 'skipped: ...'."
     )
 
     @classmethod

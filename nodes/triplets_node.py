@@ -1,4 +1,4 @@
-"""FLENwheel TripletWriter and Correction Re-run: Flywheel 2's step 2.1 in a graph."""
+"""FLENwheel Triplet Writer and Correction Re-run: Flywheel 2's step 2.1 in a graph."""
 
 from __future__ import annotations
 
@@ -192,6 +192,6 @@ NODE_CLASS_MAPPINGS = {
     "FlenwheelCorrectionRerun": FlenwheelCorrectionRerun,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {
-    "FlenwheelTripletWriter": "FLENwheel TripletWriter",
+    "FlenwheelTripletWriter": "FLENwheel Triplet Writer",
     "FlenwheelCorrectionRerun": "FLENwheel Correction Re-run",
 }

@@ -1,6 +1,7 @@
 """Screenshots for the README and the templates' thumbnails, taken from a real ComfyUI in headless Chromium.
 
-    COMFYUI_DIR=/path/to/ComfyUI [COMFYUI_PYTHON=/path/to/its/python] python scripts/screenshots.py
+    COMFYUI_DIR=/path/to/ComfyUI [COMFYUI_PYTHON=/path/to/its/python] python scripts/screenshots.py \
+        [--front-end-root .../comfyui_frontend_package/static]
 
 A development tool, not a test. It starts ComfyUI on the CPU with a temporary base directory and
 this pack linked into its custom_nodes/ (the checkout is never touched), opens ComfyUI's own
@@ -16,7 +17,13 @@ frontend in headless Chromium (Playwright driving /usr/bin/chromium, no browser 
   simulated by plain image adjustments, with real identity scores and a few decisions, and saves
   docs/images/review_page.png: the review page with the side-by-side view of source and edit, and
   docs/images/review_tab.png, training_tab.png and node_library.png: the pack's sidebar tabs and
-  its nodes in the library, at the sidebar's default width.
+  its nodes in the library, at the sidebar's default width. The project also holds two flywheel
+  turns, their report and a finished training log, and a second project of the same name, so the
+  Training tab shows the Flywheel table (with the folder and the report link), the run read from
+  disk and a run whose trainer is still loading its models.
+
+The docs' screenshots are taken from the newest ComfyUI and frontend that can be had (README's
+"Tested with"): ComfyUI 0.12.1 serving comfyui-frontend-package 1.58.1 through ``--front-end-root``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import socket
 import subprocess
@@ -39,9 +47,15 @@ from flenwheel.core.data.project import Project
 from flenwheel.core.identity.gate import resolve_gate
 from flenwheel.core.review.store import ReviewStore
 from flenwheel.core.turn.demo_photos import packaged_character
+from flenwheel.core.turn.flywheel_report import write_flywheel_report
+from flenwheel.core.turn.state import FlywheelState
 
 ROOT = Path(__file__).resolve().parent.parent
-PACK = "FLENwheel"
+#: The pack's folder in custom_nodes/ as `git clone` (and ComfyUI-Manager) names it: ComfyUI lists the
+#: pack's templates under this name, and serves its web files below /extensions/<it>/.
+PACK = "flenwheel"
+#: The nodes' category in the node library (nodes/_types.py CATEGORY).
+NODE_CATEGORY = "FLENwheel"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasMenu": False,
             "Comfy.Graph.CanvasInfo": False,
@@ -52,7 +66,8 @@ WHOLE_TURN = "13 One whole flywheel turn"
 NATIVE = "14 Generate with your own FLUX graph"
 
 
-def start_comfyui(comfy_dir: Path, python: str, base: Path) -> tuple[subprocess.Popen, str]:
+def start_comfyui(comfy_dir: Path, python: str, base: Path, front_end_root: Path | None = None
+                  ) -> tuple[subprocess.Popen, str]:
     (base / "custom_nodes").mkdir(parents=True)
     (base / "custom_nodes" / PACK).symlink_to(ROOT, target_is_directory=True)
     with socket.socket() as probe:
@@ -60,6 +75,8 @@ def start_comfyui(comfy_dir: Path, python: str, base: Path) -> tuple[subprocess.
         port = probe.getsockname()[1]
     command = [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch",
                "--base-directory", str(base), "--database-url", "sqlite:///:memory:"]
+    if front_end_root is not None:
+        command += ["--front-end-root", str(front_end_root)]
     log = (base / "comfyui.log").open("wb")
     process = subprocess.Popen(command, cwd=comfy_dir, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -130,6 +147,38 @@ def review_project(output: Path) -> Project:
     return project
 
 
+def flywheel_history(project: Project, output: Path) -> None:
+    """Two finished turns with their report and the first LoRA's training log, as a user who ran the
+    loop twice has them."""
+    state = FlywheelState.load(project, auto_review=False)
+    state.data["target"] = 0.8
+    figures = ((1, "char_v1", 2, 7, None, 0.18, 26, []), (2, "char_v2", 5, 4, 0.13, 0.10, 20, ["ours:v1"]))
+    for number, lora, verified, unverified, gain, corrections, pristine, editor in figures:
+        entry = state.current([])
+        entry.update(char_lora=lora, correction_rate=corrections, finished=f"2026-12-0{number}T12:00:00Z", gain=gain,
+                     first_try={"verified": verified, "unverified": unverified, "cells": 23, "rate": verified / 23})
+        entry["images"]["pristine"] = pristine
+        entry["editor"].update(chosen=editor, why=None)
+    state.data["stopped"] = {"reason": "max_turns reached (2)", "after_turn": 2}
+    state.save()
+    write_flywheel_report(state)
+    run = project.root / "models" / "flux_lora" / "char_v1"
+    run.mkdir(parents=True)
+    now = time.time() - 3600
+    events = [{"event": "start", "trainer": "flux", "step": 0, "total": 30, "time": now}]
+    for step in range(1, 31):
+        loss = 0.55 - 0.2 * (1 - math.exp(-step / 10)) + 0.08 * math.sin(step * 2.3)
+        events.append({"event": "step", "step": step, "total": 30, "loss": loss, "time": now + step})
+    events.append({"event": "done", "status": "finished", "step": 30, "time": now + 31,
+                   "lora_path": str(run / "char_lora_v1.safetensors")})
+    (run / "train_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+
+
+def older_namesake(output: Path) -> None:
+    """A project of the same name made earlier (the review tab opens the newest, the one with edits)."""
+    Project.init(output / "flenwheel" / "obama_archive", name="Barack Obama")
+
+
 def _add_edit(dataset, image, parent_id, family, prompt, gate):
     scores = {"identity": gate.score(image).to_json()} if gate is not None else {}
     full = f"{prompt} Keep the person's face, features, skin tone and hairstyle identical."
@@ -186,43 +235,44 @@ def template_browser_shot(browser, url: str, images: Path) -> None:
     page.close()
 
 
-def sidebar_shots(browser, url: str, images: Path) -> None:
+def open_tab(page, tab_id: str) -> None:
+    """Open a sidebar tab by its id (frontend 1.58's tab buttons carry no per-tab class to click)."""
+    page.evaluate(f"() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.{tab_id}')")
+    page.wait_for_timeout(1000)
+
+
+def sidebar_shots(browser, url: str, images: Path, project_root: Path) -> None:
     """The node library (FLENwheel's names), Review and Training tabs at the sidebar's default width."""
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     open_canvas(page, url)
     page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleFocusMode')")
     page.wait_for_timeout(1000)
-    page.locator(".node-library-tab-button").first.click()
-    page.get_by_text(PACK, exact=True).first.click(timeout=30_000)
+    open_tab(page, "node-library")
+    page.get_by_text(NODE_CATEGORY, exact=True).first.click(timeout=30_000)
     page.wait_for_timeout(1000)
     for category in ("curate", "identity", "editor"):
         page.get_by_text(category, exact=True).first.click(timeout=10_000)
     page.wait_for_timeout(1500)
     save_png(page.screenshot(), images / "node_library.png")
-    page.locator(".flenwheel-review-tab-button").first.click()
+    open_tab(page, "flenwheel-review")
     page.wait_for_timeout(4000)
     save_png(page.screenshot(), images / "review_tab.png")
-    page.locator(".flenwheel-training-tab-button").first.click()
-    page.evaluate(TRAINING_RUN)
+    open_tab(page, "flenwheel-training")
+    page.wait_for_selector(".fw-flywheel-table", timeout=30_000)
+    page.evaluate(LOADING_RUN, str(project_root / "models" / "flux_lora" / "char_v2"))
     page.wait_for_timeout(2000)
     save_png(page.screenshot(), images / "training_tab.png")
     page.close()
 
 
-# The events a 30-step run of the trainer sends (the node relays them as flenwheel.train), so the
-# Training tab shows a finished card with its loss curve and the full LoRA path.
-TRAINING_RUN = """() => {
+# What a training node pushes (as flenwheel.train) while its trainer is still loading the models: the
+# Training tab shows the run's card from that moment.
+LOADING_RUN = """(output) => {
   const api = window.comfyAPI.api.api;
-  const output = "/home/me/ComfyUI/output/flenwheel/my_character/models/flux_lora/char_v1";
   const send = (detail) => api.dispatchEvent(
     new CustomEvent("flenwheel.train", { detail: { kind: "flux", output, ...detail } }));
-  send({ event: "start", step: 0, total: 30 });
-  for (let step = 1; step <= 30; step += 1) {
-    const loss = 0.55 - 0.2 * (1 - Math.exp(-step / 10)) + 0.08 * Math.sin(step * 2.3);
-    send({ event: "step", step, total: 30, loss, it_s: 1.4, eta_s: (30 - step) / 1.4 });
-    if (step % 15 === 0) send({ event: "checkpoint", step });
-  }
-  send({ event: "done", status: "finished", step: 30, lora_path: `${output}/char_lora_v1.safetensors` });
+  send({ event: "phase", phase: "starting the trainer" });
+  send({ event: "phase", phase: "loading models" });
 }"""
 
 
@@ -240,7 +290,8 @@ def graph_shots(browser, url: str, images: Path) -> None:
 
 def review_shot(page, url: str, images: Path) -> None:
     projects = get_json(url + "/api/flenwheel/review/projects")["projects"]
-    key = next(p["key"] for p in projects if p["name"] == "Barack Obama")
+    # two projects are called Barack Obama (see older_namesake): the one with the edits
+    key = next(p["key"] for p in projects if p["folder"].rstrip("/").endswith("/barack_obama"))
     page.goto(f"{url}/extensions/{PACK}/review/index.html?project={key}&stage=enriched")
     page.wait_for_selector("img", timeout=60_000)
     page.wait_for_timeout(2500)
@@ -257,6 +308,8 @@ def main() -> int:
                         help="interpreter with ComfyUI's requirements (default: $COMFYUI_PYTHON, else this one)")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
     parser.add_argument("--images", type=Path, default=ROOT / "docs" / "images")
+    parser.add_argument("--front-end-root", type=Path, default=os.environ.get("COMFYUI_FRONT_END_ROOT"),
+                        help="serve this frontend (a comfyui_frontend_package/static folder) instead of ComfyUI's own")
     args = parser.parse_args()
     if not args.comfyui or not (Path(args.comfyui) / "main.py").is_file():
         parser.error("point --comfyui (or COMFYUI_DIR) at a ComfyUI checkout")
@@ -264,16 +317,18 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="flenwheel-shots-") as temp:
         base = Path(temp)
-        process, url = start_comfyui(Path(args.comfyui).resolve(), args.python, base)
+        process, url = start_comfyui(Path(args.comfyui).resolve(), args.python, base, args.front_end_root)
         try:
-            review_project(base / "output")
+            older_namesake(base / "output")
+            project = review_project(base / "output")
+            flywheel_history(project, base / "output")
             for name, value in SETTINGS.items():
                 post_json(f"{url}/api/settings/{name}", value)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
                 graph_shots(browser, url, args.images)
                 template_browser_shot(browser, url, args.images)
-                sidebar_shots(browser, url, args.images)
+                sidebar_shots(browser, url, args.images, project.root)
                 review_shot(browser.new_page(viewport={"width": 1440, "height": 900}), url, args.images)
                 browser.close()
         finally:

@@ -132,3 +132,12 @@ def test_package_metadata_for_pip_comfy_registry_and_manager():
     packages = [line.split(">")[0].split("=")[0].strip().lower() for line in requirements if line and line[0] != "#"]
     assert "torch" not in packages and "torchvision" not in packages
     assert not any("==" in line for line in requirements if not line.startswith("#"))
+
+
+def test_the_declared_comfyui_range_holds_both_versions_the_integration_suite_runs():
+    """docs/comfyui-integration.md: tests/integration passes on 0.3.64 and on 0.12.1."""
+    from packaging.specifiers import SpecifierSet
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = SpecifierSet(pyproject["tool"]["comfy"]["requires-comfyui"])
+    assert "0.3.64" in declared and "0.12.1" in declared and "0.3.63" not in declared

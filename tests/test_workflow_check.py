@@ -281,3 +281,32 @@ def test_check_on_a_folder_without_workflows_fails_and_says_so(tmp_path):
     result = CliRunner().invoke(cli, ["comfy", "check", str(tmp_path)])
     assert result.exit_code == 1
     assert f"{tmp_path} holds no workflow" in result.output
+
+
+@pytest.mark.parametrize(
+    ("frontend", "saved", "expected"),
+    [
+        # measured in headless Chromium: what each frontend saved for a PreviewAny and then queued
+        (None, [], {"preview": ""}),
+        ("1.27.10", [], {"preview": ""}),
+        ("1.27.10", [None, None, True], {"preview": ""}),
+        ("1.37.11", [], {"preview": "", "previewMode": False}),
+        ("1.37.11", [None, None, False], {"preview": "", "previewMode": False}),
+        ("1.37.11", [True], {"preview": "", "previewMode": True}),
+        ("v1.40.2", [None, None, True], {"preview": "", "previewMode": True}),
+        ("1.58.1", [None, None, True], {}),
+        ("1.58.1", [], {}),
+    ],
+)
+def test_the_converter_sends_what_each_frontend_adds_to_preview_any(ui, specs, frontend, saved, expected):
+    """Frontend 1.37 added a previewMode toggle to PreviewAny (saved with the workflow, sent with the
+    prompt); 1.58 sends neither. A workflow saved by any of them converts for any of them."""
+    node(ui, 7)["widgets_values"] = saved
+    converted = ui_to_api(ui, specs, frontend)
+    assert converted["7"]["inputs"] == {"source": ["3", 2], **expected}
+    assert check_ui(ui, specs) == []
+
+
+def test_a_frontend_version_that_is_not_one_is_refused(ui, specs):
+    with pytest.raises(WorkflowError, match="not a frontend version like 1.37.11"):
+        ui_to_api(ui, specs, "latest")

@@ -7,6 +7,7 @@ description in comfy_tools/dev/workflow_templates.py gives (run `python scripts/
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from flenwheel.comfy_tools.workflow_check import check_in_folder, check_ui, work
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 FILES = workflow_files(WORKFLOWS) if WORKFLOWS.is_dir() else []
 TEMPLATES = sorted(WORKFLOWS.glob("[0-9][0-9] *.json"))
+#: The newest ComfyUI tests/integration runs (docs/comfyui-integration.md); comfy_core_nodes.json describes it.
+NEWEST_COMFYUI = "0.12.1"
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +105,37 @@ def test_a_description_that_no_longer_fits_its_node_is_refused(specs):
                                         Node("c", "FlenwheelCurateSources", 2, links={"project": "p.summary"})])
     with pytest.raises(TemplateError, match="gives STRING"):
         build(wrong_link, specs)
+
+
+#: ComfyUI's frontend draws a node's title bar above its ``pos`` and a group's title bar
+#: ``font_size * 1.4`` tall at the top of its bounding box.
+NODE_TITLE_H, GROUP_TITLE_SCALE = 30, 1.4
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=[p.name for p in TEMPLATES])
+def test_no_node_covers_a_group_title(path):
+    """On the positions the template is saved with: a node over a group's title hides what the group is."""
+    workflow = json.loads(path.read_text(encoding="utf-8"))
+    for group in workflow["groups"]:
+        left, top, width, _ = group["bounding"]
+        bar_bottom = top + group.get("font_size", 24) * GROUP_TITLE_SCALE
+        for node in workflow["nodes"]:
+            (x, y), (w, h) = node["pos"], node["size"]
+            covers = x < left + width and x + w > left and y - NODE_TITLE_H < bar_bottom and y + h > top
+            assert not covers, f"{node.get('title') or node['type']} covers the title of group '{group['title']}'"
+
+
+def test_every_template_fills_every_input_of_the_newest_comfyui_core_nodes(specs):
+    """The core-node list is the newest supported ComfyUI's, and every API twin gives each node every
+    input it declares (a link or a value): ComfyUI 0.12's ImageScaleToTotalPixels refused template 15
+    without ``resolution_steps``."""
+    from flenwheel.comfy_tools.node_specs import CORE_NODES_FILE
+    from flenwheel.comfy_tools.workflow_format import load_workflow
+
+    assert json.loads(CORE_NODES_FILE.read_text(encoding="utf-8"))["comfyui_version"] == NEWEST_COMFYUI
+    for path in sorted((WORKFLOWS / "api").glob("*.json")):
+        for node_id, node in load_workflow(path).items():
+            spec = specs[node["class_type"]]
+            missing = [item.name for item in spec.inputs
+                       if (item.is_widget or item.required) and item.name not in node["inputs"]]
+            assert not missing, f"{path.name} node {node_id} ({spec.name}) lacks {missing}"

@@ -9,6 +9,7 @@ back instead. With caching off, items are encoded on the fly each step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -19,6 +20,9 @@ from .disk_cache import DiskCache
 if TYPE_CHECKING:
     from .config import SampleSpec, TrainConfig
     from .datasets import TrainItem
+
+#: ``progress(phase, done, total)``
+PhaseFn = Callable[[str, int, int], None]
 
 
 class EncodedData:
@@ -46,14 +50,16 @@ class EncodedData:
         width, height = self.sizes[index]
         return f"{self.items[index].id}@{width}x{height}"
 
-    def cache(self) -> str:
-        """Encode (or read from disk) what the config says to cache; returns a line for the log."""
+    def cache(self, progress: PhaseFn = lambda name, done, total: None) -> str:
+        """Encode (or read from disk) what the config says to cache; returns a line for the log.
+        ``progress(phase, done, total)`` is told after every item, so a waiting user sees it move."""
         device = self.adapter.device
         if self.config.cache_latents:
             for index, item in enumerate(self.items):
                 key = self._image_key(index)
                 self.images[index] = self.disk.load("latents", key, device) or self.disk.save(
                     "latents", key, self.adapter.encode_images(item, self.sizes[index]))
+                progress("caching latents", index + 1, len(self.items))
         if self.config.cache_text_embeddings:
             for index, item in enumerate(self.items):
                 for caption in self.captions(index):
@@ -61,6 +67,7 @@ class EncodedData:
                     if key not in self.texts:
                         self.texts[key] = self.disk.load("text", key, device) or self.disk.save(
                             "text", key, self.adapter.encode_text(item, caption))
+                progress("encoding captions", index + 1, len(self.items))
         return (f"cached {len(self.images)} latents and {len(self.texts)} text embeddings "
                 f"({self.disk.hits} read from {self.disk.folder})")
 

@@ -194,6 +194,7 @@ class Trainer:
             f"loading {cfg.trainer} model from {cfg.model} ({cfg.mixed_precision}, quantize {cfg.quantize}, "
             f"blocks_to_swap {cfg.blocks_to_swap})"
         )
+        self.reporter.phase("loading models")
         disk = DiskCache(self.out / "cache", [cfg.trainer, cfg.model, cfg.mixed_precision, cfg.max_sequence_length,
                                               cfg.condition_pixels], cfg.cache_to_disk, self.rank == 0)
         specs = cfg.sample_prompts or adapter.default_samples(self.data.items)
@@ -204,12 +205,13 @@ class Trainer:
         adapter.load_encoders(text=need_text)
         buckets, sizes = self._sizes(adapter)
         self.encoded.sizes = sizes
-        self.reporter.log(self.encoded.cache())
+        self.reporter.log(self.encoded.cache(self.reporter.phase))
         samples = self.encoded.prepare_samples(specs)
         if cfg.cache_text_embeddings and need_text:
             adapter.release_text_encoders()
         if cfg.cache_latents and not samples:
             adapter.release_vae()
+        self.reporter.phase("loading transformer")
         transformer = adapter.load_transformer()
         targets = self._add_lora(adapter, transformer)
         self.block_swap = adapter.place_transformer(transformer)

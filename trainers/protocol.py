@@ -1,9 +1,12 @@
 """The trainer's line protocol: one JSON object per line on stdout, human logs on stderr.
 
 Whoever launches the trainer (the ComfyUI node, a script, a web UI) reads stdout line by line and
-never has to scrape log text: ``start``, ``step`` (step, total, loss, lr, it/s, ETA), ``checkpoint``,
-``sample`` (image paths), ``done`` and ``error``. Every event and every log line is also appended
-to ``train_log.jsonl`` in the output folder, so the loss curve and the history survive the process.
+never has to scrape log text: ``phase`` (what the trainer is doing before its first step - "loading
+models", "caching latents" with done/total, "encoding captions", "loading transformer" - so a progress
+view has something to show during the minutes before ``start``), ``start``, ``step`` (step, total, loss,
+lr, it/s, ETA), ``checkpoint``, ``sample`` (image paths), ``done`` and ``error``. Every event and
+every log line is also appended to ``train_log.jsonl`` in the output folder, so the loss curve and the
+history survive the process.
 Libraries that print to stdout would corrupt the stream, so the entry point hands this module a
 private copy of stdout and points file descriptor 1 at stderr.
 """
@@ -17,7 +20,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-EVENTS = ("start", "step", "checkpoint", "sample", "done", "error")
+EVENTS = ("phase", "start", "step", "checkpoint", "sample", "done", "error")
 LOG_FILE = "train_log.jsonl"
 
 
@@ -76,6 +79,12 @@ class Reporter:
             if event == "error":  # a person running the CLI reads stderr, not JSON
                 _say(f"[flenwheel-train] error: {payload.get('message')}")
         return payload
+
+    def phase(self, name: str, done: int | None = None, total: int | None = None) -> None:
+        """A ``phase`` event: what the trainer is busy with before training starts (``done``/``total`` when
+        it counts items)."""
+        counts = {"done": done, "total": total} if total is not None else {}
+        self.emit("phase", phase=name, **counts)
 
     def log(self, message: str, level: str = "info", all_ranks: bool = False) -> None:
         """A human-readable line on stderr; ``all_ranks`` lets every process speak (tagged with its rank)."""

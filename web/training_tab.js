@@ -1,18 +1,21 @@
-// ComfyUI entry: a "Training" sidebar tab that follows FLENwheel training nodes live.
-// The nodes push every trainer event as `flenwheel.train` (start, step, checkpoint, sample, done,
-// error); this tab keeps one card per run folder with progress, speed, ETA and the loss curve,
-// under the Flywheel panel (per-turn figures from reports/flywheel.json, see flywheel_panel.js).
+// The "Training" sidebar tab (sidebar_tabs.js registers it): FLENwheel trainings, live and on disk.
+// The nodes push every trainer event as `flenwheel.train` (phase, start, step, checkpoint, sample,
+// done, error); this tab keeps one card per run folder with its phase ("loading models", "caching
+// latents 12/40") until the first step, then progress, speed, ETA and the loss curve. Opening the tab
+// also lists the runs the projects hold on disk (GET /flenwheel/review/{project}/training), so runs of
+// another session or browser show too. The Flywheel panel sits on top (see flywheel_panel.js).
 
-import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { flywheelPanel } from "./flywheel_panel.js";
 
 const TAB_ID = "flenwheel-training";
+const BASE = "/api/flenwheel/review";
 const MAX_POINTS = 4000;
 const runs = new Map();
 let root = null;
 let pending = false;
 let flywheel = null;
+let loaded = false;
 
 export function eta(seconds) {
   if (seconds == null || !isFinite(seconds)) return "-";
@@ -38,8 +41,11 @@ export function record(detail) {
   const run = runs.get(key) || { key, kind: detail.kind, losses: new Map(), status: "running", checkpoints: [] };
   runs.set(key, run);
   switch (detail.event) {
+    case "phase":
+      Object.assign(run, { status: "preparing", phase: phaseText(detail), error: null });
+      break;
     case "start":
-      Object.assign(run, { status: "running", total: detail.total, step: detail.step, error: null });
+      Object.assign(run, { status: "running", phase: null, total: detail.total, step: detail.step, error: null });
       break;
     case "step":
       Object.assign(run, { step: detail.step, total: detail.total, loss: detail.loss, itS: detail.it_s, eta: detail.eta_s });
@@ -53,14 +59,42 @@ export function record(detail) {
       run.sampleStep = detail.step;
       break;
     case "done":
-      Object.assign(run, { status: detail.status, step: detail.step, lora: detail.lora_path });
+      Object.assign(run, { status: detail.status, phase: null, step: detail.step, lora: detail.lora_path });
       if (root) flywheelPanel().then((panel) => { flywheel = panel; schedule(); });
       break;
     case "error":
-      Object.assign(run, { status: "error", error: detail.message });
+      Object.assign(run, { status: "error", phase: null, error: detail.message });
       break;
   }
   return run;
+}
+
+/** "caching latents 12/40" for a phase event with counts, else its name. */
+export function phaseText(detail) {
+  return detail.total != null ? `${detail.phase} ${detail.done}/${detail.total}` : detail.phase;
+}
+
+/** A run read from a project's training logs; a run this page follows live keeps its own state. */
+export function remember(saved) {
+  if (runs.has(saved.output)) return runs.get(saved.output);
+  const run = { key: saved.output, kind: saved.kind, status: saved.status, phase: saved.phase, step: saved.step,
+    total: saved.total, loss: saved.loss, lora: saved.lora, error: saved.error, checkpoints: saved.checkpoints || [],
+    losses: new Map(saved.losses || []), time: saved.time };
+  runs.set(saved.output, run);
+  return run;
+}
+
+async function loadSavedRuns() {
+  try {
+    const { projects } = await (await fetch(`${BASE}/projects`, { cache: "no-store" })).json();
+    const lists = await Promise.all(projects.map((p) => fetch(`${BASE}/${encodeURIComponent(p.key)}/training`,
+      { cache: "no-store" }).then((r) => (r.ok ? r.json() : { runs: [] }))));
+    lists.flatMap((list) => list.runs).sort((a, b) => (a.time || 0) - (b.time || 0)).forEach(remember);
+  } catch (error) {
+    console.warn("FLENwheel: training runs on disk unavailable", error);
+  }
+  loaded = true;
+  schedule();
 }
 
 function chart(run) {
@@ -93,13 +127,19 @@ function card(run) {
   box.className = "fw-train-run";
   box.dataset.status = run.status;
   box.style.cssText = "padding:8px;margin:6px 0;border:1px solid rgba(127,127,127,0.3);border-radius:6px";
-  const name = run.key.split(/[\\/]/).filter(Boolean).pop();
+  const parts = run.key.split(/[\\/]/).filter(Boolean);
+  const name = parts[parts.length - 1];
+  const projectName = parts.length >= 4 ? parts[parts.length - 4] : "";  // <project>/models/<family>/<version>
   const total = run.total || 0, step = run.step || 0;
   const percent = total ? Math.min(100, (100 * step) / total) : 0;
   const title = document.createElement("div");
   title.style.cssText = "display:flex;justify-content:space-between;font-weight:600";
-  title.append(Object.assign(document.createElement("span"), { textContent: `${run.kind || "train"} ${name}` }),
+  title.style.gap = "6px";
+  title.append(Object.assign(document.createElement("span"), { textContent: `${run.kind || "train"} ${name}`,
+    title: run.key, style: "overflow-wrap:anywhere" }),
     Object.assign(document.createElement("span"), { className: "fw-train-status", textContent: run.status }));
+  const where = Object.assign(document.createElement("div"), { className: "fw-train-project", title: run.key,
+    textContent: projectName, style: "font-size:11px;opacity:0.7;overflow-wrap:anywhere" });
   const bar = document.createElement("div");
   bar.style.cssText = "height:6px;background:rgba(127,127,127,0.2);border-radius:3px;margin:6px 0";
   bar.append(Object.assign(document.createElement("div"), { className: "fw-train-bar" }));
@@ -108,9 +148,11 @@ function card(run) {
   facts.className = "fw-train-facts";
   facts.style.cssText = "font-size:12px;opacity:0.85";
   const loss = typeof run.loss === "number" ? run.loss.toFixed(4) : "-";
-  facts.textContent = `step ${step}/${total} · loss ${loss} · ${run.itS ? run.itS.toFixed(2) : "-"} it/s · ETA ${eta(run.eta)}`
-    + (run.checkpoints.length ? ` · saved at ${run.checkpoints[run.checkpoints.length - 1]}` : "");
-  box.append(title, bar, facts, chart(run));
+  facts.textContent = run.phase ? `${run.phase}…`
+    : `step ${step}/${total} · loss ${loss} · ${run.itS ? run.itS.toFixed(2) : "-"} it/s · ETA ${eta(run.eta)}`
+      + (run.checkpoints.length ? ` · saved at ${run.checkpoints[run.checkpoints.length - 1]}` : "");
+  box.append(title, where, bar, facts);
+  if (!run.phase) box.append(chart(run));
   if (run.error) box.append(Object.assign(document.createElement("div"), { className: "fw-train-error", textContent: run.error }));
   if (run.lora) {
     const lora = Object.assign(document.createElement("div"), { className: "fw-train-lora", title: run.lora,
@@ -130,7 +172,8 @@ function render() {
   if (!list.length) {
     root.append(Object.assign(document.createElement("div"), {
       className: "fw-train-empty",
-      textContent: "No training yet: queue a FLENwheel Train FLUX LoRA or Train Qwen-Edit LoRA node.",
+      textContent: loaded ? "No training yet: queue a FLENwheel Train FLUX LoRA or Train Qwen-Edit LoRA node."
+        : "Looking for training runs…",
     }));
   }
   list.forEach((run) => root.append(card(run)));
@@ -142,31 +185,35 @@ function schedule() {
   requestAnimationFrame(render);
 }
 
-app.registerExtension({
-  name: "flenwheel.training",
-  async setup() {
+let listening = false;
+
+/** The Training tab (registered by sidebar_tabs.js, so the pack's tabs keep one order). */
+export function trainingTab() {
+  if (!listening) {
+    listening = true;
     api.addEventListener("flenwheel.train", ({ detail }) => {
       record(detail);
       schedule();
     });
-    app.extensionManager.registerSidebarTab({
-      id: TAB_ID,
-      icon: "pi pi-chart-line",
-      title: "Training",
-      tooltip: "FLENwheel training: progress and loss of running LoRA trainers",
-      type: "custom",
-      render: (element) => {
-        root = element;
-        root.style.padding = "8px";
-        render();
-        flywheelPanel().then((panel) => {
-          flywheel = panel;
-          schedule();
-        });
-      },
-      destroy: () => {
-        root = null;
-      },
-    });
-  },
-});
+  }
+  return {
+    id: TAB_ID,
+    icon: "pi pi-chart-line",
+    title: "Training",
+    tooltip: "FLENwheel training: progress and loss of LoRA trainings, and the flywheel's turns",
+    type: "custom",
+    render: (element) => {
+      root = element;
+      root.style.padding = "8px";
+      render();
+      flywheelPanel().then((panel) => {
+        flywheel = panel;
+        schedule();
+      });
+      loadSavedRuns();
+    },
+    destroy: () => {
+      root = null;
+    },
+  };
+}

@@ -136,7 +136,7 @@ def build(template: Template, specs: dict[str, NodeSpec]) -> dict[str, Any]:
                    else node_height(_spec(specs, node), node.width))
         for node in nodes
     }
-    positions = _layout(nodes, sizes)
+    positions = _layout(nodes, sizes, {key: group.title for group in template.groups for key in group.keys})
     links, inputs, outputs = _wire(template, nodes, ids, specs)
     order = _order(nodes, links, ids)
     ui_nodes = []
@@ -168,8 +168,13 @@ def build(template: Template, specs: dict[str, NodeSpec]) -> dict[str, Any]:
     }
 
 
-def _layout(nodes: list[Node], sizes: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
-    """Columns left to right in stage order, nodes stacked inside a column, bands one below another."""
+def _layout(nodes: list[Node], sizes: dict[str, tuple[int, int]],
+            group_of: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """Columns left to right in stage order, nodes stacked inside a column, bands one below another.
+
+    A node that opens a group below another node of its column starts lower by the group's title
+    bar, so the node above never covers the group's title (``group_of``: node key -> group title).
+    """
     bands: dict[int, dict[int, list[Node]]] = {}
     for node in nodes:
         bands.setdefault(node.band, {}).setdefault(node.column, []).append(node)
@@ -177,10 +182,14 @@ def _layout(nodes: list[Node], sizes: dict[str, tuple[int, int]]) -> dict[str, t
     for band in sorted(bands):
         x, bottom = MARGIN, top
         for column in sorted(bands[band]):
-            y = top
-            for node in bands[band][column]:
+            y, above = top, None
+            for index, node in enumerate(bands[band][column]):
+                group = group_of.get(node.key)
+                if index and group is not None and group != above:
+                    y += GROUP_TITLE
                 positions[node.key] = (x, y)
                 y += sizes[node.key][1] + TITLE_H + ROW_GAP
+                above = group
             bottom = max(bottom, y)
             x += max(sizes[node.key][0] for node in bands[band][column]) + COLUMN_GAP
         top = bottom + GROUP_TITLE

@@ -104,7 +104,7 @@ def enrich() -> Template:
         QWEN_24GB, NEEDS_QWEN),
         [project(), qwen_loader(2, strength_1=1.25),
          Node("enrich", "FlenwheelQwenEditEnrich", 3, {}, {"project": "project.project", "qwen_edit": "qwen.qwen_edit"},
-              title="QwenEditEnrich", width=340),
+              title="Qwen Edit Enrich", width=340),
          image("images", 4, "enrich.images", "Enriched images"),
          text("summary", 4, "enrich.summary", "Step 1.2 summary")],
         [Group(MEMORY_TITLE, ("qwen",))])
@@ -236,7 +236,7 @@ def triplets() -> Template:
               width=320, mode=MUTED),
          Node("writer", "FlenwheelTripletWriter", 4, {},
               {"project": "project.project", "corrections": "gate.corrections",
-               "accepted_reruns": "rerun_gate.accepted"}, title="TripletWriter", width=340),
+               "accepted_reruns": "rerun_gate.accepted"}, title="Triplet Writer", width=340),
          image("sheet", 5, "writer.sheet", "Triplet sheet"),
          text("report", 5, "writer.report", "Step 2.1 report")],
         [Group("Optional: re-run corrections (muted; select and press Ctrl+M)", rerun, color="#444")])
@@ -304,7 +304,7 @@ def whole_turn() -> Template:
         "13 · One whole turn of the flywheel",
         "Both flywheels in one queue. The character's: curate → enrich → review → train v1 → generate → "
         "identity filter → pick pristine → train v2 → model cards of v1 and v2. Then the editor's: the edits "
-        "reviewed *needs correction* → TripletWriter → train our Qwen-Edit LoRA → compare the current editor "
+        "reviewed *needs correction* → Triplet Writer → train our Qwen-Edit LoRA → compare the current editor "
         "with `ours:latest` on sources held back from the triplets. The two Review Gates pause the graph "
         "until you have labelled every image in the **Review** sidebar; everything is saved as it goes, so "
         "queueing again resumes where it stopped. The same turn runs headless with `flenwheel run PROJECT "
@@ -320,7 +320,7 @@ def whole_turn() -> Template:
         Node("curate", "FlenwheelCurateSources", 2, {"skip_invalid": True}, on_project, title="Curate Sources"),
         qwen_loader(2),
         Node("enrich", "FlenwheelQwenEditEnrich", 3, {},
-             {**on_project, "qwen_edit": "qwen.qwen_edit", "sources": "curate.dataset"}, title="QwenEditEnrich"),
+             {**on_project, "qwen_edit": "qwen.qwen_edit", "sources": "curate.dataset"}, title="Qwen Edit Enrich"),
         Node("gate_enriched", "FlenwheelReviewGate", 4, {"stage": "enriched", "mode": "wait"},
              {**on_project, "dataset": "enrich.enriched"}, title="Review enriched", width=320),
         Node("train_v1", "FlenwheelTrainFluxLora", 5, {**TRAIN_MEMORY, "version": "v1"},
@@ -348,7 +348,7 @@ def whole_turn() -> Template:
              width=320, band=1),
         Node("writer", "FlenwheelTripletWriter", 1, {},
              {**on_project, "corrections": "gate_enriched.corrections", "wait_for": "card_v2.summary"},
-             title="TripletWriter", width=340, band=2),
+             title="Triplet Writer", width=340, band=2),
         Node("train_editor", "FlenwheelTrainQwenEditLora", 2, {**TRAIN_MEMORY, "version": "v1"},
              {**on_project, "dataset": "writer.triplets", "wait_for": "writer.triplets"},
              title="Train Qwen-Edit LoRA", width=400, band=2),

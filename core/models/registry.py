@@ -16,6 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from packaging.version import InvalidVersion, Version
+
 from ..data.errors import FlenwheelError
 from ..data.project import inside, parse_version
 
@@ -209,6 +211,9 @@ class ModelFamily:
     alias_hub_ids: tuple[tuple[str, str], ...] = ()
     #: the transformer's single-file layout, for families other than FLUX.1 (which reads every part)
     transformer_file: TransformerFile | None = None
+    #: the first ComfyUI release whose own LoraLoader maps every key of this family's LoRA files
+    #: (None: every supported ComfyUI does); measured with tests/trainers/comfy_lora_check.py
+    comfy_lora_since: str | None = None
 
     @property
     def trains_on_triplets(self) -> bool:
@@ -225,6 +230,21 @@ class ModelFamily:
     def comfy_folder(self, part: str) -> str:
         """The ComfyUI model folder (``diffusion_models``, ``vae``...) a single-file ``part`` lives in."""
         return dict(self.comfy_folders)[part]
+
+    def comfy_lora_note(self, running: str | None) -> str | None:
+        """What to tell a user whose ComfyUI (version ``running``; None outside ComfyUI) cannot load this
+        family's LoRA with its own LoraLoader: FLENwheel's nodes still can, ComfyUI's would drop keys."""
+        if self.comfy_lora_since is None or running is None:
+            return None
+        try:
+            too_old = Version(running) < Version(self.comfy_lora_since)
+        except InvalidVersion:
+            return None
+        if not too_old:
+            return None
+        shown = ".".join(self.comfy_lora_since.split(".")[:2])
+        return (f"{self.title}: needs ComfyUI {shown} or newer to load this LoRA in ComfyUI's own LoraLoader "
+                f"(this is ComfyUI {running}; FLENwheel's own loader nodes load it on any version)")
 
 
 #: The seed's example values; learning_rate is left to the trainer config, whose default follows the
@@ -374,6 +394,8 @@ Z_IMAGE = register(ModelFamily(
     transformer_blocks=34,  # 30 main layers + 2 noise-refiner + 2 context-refiner blocks
     max_blocks_to_swap=28,  # the main layers but two, the peers' rule
     sample_prompts=FLUX1_DEV.sample_prompts,
+    # ComfyUI runs klein from 0.9.2; its key map covers the single blocks from 0.10.0 and ff.linear_* from 0.11.0
+    comfy_lora_since="0.11.0",
 ))
 
 QWEN_EDIT_2511 = register(ModelFamily(

@@ -131,7 +131,7 @@ REVIEW_STAGES: dict[str, ReviewStage] = {
         placement="labels",
         labels=(
             LabelSpec("correct", "Correct", ("1", "y"), "accept", color=_GOOD),
-            LabelSpec("incorrect", "Incorrect", ("2", "n"), "reject", needs_reason=True, color=_REJECT),
+            LabelSpec("incorrect", "Incorrect", ("2", "x"), "reject", needs_reason=True, color=_REJECT),
         ),
     ),
 }

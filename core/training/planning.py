@@ -234,11 +234,11 @@ def init_triplets_run(
     source = triplets or project.latest_version("qwen_training")
     if source is None:
         raise FlenwheelError(
-            "the project has no triplets yet (data/qwen_training/vN/); write them with TripletWriter"
+            "the project has no triplets yet (data/qwen_training/vN/); write them with the Triplet Writer node"
         )
     jsonl = project.stage_dir("qwen_training") / source / TRIPLETS_FILE
     if not jsonl.is_file():
-        raise FlenwheelError(f"{jsonl} does not exist; write triplets with TripletWriter first")
+        raise FlenwheelError(f"{jsonl} does not exist; write triplets with the Triplet Writer node first")
     existing = lora_versions(project, kind)
     version = version or f"v{(existing[-1] + 1) if existing else 1}"
     output = _output_dir(project, kind, version)

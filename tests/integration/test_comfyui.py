@@ -3,7 +3,7 @@
 Needs COMFYUI_DIR (see conftest.py and docs/comfyui-integration.md); skipped otherwise. Workflows
 in workflows/api/ run through ``flenwheel comfy run`` with test values from
 tests/integration/workflow_overrides.json: ``{"<workflow file stem>": ["Node title.input=value", ...]}``,
-where a value may use {tiny_flux}, {tiny_qwen_edit}, {samples}, {faces}, {tiny_angle_lora} (a tiny
+where a value may use {tiny_flux}, {tiny_qwen_edit}, {faces} (../shared/faces), {tiny_angle_lora} (a tiny
 LoRA in ComfyUI's loras folder), {project_new} (a folder with no project yet) and {project_STATE}
 (a private copy of the tiny flywheel project at STATE, see conftest.FLYWHEEL_STATES). EXPECTED
 lists what each template must leave in that project and print."""
@@ -24,7 +24,10 @@ from PIL import Image
 
 import flenwheel
 from flenwheel.cli import cli
-from flenwheel.comfy_tools.node_specs import known_specs, pack_object_info
+from flenwheel.comfy_tools.dev.workflow_build import build
+from flenwheel.comfy_tools.dev.workflow_templates import templates
+from flenwheel.comfy_tools.node_specs import pack_object_info, server_specs
+from flenwheel.comfy_tools.workflow_check import check_api
 from flenwheel.comfy_tools.workflow_format import load_workflow, ui_to_api
 from flenwheel.core.data.availability import MISSING_MARK
 from flenwheel.core.data.project import Project
@@ -48,6 +51,11 @@ RUN_TIMEOUT_S = os.environ.get("FLENWHEEL_COMFY_TIMEOUT", "600")
 def comfy_run(*args: str) -> tuple[int, dict]:
     result = CliRunner().invoke(cli, ["comfy", "run", *args, "--wait", "--json", "--timeout", RUN_TIMEOUT_S])
     return result.exit_code, json.loads(result.stdout)
+
+
+#: Fields newer ComfyUIs (0.12) add to every /object_info entry, which neither the frontend's widget layout
+#: nor the validator reads: a node's inputs are never lists here, and search aliases only help the node search.
+NEWER_FIELDS = frozenset({"is_input_list", "search_aliases"})
 
 
 def without_dynamic(info: dict) -> dict:
@@ -83,6 +91,9 @@ def test_object_info_lists_every_node_as_the_validator_sees_it(comfyui):
     for name, info in local.items():
         theirs = without_dynamic(served[name])
         mine = without_dynamic(info)
+        added = set(theirs) - set(mine)
+        assert added <= NEWER_FIELDS, f"{name}: ComfyUI serves fields the validator does not know: {added}"
+        theirs = {key: value for key, value in theirs.items() if key not in NEWER_FIELDS}
         for section, entries in mine["input"].items():
             for input_name, spec in entries.items():
                 if spec == "<files>":
@@ -111,9 +122,9 @@ def test_web_extension_files_are_served(comfyui, path):
         assert f"/extensions/{comfyui.pack}/{relative}" in comfyui.get_json("/extensions")
 
 
-def test_foundation_nodes_run_through_the_runner(comfyui, tmp_path):
+def test_foundation_nodes_run_through_the_runner(comfyui, faces, tmp_path):
     """The hand-made curate workflow, run for real: sources curated, then loaded and saved."""
-    photo = PACK_ROOT / "samples" / "character" / "obama_office.jpg"
+    photo = faces / "obama" / "obama.jpg"
     (comfyui.base / "input").mkdir(exist_ok=True)
     Image.open(photo).convert("RGB").save(comfyui.base / "input" / "portrait.png")
     api = load_workflow(DEMO / "api" / "curate_demo.json")
@@ -169,7 +180,7 @@ def overrides_for(path: Path, request, tmp_path: Path) -> tuple[list[str], Path 
     if not OVERRIDES.exists():
         return [], None
     entries = json.loads(OVERRIDES.read_text(encoding="utf-8")).get(path.stem, [])
-    values = {"samples": str(PACK_ROOT / "samples" / "character"), "project_new": str(tmp_path / "new_project")}
+    values = {"project_new": str(tmp_path / "new_project")}
     for name in sorted({name for entry in entries for name in PLACEHOLDER.findall(entry)} - set(values)):
         if name in ("tiny_flux", "tiny_qwen_edit", "faces"):
             values[name] = str(request.getfixturevalue(name))
@@ -230,6 +241,32 @@ def test_review_routes_refuse_a_rebinding_host_inside_comfyui(comfyui):
 
 
 @pytest.fixture(scope="module")
+def served_specs(comfyui):
+    """Every node as this ComfyUI serves it (its own core nodes, whatever their version)."""
+    return server_specs(comfyui.get_json("/object_info"))
+
+
+@pytest.fixture(scope="module")
+def server_templates(served_specs):
+    """Each template as the builder writes it for this ComfyUI: every input its nodes declare, filled."""
+    return {template.name: build(template, served_specs) for template in templates()}
+
+
+def test_templates_built_for_this_comfyui_fill_every_input_it_declares(served_specs, server_templates):
+    """The builder reads the running ComfyUI's /object_info: what it writes passes the validator against
+    that ComfyUI, and the shipped API twins give every required input this ComfyUI's nodes declare."""
+    def input_problems(prompt: dict) -> list[str]:  # model file names are checked by ComfyUI itself
+        return [str(p) for p in check_api(prompt, served_specs)
+                if "is missing" in p.message or "does not exist" in p.message]
+
+    for name, ui in server_templates.items():
+        assert not input_problems(ui_to_api(ui, served_specs)), (name, input_problems(ui_to_api(ui, served_specs)))
+    for path in sorted((WORKFLOWS / "api").glob("*.json")):
+        missing = [problem for problem in input_problems(load_workflow(path)) if "is missing" in problem]
+        assert not missing, f"{path.name}: " + "; ".join(missing)
+
+
+@pytest.fixture(scope="module")
 def frontend(comfyui):
     """ComfyUI's own frontend in headless Chromium, to compare its UI->API conversion with ours."""
     playwright_api = pytest.importorskip("playwright.sync_api")
@@ -245,17 +282,18 @@ def frontend(comfyui):
         browser.close()
 
 
-FRONTEND_CASES = [DEMO / "curate_demo.json", *UI_WORKFLOWS]
+FRONTEND_CASES = ["tests/data/workflows/curate_demo.json", *(p.stem for p in UI_WORKFLOWS)]
 
 
-@pytest.mark.parametrize(
-    "path", FRONTEND_CASES, ids=[p.relative_to(PACK_ROOT).as_posix() for p in FRONTEND_CASES]
-)
-def test_converter_matches_the_frontend(frontend, path):
-    workflow = load_workflow(path)
+@pytest.mark.parametrize("case", FRONTEND_CASES)
+def test_converter_matches_the_frontend(frontend, served_specs, server_templates, case):
+    """The hand-made workflow, and every template as built for this ComfyUI, convert exactly as the
+    frontend this ComfyUI serves converts them (its version read from the page)."""
+    workflow = server_templates[case] if case in server_templates else load_workflow(PACK_ROOT / case)
     theirs = frontend.evaluate(
         "async (wf) => { await window.app.loadGraphData(wf);"
         " return (await window.app.graphToPrompt()).output; }",
         workflow,
     )
-    assert ui_to_api(workflow, known_specs()) == theirs
+    version = frontend.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
+    assert ui_to_api(workflow, served_specs, version) == theirs

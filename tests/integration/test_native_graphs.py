@@ -69,10 +69,10 @@ def run_graph(comfyui, graph: dict, path: Path) -> dict:
     return {node: " ".join(map(str, out.get("text", []))) for node, out in report["outputs"].items()}
 
 
-def test_native_image_nodes_fill_a_dataset_that_verify_and_review_accept(comfyui, tmp_path):
+def test_native_image_nodes_fill_a_dataset_that_verify_and_review_accept(comfyui, faces, tmp_path):
     root = comfyui.base / "output" / "flenwheel" / "native_probe"
     project = Project.init(root, name="Native probe")
-    photos = sorted((PACK_ROOT / "samples" / "character").glob("*.jpg"))[:2]
+    photos = sorted((faces / "obama").glob("*.jpg"))[:2]
     assert len(add_sources(project, photos).added) == 2
     (comfyui.base / "input").mkdir(exist_ok=True)
     Image.new("RGB", (80, 60), (200, 40, 40)).save(comfyui.base / "input" / "native_overlay.png")

@@ -1,7 +1,7 @@
 """The review page in a real browser (headless Debian Chromium through Playwright).
 
 Standalone: 12 images labelled with the keyboard (reason picker included), undo, a reload shows
-every decision again. ComfyUI: the sidebar entry (web/review_tab.js) against a stand-in for
+every decision again. ComfyUI: the sidebar entry (web/sidebar_tabs.js + review_tab.js) against a stand-in for
 ComfyUI's app/api modules and the routes mounted the way PromptServer mounts them.
 """
 
@@ -122,7 +122,7 @@ def test_comfyui_sidebar_tab(enriched, chromium, live_app, monkeypatch, tmp_path
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url + "/")
-    page.wait_for_function("() => window.__tabs.length === 1")
+    page.wait_for_function("() => window.__tabs.length === 2")  # Review, then Training
     tab = page.evaluate("() => ({id: window.__tabs[0].id, type: window.__tabs[0].type})")
     assert tab == {"id": "flenwheel-review", "type": "custom"}
     page.evaluate("() => window.__tabs[0].render(document.getElementById('sidebar'))")
@@ -163,7 +163,7 @@ window.__api = api;
 """
 STUB_PAGE = """<!doctype html><html><head><link rel="icon" href="data:,"></head><body>
 <div id="sidebar" style="width:400px;height:860px"></div>
-<script type="module">import "/extensions/flenwheel/review_tab.js";</script></body></html>"""
+<script type="module">import "/extensions/flenwheel/sidebar_tabs.js";</script></body></html>"""
 
 
 async def _stub(request: web.Request) -> web.Response:

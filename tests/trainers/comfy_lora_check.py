@@ -3,8 +3,9 @@
 Run it with the working directory set to a ComfyUI checkout.
 
 Usage: python comfy_lora_check.py MODEL_FOLDER LORA_FILE [--key-map]
-Builds ComfyUI's own model for MODEL_FOLDER/transformer/config.json (random weights: only names and
-shapes matter), builds ComfyUI's LoRA key map for it, loads the LoRA through comfy.lora.load_lora,
+Builds ComfyUI's own model (FLUX.1, FLUX.2 or Qwen-Image) for MODEL_FOLDER/transformer/config.json
+(random weights: only names and shapes matter; a ComfyUI without that model prints {"unsupported": why}),
+builds ComfyUI's LoRA key map for it, loads the LoRA through comfy.lora.load_lora,
 patches the model and prints a JSON
 report: LoRA keys ComfyUI did not load, patches whose target weight is missing, and weights changed.
 With ``--key-map`` it prints instead, for every LoRA module in the file, the model weight ComfyUI's
@@ -38,8 +39,37 @@ class Collect(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+def flux2_unet_config(config: dict) -> dict:
+    """ComfyUI's FLUX.2 config (``comfy/model_detection.py``'s constants) with the tiny model's sizes."""
+    return {
+        "image_model": "flux2",
+        "in_channels": config["in_channels"],
+        "out_channels": config.get("out_channels") or config["in_channels"],
+        "patch_size": 1,
+        "vec_in_dim": None,
+        "context_in_dim": config["joint_attention_dim"],
+        "hidden_size": config["num_attention_heads"] * config["attention_head_dim"],
+        "mlp_ratio": config["mlp_ratio"],
+        "num_heads": config["num_attention_heads"],
+        "depth": config["num_layers"],
+        "depth_single_blocks": config["num_single_layers"],
+        "axes_dim": list(config["axes_dims_rope"]),
+        "theta": config["rope_theta"],
+        "qkv_bias": False,
+        "guidance_embed": config["guidance_embeds"],
+        "global_modulation": True,
+        "mlp_silu_act": True,
+        "ops_bias": False,
+        "default_ref_method": "index",
+        "ref_index_scale": 10.0,
+        "txt_ids_dims": [3],
+    }
+
+
 def comfy_unet_config(config: dict) -> dict:
     """ComfyUI's model config for a diffusers transformer config (ComfyUI's detection assumes full sizes)."""
+    if config["_class_name"] == "Flux2Transformer2DModel":
+        return flux2_unet_config(config)
     if config["_class_name"] == "FluxTransformer2DModel":
         return {
             "image_model": "flux",
@@ -93,19 +123,37 @@ def comfy_unet_config(config: dict) -> dict:
     return {"image_model": "qwen_image", **{k: config[k] for k in keys if k in config}}
 
 
+def fit_to_this_comfyui(unet_config: dict) -> dict:
+    """Only the keys this ComfyUI's model class takes: 0.12 added ``txt_ids_dims`` to FLUX (empty for
+    FLUX.1) and dropped ``guidance_embeds`` from Qwen-Image, which 0.3.64 wants."""
+    import dataclasses
+    import inspect
+
+    if unet_config["image_model"] in ("flux", "flux2"):
+        from comfy.ldm.flux.model import FluxParams
+
+        taken = {field.name for field in dataclasses.fields(FluxParams)}
+        unet_config = {"txt_ids_dims": [], **unet_config}
+    else:
+        from comfy.ldm.qwen_image.model import QwenImageTransformer2DModel
+
+        taken = set(inspect.signature(QwenImageTransformer2DModel.__init__).parameters)
+    return {key: value for key, value in unet_config.items() if key in taken or key == "image_model"}
+
+
 def build_model(model_folder: str):
     import comfy.model_patcher
     import comfy.supported_models
 
     config = json.loads((Path(model_folder) / "transformer" / "config.json").read_text())
     unet_config = comfy_unet_config(config)
-    cls = {
-        "flux": comfy.supported_models.Flux,
-        "lumina2": getattr(comfy.supported_models, "ZImage", None),
-    }.get(unet_config["image_model"], comfy.supported_models.QwenImage)
+    names = {"flux": "Flux", "flux2": "Flux2", "qwen_image": "QwenImage", "lumina2": "ZImage"}
+    cls = getattr(comfy.supported_models, names[unet_config["image_model"]], None)
     if cls is None:
-        raise SystemExit("this ComfyUI has no Z-Image support (comfy.supported_models.ZImage)")
-    model_config = cls(unet_config)
+        version = Path("comfyui_version.py").read_text().split('"')[1]
+        print(json.dumps({"unsupported": f"ComfyUI {version} has no {names[unet_config['image_model']]} model"}))
+        sys.exit(0)
+    model_config = cls(fit_to_this_comfyui(unet_config))
     model_config.set_inference_dtype(torch.float32, None)
     model = model_config.get_model({}, device="cpu")
     return comfy.model_patcher.ModelPatcher(model, load_device="cpu", offload_device="cpu")

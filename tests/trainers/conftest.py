@@ -230,7 +230,7 @@ def config_file(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit, tiny_qwen_edit_2511):
+def loras(tmp_path_factory, tiny_flux, tiny_flux2_klein, tiny_qwen_edit, tiny_qwen_edit_2511):
     """One trained LoRA per model family (alpha != rank, to exercise the scale handling):
     {kind: (model folder, LoRA file)}."""
     import io
@@ -272,6 +272,7 @@ def loras(tmp_path_factory, tiny_flux, tiny_qwen_edit, tiny_qwen_edit_2511):
     out = {}
     for kind, model, dataset in (
         ("flux", tiny_flux, images),
+        ("flux2-klein", tiny_flux2_klein, images),
         ("qwen-edit", tiny_qwen_edit, root / "triplets.jsonl"),
         ("qwen-edit-2511", tiny_qwen_edit_2511, root / "triplets.jsonl"),
     ):

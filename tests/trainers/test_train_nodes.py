@@ -66,7 +66,11 @@ def test_flux_node_cancel_saves_and_returns_lora_then_returns_finished_version(
     assert summary.startswith("stopped at step") and out["ui"]["text"] == [summary]
     assert lora.startswith(str(folder / "checkpoints" / "step_")) and lora.endswith("lora.safetensors")
     assert progress[0][:2] == (1, 100000) and any(p[2] for p in progress)  # previews once a sample exists
-    assert [d["event"] for _, d in pushed][0] == "start" and "done" in [d["event"] for _, d in pushed]
+    events = [d["event"] for _, d in pushed]
+    assert "done" in events and set(events[:events.index("start")]) == {"phase"}  # a card before the first step
+    phases = [(d["phase"], d.get("done"), d.get("total")) for _, d in pushed if d["event"] == "phase"]
+    assert phases[:2] == [("starting the trainer", None, None), ("loading models", None, None)]
+    assert ("caching latents", 3, 3) in phases and phases[-1] == ("loading transformer", None, None)
     assert {name for name, _ in pushed} == {"flenwheel.train"}  # what web/training_tab.js listens to
     assert {d["output"] for _, d in pushed} == {str(folder)} and {d["kind"] for _, d in pushed} == {"flux"}
     assert plot.ndim == 4 and plot.shape[-1] == 3 and plot.shape[1] > 100
@@ -170,3 +174,26 @@ def test_learning_rate_left_at_default_follows_the_chosen_optimizer(optimizer, r
     overrides = settings("flux", {"optimizer": optimizer, "learning_rate": rate, "extra_settings": ""})
     config = parse_config({"trainer": "flux", "model": "m", "dataset_path": "d", "output_path": "o", **overrides})
     assert config.learning_rate == expected
+
+
+@pytest.mark.parametrize(("running", "says"), [("0.10.0", True), ("0.11.0", False), (None, False)])
+def test_klein_training_says_which_comfyui_loads_its_lora(sourced_project, tiny_flux2_klein, monkeypatch,
+                                                        running, says):
+    """ComfyUI's own LoraLoader maps every key of a klein LoRA only from 0.11 (test_train_lora_keys.py)."""
+    from pathlib import Path
+
+    from flenwheel.core.training.train_version import TrainOutcome
+    from flenwheel.nodes import _training
+    from flenwheel.nodes.train_node import FlenwheelTrainFluxLora
+
+    lora = Path(sourced_project.root / "char_lora_v1.safetensors")
+    monkeypatch.setattr(_training, "send_event", lambda name, data: None)
+    monkeypatch.setattr(_training, "comfyui_version", lambda: running)
+    monkeypatch.setattr(_training, "train_version", lambda *a, **k: TrainOutcome(lora, "finished", 2, 2, False))
+    monkeypatch.setattr(_training, "outputs", lambda folder, path, samples, summary: {"result": (path, summary)})
+    out = FlenwheelTrainFluxLora().train(sourced_project, **_inputs(tiny_flux2_klein, base="flux2-klein"))
+    _, summary = out["result"]
+    note = "needs ComfyUI 0.11 or newer to load this LoRA in ComfyUI's own LoraLoader"
+    assert summary.startswith("finished at step 2/2") and (note in summary) == says
+    if says:
+        assert f"this is ComfyUI {running}" in summary

@@ -26,9 +26,17 @@ class Api extends EventTarget {}
 export const api = new Api();
 window.__api = api;
 """
+STUB_API = STUB_API.replace("class Api extends EventTarget {}",
+                            'class Api extends EventTarget { apiURL(path) { return "/api" + path; } }')
 PAGE = """<!doctype html><html><head><link rel="icon" href="data:,"></head><body>
-<div id="sidebar" style="width:400px;height:800px"></div>
-<script type="module">import "/extensions/flenwheel/training_tab.js";</script></body></html>"""
+<div id="sidebar" style="width:400px;height:800px;overflow:auto"></div>
+<script type="module">import "/extensions/flenwheel/sidebar_tabs.js";</script></body></html>"""
+TRAINING = "window.__tabs.find((tab) => tab.id === 'flenwheel-training')"
+#: Runs the stub's GET .../training lists for project k2 (a test fills it, the fixture empties it).
+SAVED_RUNS: list[dict] = []
+PROJECTS = [{"key": "k1", "name": "Ada", "folder": "output/flenwheel/ada"},
+            {"key": "k2", "name": "Ada", "folder": "/home/me/ada_old"},
+            {"key": "k3", "name": "Bo", "folder": "output/flenwheel/bo"}]
 
 
 @pytest.fixture
@@ -44,12 +52,17 @@ def page():
 
     async def review_api(request):
         if request.path.endswith("/projects"):
-            return web.json_response({"projects": [{"key": "k1", "name": "Ada"}]})
-        return web.json_response(FLYWHEEL)
+            return web.json_response({"projects": PROJECTS})
+        if request.path.endswith("/training"):
+            return web.json_response({"runs": SAVED_RUNS if request.match_info["key"] == "k2" else []})
+        if request.match_info["key"] == "k1":
+            return web.json_response(FLYWHEEL)
+        return web.json_response({"project": "x", "turns": [], "report": False})
 
     app = web.Application()
     app.router.add_get("/api/flenwheel/review/projects", review_api)
     app.router.add_get("/api/flenwheel/review/{key}/flywheel", review_api)
+    app.router.add_get("/api/flenwheel/review/{key}/training", review_api)
     app.router.add_get("/", stub)
     app.router.add_get("/scripts/{name}", stub)
     app.router.add_static("/extensions/flenwheel/", WEB)
@@ -67,15 +80,16 @@ def page():
         errors: list[str] = []
         tab.on("pageerror", lambda error: errors.append(str(error)))
         tab.goto(f"http://127.0.0.1:{port}/")
-        tab.wait_for_function("() => window.__tabs.length === 1")
+        tab.wait_for_function("() => window.__tabs.length === 2")
         yield tab
+        SAVED_RUNS.clear()
         assert not errors, errors
         browser.close()
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
 
 
-FLYWHEEL = {"project": "Ada", "target": 0.8, "auto_review": True,
+FLYWHEEL = {"project": "Ada", "target": 0.8, "auto_review": True, "report": True,
             "stopped": {"reason": "max_turns reached (2)", "after_turn": 2},
             "turns": [{"turn": 1, "char_lora": "char_v1", "finished": True, "editor": "ours:v1", "verified": 2,
                        "unverified": 7, "cells": 23, "rate": 0.087, "gain": None, "correction_rate": 0.18,
@@ -85,13 +99,37 @@ FLYWHEEL = {"project": "Ada", "target": 0.8, "auto_review": True,
                        "images": {"pristine": 20}}]}
 
 
+def render(page, width=400):
+    page.evaluate(f"() => {{ const s = document.getElementById('sidebar'); s.style.width = '{width}px';"
+                  f" {TRAINING}.render(s); }}")
+
+
+def test_the_tabs_register_in_one_order(page):
+    assert page.evaluate("() => window.__tabs.map((tab) => tab.id)") == ["flenwheel-review", "flenwheel-training"]
+
+
 def test_the_flywheel_panel_shows_each_turns_figures(page):
-    page.evaluate("() => window.__tabs[0].render(document.getElementById('sidebar'))")
+    render(page)
     page.wait_for_selector(".fw-flywheel-project")
     text = page.inner_text(".fw-flywheel")
-    assert "Ada (auto-review: demo only, not a human)" in text
-    assert "5/23 (22%)" in text and "+13 pts" in text and "18%" in text
+    assert "auto-review: demo only, not a human" in text
+    assert "5/23 verified" in text and "22%" in text and "+13 pts" in text and "18%" in text
     assert "stopped: max_turns reached (2)" in page.inner_text(".fw-flywheel-stop")
+    # two projects are called Ada: the one shown says which folder it is; its report is one click away
+    assert page.inner_text(".fw-flywheel-folder") == "output/flenwheel/ada"
+    assert page.get_attribute(".fw-flywheel-report", "href") == "/api/flenwheel/review/k1/flywheel/flywheel.html"
+
+
+@pytest.mark.parametrize("width", [250, 290])
+def test_the_flywheel_table_fits_the_sidebar_whole(page, width):
+    """Frontend 1.27 and 1.58 open the sidebar 253-290 px wide; two turns fit without scrolling."""
+    render(page, width)
+    page.wait_for_selector(".fw-flywheel-table")
+    table = page.eval_on_selector(".fw-flywheel-table", "t => t.getBoundingClientRect().right")
+    sidebar = page.eval_on_selector("#sidebar", "s => s.getBoundingClientRect().right")
+    assert table <= sidebar, f"the table ends at {table} px, the {width} px sidebar at {sidebar}"
+    assert page.eval_on_selector("#sidebar", "s => s.scrollWidth <= s.clientWidth")
+    assert page.eval_on_selector(".fw-flywheel-scroll", "s => s.scrollWidth <= s.clientWidth")
 
 
 def _send(page, **detail):
@@ -99,9 +137,8 @@ def _send(page, **detail):
 
 
 def test_training_tab_follows_a_run(page):
-    assert page.evaluate("() => window.__tabs[0].id") == "flenwheel-training"
-    page.evaluate("() => window.__tabs[0].render(document.getElementById('sidebar'))")
-    assert "No training yet" in page.inner_text("#sidebar")
+    render(page)
+    page.wait_for_function("() => document.querySelector('.fw-train-empty')?.textContent.includes('No training yet')")
     out = "/p/models/flux_lora/char_v1"
     _send(page, kind="flux", output=out, event="start", step=0, total=100)
     for step in range(1, 41):
@@ -127,3 +164,35 @@ def test_training_tab_follows_a_run(page):
     assert statuses == ["error", "stopped"]  # newest run first
     assert page.inner_text(".fw-train-error") == "out of memory at step 1"
     assert page.inner_text(".fw-train-lora").endswith("step_000040/lora.safetensors")
+
+
+def test_a_card_shows_from_the_moment_the_node_starts_with_the_trainers_phases(page):
+    render(page, 250)
+    out = "/p/output/flenwheel/ada/models/flux_lora/char_v1"
+    _send(page, kind="flux", output=out, event="phase", phase="starting the trainer")
+    page.wait_for_selector(".fw-train-run")
+    assert page.inner_text(".fw-train-status") == "preparing"
+    assert page.inner_text(".fw-train-facts") == "starting the trainer…"
+    assert page.inner_text(".fw-train-project") == "ada"
+    _send(page, kind="flux", output=out, event="phase", phase="loading models")
+    _send(page, kind="flux", output=out, event="phase", phase="caching latents", done=12, total=40)
+    page.wait_for_function("() => document.querySelector('.fw-train-facts').textContent.includes('12/40')")
+    assert page.inner_text(".fw-train-facts") == "caching latents 12/40…"
+    assert page.locator(".fw-train-chart").count() == 0
+    _send(page, kind="flux", output=out, event="start", step=0, total=30)
+    page.wait_for_function("() => document.querySelector('.fw-train-facts').textContent.startsWith('step 0/30')")
+    assert page.inner_text(".fw-train-status") == "running" and page.locator(".fw-train-run").count() == 1
+
+
+def test_runs_on_disk_are_listed_beside_the_live_ones(page):
+    """A page opened after the training (or in another browser) still lists it."""
+    out = "/p/output/flenwheel/ada_old/models/flux_lora/char_v2"
+    SAVED_RUNS.append({"output": out, "kind": "flux", "status": "finished", "step": 4, "total": 4, "loss": 0.25,
+                       "lora": out + "/char_lora_v2.safetensors", "error": None, "checkpoints": [4],
+                       "losses": [[1, 1.0], [2, 0.5], [3, 0.33], [4, 0.25]], "time": 1.0, "phase": None})
+    render(page)
+    page.wait_for_selector(".fw-train-run")
+    assert page.inner_text(".fw-train-status") == "finished"
+    assert page.inner_text(".fw-train-lora").endswith("char_v2/char_lora_v2.safetensors")
+    assert len(page.get_attribute(".fw-train-raw", "points").split()) == 4
+    assert "No training yet" not in page.inner_text("#sidebar")

@@ -76,7 +76,7 @@ def test_compare_editors_holds_back_the_sources_the_triplets_came_from(correctio
     assert held_back_sources(case.project, triplets.dataset.version, 1)[0].ids == (case.sources[1].id,)
     assert _held_back(case.project, triplets, 4)[1] == ["2 sources held back from the triplets"]
     assert _held_back(case.project, None, 4) == (None, [])
-    with pytest.raises(FlenwheelError, match="triplets must come from a TripletWriter, not enriched/v1"):
+    with pytest.raises(FlenwheelError, match="triplets must come from a Triplet Writer, not enriched/v1"):
         _held_back(case.project, DatasetHandle(case.enriched), 4)
 
 

@@ -1,6 +1,6 @@
 // The corrected target of an edit reviewed as needs correction (Flywheel 2, step 2.1): the
 // reviewer picks a file, the server checks it (size, aspect, not the edit itself) and stores it
-// as corrections/fixed/<edit name>.png, where the TripletWriter finds it.
+// as corrections/fixed/<edit name>.png, where the Triplet Writer finds it.
 
 import { h } from "./elements.js";
 
