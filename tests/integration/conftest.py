@@ -77,7 +77,7 @@ def allowed_roots(tmp_path_factory, tiny_cache: Path) -> str:
     """``FLENWHEEL_ALLOWED_ROOTS`` for the test ComfyUI: the folders the tests keep projects, photos and tiny
     models in (outside ComfyUI's output/flenwheel, where a graph may not reach unless the user allows it)."""
     shared = Path(os.environ.get("FLENWHEEL_SHARED") or PACK_ROOT.parent / "shared")
-    roots = [tmp_path_factory.getbasetemp(), tiny_cache, shared, PACK_ROOT / "samples"]
+    roots = [tmp_path_factory.getbasetemp(), tiny_cache, shared]
     return os.pathsep.join(str(Path(root).resolve()) for root in roots)
 
 
