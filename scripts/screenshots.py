@@ -176,7 +176,7 @@ def flywheel_history(project: Project, output: Path) -> None:
 
 def older_namesake(output: Path) -> None:
     """A project of the same name made earlier (the review tab opens the newest, the one with edits)."""
-    Project.init(output / "flenwheel" / "obama_archive", name="Barack Obama")
+    Project.init(output / "flenwheel" / "hopper_archive", name="Grace Hopper")
 
 
 def _add_edit(dataset, image, parent_id, family, prompt, gate):
@@ -255,6 +255,10 @@ def sidebar_shots(browser, url: str, images: Path, project_root: Path) -> None:
     page.wait_for_timeout(1500)
     save_png(page.screenshot(), images / "node_library.png")
     open_tab(page, "flenwheel-review")
+    page.wait_for_timeout(3000)
+    # two projects are called Grace Hopper (see older_namesake): show the one with the edits
+    projects = page.locator("select", has=page.locator("option", has_text="(grace_hopper)")).first
+    projects.select_option(label="Grace Hopper (grace_hopper)")
     page.wait_for_timeout(4000)
     save_png(page.screenshot(), images / "review_tab.png")
     open_tab(page, "flenwheel-training")
@@ -290,8 +294,8 @@ def graph_shots(browser, url: str, images: Path) -> None:
 
 def review_shot(page, url: str, images: Path) -> None:
     projects = get_json(url + "/api/flenwheel/review/projects")["projects"]
-    # two projects are called Barack Obama (see older_namesake): the one with the edits
-    key = next(p["key"] for p in projects if p["folder"].rstrip("/").endswith("/barack_obama"))
+    # two projects are called Grace Hopper (see older_namesake): the one with the edits
+    key = next(p["key"] for p in projects if p["folder"].rstrip("/").split("/")[-1] == "grace_hopper")
     page.goto(f"{url}/extensions/{PACK}/review/index.html?project={key}&stage=enriched")
     page.wait_for_selector("img", timeout=60_000)
     page.wait_for_timeout(2500)
