@@ -364,6 +364,8 @@ FLUX2_KLEIN = register(ModelFamily(
     transformer_blocks=25,  # 5 double + 20 single (9B: 8 + 24)
     max_blocks_to_swap=13,  # musubi-tuner's figure for klein 4B; 16 for 9B
     sample_prompts=FLUX1_DEV.sample_prompts,
+    # ComfyUI runs klein from 0.9.2; its key map covers the single blocks from 0.10.0 and ff.linear_* from 0.11.0
+    comfy_lora_since="0.11.0",
 ))
 
 Z_IMAGE = register(ModelFamily(
@@ -394,8 +396,8 @@ Z_IMAGE = register(ModelFamily(
     transformer_blocks=34,  # 30 main layers + 2 noise-refiner + 2 context-refiner blocks
     max_blocks_to_swap=28,  # the main layers but two, the peers' rule
     sample_prompts=FLUX1_DEV.sample_prompts,
-    # ComfyUI runs klein from 0.9.2; its key map covers the single blocks from 0.10.0 and ff.linear_* from 0.11.0
-    comfy_lora_since="0.11.0",
+    # the oldest ComfyUI measured to map every key (0.12.1; 0.3.64 has no Z-Image model at all)
+    comfy_lora_since="0.12.1",
 ))
 
 QWEN_EDIT_2511 = register(ModelFamily(

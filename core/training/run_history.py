@@ -1,4 +1,5 @@
-"""The training runs a project holds on disk, for the Training tab: ``GET /flenwheel/review/{project}/training``.
+"""The training runs a project holds on disk, for the Training tab (served as
+``GET /flenwheel/review/{project}/training`` by ``core/turn/flywheel_routes.TrainingRoutes``).
 
 The sidebar's live cards come from the events a running node pushes, so a page opened later (or in
 another browser) showed "No training yet" beside a Flywheel table that listed two trained LoRAs.
@@ -9,20 +10,13 @@ The route only reads those logs inside the project addressed by its opaque key.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from ...trainers.protocol import LOG_FILE, loss_history, read_log
-from ..data.dataset import DatasetVersion
 from ..data.project import Project
-from ..data.records import ImageRecord
 from ..models.registry import families
-from ..review.api import Route
-from ..review.projects import ProjectRegistry
 
 #: A run whose log has been silent this long without a done/error line was interrupted (a killed
 #: ComfyUI); model loading, the longest silent phase, reports within this.
@@ -74,18 +68,3 @@ def project_runs(project: Project) -> list[dict[str, Any]]:
             if events:
                 runs.append(run_summary(version, events, now))
     return sorted(runs, key=lambda run: run["time"] or 0, reverse=True)
-
-
-class TrainingRoutes:
-    """The runs on disk as a review extension (no item fields)."""
-
-    def routes(self, registry: ProjectRegistry) -> list[Route]:
-        async def training(request: web.Request) -> web.Response:
-            project = registry.get(request.match_info["project"])
-            return web.json_response({"runs": await asyncio.to_thread(project_runs, project)})
-
-        return [("GET", "/{project}/training", training)]
-
-    def item_fields(self, project: Project, dataset: DatasetVersion,
-                    records: list[ImageRecord]) -> dict[str, dict[str, Any]]:
-        return {}

@@ -21,7 +21,7 @@ from ..data.records import ImageRecord
 from ..editor.fix_routes import review_extensions as editor_extensions
 from ..review.api import ReviewExtension, Route
 from ..review.projects import ProjectRegistry
-from ..training.run_history import TrainingRoutes
+from ..training.run_history import project_runs
 from .flywheel_report import HTML_FILE, PNG_FILE
 from .state import FlywheelState, flywheel_path
 
@@ -80,6 +80,21 @@ class FlywheelRoutes:
                     records: list[ImageRecord]) -> dict[str, dict[str, Any]]:
         return {}
 
+
+
+class TrainingRoutes:
+    """The runs on disk as a review extension (no item fields)."""
+
+    def routes(self, registry: ProjectRegistry) -> list[Route]:
+        async def training(request: web.Request) -> web.Response:
+            project = registry.get(request.match_info["project"])
+            return web.json_response({"runs": await asyncio.to_thread(project_runs, project)})
+
+        return [("GET", "/{project}/training", training)]
+
+    def item_fields(self, project: Project, dataset: DatasetVersion,
+                    records: list[ImageRecord]) -> dict[str, dict[str, Any]]:
+        return {}
 
 def review_extensions() -> list[ReviewExtension]:
     """Every extension of the review API: the editor's corrected targets, the flywheel figures and report,
