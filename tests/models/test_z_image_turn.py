@@ -33,12 +33,15 @@ def test_two_turns_run_with_z_image_named_as_the_character_base(tmp_path, tiny_z
     from flenwheel.cli import cli
     from flenwheel.core.data.project import Project
     from flenwheel.core.turn.demo import demo_config
+    from flenwheel.core.turn.demo_photos import own_character
     from flenwheel.trainers.lora_io import read_metadata
 
-    raw = demo_config({"flux": tiny_z_image, "qwen-edit": tiny_qwen_edit}).model_dump(mode="json")
+    _sources(tmp_path / "photos")
+    character = own_character(tmp_path / "photos")
+    raw = demo_config({"flux": tiny_z_image, "qwen-edit": tiny_qwen_edit}, character).model_dump(mode="json")
     raw["models"]["character_base"] = "z-image"
-    raw["sources"] = {"add": [{"path": str(p), "angle": "front", "expression": "neutral"}
-                              for p in _sources(tmp_path / "photos")], "require_check": False}
+    raw["sources"] = {"add": [{**source, "angle": "front", "expression": "neutral", "mirror": False}
+                              for source in character.sources], "require_check": False}
     raw["enrich"]["per_source"] = 2
     raw["editor"]["enabled"] = False  # the editor flywheel is the 2509 toy's; this test is about the base
     raw["train"]["overrides"].update(max_train_steps=4, save_every=4)
