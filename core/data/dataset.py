@@ -78,6 +78,7 @@ class Edit:
         self.dataset = dataset
         self.metadata = metadata
         self._manifest = manifest
+        self.removed_temps: list[str] = []
 
     @property
     def records(self) -> list[ImageRecord]:
@@ -295,6 +296,7 @@ class DatasetVersion:
             metadata = self.load()
             manifest = self._read_manifest()
             change = Edit(self, metadata, manifest)
+            change.removed_temps = self._remove_leftover_temps()
             yield change
             self._commit(metadata, manifest)
 
@@ -339,6 +341,14 @@ class DatasetVersion:
         """Temporary files a killed write left anywhere in the version (relative paths), for ``verify``."""
         folders = [self.path, *(Path(root, d) for root, dirs, _ in os.walk(self.path) for d in dirs)]
         return sorted(path.relative_to(self.path).as_posix() for folder in folders for path in stale_temps(folder))
+
+    def _remove_leftover_temps(self) -> list[str]:
+        """Delete what killed writes left; only under the lock, which every writer into a version holds."""
+        removed = self.leftover_temps()
+        for relative in removed:
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / relative).unlink()
+        return removed
 
     # Internals --------------------------------------------------------------------------
     def _lock(self) -> FileLock:

@@ -22,12 +22,10 @@ their copy is whole, and one run later the folders, metadata and manifest agree 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..data.atomic import stale_temps
 from ..data.dataset import DatasetVersion, Edit
 from ..data.errors import DatasetError, FlenwheelError, ImageLoadError
 from ..data.images import load_image, pixel_hash
@@ -73,8 +71,8 @@ def place(project: Project, stage: str, version: str) -> PlacementReport:
         _place_pristine(project, dataset, decisions, report)
     if _needs_work(spec, dataset, decisions):
         with dataset.edit() as edit:
+            _report_removed_temps(edit, report)
             if spec.placement == "folders":
-                _clear_stale_temps(dataset, spec, report)
                 for record in edit.records:
                     try:
                         _move_to_folder(spec, edit, record, decisions.get(record.id), report)
@@ -136,7 +134,7 @@ def _needs_work(spec: ReviewStage, dataset: DatasetVersion, decisions: dict[str,
         if spec.placement == "folders" and (record.filename != target_name(spec, record, decision)
                                             or not (dataset.path / record.filename).is_file()):
             return True
-    return spec.placement == "folders" and any(placement_temps(dataset, spec))
+    return bool(dataset.leftover_temps())
 
 
 # Folders (enriched) -------------------------------------------------------------------------
@@ -187,19 +185,9 @@ def _holds(path: Path, image_id: str) -> bool:
         return False
 
 
-def placement_temps(dataset: DatasetVersion, spec: ReviewStage | None) -> list[Path]:
-    """Temporary files a killed copy left where placement writes: the label folders and the version folder
-    itself (a file goes back to where it was before review; a pristine copy, ``spec`` None, lands there)."""
-    folders = {"", *(label.folder for label in spec.labels if label.folder)} if spec else {""}
-    return [path for folder in sorted(folders) for path in stale_temps(dataset.path / folder)]
-
-
-def _clear_stale_temps(dataset: DatasetVersion, spec: ReviewStage | None, report: PlacementReport) -> None:
-    """Remove them (the caller holds the version's lock, so no writer is at work) and say so in the report."""
-    for path in placement_temps(dataset, spec):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        report.repaired.append(f"{path.relative_to(dataset.path).as_posix()} (a temporary file a killed copy left)")
+def _report_removed_temps(edit: Edit, report: PlacementReport) -> None:
+    """Name the temporary files a killed copy left, which opening the edit removed (``DatasetVersion.edit``)."""
+    report.repaired.extend(f"{relative} (a temporary file a killed copy left)" for relative in edit.removed_temps)
 
 
 # Pristine (synthetic) -----------------------------------------------------------------------
@@ -229,10 +217,10 @@ def _place_pristine(project: Project, synthetic: DatasetVersion, decisions: dict
     stale = any(record.id not in chosen for record in current.records)
     relabel = any(_verdict_fields(chosen[r.id]) != _verdict_fields_of(r)
                   for r in current.records if r.id in chosen)
-    if not (set(chosen) - in_place or stale or relabel or placement_temps(target, None)):
+    if not (set(chosen) - in_place or stale or relabel or target.leftover_temps()):
         return
     with target.edit() as edit:
-        _clear_stale_temps(target, None, report)
+        _report_removed_temps(edit, report)
         if edit.metadata.status == "finished":
             raise DatasetError(f"{target.label} is finished (sealed for training); its pristine set can no "
                                "longer change. Start a new synthetic version for new picks")

@@ -154,6 +154,17 @@ def test_a_stale_temp_in_pristine_is_reported_then_removed(synthetic_project):
     assert pristine.verify().ok
 
 
+def test_the_next_image_a_rerun_adds_removes_what_a_killed_write_left(synthetic_project):
+    """A generate killed mid-write leaves ``.name.xxxxxxxx.tmp``; the rerun's first commit sweeps it."""
+    project, records = synthetic_project
+    synthetic = project.dataset("synthetic", "v1")
+    stale = synthetic.path / f".{records[0].filename}.k1ll9x_q.tmp"
+    stale.write_bytes(b"half a picture")
+    assert synthetic.verify().temps == [stale.name]
+    synthetic.add_image(Image.new("RGB", (64, 64), (1, 2, 3)), stem="after_the_kill")
+    assert not stale.exists() and synthetic.verify().ok
+
+
 @pytest.fixture
 def synthetic_project(tmp_path):
     project = Project.init(tmp_path / "P", name="P")
