@@ -207,6 +207,8 @@ PANELS: dict[str, Panel] = {
     "13": picture_of(ROOT / "docs" / "images" / "flywheel.png"),
     "14": generate, "15": enrich,
     "16": picture_of(ROOT / "docs" / "images" / "model_card_example.jpg", 0.42),
+    "17": generate,
+    "18": picture_of(ROOT / "docs" / "images" / "model_card_example.jpg", 0.42),
 }
 
 

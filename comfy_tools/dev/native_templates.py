@@ -2,13 +2,15 @@
 
 Each pairs FLENwheel Flywheel Items (the plan as ComfyUI lists) with Save Flywheel Images (the
 images back into the planned dataset version) around the graph a ComfyUI user already knows:
-FLUX.1-dev through ``UNETLoader`` + ``LoraLoaderModelOnly`` + ``DualCLIPLoader``, and
-Qwen-Image-Edit-2509 through ``TextEncodeQwenImageEditPlus`` as in ComfyUI's own template. The
+FLUX.1-dev through ``UNETLoader`` + ``LoraLoaderModelOnly`` + ``DualCLIPLoader``, Z-Image-Turbo
+through ``CLIPLoader`` (``lumina2``) + ``ModelSamplingAuraFlow`` as in ComfyUI's own Z-Image template,
+and Qwen-Image-Edit-2509 through ``TextEncodeQwenImageEditPlus`` as in ComfyUI's own template. The
 notes name every model file and the ComfyUI folder it goes in.
 """
 
 from __future__ import annotations
 
+from ...core.models.registry import family
 from .workflow_build import Group, Node, Template
 from .workflow_templates import note, project, text
 
@@ -21,6 +23,16 @@ FLUX_FILES = ("**Needs:** these model files in ComfyUI's model folders (nothing 
               "file), `models/text_encoders/clip_l.safetensors` and `t5xxl_fp8_e4m3fn.safetensors`, "
               "`models/vae/ae.safetensors`, and the character LoRA copied from "
               "`<project>/models/flux_lora/char_v1/char_lora_v1.safetensors` to `models/loras/`.")
+Z_IMAGE = family("z-image")
+Z_IMAGE_FILES = ("**Needs:** ComfyUI " + ".".join(str(Z_IMAGE.comfy_lora_since).split(".")[:2]) + " or newer (the "
+                 "oldest whose LoRA loader was checked to map every key of a FLENwheel Z-Image LoRA), these model "
+                 "files in ComfyUI's model folders (nothing is downloaded) and a GPU for real speed (about 16 GB "
+                 "in bf16). `models/diffusion_models/z_image_turbo_bf16.safetensors`, "
+                 "`models/text_encoders/qwen_3_4b.safetensors`, `models/vae/ae.safetensors` (the files of "
+                 "ComfyUI's own Z-Image-Turbo template), and the character LoRA trained on Z-Image (Base) copied "
+                 "from `<project>/models/flux_lora/char_v1/char_lora_v1.safetensors` to `models/loras/`. Turbo "
+                 "makes an image in 8 steps without CFG; for Base itself load `z_image_bf16.safetensors` and set "
+                 "the sampler to about 30 steps at cfg 4 with a real negative prompt.")
 QWEN_FILES = ("**Needs:** these model files in ComfyUI's model folders (nothing is downloaded); a GPU for "
               "real speed. `models/diffusion_models/qwen_image_edit_2509_fp8_e4m3fn.safetensors`, "
               "`models/text_encoders/qwen_2.5_vl_7b_fp8_scaled.safetensors`, "
@@ -52,6 +64,33 @@ def native_flux(step: str, column: int = 2) -> list[Node]:
         Node("sampler", "KSampler", column + 2, {"steps": 28, "cfg": 1.0, "sampler_name": "euler",
                                                   "scheduler": "simple"},
              {"model": "lora.MODEL", "seed": "items.seed", "positive": "guidance.CONDITIONING",
+              "negative": "negative.CONDITIONING", "latent_image": "latent.LATENT"}, width=320),
+        Node("decode", "VAEDecode", column + 2, {}, {"samples": "sampler.LATENT", "vae": "vae.VAE"}, width=320),
+    ]
+
+
+def native_z_image(step: str, column: int = 2) -> list[Node]:
+    """ComfyUI's Z-Image-Turbo graph with the character LoRA (trained on Base), fed one item at a time."""
+    return [
+        Node("unet", "UNETLoader", 1, {"unet_name": "z_image_turbo_bf16.safetensors", "weight_dtype": "default"},
+             title="Load Z-Image-Turbo", width=320),
+        Node("lora", "LoraLoaderModelOnly", 1, {"lora_name": "char_lora_v1.safetensors", "strength_model": 1.0},
+             {"model": "unet.MODEL"}, title="Character LoRA", width=320),
+        Node("shift", "ModelSamplingAuraFlow", 1, {"shift": 3.0}, {"model": "lora.MODEL"}, width=320),
+        Node("clip", "CLIPLoader", 1, {"clip_name": "qwen_3_4b.safetensors", "type": "lumina2"},
+             title="Qwen3-4B text encoder", width=320),
+        Node("vae", "VAELoader", 1, {"vae_name": "ae.safetensors"}, title="Z-Image VAE", width=320),
+        Node("items", "FlenwheelFlywheelItems", column, {"step": step}, {"project": "project.project"},
+             title="Flywheel Items", width=340),
+        Node("encode", "CLIPTextEncode", column + 1, {}, {"clip": "clip.CLIP", "text": "items.prompt"},
+             title="Prompt", width=300),
+        Node("negative", "ConditioningZeroOut", column + 1, {}, {"conditioning": "encode.CONDITIONING"},
+             width=300),
+        Node("latent", "EmptySD3LatentImage", column + 1, {}, {"width": "items.width", "height": "items.height"},
+             width=300),
+        Node("sampler", "KSampler", column + 2, {"steps": 8, "cfg": 1.0, "sampler_name": "res_multistep",
+                                                  "scheduler": "simple"},
+             {"model": "shift.MODEL", "seed": "items.seed", "positive": "encode.CONDITIONING",
               "negative": "negative.CONDITIONING", "latent_image": "latent.LATENT"}, width=320),
         Node("decode", "VAEDecode", column + 2, {}, {"samples": "sampler.LATENT", "vae": "vae.VAE"}, width=320),
     ]
@@ -126,4 +165,29 @@ def native_model_card() -> Template:
         [Group("ComfyUI's own FLUX.1-dev", ("unet", "lora", "clip", "vae"))])
 
 
-NATIVE_TEMPLATES = (native_generate, native_enrich, native_model_card)
+def native_z_image_generate() -> Template:
+    return Template("17 Generate with your own Z-Image graph", note(
+        "17 · Generate with ComfyUI's own Z-Image nodes",
+        NATIVE_INTRO,
+        "Template 14 with Z-Image-Turbo in place of FLUX.1-dev: `data/synthetic/vN/` from the prompt set, "
+        "which the identity filter, pristine review and the next training read unchanged. Z-Image (Base and "
+        "Turbo) is Apache-2.0, so its images and LoRAs may be used commercially.",
+        Z_IMAGE_FILES),
+        [project(), *native_z_image("generate"), *native_save(5, "Saved")],
+        [Group("ComfyUI's own Z-Image-Turbo", ("unet", "lora", "shift", "clip", "vae"))])
+
+
+def native_z_image_model_card() -> Template:
+    return Template("18 Model card from your own Z-Image graph", note(
+        "18 · Model card from ComfyUI's own Z-Image nodes",
+        NATIVE_INTRO,
+        "Template 16 with Z-Image-Turbo: the card's 23 prompts x tries into `data/benchmark/vN/`, each scored "
+        "with the card's checks, and `benchmarks/<label>/` with results.json, model_card.png and report.html. "
+        "Keep *label* in step with the LoRA you load.",
+        Z_IMAGE_FILES),
+        [project(), *native_z_image("model_card"), *native_save(5, "Model card")],
+        [Group("ComfyUI's own Z-Image-Turbo", ("unet", "lora", "shift", "clip", "vae"))])
+
+
+NATIVE_TEMPLATES = (native_generate, native_enrich, native_model_card, native_z_image_generate,
+                    native_z_image_model_card)
