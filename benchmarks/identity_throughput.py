@@ -12,7 +12,7 @@ Then a batch: ``pool.score_files`` with every core this process may use (workers
 1024x1024 pictures written to files, as ``flenwheel filter`` scores a folder; it prints images/s
 in all and per core. The goal is at least 10 images per second per core at 1024x1024.
 
-    python benchmarks/identity_throughput.py [--faces ../shared/faces] [--repeat 3] [--quick] [--json]
+    python benchmarks/identity_throughput.py [--faces ../shared/faces] [--repeat 3] [--batch-images N] [--quick] [--json]
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def run(faces: Path, repeat: int, detect_side: int, quick: bool) -> dict:
     return {"detect_side": detect_side, "repeat": repeat, "rows": rows}
 
 
-def batch(faces: Path, quick: bool, cores: set[int] | None) -> dict:
+def batch(faces: Path, quick: bool, cores: set[int] | None, images: int) -> dict:
     """Every core on a folder of 1024x1024 files, through the pool ``flenwheel filter`` uses."""
     if cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
@@ -122,7 +122,7 @@ def batch(faces: Path, quick: bool, cores: set[int] | None) -> dict:
     count = cpu_cores()
     with tempfile.TemporaryDirectory() as folder:
         paths = []
-        for copy in range(max(1, 6 * count // len(photos) + 1)):
+        for copy in range(max(1, -(-(images or 6 * count) // len(photos)))):
             for index, photo in enumerate(photos):
                 path = Path(folder) / f"{copy}_{index}.png"
                 ImageOps.pad(photo, (1024, 1024), color=BACKGROUND).save(path)
@@ -150,6 +150,8 @@ def main() -> None:
     )
     parser.add_argument("--all-cores", action="store_true", help="Do not pin to one core.")
     parser.add_argument("--no-batch", action="store_true", help="Skip the every-core batch.")
+    parser.add_argument("--batch-images", type=int, default=0, metavar="N",
+                        help="Pictures in the batch (default: 6 per core; more spreads the workers' start).")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON.")
     args = parser.parse_args()
     if not args.faces.is_dir():
@@ -159,7 +161,7 @@ def main() -> None:
     load_before = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     result = run(args.faces, 1 if args.quick else args.repeat, args.detect_side, args.quick)
     result["cpu"] = pinning
-    result["batch"] = None if args.no_batch else batch(args.faces, args.quick, all_cores)
+    result["batch"] = None if args.no_batch else batch(args.faces, args.quick, all_cores, args.batch_images)
     result["load_average"] = [load_before, round(os.getloadavg()[0], 2) if load_before is not None else None]
     if args.json:
         print(json.dumps(result, indent=2))
