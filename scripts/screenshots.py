@@ -64,6 +64,7 @@ SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False, "Co
 GRAPH = "02 Enrich with Qwen-Image-Edit"
 WHOLE_TURN = "13 One whole flywheel turn"
 NATIVE = "14 Generate with your own FLUX graph"
+REVIEW = "03 Review enriched images"
 
 
 def start_comfyui(comfy_dir: Path, python: str, base: Path, front_end_root: Path | None = None
@@ -242,9 +243,12 @@ def open_tab(page, tab_id: str) -> None:
 
 
 def sidebar_shots(browser, url: str, images: Path, project_root: Path) -> None:
-    """The node library (FLENwheel's names), Review and Training tabs at the sidebar's default width."""
+    """The node library (FLENwheel's names), Review and Training tabs at the sidebar's default width,
+    beside the review template (not the frontend's default graph, whose model files are missing here)."""
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     open_canvas(page, url)
+    page.evaluate(FIT_GRAPH, [json.loads((ROOT / "workflows" / f"{REVIEW}.json").read_text(encoding="utf-8")), 30])
+    page.evaluate("() => document.querySelectorAll('.p-toast-message').forEach((toast) => toast.remove())")
     page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleFocusMode')")
     page.wait_for_timeout(1000)
     open_tab(page, "node-library")
