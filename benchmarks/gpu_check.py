@@ -9,7 +9,8 @@ the memory-option rows were added (not timed on a GPU since; ``--sections`` spli
 - LoRA training, rank 16, batch 1, cached latents and text embeddings (random tensors of the real
   shapes, as the trainers hold them once the encoders have left the GPU), 1 warm-up + 2 timed steps:
   FLUX.1-dev at 512 and 1024 px, Qwen-Image-Edit-2509 at a 1024x1024 target with one 1024x1024
-  source, FLUX.2 [klein] 4B at 1024 px (2511 trains as 2509: the same architecture); modes bf16,
+  source, FLUX.2 [klein] 4B and Z-Image (Base, 6 B) at 1024 px (2511 trains as 2509: the same
+  architecture); modes bf16,
   bf16 + gradient checkpointing, NF4 + checkpointing + 8-bit AdamW, and the trainer's memory options
   through its own code: ``quantize: fp8``, ``blocks_to_swap: 16`` (klein: its maximum, 13) and both.
   The trainer has no offload option (its encoders leave the GPU after caching, always); the table
@@ -85,12 +86,14 @@ TRAIN_MODES = {
     "flux": ("bf16", "nf4 + grad ckpt + adamw8bit", *MEMORY_MODES),
     "qwen-edit": ("bf16", "bf16 + grad ckpt", "nf4 + grad ckpt + adamw8bit", *MEMORY_MODES),
     "flux2-klein": ("bf16", "bf16 + grad ckpt", *MEMORY_MODES),
+    "z-image": ("bf16", "bf16 + grad ckpt", *MEMORY_MODES),
 }
 #: inference memory options that need a GPU; fp8 storage and group offload also run on the CPU
 CUDA_ONLY = ("nf4", "offload")
 NO_OFFLOAD = "no offload option in the trainer: latents and embeddings are cached, then the encoders leave"
 #: the registry family each stage of the table measures, and the in-process modes as load options
 STAGE_FAMILY = {"train FLUX.1-dev": "flux", "train Qwen-Image-Edit-2509": "qwen-edit",
+                "train FLUX.2 [klein] 4B": "flux2-klein", "train Z-Image (Base)": "z-image",
                 "enrich (Qwen-Image-Edit-2509)": "qwen-edit", "generate (FLUX.1-dev)": "flux"}
 _PLAIN_LOAD = {"quantize": "none", "quantize_text_encoder": "none", "offload": "none", "vae_tiling": False}
 LOAD_MODES = {"bf16": _PLAIN_LOAD, "nf4": {**_PLAIN_LOAD, "quantize": "nf4", "quantize_text_encoder": "nf4"},
@@ -129,6 +132,10 @@ def training_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
     for mode in TRAIN_MODES["flux2-klein"]:  # no goal was set for klein; 2511 trains as 2509 (same architecture)
         result = train_bench.measure_mode(spec, train_bench.MODES[mode], device, dtype, rank, steps)
         rows.append(_row("train FLUX.2 [klein] 4B", f"{side} px, rank {rank}", mode, result))
+    spec, side = train_bench.z_image_spec(tiny), 256 if tiny else 1024  # tiny: a 32x32 latent
+    for mode in TRAIN_MODES["z-image"]:  # no goal was set; Turbo takes the LoRA trained on Base
+        result = train_bench.measure_mode(spec, train_bench.MODES[mode], device, dtype, rank, steps)
+        rows.append(_row("train Z-Image (Base)", f"{side} px, rank {rank}", mode, result))
     return rows
 
 

@@ -40,6 +40,7 @@ from flenwheel.trainers.block_swap import BlockSwap, transformer_blocks  # noqa:
 from flenwheel.trainers.families.flux import FLUX_TARGETS  # noqa: E402
 from flenwheel.trainers.families.flux2_klein import FLUX2_TARGETS  # noqa: E402
 from flenwheel.trainers.families.qwen_edit import QWEN_EDIT_TARGETS  # noqa: E402
+from flenwheel.trainers.families.z_image import Z_IMAGE_TARGETS  # noqa: E402
 from flenwheel.trainers.lora_io import resolve_targets  # noqa: E402
 
 MODES = {
@@ -66,6 +67,13 @@ class Spec:
     goal_mode: str | None
     #: the trainer's limit for blocks_to_swap (the registry's), which a swap mode never exceeds
     max_blocks_to_swap: int = 10**6
+    #: the prediction of one step from the inputs, for a transformer not called with FLUX's keywords
+    forward: Callable[[torch.nn.Module, dict], torch.Tensor] | None = None
+
+    def predict(self, model: torch.nn.Module, inputs: dict) -> torch.Tensor:
+        if self.forward is not None:
+            return self.forward(model, inputs)
+        return model(**inputs, return_dict=False)[0][:, : self.target_tokens]
 
 
 def flux_spec(tiny: bool, side: int | None = None) -> Spec:
@@ -142,6 +150,33 @@ def klein_spec(tiny: bool) -> Spec:
     return Spec("FLUX.2 [klein] 4B transformer", lambda: Flux2Transformer2DModel(**config), inputs, tokens,
                 FLUX2_TARGETS, ("transformer_blocks", "single_transformer_blocks"), 10.0, None,
                 family("flux2-klein").max_blocks_to_swap)
+
+
+def z_image_spec(tiny: bool) -> Spec:
+    """Z-Image (Base, 6.15 B) at 1024 px (tiny: 256 tokens): 30 main + 2 noise-refiner + 2 context-refiner
+    blocks, Qwen3-4B text features (2560 wide); called as ``ZImageAdapter.loss`` calls it, one
+    ``(channels, 1, height, width)`` latent and one caption tensor per image, time ``1 - sigma``."""
+    from diffusers import ZImageTransformer2DModel
+
+    if tiny:
+        config = dict(in_channels=16, dim=96, n_layers=2, n_refiner_layers=1, n_heads=6, n_kv_heads=6,
+                      cap_feat_dim=32, axes_dims=[4, 6, 6])
+        side, text, joint = 32, 32, 32
+    else:
+        config = {}  # diffusers' defaults are the released model's
+        side, text, joint = 128, 512, 2560
+
+    def inputs(device, dtype):
+        return {"x": [torch.randn(16, 1, side, side, device=device, dtype=dtype)],
+                "t": torch.tensor([0.4], device=device, dtype=dtype),
+                "cap_feats": [torch.randn(text, joint, device=device, dtype=dtype)]}
+
+    def forward(model, inputs):
+        return torch.stack(list(model(**inputs, return_dict=False)[0])).squeeze(2)
+
+    return Spec("Z-Image transformer", lambda: ZImageTransformer2DModel(**config), inputs, (side // 2) ** 2,
+                Z_IMAGE_TARGETS, ("noise_refiner", "context_refiner", "layers"), 10.0, None,
+                family("z-image").max_blocks_to_swap, forward)
 
 
 def qwen_spec(tiny: bool) -> Spec:
@@ -262,14 +297,14 @@ def measure_mode(spec: Spec, mode: dict, device: torch.device, dtype: torch.dtyp
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         inputs = spec.inputs(device, dtype)
-        target = torch.randn(
-            1, spec.target_tokens, model.proj_out.out_features, device=device, dtype=torch.float32
-        )
+        target = None
         times = []
         for _ in range(steps + 1):
             started = time.perf_counter()
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                prediction = model(**inputs, return_dict=False)[0][:, : spec.target_tokens]
+                prediction = spec.predict(model, inputs)
+            if target is None:  # the shape of the model's prediction, made once
+                target = torch.randn(prediction.shape, device=device, dtype=torch.float32)
             loss = F.mse_loss(prediction.float(), target)
             loss.backward()
             optimizer.step()
@@ -318,7 +353,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tiny", action="store_true", help="tiny configs on the CPU (checks the code path)")
-    parser.add_argument("--model", choices=["flux", "qwen-edit", "both"], default="both")
+    parser.add_argument("--model", choices=["flux", "qwen-edit", "z-image", "both"], default="both",
+                        help="both: FLUX.1-dev and Qwen-Image-Edit")
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
     parser.add_argument("--modes", nargs="*", choices=list(MODES), default=list(MODES))
@@ -327,7 +363,8 @@ def main() -> None:
         raise SystemExit("no CUDA GPU here; run with --tiny to check the code path on the CPU")
     device = torch.device("cpu" if args.tiny else "cuda")
     dtype = torch.float32 if args.tiny else torch.bfloat16
-    specs = [s for key, s in (("flux", flux_spec), ("qwen-edit", qwen_spec)) if args.model in (key, "both")]
+    specs = [s for key, s in (("flux", flux_spec), ("qwen-edit", qwen_spec), ("z-image", z_image_spec))
+             if args.model == key or (args.model == "both" and key != "z-image")]
     label = (
         "tiny configs on CPU in fp32 (peak = process RSS)"
         if args.tiny

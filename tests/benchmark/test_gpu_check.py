@@ -26,14 +26,15 @@ def test_gpu_check_tiny_writes_one_table_and_its_json(tmp_path):
     assert report["tiny"] is True and report["goals_gib"] == {"flux-1024": 10.0, "qwen-edit": 20.0, "enrich": 16.0}
     stages = {row["stage"] for row in rows}
     assert stages == {"train FLUX.1-dev", "train Qwen-Image-Edit-2509", "train FLUX.2 [klein] 4B",
-                      "enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)"}
+                      "train Z-Image (Base)", "enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)"}
     measured = [row for row in rows if "skipped" not in row and "error" not in row]
     assert {row["stage"] for row in measured} == stages  # every stage ran its bf16/fp32 path for real
     assert all(row.get("s_per_step", 0) > 0 for row in measured)
     assert {row["case"] for row in rows if row["stage"] == "train FLUX.1-dev"} == {"64 px, rank 4", "128 px, rank 4"}
     assert all(row["meets_goal"] is None for row in rows)  # no verdict from tiny configs
     ran = {(row["stage"], row["mode"]) for row in measured}
-    for stage in ("train FLUX.1-dev", "train Qwen-Image-Edit-2509", "train FLUX.2 [klein] 4B"):  # trainer options
+    for stage in ("train FLUX.1-dev", "train Qwen-Image-Edit-2509", "train FLUX.2 [klein] 4B",
+                  "train Z-Image (Base)"):  # the trainer's memory options
         modes = ("fp8 + grad ckpt", "bf16 + grad ckpt + swap", "fp8 + grad ckpt + swap")
         assert {(stage, mode) for mode in modes} <= ran
     for stage in ("enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)"):  # the loaders' fp8 and group offload
