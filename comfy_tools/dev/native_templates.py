@@ -40,6 +40,27 @@ QWEN_FILES = ("**Needs:** these model files in ComfyUI's model folders (nothing 
               "template).")
 
 
+def sampled(step: str, column: int, model: str, sampler: dict, guidance: float | None) -> list[Node]:
+    """Flywheel Items -> prompt (FLUX's guidance when given; a zeroed negative) -> KSampler -> VAEDecode."""
+    positive = "guidance.CONDITIONING" if guidance is not None else "encode.CONDITIONING"
+    return [
+        Node("items", "FlenwheelFlywheelItems", column, {"step": step}, {"project": "project.project"},
+             title="Flywheel Items", width=340),
+        Node("encode", "CLIPTextEncode", column + 1, {}, {"clip": "clip.CLIP", "text": "items.prompt"},
+             title="Prompt", width=300),
+        *([Node("guidance", "FluxGuidance", column + 1, {"guidance": guidance},
+                {"conditioning": "encode.CONDITIONING"}, width=300)] if guidance is not None else []),
+        Node("negative", "ConditioningZeroOut", column + 1, {}, {"conditioning": "encode.CONDITIONING"},
+             width=300),
+        Node("latent", "EmptySD3LatentImage", column + 1, {}, {"width": "items.width", "height": "items.height"},
+             width=300),
+        Node("sampler", "KSampler", column + 2, {**sampler, "scheduler": "simple"},
+             {"model": model, "seed": "items.seed", "positive": positive, "negative": "negative.CONDITIONING",
+              "latent_image": "latent.LATENT"}, width=320),
+        Node("decode", "VAEDecode", column + 2, {}, {"samples": "sampler.LATENT", "vae": "vae.VAE"}, width=320),
+    ]
+
+
 def native_flux(step: str, column: int = 2) -> list[Node]:
     """ComfyUI's FLUX.1-dev graph with the character LoRA, fed one item at a time."""
     return [
@@ -51,21 +72,7 @@ def native_flux(step: str, column: int = 2) -> list[Node]:
                                            "clip_name2": "t5xxl_fp8_e4m3fn.safetensors", "type": "flux"},
              title="FLUX text encoders", width=320),
         Node("vae", "VAELoader", 1, {"vae_name": "ae.safetensors"}, title="FLUX VAE", width=320),
-        Node("items", "FlenwheelFlywheelItems", column, {"step": step}, {"project": "project.project"},
-             title="Flywheel Items", width=340),
-        Node("encode", "CLIPTextEncode", column + 1, {}, {"clip": "clip.CLIP", "text": "items.prompt"},
-             title="Prompt", width=300),
-        Node("guidance", "FluxGuidance", column + 1, {"guidance": 3.5}, {"conditioning": "encode.CONDITIONING"},
-             width=300),
-        Node("negative", "ConditioningZeroOut", column + 1, {}, {"conditioning": "encode.CONDITIONING"},
-             width=300),
-        Node("latent", "EmptySD3LatentImage", column + 1, {}, {"width": "items.width", "height": "items.height"},
-             width=300),
-        Node("sampler", "KSampler", column + 2, {"steps": 28, "cfg": 1.0, "sampler_name": "euler",
-                                                  "scheduler": "simple"},
-             {"model": "lora.MODEL", "seed": "items.seed", "positive": "guidance.CONDITIONING",
-              "negative": "negative.CONDITIONING", "latent_image": "latent.LATENT"}, width=320),
-        Node("decode", "VAEDecode", column + 2, {}, {"samples": "sampler.LATENT", "vae": "vae.VAE"}, width=320),
+        *sampled(step, column, "lora.MODEL", {"steps": 28, "cfg": 1.0, "sampler_name": "euler"}, guidance=3.5),
     ]
 
 
@@ -80,19 +87,8 @@ def native_z_image(step: str, column: int = 2) -> list[Node]:
         Node("clip", "CLIPLoader", 1, {"clip_name": "qwen_3_4b.safetensors", "type": "lumina2"},
              title="Qwen3-4B text encoder", width=320),
         Node("vae", "VAELoader", 1, {"vae_name": "ae.safetensors"}, title="Z-Image VAE", width=320),
-        Node("items", "FlenwheelFlywheelItems", column, {"step": step}, {"project": "project.project"},
-             title="Flywheel Items", width=340),
-        Node("encode", "CLIPTextEncode", column + 1, {}, {"clip": "clip.CLIP", "text": "items.prompt"},
-             title="Prompt", width=300),
-        Node("negative", "ConditioningZeroOut", column + 1, {}, {"conditioning": "encode.CONDITIONING"},
-             width=300),
-        Node("latent", "EmptySD3LatentImage", column + 1, {}, {"width": "items.width", "height": "items.height"},
-             width=300),
-        Node("sampler", "KSampler", column + 2, {"steps": 8, "cfg": 1.0, "sampler_name": "res_multistep",
-                                                  "scheduler": "simple"},
-             {"model": "shift.MODEL", "seed": "items.seed", "positive": "encode.CONDITIONING",
-              "negative": "negative.CONDITIONING", "latent_image": "latent.LATENT"}, width=320),
-        Node("decode", "VAEDecode", column + 2, {}, {"samples": "sampler.LATENT", "vae": "vae.VAE"}, width=320),
+        *sampled(step, column, "shift.MODEL", {"steps": 8, "cfg": 1.0, "sampler_name": "res_multistep"},
+                 guidance=None),
     ]
 
 
