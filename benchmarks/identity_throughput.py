@@ -12,7 +12,8 @@ Then a batch: ``pool.score_files`` with every core this process may use (workers
 1024x1024 pictures written to files, as ``flenwheel filter`` scores a folder; it prints images/s
 in all and per core. The goal is at least 10 images per second per core at 1024x1024.
 
-    python benchmarks/identity_throughput.py [--faces ../shared/faces] [--repeat 3] [--batch-images N] [--quick] [--json]
+    python benchmarks/identity_throughput.py [--faces ../shared/faces] [--repeat 3] [--batch-images N]
+                                             [--quick] [--json]
 """
 
 from __future__ import annotations
