@@ -194,3 +194,30 @@ def test_a_project_without_usable_references_says_what_to_do(project):
     project.create_dataset("synthetic")
     with pytest.raises(FlenwheelError, match="no reference images were given"):
         run_filter(project)
+
+
+def test_filtered_images_carry_the_instruments_readings_so_pristine_picks_count_as_measured(character, faces):
+    """The filter reads each face's view once it has found it, with the identity score unchanged."""
+    from flenwheel.core.data.taxonomy import CARD_ANGLES
+    from flenwheel.core.identity.coverage import count_coverage
+    from flenwheel.core.review.placement import place
+    from flenwheel.core.review.store import ReviewStore
+
+    run_filter(character)
+    dataset = character.dataset("synthetic", "v1")
+    records = _by_stem(dataset)
+    readings = records["obama4"].scores["instruments"]
+    assert readings["faces"] == 1 and readings["face_problem"] is None and isinstance(readings["yaw"], float)
+    view = readings["view"]
+    assert view in CARD_ANGLES
+    assert records["noise"].scores["instruments"]["face_problem"] == "not measured: no face found"
+    assert "instruments" not in records["obama4"].scores["identity"]  # beside the score, not inside it
+    scorer = IdentityScorer.from_project(character)
+    photo = load_image(dataset.image_path(records["obama4"]))
+    plain, read = scorer.score(photo), scorer.reading_instruments().score(photo)
+    assert plain.to_json() == read.to_json() and plain.instruments is None and read.instruments["view"] == view
+    assert sum(count_coverage(dataset.records).views.values()) >= 2  # measured, not intents: counted
+    ReviewStore(character).decide(records["obama4"].id, "synthetic", "v1", "pristine")
+    place(character, "synthetic", "v1")
+    pristine = count_coverage(character.dataset("pristine", "v1").records)
+    assert pristine.images == 1 and pristine.views[view] == 1 and pristine.unmeasured == 0

@@ -25,7 +25,8 @@ from ..vision.validation import load_validation
 #: Where measurements live in ``record.scores``: a taxonomy word, or a mapping holding it under the same key
 #: (``{"view": "profile-left", "yaw": 71.0}``); the body-pose check stores ``{"pose": ..., "view": ...}``.
 MEASURED_VIEW, MEASURED_EXPRESSION, MEASURED_POSE = "view", "expression", "body_pose"
-#: The face instruments' readings (``FaceReadings.to_json``), stored on sources and model-card images.
+#: The face instruments' readings (``FaceReadings.to_json``), stored on sources, model-card images and the
+#: synthetic images the identity filter scored (so pristine picks carry them into the next training set).
 INSTRUMENTS = "instruments"
 #: The stage whose ``angle`` / ``expression`` tags a person gave (curation); every other stage's are intents.
 CURATED_STAGE = "source"

@@ -1,7 +1,8 @@
 """Step 1.6: keep the synthetic images that still show the character.
 
 Every image of ``data/synthetic/vN/`` is scored against the project's references; the score goes
-into its record (``scores["identity"]``, see ``identity.IdentityScore``) and the images that
+into its record (``scores["identity"]``, see ``identity.IdentityScore``), beside what the face
+instruments read on the same faces (``scores["instruments"]``: view, expression), and the images that
 match are copied into ``data/synthetic/vN/filtered/`` through the dataset's edit transactions,
 so the manifest always lists them. The record's ``filtered`` field names that copy (None when the
 image was removed).
@@ -30,6 +31,7 @@ from ..data.handles import DatasetHandle
 from ..data.images import load_image
 from ..data.project import Project
 from ..data.records import ImageRecord, utc_now
+from .coverage import INSTRUMENTS
 from .identity import DEFAULT_TOLERANCE, IdentityScore, IdentityScorer
 from .pool import check_workers, iter_scores
 
@@ -115,6 +117,8 @@ def _reusable(record: ImageRecord, scorer: IdentityScorer) -> IdentityScore | No
     stored = record.scores.get("identity")
     if not isinstance(stored, dict) or stored.get("verdict") == "unreadable":
         return None
+    if scorer.instruments and not isinstance(record.scores.get(INSTRUMENTS), dict):
+        return None  # scored before the filter read views: measure once more, for the loop's coverage
     same = (
         stored.get("references") == scorer.references.fingerprint
         and stored.get("policy") == scorer.policy
@@ -133,6 +137,8 @@ def _commit(dataset: DatasetVersion, pending: list[FilterOutcome]) -> None:
                 continue  # gone, or reviewed while we were scoring: a review decision wins
             target = f"{FILTERED_DIR}/{Path(record.filename).name}"
             record.scores["identity"] = outcome.score.to_json()
+            if outcome.score.instruments is not None:
+                record.scores[INSTRUMENTS] = outcome.score.instruments
             if outcome.score.match:
                 if not dataset.resolve(target).exists():
                     edit.copy_file(dataset.image_path(record), target)
@@ -189,8 +195,11 @@ def filter_dataset(
 ) -> FilterReport:
     """Score every (or every listed) record of ``dataset`` and sort the passing ones into filtered/.
 
-    ``workers`` processes measure the faces (None or 0: every core); the scores are the same.
+    ``workers`` processes measure the faces (None or 0: every core); the scores are the same. Each
+    record also gets what the instruments read on its faces (``scores["instruments"]``: view,
+    expression), so a pristine pick counts as measured in the next turn's coverage.
     """
+    scorer = scorer.reading_instruments()
     wanted = None if ids is None else set(ids)
     records = [r for r in dataset.records if wanted is None or r.id in wanted]
     records = [r for r in records if not r.filename.startswith(f"{FILTERED_DIR}/")]

@@ -21,6 +21,7 @@ act on ("no face", "2 faces (policy reject)", "distance 0.71 > tolerance 0.60", 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from ..data.handles import DatasetHandle
 from ..data.images import load_image, pil_to_array
 from ..data.project import Project
 from .face_cache import EncodingCache
+from .face_readings import read_faces
 from .faces import (
     DetectionSettings,
     Face,
@@ -98,6 +100,9 @@ class IdentityScore:
     detector: str | None = None
     references: str | None = None
     reference_count: int = 0
+    #: what the instruments read on the same faces (``FaceReadings.to_json``) when the scorer was asked to
+    #: read them; stored beside the score as ``scores["instruments"]``, not inside it
+    instruments: dict[str, Any] | None = None
 
     @property
     def match(self) -> bool:
@@ -133,6 +138,7 @@ class IdentityScore:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("problem")
+        data.pop("instruments")
         data["box"] = list(self.box) if self.box else None
         data.update(similarity=self.similarity, match=self.match, reason=self.reason, verdict=self.verdict)
         return data
@@ -193,6 +199,14 @@ class IdentityScorer:
         self.tolerance = tolerance
         self.policy = policy
         self._matrix = references.matrix
+        self.instruments = False
+
+    def reading_instruments(self) -> IdentityScorer:
+        """A copy that also reads each image's view and expression from the faces it finds (``score``),
+        so the images a filter keeps count as measured in the loop's coverage."""
+        scorer = copy.copy(self)
+        scorer.instruments = True
+        return scorer
 
     # Construction -----------------------------------------------------------------------
     @classmethod
@@ -270,9 +284,18 @@ class IdentityScorer:
         )
 
     def score(self, image: Image.Image) -> IdentityScore:
-        """Find the faces, apply the policy, and measure the chosen face against every reference."""
+        """Find the faces, apply the policy, and measure the chosen face against every reference.
+
+        With ``instruments`` the faces come from ``read_faces`` (the same detector, so the same boxes),
+        whose readings ride along on the score."""
         upright = upright_rgb(image)
-        boxes = detect(upright, self.settings)
+        if not self.instruments:
+            return self._score_boxes(upright, detect(upright, self.settings))
+        readings = read_faces(upright, self.settings)
+        boxes = [face.box for face in readings.faces] or detect(upright, self.settings)
+        return replace(self._score_boxes(upright, boxes), instruments=readings.to_json())
+
+    def _score_boxes(self, upright: Image.Image, boxes: list[tuple[int, int, int, int]]) -> IdentityScore:
         if not boxes:
             return self._result(0, problem="no face", note=small_image_note(upright, self.settings))
         if len(boxes) > 1 and self.policy == "reject":
