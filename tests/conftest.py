@@ -108,6 +108,18 @@ def tiny_qwen_edit_2511(tiny_cache) -> Path:
     return tiny.ensure("qwen-edit-2511", tiny_cache)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on one torch thread for a module: on a small shared CPU more threads only fight
+    each other. Test modules use it (autouse there) instead of each setting threads by hand."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def project(tmp_path):
     from flenwheel.core.data.project import Project

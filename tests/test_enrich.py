@@ -53,14 +53,9 @@ class ScriptedScorer:
 
 
 @pytest.fixture(scope="module")
-def handle(tiny_qwen_edit):
+def handle(tiny_qwen_edit, one_torch_thread):
     """The tiny pipeline, run on one thread: tiny ops gain nothing from more, and CI cores are shared."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_qwen_edit(str(tiny_qwen_edit), options=LoadOptions(dtype="fp32", device="cpu"))
-    torch.set_num_threads(threads)
+    return load_qwen_edit(str(tiny_qwen_edit), options=LoadOptions(dtype="fp32", device="cpu"))
 
 
 def _fast(**changes):

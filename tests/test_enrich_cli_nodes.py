@@ -28,13 +28,8 @@ FAST_ARGS = ["--dtype", "fp32", "--device", "cpu", "--steps", "2", "--width", "6
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(threads)
     release_qwen_edit()
 
 

@@ -19,13 +19,8 @@ PROMPT = "Replace the background with a forest. Keep the person exactly the same
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(threads)
     release_qwen_edit()
 
 

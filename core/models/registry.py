@@ -150,7 +150,6 @@ class MemoryFigures:
                              f"{', '.join(str(p.gpu_gb) for p in self.presets)}")
 
 
-_card = CardPreset
 #: fp8 weights streamed block by block: the in-process stages of cards too small for the weights
 _FP8_STREAMED = LoadPreset(quantize="fp8", offload="group")
 _QLORA = TrainPreset(quantize="nf4", optimizer="adamw8bit")
@@ -292,11 +291,11 @@ FLUX1_DEV = register(ModelFamily(
     trainer_adapter="trainers.families.flux:FluxAdapter",
     tiny_builder="core.testing.tiny:build_flux",
     memory=MemoryFigures(12.0, 4.7, (
-        _card(12, _FP8_STREAMED, replace(_FP8_SWAP, resolution=768, blocks_to_swap=30)),
-        _card(16, _FP8_STREAMED, _QLORA),
-        _card(24, LoadPreset(quantize="fp8", offload="model"), TrainPreset(quantize="fp8")),
-        _card(48, LoadPreset(), TrainPreset()),
-        _card(80, LoadPreset(), TrainPreset()),
+        CardPreset(12, _FP8_STREAMED, replace(_FP8_SWAP, resolution=768, blocks_to_swap=30)),
+        CardPreset(16, _FP8_STREAMED, _QLORA),
+        CardPreset(24, LoadPreset(quantize="fp8", offload="model"), TrainPreset(quantize="fp8")),
+        CardPreset(48, LoadPreset(), TrainPreset()),
+        CardPreset(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType(dict(_SEED_TRAINING)),
     transformer_blocks=57,  # 19 double + 38 single
@@ -323,11 +322,11 @@ QWEN_EDIT_2509 = register(ModelFamily(
     trainer_adapter="trainers.families.qwen_edit:QwenEditAdapter",
     tiny_builder="core.testing.tiny:build_qwen_edit",
     memory=MemoryFigures(20.4, 8.3, (
-        _card(12, replace(_FP8_STREAMED, vae_tiling=True), replace(_FP8_SWAP, resolution=768, blocks_to_swap=45)),
-        _card(16, _FP8_STREAMED, replace(_FP8_SWAP, resolution=768, blocks_to_swap=30)),
-        _card(24, _FP8_STREAMED, replace(_FP8_SWAP, blocks_to_swap=16)),
-        _card(48, LoadPreset(offload="model"), TrainPreset(quantize="fp8")),
-        _card(80, LoadPreset(), TrainPreset()),
+        CardPreset(12, replace(_FP8_STREAMED, vae_tiling=True), replace(_FP8_SWAP, resolution=768, blocks_to_swap=45)),
+        CardPreset(16, _FP8_STREAMED, replace(_FP8_SWAP, resolution=768, blocks_to_swap=30)),
+        CardPreset(24, _FP8_STREAMED, replace(_FP8_SWAP, blocks_to_swap=16)),
+        CardPreset(48, LoadPreset(offload="model"), TrainPreset(quantize="fp8")),
+        CardPreset(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "max_train_steps": 1000, "caption_dropout": 0.0}),
     processor_subfolder="processor",
@@ -354,11 +353,11 @@ FLUX2_KLEIN = register(ModelFamily(
     trainer_adapter="trainers.families.flux2_klein:Flux2KleinAdapter",
     tiny_builder="core.testing.tiny_bases:build_flux2_klein",
     memory=MemoryFigures(3.9, 4.0, (
-        _card(12, LoadPreset(offload="model"), TrainPreset(quantize="fp8")),
-        _card(16, LoadPreset(offload="model"), TrainPreset()),
-        _card(24, LoadPreset(), TrainPreset()),
-        _card(48, LoadPreset(), TrainPreset()),
-        _card(80, LoadPreset(), TrainPreset()),
+        CardPreset(12, LoadPreset(offload="model"), TrainPreset(quantize="fp8")),
+        CardPreset(16, LoadPreset(offload="model"), TrainPreset()),
+        CardPreset(24, LoadPreset(), TrainPreset()),
+        CardPreset(48, LoadPreset(), TrainPreset()),
+        CardPreset(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0}),
     transformer_blocks=25,  # 5 double + 20 single (9B: 8 + 24)
@@ -386,11 +385,11 @@ Z_IMAGE = register(ModelFamily(
     trainer_adapter="trainers.families.z_image:ZImageAdapter",
     tiny_builder="core.testing.tiny_bases:build_z_image",
     memory=MemoryFigures(6.15, 4.0, (
-        _card(12, LoadPreset(quantize="fp8", offload="model"), replace(_FP8_SWAP, blocks_to_swap=10)),
-        _card(16, LoadPreset(quantize="fp8", offload="model"), TrainPreset(quantize="fp8")),
-        _card(24, LoadPreset(offload="model"), TrainPreset()),
-        _card(48, LoadPreset(), TrainPreset()),
-        _card(80, LoadPreset(), TrainPreset()),
+        CardPreset(12, LoadPreset(quantize="fp8", offload="model"), replace(_FP8_SWAP, blocks_to_swap=10)),
+        CardPreset(16, LoadPreset(quantize="fp8", offload="model"), TrainPreset(quantize="fp8")),
+        CardPreset(24, LoadPreset(offload="model"), TrainPreset()),
+        CardPreset(48, LoadPreset(), TrainPreset()),
+        CardPreset(80, LoadPreset(), TrainPreset()),
     )),
     training_defaults=MappingProxyType({**_SEED_TRAINING, "sample_guidance_scale": 4.0, "sample_steps": 28}),
     transformer_blocks=34,  # 30 main layers + 2 noise-refiner + 2 context-refiner blocks

@@ -19,13 +19,8 @@ SIZES = [(64, 64), (80, 48), (48, 80), (64, 64)]
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every trainer test runs in-process models on one thread (``one_torch_thread``)."""
 
 
 @pytest.fixture

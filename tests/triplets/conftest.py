@@ -23,14 +23,8 @@ def picture():
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on one thread: on a small shared CPU two threads only fight each other."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Every triplet test module runs its tiny models on one thread (``one_torch_thread``)."""
 
 
 @pytest.fixture
