@@ -125,7 +125,8 @@ def comfy_unet_config(config: dict) -> dict:
 
 def fit_to_this_comfyui(unet_config: dict) -> dict:
     """Only the keys this ComfyUI's model class takes: 0.12 added ``txt_ids_dims`` to FLUX (empty for
-    FLUX.1) and dropped ``guidance_embeds`` from Qwen-Image, which 0.3.64 wants."""
+    FLUX.1) and dropped ``guidance_embeds`` from Qwen-Image, which 0.3.64 wants. Z-Image's keys are
+    NextDiT's (filtering them by Qwen-Image's would build a full-size model with no layers)."""
     import dataclasses
     import inspect
 
@@ -134,6 +135,10 @@ def fit_to_this_comfyui(unet_config: dict) -> dict:
 
         taken = {field.name for field in dataclasses.fields(FluxParams)}
         unet_config = {"txt_ids_dims": [], **unet_config}
+    elif unet_config["image_model"] == "lumina2":  # Z-Image: ComfyUI's NextDiT (0.3.64 has no Z-Image at all)
+        from comfy.ldm.lumina.model import NextDiT
+
+        taken = set(inspect.signature(NextDiT.__init__).parameters)
     else:
         from comfy.ldm.qwen_image.model import QwenImageTransformer2DModel
 

@@ -91,6 +91,12 @@ def test_comfyui_maps_and_applies_every_key(loras, kind):
     not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout with Z-Image support to test with its own code"
 )
 def test_comfyui_maps_and_applies_every_z_image_key(tiny_z_image, z_image_lora):
+    from flenwheel.core.models.registry import family
+
+    version = (Path(COMFYUI_DIR) / "comfyui_version.py").read_text().split('"')[1]
+    note = family("z-image").comfy_lora_note(version)
+    if note:  # 0.3.64 has no Z-Image model: the nodes say so instead
+        pytest.skip(note)
     python = os.environ.get("COMFYUI_PYTHON", sys.executable)
     result = subprocess.run([python, str(CHECK), str(tiny_z_image), str(z_image_lora)], cwd=COMFYUI_DIR,
                             capture_output=True, text=True, timeout=300)
