@@ -68,9 +68,55 @@ def random_lora(transformer: Any, path: Path, rank: int) -> Path:
     return path
 
 
+def flux_vae() -> Any:
+    """FLUX.1's 16-channel VAE architecture (Z-Image uses the same), built on the current default device."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=16,
+        sample_size=1024,
+        scaling_factor=0.3611,
+        shift_factor=0.1159,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+    )
+
+
+def random_z_image_pipeline() -> Any:
+    """Z-Image's architecture (6.15 B transformer, Qwen3-4B text encoder, FLUX VAE) with random bf16 weights
+    on the GPU; the tokenizer is the tiny model's, made locally (its ids fall inside Qwen3's vocabulary)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+    from transformers import AutoTokenizer, Qwen3Config, Qwen3Model
+
+    from flenwheel.core.testing import tiny
+
+    folder = tiny.ensure("z-image", Path(tempfile.mkdtemp()))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device("cuda"):
+            transformer = ZImageTransformer2DModel()  # diffusers' defaults are the released model's
+            text_encoder = Qwen3Model(Qwen3Config(
+                vocab_size=151936, hidden_size=2560, intermediate_size=9728, num_hidden_layers=36,
+                num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
+                rope_theta=1000000.0, tie_word_embeddings=True))
+            vae = flux_vae()
+    finally:
+        torch.set_default_dtype(previous)
+    pipe = ZImagePipeline(scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=False),
+                          vae=vae, text_encoder=text_encoder, transformer=transformer,
+                          tokenizer=AutoTokenizer.from_pretrained(folder / "tokenizer"))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def random_flux_pipeline() -> Any:
     """FLUX.1-dev's architecture with random bf16 weights, initialised directly on the GPU (seconds)."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
     from flenwheel.core.testing import tiny
@@ -107,18 +153,7 @@ def random_flux_pipeline() -> Any:
                     pad_token_id=1,
                 )
             )
-            vae = AutoencoderKL(
-                down_block_types=("DownEncoderBlock2D",) * 4,
-                up_block_types=("UpDecoderBlock2D",) * 4,
-                block_out_channels=(128, 256, 512, 512),
-                layers_per_block=2,
-                latent_channels=16,
-                sample_size=1024,
-                scaling_factor=0.3611,
-                shift_factor=0.1159,
-                use_quant_conv=False,
-                use_post_quant_conv=False,
-            )
+            vae = flux_vae()
     finally:
         torch.set_default_dtype(previous)
     scheduler = FlowMatchEulerDiscreteScheduler(

@@ -15,9 +15,10 @@ the memory-option rows were added (not timed on a GPU since; ``--sections`` spli
   through its own code: ``quantize: fp8``, ``blocks_to_swap: 16`` (klein: its maximum, 13) and both.
   The trainer has no offload option (its encoders leave the GPU after caching, always); the table
   says so rather than invent one.
-- Enrichment (Qwen-Image-Edit-2509 edit, true CFG 4) and generation (FLUX.1-dev, guidance 3.5) at
-  1024x1024, 8 denoising steps: s/image and peak VRAM for bf16, NF4, model CPU offload, and the
-  loaders' ``quantize=fp8``, ``offload=group`` and both (applied by ``apply_memory_options``).
+- Enrichment (Qwen-Image-Edit-2509 edit, true CFG 4) and generation (FLUX.1-dev, guidance 3.5; and
+  Z-Image-Turbo without CFG, its own setting: 6.15 B transformer, Qwen3-4B text encoder) at
+  1024x1024, 8 denoising steps: s/image and peak VRAM for bf16, NF4 (not Z-Image), model CPU
+  offload, and the loaders' ``quantize=fp8``, ``offload=group`` and both (``apply_memory_options``).
 - Goals beside each figure: FLUX LoRA at 1024 px <= 10 GB; Qwen-Edit LoRA <= 20 GB without block
   swapping; enrichment <= 16 GB.
 
@@ -94,7 +95,8 @@ NO_OFFLOAD = "no offload option in the trainer: latents and embeddings are cache
 #: the registry family each stage of the table measures, and the in-process modes as load options
 STAGE_FAMILY = {"train FLUX.1-dev": "flux", "train Qwen-Image-Edit-2509": "qwen-edit",
                 "train FLUX.2 [klein] 4B": "flux2-klein", "train Z-Image (Base)": "z-image",
-                "enrich (Qwen-Image-Edit-2509)": "qwen-edit", "generate (FLUX.1-dev)": "flux"}
+                "enrich (Qwen-Image-Edit-2509)": "qwen-edit", "generate (FLUX.1-dev)": "flux",
+                "generate (Z-Image-Turbo)": "z-image"}
 _PLAIN_LOAD = {"quantize": "none", "quantize_text_encoder": "none", "offload": "none", "vae_tiling": False}
 LOAD_MODES = {"bf16": _PLAIN_LOAD, "nf4": {**_PLAIN_LOAD, "quantize": "nf4", "quantize_text_encoder": "nf4"},
               "offload": {**_PLAIN_LOAD, "offload": "model"}, "fp8": {**_PLAIN_LOAD, "quantize": "fp8"},
@@ -146,22 +148,29 @@ def enrich_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
                  GOALS["enrich"], "s/image") for row in rows]
 
 
-def _flux_pipeline(tiny: bool) -> Any:
+#: the generation rows: (stage, registry family, guidance, modes); Z-Image-Turbo generates at its own
+#: settings (no CFG), with the LoRA trained on Base. Z-Image's presets use fp8, not NF4.
+GENERATION = (("generate (FLUX.1-dev)", "flux", 3.5, enrich_bench.MODES),
+              ("generate (Z-Image-Turbo)", "z-image", 0.0, tuple(m for m in enrich_bench.MODES if m != "nf4")))
+
+
+def _pipeline(kind: str, tiny: bool) -> Any:
+    """The family's random full-size pipeline on the GPU, or its tiny model on the CPU."""
     if not tiny:
-        return generate_bench.random_flux_pipeline()
-    from diffusers import FluxPipeline
+        return generate_bench.random_flux_pipeline() if kind == "flux" else generate_bench.random_z_image_pipeline()
+    from diffusers import FluxPipeline, ZImagePipeline
 
     from flenwheel.core.testing import tiny as tiny_models
 
-    folder = tiny_models.ensure("flux", Path(tempfile.gettempdir()) / "flenwheel-bench-models")
-    pipe = FluxPipeline.from_pretrained(folder)
+    folder = tiny_models.ensure(kind, Path(tempfile.gettempdir()) / "flenwheel-bench-models")
+    pipe = (FluxPipeline if kind == "flux" else ZImagePipeline).from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def _prepare_flux(pipe: Any, mode: str, device: str) -> None:
-    """NF4: every block Linear of the transformer and of T5 in 4 bits; offload: diffusers' model offload;
-    fp8 and group: the loaders' own memory options (``apply_memory_options``)."""
+def _prepare(pipe: Any, mode: str, device: str) -> None:
+    """NF4 (FLUX): every block Linear of the transformer and of T5 in 4 bits; offload: diffusers' model
+    offload; fp8 and group: the loaders' own memory options (``apply_memory_options``)."""
     if mode in enrich_bench.LOADER_MODES:
         enrich_bench.apply_loader_mode(pipe, mode, device)
     elif mode == "nf4":
@@ -173,37 +182,38 @@ def _prepare_flux(pipe: Any, mode: str, device: str) -> None:
         pipe.enable_model_cpu_offload(device=device)
 
 
-def generation_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
+def _generate_row(stage: str, kind: str, guidance: float, mode: str, tiny: bool, steps: int) -> dict[str, Any]:
     from flenwheel.core.generate.generate import generate_one
     from flenwheel.core.models.pipelines import PipelineHandle
 
     device, size = ("cpu", 64) if tiny else ("cuda", 1024)
-    rows = []
-    for mode in enrich_bench.MODES:
-        case = f"{size}x{size}, {steps} steps, guidance 3.5"
-        if tiny and mode in CUDA_ONLY:
-            rows.append(_row("generate (FLUX.1-dev)", case, mode, {"skipped": "needs CUDA"}, unit="s/image"))
-            continue
-        pipe = _flux_pipeline(tiny)
-        _prepare_flux(pipe, mode, device)
-        handle = PipelineHandle(kind="flux", pipe=pipe, source=f"random-{mode}", dtype="bf16", device=device)
-        generate_one(handle, generate_bench.PROMPT, 0, size, size, 2, 3.5)
-        if not tiny:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        start = time.perf_counter()
-        generate_one(handle, generate_bench.PROMPT, 1, size, size, steps, 3.5)
-        if not tiny:
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        peak = None if tiny else torch.cuda.max_memory_allocated() / 2**30
-        rows.append(_row("generate (FLUX.1-dev)", case, mode,
-                         {"peak_gib": peak, "s_per_image": seconds, "s_per_step": seconds / steps}, unit="s/image"))
-        del handle, pipe
-        gc.collect()
-        if not tiny:
-            torch.cuda.empty_cache()
-    return rows
+    case = f"{size}x{size}, {steps} steps, guidance {guidance:g}"
+    if tiny and mode in CUDA_ONLY:
+        return _row(stage, case, mode, {"skipped": "needs CUDA"}, unit="s/image")
+    pipe = _pipeline(kind, tiny)
+    _prepare(pipe, mode, device)
+    handle = PipelineHandle(kind=kind, pipe=pipe, source=f"random-{mode}", dtype="bf16", device=device)
+    generate_one(handle, generate_bench.PROMPT, 0, size, size, 2, guidance)
+    if not tiny:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    generate_one(handle, generate_bench.PROMPT, 1, size, size, steps, guidance)
+    if not tiny:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    peak = None if tiny else torch.cuda.max_memory_allocated() / 2**30
+    del handle, pipe
+    gc.collect()
+    if not tiny:
+        torch.cuda.empty_cache()
+    return _row(stage, case, mode, {"peak_gib": peak, "s_per_image": seconds, "s_per_step": seconds / steps},
+                unit="s/image")
+
+
+def generation_rows(tiny: bool, steps: int) -> list[dict[str, Any]]:
+    return [_generate_row(stage, kind, guidance, mode, tiny, steps)
+            for stage, kind, guidance, modes in GENERATION for mode in modes]
 
 
 def preset_options(row: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:

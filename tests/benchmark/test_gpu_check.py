@@ -26,7 +26,8 @@ def test_gpu_check_tiny_writes_one_table_and_its_json(tmp_path):
     assert report["tiny"] is True and report["goals_gib"] == {"flux-1024": 10.0, "qwen-edit": 20.0, "enrich": 16.0}
     stages = {row["stage"] for row in rows}
     assert stages == {"train FLUX.1-dev", "train Qwen-Image-Edit-2509", "train FLUX.2 [klein] 4B",
-                      "train Z-Image (Base)", "enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)"}
+                      "train Z-Image (Base)", "enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)",
+                      "generate (Z-Image-Turbo)"}
     measured = [row for row in rows if "skipped" not in row and "error" not in row]
     assert {row["stage"] for row in measured} == stages  # every stage ran its bf16/fp32 path for real
     assert all(row.get("s_per_step", 0) > 0 for row in measured)
@@ -37,7 +38,8 @@ def test_gpu_check_tiny_writes_one_table_and_its_json(tmp_path):
                   "train Z-Image (Base)"):  # the trainer's memory options
         modes = ("fp8 + grad ckpt", "bf16 + grad ckpt + swap", "fp8 + grad ckpt + swap")
         assert {(stage, mode) for mode in modes} <= ran
-    for stage in ("enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)"):  # the loaders' fp8 and group offload
+    for stage in ("enrich (Qwen-Image-Edit-2509)", "generate (FLUX.1-dev)",
+                  "generate (Z-Image-Turbo)"):  # the loaders' fp8 and group offload
         assert {(stage, mode) for mode in ("fp8", "group", "fp8 + group")} <= ran
     table = done.stdout
     assert "FLENwheel GPU check on CPU" in table and "<= 10 GiB" in table and "<= 16 GiB" in table

@@ -34,14 +34,17 @@ def test_recorded_rows_turn_the_matching_preset_rows_from_estimate_to_measured(t
     assert "train measured 17.3 GiB peak" in memory_table()
 
 
-def test_a_z_image_training_row_measures_its_16gb_preset(tmp_path, monkeypatch):
+def test_z_image_rows_measure_its_own_preset_rows(tmp_path, monkeypatch):
     """The Z-Image rows record under the family's own name, so its preset rows turn measured too."""
     rows = [{"stage": "train Z-Image (Base)", "case": "1024 px, rank 16", "mode": "fp8 + grad ckpt",
-             "peak_gib": 12.5, "s_per_step": 1.1, "unit": "s/step"}]
+             "peak_gib": 12.5, "s_per_step": 1.1, "unit": "s/step"},
+            {"stage": "generate (Z-Image-Turbo)", "case": "1024x1024, 8 steps, guidance 0", "mode": "offload",
+             "peak_gib": 13.2, "s_per_image": 2.4, "unit": "s/image"}]
     path = tmp_path / "memory_measured.json"
-    assert gpu_check.record_figures(rows, "NVIDIA H100 80GB HBM3", path) == 1
+    assert gpu_check.record_figures(rows, "NVIDIA H100 80GB HBM3", path) == 2
     monkeypatch.setattr(registry, "MEASURED_FILE", path)
     z_image = registry.family("z-image")
     assert row_status(z_image, z_image.memory.preset(16)) == (
         "load estimate; train measured 12.5 GiB peak, 1.10 s/step on NVIDIA H100 80GB HBM3 (fits)")
-    assert row_status(z_image, z_image.memory.preset(24)) == "load estimate; train estimate"
+    assert row_status(z_image, z_image.memory.preset(24)) == (
+        "load measured 13.2 GiB peak, 2.40 s/image on NVIDIA H100 80GB HBM3 (fits); train estimate")
