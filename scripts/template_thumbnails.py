@@ -22,6 +22,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from flenwheel.comfy_tools.dev.workflow_templates import templates
+from flenwheel.core.data.images import load_image
 from flenwheel.core.turn.demo_photos import VARIANTS, packaged_photo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def font(size: int) -> ImageFont.FreeTypeFont:
 @functools.cache
 def demo_photos() -> tuple[Image.Image, ...]:
     """The demo character's variants (the small copy left out), made as the demo makes them."""
-    original = ImageOps.exif_transpose(Image.open(packaged_photo())).convert("RGB")
+    original = load_image(packaged_photo())
     return tuple(make(original) for name, _, make in VARIANTS if name != "hopper_small.png")
 
 

@@ -221,3 +221,19 @@ def test_filtered_images_carry_the_instruments_readings_so_pristine_picks_count_
     place(character, "synthetic", "v1")
     pristine = count_coverage(character.dataset("pristine", "v1").records)
     assert pristine.images == 1 and pristine.views[view] == 1 and pristine.unmeasured == 0
+
+
+def test_a_picture_without_a_face_is_searched_once_when_the_instruments_read_it(character, monkeypatch):
+    """The readings' own search counts: a face-less picture is not searched a second time."""
+    from flenwheel.core.identity import identity
+
+    scorer = IdentityScorer.from_project(character).reading_instruments()
+    synthetic = character.dataset("synthetic", "v1")
+    noise = load_image(synthetic.image_path(_by_stem(synthetic)["noise"]))
+
+    def second_search(*args, **kwargs):
+        raise AssertionError("searched twice")
+
+    monkeypatch.setattr(identity, "detect", second_search)
+    score = scorer.score(noise)
+    assert score.verdict == "no_face" and score.instruments["face_problem"] == "not measured: no face found"

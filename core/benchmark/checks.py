@@ -51,7 +51,7 @@ from ..data.project import Project
 from ..data.taxonomy import CARD_ANGLES, CARD_POSES
 from ..data.text_lists import split_list
 from ..identity.arcface import ArcFaceModel, ArcFaceScorer, resolve
-from ..identity.face_readings import FaceReadings, read_faces
+from ..identity.face_readings import NO_FACE, FaceReadings, read_faces
 from ..identity.faces import DetectionSettings
 from ..identity.identity import IdentityScorer
 from ..identity.references import ToleranceCalibration, dataset_references
@@ -296,7 +296,7 @@ class CardScorer:
         if count == 1:
             return CheckResult("pass", 1)
         if count == 0:
-            return _not_measured(readings.face_problem or "not measured: no face found", 0)
+            return _not_measured(readings.face_problem or NO_FACE, 0)
         return CheckResult("fail", count, f"{count} faces")
 
     def _head_angle(self, readings: FaceReadings, cell: Cell) -> CheckResult:

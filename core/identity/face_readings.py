@@ -28,6 +28,8 @@ from .faces import MEDIAPIPE, DetectionSettings, Face, find_faces, identity_avai
 READINGS_VERSION = 1
 #: Faces narrower or shorter than this (px) are too small to read (the card's ``limits.min_face``).
 DEFAULT_MIN_FACE = 40
+#: The face problem of a picture the detector searched and found no face in.
+NO_FACE = "not measured: no face found"
 
 
 @dataclass
@@ -47,6 +49,11 @@ class FaceReadings:
     @property
     def largest(self) -> Face | None:
         return self.faces[0] if self.faces else None
+
+    @property
+    def searched(self) -> bool:
+        """True when the detector ran (it found faces, or none): not when its runtime or model was missing."""
+        return bool(self.faces) or self.face_problem == NO_FACE
 
     def to_json(self) -> dict[str, Any]:
         """The record's ``scores["instruments"]`` (documented in docs/benchmark.md)."""
@@ -75,7 +82,7 @@ def _detector_missing(settings: DetectionSettings) -> str | None:
 
 def _face_problem(faces: list[Face], min_face: int) -> str | None:
     if not faces:
-        return "not measured: no face found"
+        return NO_FACE
     face = faces[0]
     if min(face.width, face.height) < min_face:
         return f"not measured: the face is {face.width}x{face.height} px, under the {min_face} px the checks need"

@@ -292,7 +292,7 @@ class IdentityScorer:
         if not self.instruments:
             return self._score_boxes(upright, detect(upright, self.settings))
         readings = read_faces(upright, self.settings)
-        boxes = [face.box for face in readings.faces] or detect(upright, self.settings)
+        boxes = [face.box for face in readings.faces] if readings.searched else detect(upright, self.settings)
         return replace(self._score_boxes(upright, boxes), instruments=readings.to_json())
 
     def _score_boxes(self, upright: Image.Image, boxes: list[tuple[int, int, int, int]]) -> IdentityScore:
